@@ -1,0 +1,806 @@
+//! `backup`: decide per database between FULL, INCREMENTAL and nothing, and compile the steps.
+//!
+//! A partition is in an incremental iff its (PartitionId, VisibleVersion) differs from what the base
+//! (the latest FINISHED backup of the database) recorded for that partition name, or it is new.
+//! Temporary partitions are never backed up. A table that is new or whose schema fingerprint changed
+//! is backed up whole, because StarRocks refuses partition restores onto a different schema.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Serialize;
+
+use crate::config::{Config, TableRef};
+use crate::history::{
+    self, finalize_template, insert_manifest_sql, insert_running_sql, ManifestRow, RunningRow,
+    FINALIZE_PLACEHOLDERS,
+};
+use crate::plan::{BackupObject, BackupType, Command, Details, Plan, Step, StepKind};
+use crate::sql::{ident, literal, qualified};
+
+/// Manifest rows per INSERT statement.
+pub const MANIFEST_CHUNK: usize = 500;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PartitionState {
+    pub name: String,
+    pub id: i64,
+    pub visible_version: i64,
+    pub is_temp: bool,
+    pub replication_num: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TableState {
+    pub schema_fingerprint: String,
+    pub partitions: Vec<PartitionState>,
+}
+
+/// The latest FINISHED backup of a database and what it recorded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BaseBackup {
+    pub label: String,
+    pub manifest: Vec<ManifestRow>,
+}
+
+/// A RUNNING row the next run must finish before starting anything new.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct ResumeJob {
+    pub database: String,
+    pub label: String,
+    pub reason: String,
+}
+
+/// Everything the backup planner reads from the cluster.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct BackupState {
+    /// Cluster clock (`SELECT NOW()`), `YYYY-MM-DD HH:MM:SS`.
+    pub cluster_time: String,
+    pub tables: BTreeMap<TableRef, TableState>,
+    /// Database -> latest FINISHED backup.
+    pub bases: BTreeMap<String, BaseBackup>,
+    pub resume: Vec<ResumeJob>,
+}
+
+/// What happens to one table in this run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TableDecision {
+    /// Back up the whole table (full backup, new table or schema change).
+    Whole(&'static str),
+    /// Back up these partitions (sorted).
+    Partitions(Vec<String>),
+    Unchanged,
+}
+
+/// Names of current non-temporary partitions whose (id, version) is not what the base recorded.
+pub fn changed_partitions(current: &[PartitionState], base: &[&ManifestRow]) -> Vec<String> {
+    let recorded: BTreeMap<&str, (i64, i64)> = base
+        .iter()
+        .map(|r| (r.partition.as_str(), (r.partition_id, r.visible_version)))
+        .collect();
+    let mut out: Vec<String> = current
+        .iter()
+        .filter(|p| !p.is_temp)
+        .filter(|p| recorded.get(p.name.as_str()) != Some(&(p.id, p.visible_version)))
+        .map(|p| p.name.clone())
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// Decides one table against the base manifest rows of that table (None = no base: full backup).
+pub fn decide_table(state: &TableState, base_rows: Option<&[&ManifestRow]>) -> TableDecision {
+    let has_partitions = state.partitions.iter().any(|p| !p.is_temp);
+    let decision = match base_rows {
+        None => TableDecision::Whole("full backup"),
+        Some([]) => TableDecision::Whole("new table"),
+        Some(rows)
+            if rows
+                .iter()
+                .any(|r| r.schema_fingerprint != state.schema_fingerprint) =>
+        {
+            TableDecision::Whole("schema changed")
+        }
+        Some(rows) => {
+            let changed = changed_partitions(&state.partitions, rows);
+            if changed.is_empty() {
+                TableDecision::Unchanged
+            } else {
+                TableDecision::Partitions(changed)
+            }
+        }
+    };
+    if has_partitions {
+        decision
+    } else {
+        TableDecision::Unchanged
+    }
+}
+
+/// `bbr_<db>_<YYYYMMDDHHMMSS>_<full|incr>[_<suffix>]`; the db part is sanitised and bounded so the
+/// label fits VARCHAR(96) and StarRocks' label rules.
+pub fn make_label(db: &str, cluster_time: &str, ty: BackupType, suffix: Option<&str>) -> String {
+    let mut dbpart: String = db
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    dbpart.truncate(48);
+    let stamp: String = cluster_time
+        .chars()
+        .filter(char::is_ascii_digit)
+        .take(14)
+        .collect();
+    let ty = match ty {
+        BackupType::Full => "full",
+        BackupType::Incremental => "incr",
+    };
+    match suffix {
+        Some(s) => format!("bbr_{dbpart}_{stamp}_{ty}_{s}"),
+        None => format!("bbr_{dbpart}_{stamp}_{ty}"),
+    }
+}
+
+/// A fresh per-attempt suffix: 6 random `[a-z0-9]`.
+pub fn random_suffix() -> String {
+    use rand::Rng;
+    const CHARS: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
+    let mut rng = rand::rng();
+    (0..6)
+        .map(|_| CHARS[rng.random_range(0..CHARS.len())] as char)
+        .collect()
+}
+
+#[derive(Debug, Clone, Serialize)]
+struct TableInput {
+    table: String,
+    schema_fingerprint: String,
+    decision: String,
+    partitions_total: usize,
+    partitions_in_snapshot: usize,
+}
+
+#[derive(Debug, Clone, Serialize)]
+struct DatabaseInput {
+    database: String,
+    action: String,
+    label: Option<String>,
+    base_label: Option<String>,
+    partitions_in_snapshot: usize,
+    tables: Vec<TableInput>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+struct BackupInputs<'a> {
+    cluster_time: &'a str,
+    repository: &'a str,
+    ops_database: &'a str,
+    databases: Vec<DatabaseInput>,
+    resume: &'a [ResumeJob],
+}
+
+/// The BACKUP statement for one database.
+pub fn backup_sql(
+    db: &str,
+    label: &str,
+    repository: &str,
+    objects: &[BackupObject],
+    timeout_s: u64,
+) -> String {
+    let on: Vec<String> = objects
+        .iter()
+        .map(|o| {
+            if o.whole_table {
+                ident(&o.table)
+            } else {
+                let parts: Vec<String> = o.partitions.iter().map(|p| ident(p)).collect();
+                format!("{} PARTITION ({})", ident(&o.table), parts.join(", "))
+            }
+        })
+        .collect();
+    format!(
+        "BACKUP SNAPSHOT {} TO {} ON ({}) PROPERTIES (\"timeout\" = \"{}\")",
+        qualified(db, label),
+        ident(repository),
+        on.join(", "),
+        timeout_s
+    )
+}
+
+pub fn show_backup_sql(db: &str) -> String {
+    format!("SHOW BACKUP FROM {}", ident(db))
+}
+
+pub fn show_snapshot_sql(repository: &str, label: &str) -> String {
+    format!(
+        "SHOW SNAPSHOT ON {} WHERE SNAPSHOT = {}",
+        ident(repository),
+        literal(label)
+    )
+}
+
+pub fn cancel_backup_sql(db: &str) -> String {
+    format!("CANCEL BACKUP FROM {}", ident(db))
+}
+
+/// The three steps that see a submitted job through: poll, resolve the timestamp, finalize.
+pub fn completion_steps(cfg: &Config, db: &str, label: &str, resume: bool) -> Vec<Step> {
+    let ops = &cfg.ops_database;
+    vec![
+        Step {
+            kind: StepKind::PollBackup,
+            description: format!(
+                "poll SHOW BACKUP until {label} is FINISHED or CANCELLED (heartbeat refreshed)"
+            ),
+            database: Some(db.to_string()),
+            label: Some(label.to_string()),
+            sql: Some(show_backup_sql(db)),
+            retry: super::idempotent(cfg),
+            details: Some(Details::Poll {
+                initial_ms: cfg.poll.initial_ms,
+                max_ms: cfg.poll.max_ms,
+                job_timeout_s: cfg.job_timeout_s,
+                resume,
+            }),
+        },
+        Step {
+            kind: StepKind::ResolveSnapshotTimestamp,
+            description: "read the snapshot's exact backup_timestamp".to_string(),
+            database: Some(db.to_string()),
+            label: Some(label.to_string()),
+            sql: Some(show_snapshot_sql(&cfg.repository, label)),
+            retry: super::idempotent(cfg),
+            details: None,
+        },
+        Step {
+            kind: StepKind::Finalize,
+            description: "mark the history row FINISHED or FAILED".to_string(),
+            database: Some(db.to_string()),
+            label: Some(label.to_string()),
+            sql: Some(finalize_template(ops, label)),
+            retry: super::idempotent(cfg),
+            details: Some(Details::Finalize {
+                placeholders: FINALIZE_PLACEHOLDERS
+                    .iter()
+                    .map(|s| s.to_string())
+                    .collect(),
+            }),
+        },
+    ]
+}
+
+/// Steps that finish RUNNING rows left by dead runs (no claim: the job already exists or never will).
+pub fn plan_resume(cfg: &Config, jobs: &[ResumeJob]) -> Vec<Step> {
+    jobs.iter()
+        .flat_map(|j| completion_steps(cfg, &j.database, &j.label, true))
+        .collect()
+}
+
+/// Compiles the backup plan. `suffix` is the per-attempt label part (None for a dry run).
+pub fn plan_backup(cfg: &Config, state: &BackupState, suffix: Option<&str>) -> Plan {
+    let ops = &cfg.ops_database;
+    let mut steps = plan_resume(cfg, &state.resume);
+    let mut db_inputs = Vec::new();
+
+    let mut by_db: BTreeMap<&str, Vec<(&TableRef, &TableState)>> = BTreeMap::new();
+    for (t, s) in &state.tables {
+        by_db.entry(t.database.as_str()).or_default().push((t, s));
+    }
+
+    for (db, tables) in by_db {
+        let base = state.bases.get(db);
+        let ty = if base.is_some() {
+            BackupType::Incremental
+        } else {
+            BackupType::Full
+        };
+        let label = make_label(db, &state.cluster_time, ty, suffix);
+
+        let mut objects = Vec::new();
+        let mut manifest = Vec::new();
+        let mut table_inputs = Vec::new();
+        for (tref, ts) in &tables {
+            let base_rows: Option<Vec<&ManifestRow>> = base.map(|b| {
+                b.manifest
+                    .iter()
+                    .filter(|r| r.table == tref.table)
+                    .collect()
+            });
+            let decision = decide_table(ts, base_rows.as_deref());
+            let (whole, in_snap): (bool, BTreeSet<String>) = match &decision {
+                TableDecision::Whole(_) => (
+                    true,
+                    ts.partitions
+                        .iter()
+                        .filter(|p| !p.is_temp)
+                        .map(|p| p.name.clone())
+                        .collect(),
+                ),
+                TableDecision::Partitions(ps) => (false, ps.iter().cloned().collect()),
+                TableDecision::Unchanged => (false, BTreeSet::new()),
+            };
+            if !in_snap.is_empty() {
+                objects.push(BackupObject {
+                    table: tref.table.clone(),
+                    whole_table: whole,
+                    partitions: if whole {
+                        Vec::new()
+                    } else {
+                        in_snap.iter().cloned().collect()
+                    },
+                });
+            }
+            let mut parts: Vec<&PartitionState> =
+                ts.partitions.iter().filter(|p| !p.is_temp).collect();
+            parts.sort_by(|a, b| a.name.cmp(&b.name));
+            for p in &parts {
+                let in_snapshot = in_snap.contains(&p.name);
+                let source_label = if in_snapshot {
+                    label.clone()
+                } else {
+                    base_rows
+                        .as_ref()
+                        .and_then(|rows| rows.iter().find(|r| r.partition == p.name))
+                        .map(|r| r.source_label.clone())
+                        .unwrap_or_else(|| label.clone())
+                };
+                manifest.push(ManifestRow {
+                    label: label.clone(),
+                    database: db.to_string(),
+                    table: tref.table.clone(),
+                    partition: p.name.clone(),
+                    partition_id: p.id,
+                    visible_version: p.visible_version,
+                    replication_num: p.replication_num,
+                    source_label,
+                    in_snapshot,
+                    whole_table: whole && in_snapshot,
+                    schema_fingerprint: ts.schema_fingerprint.clone(),
+                });
+            }
+            table_inputs.push(TableInput {
+                table: tref.table.clone(),
+                schema_fingerprint: ts.schema_fingerprint.clone(),
+                decision: match &decision {
+                    TableDecision::Whole(why) => format!("whole table ({why})"),
+                    TableDecision::Partitions(_) => "changed partitions".to_string(),
+                    TableDecision::Unchanged => "unchanged".to_string(),
+                },
+                partitions_total: parts.len(),
+                partitions_in_snapshot: in_snap.len(),
+            });
+        }
+
+        let in_snapshot: usize = objects
+            .iter()
+            .map(|o: &BackupObject| {
+                if o.whole_table {
+                    manifest
+                        .iter()
+                        .filter(|r| r.table == o.table && r.in_snapshot)
+                        .count()
+                } else {
+                    o.partitions.len()
+                }
+            })
+            .sum();
+        let base_label = base.map(|b| b.label.clone());
+        if objects.is_empty() {
+            db_inputs.push(DatabaseInput {
+                database: db.to_string(),
+                action: "nothing_changed".to_string(),
+                label: None,
+                base_label,
+                partitions_in_snapshot: 0,
+                tables: table_inputs,
+            });
+            continue;
+        }
+        db_inputs.push(DatabaseInput {
+            database: db.to_string(),
+            action: ty.to_string(),
+            label: Some(label.clone()),
+            base_label: base_label.clone(),
+            partitions_in_snapshot: in_snapshot,
+            tables: table_inputs,
+        });
+        steps.extend(database_steps(
+            cfg,
+            db,
+            &label,
+            ty,
+            base_label.as_deref(),
+            objects,
+            &manifest,
+            in_snapshot,
+        ));
+    }
+    let inputs = BackupInputs {
+        cluster_time: &state.cluster_time,
+        repository: &cfg.repository,
+        ops_database: ops,
+        databases: db_inputs,
+        resume: &state.resume,
+    };
+    Plan::new(
+        Command::Backup,
+        serde_json::to_value(inputs).unwrap_or_default(),
+        steps,
+    )
+}
+
+#[allow(clippy::too_many_arguments)]
+fn database_steps(
+    cfg: &Config,
+    db: &str,
+    label: &str,
+    ty: BackupType,
+    base_label: Option<&str>,
+    objects: Vec<BackupObject>,
+    manifest: &[ManifestRow],
+    partitions: usize,
+) -> Vec<Step> {
+    let ops = &cfg.ops_database;
+    let step = |kind, description: String, sql: Option<String>, details| Step {
+        kind,
+        description,
+        database: Some(db.to_string()),
+        label: Some(label.to_string()),
+        sql,
+        retry: super::idempotent(cfg),
+        details,
+    };
+    let tables: Vec<&str> = objects.iter().map(|o| o.table.as_str()).collect();
+    let tables_json = serde_json::to_string(&tables).unwrap_or_else(|_| "[]".into());
+    let partitions_u32 = u32::try_from(partitions).unwrap_or(u32::MAX);
+    let mut steps = vec![
+        step(
+            StepKind::RecordRunning,
+            format!("write the RUNNING {ty} row for {db} (the claim)"),
+            Some(insert_running_sql(
+                ops,
+                &RunningRow {
+                    label,
+                    database: db,
+                    backup_type: &ty.to_string(),
+                    repository: &cfg.repository,
+                    base_label,
+                    partitions: partitions_u32,
+                    tables_json: &tables_json,
+                },
+            )),
+            None,
+        ),
+        step(
+            StepKind::Claim,
+            format!(
+                "wait until the cluster clock passed our started_at, then proceed only if ours is the oldest live RUNNING row of {db}"
+            ),
+            Some(history::select_running_sql(ops, db)),
+            Some(Details::Claim {
+                heartbeat_stale_s: cfg.heartbeat_stale_s,
+            }),
+        ),
+        step(
+            StepKind::CheckBase,
+            "check the base is still the latest FINISHED backup (else the plan is stale)"
+                .to_string(),
+            Some(history::select_latest_finished_sql(ops, db)),
+            Some(Details::CheckBase {
+                expected_base_label: base_label.map(str::to_string),
+            }),
+        ),
+    ];
+    let chunks: Vec<&[ManifestRow]> = manifest.chunks(MANIFEST_CHUNK).collect();
+    let n = u32::try_from(chunks.len()).unwrap_or(u32::MAX);
+    for (i, chunk) in chunks.iter().enumerate() {
+        let i = u32::try_from(i).unwrap_or(u32::MAX);
+        steps.push(step(
+            StepKind::RecordManifest,
+            format!("record the manifest ({} partition rows)", chunk.len()),
+            Some(insert_manifest_sql(ops, chunk)),
+            Some(Details::Manifest {
+                chunk: i + 1,
+                chunks: n,
+                rows: u32::try_from(chunk.len()).unwrap_or(u32::MAX),
+            }),
+        ));
+    }
+    let sql = backup_sql(db, label, &cfg.repository, &objects, cfg.job_timeout_s);
+    steps.push(Step {
+        kind: StepKind::IssueBackup,
+        description: format!("send the {ty} BACKUP of {db}"),
+        database: Some(db.to_string()),
+        label: Some(label.to_string()),
+        sql: Some(sql),
+        retry: super::submission(cfg),
+        details: Some(Details::Backup {
+            backup_type: ty,
+            base_label: base_label.map(str::to_string),
+            objects,
+            partitions: partitions_u32,
+        }),
+    });
+    steps.extend(completion_steps(cfg, db, label, false));
+    steps
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::path::Path;
+
+    fn cfg() -> Config {
+        Config::parse(
+            Path::new("t.yaml"),
+            "connection: {host: h, user: u}\nrepository: repo\ntables: [sales.orders, sales.customers]\n",
+        )
+        .unwrap()
+    }
+
+    fn part(name: &str, id: i64, v: i64) -> PartitionState {
+        PartitionState {
+            name: name.into(),
+            id,
+            visible_version: v,
+            is_temp: false,
+            replication_num: Some(1),
+        }
+    }
+
+    fn row(table: &str, name: &str, id: i64, v: i64, fp: &str) -> ManifestRow {
+        ManifestRow {
+            label: "base".into(),
+            database: "sales".into(),
+            table: table.into(),
+            partition: name.into(),
+            partition_id: id,
+            visible_version: v,
+            replication_num: Some(1),
+            source_label: "base".into(),
+            in_snapshot: true,
+            whole_table: true,
+            schema_fingerprint: fp.into(),
+        }
+    }
+
+    #[test]
+    fn decide_table_cases() {
+        let ts = TableState {
+            schema_fingerprint: "f1".into(),
+            partitions: vec![part("p1", 1, 2), part("p2", 2, 5)],
+        };
+        let same = [row("t", "p1", 1, 2, "f1"), row("t", "p2", 2, 5, "f1")];
+        let refs: Vec<&ManifestRow> = same.iter().collect();
+        let loaded = [row("t", "p1", 1, 1, "f1"), row("t", "p2", 2, 5, "f1")];
+        let loaded_refs: Vec<&ManifestRow> = loaded.iter().collect();
+        let truncated = [row("t", "p1", 9, 2, "f1"), row("t", "p2", 2, 5, "f1")];
+        let trunc_refs: Vec<&ManifestRow> = truncated.iter().collect();
+        let schema = [row("t", "p1", 1, 2, "f0"), row("t", "p2", 2, 5, "f0")];
+        let schema_refs: Vec<&ManifestRow> = schema.iter().collect();
+        let new_part = [row("t", "p1", 1, 2, "f1")];
+        let new_refs: Vec<&ManifestRow> = new_part.iter().collect();
+        let cases: Vec<(Option<&[&ManifestRow]>, TableDecision)> = vec![
+            (None, TableDecision::Whole("full backup")),
+            (Some(&[]), TableDecision::Whole("new table")),
+            (Some(&refs), TableDecision::Unchanged),
+            (
+                Some(&loaded_refs),
+                TableDecision::Partitions(vec!["p1".into()]),
+            ),
+            (
+                Some(&trunc_refs),
+                TableDecision::Partitions(vec!["p1".into()]),
+            ),
+            (Some(&schema_refs), TableDecision::Whole("schema changed")),
+            (
+                Some(&new_refs),
+                TableDecision::Partitions(vec!["p2".into()]),
+            ),
+        ];
+        for (base, want) in cases {
+            assert_eq!(decide_table(&ts, base), want);
+        }
+        let mut with_temp = ts.clone();
+        with_temp.partitions.push(PartitionState {
+            is_temp: true,
+            ..part("tmp", 7, 1)
+        });
+        assert_eq!(
+            decide_table(&with_temp, Some(&refs)),
+            TableDecision::Unchanged
+        );
+    }
+
+    #[test]
+    fn labels() {
+        assert_eq!(
+            make_label("sales", "2026-01-01 00:00:05", BackupType::Full, None),
+            "bbr_sales_20260101000005_full"
+        );
+        assert_eq!(
+            make_label(
+                "we-ird",
+                "2026-01-01 00:00:05",
+                BackupType::Incremental,
+                Some("abc123")
+            ),
+            "bbr_we_ird_20260101000005_incr_abc123"
+        );
+        let s = random_suffix();
+        assert_eq!(s.len(), 6);
+        assert!(s
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()));
+        assert!(
+            make_label(
+                &"x".repeat(300),
+                "2026-01-01 00:00:05",
+                BackupType::Full,
+                Some("abcdef")
+            )
+            .len()
+                <= 96
+        );
+    }
+
+    fn state(base: bool) -> BackupState {
+        let mut s = BackupState {
+            cluster_time: "2026-01-01 00:00:05".into(),
+            ..Default::default()
+        };
+        s.tables.insert(
+            TableRef::parse("sales.orders").unwrap(),
+            TableState {
+                schema_fingerprint: "fo".into(),
+                partitions: vec![part("p1", 1, 2), part("p2", 2, 1)],
+            },
+        );
+        s.tables.insert(
+            TableRef::parse("sales.customers").unwrap(),
+            TableState {
+                schema_fingerprint: "fc".into(),
+                partitions: vec![part("customers", 3, 1)],
+            },
+        );
+        if base {
+            s.bases.insert(
+                "sales".into(),
+                BaseBackup {
+                    label: "base".into(),
+                    manifest: vec![
+                        row("orders", "p1", 1, 1, "fo"),
+                        row("orders", "p2", 2, 1, "fo"),
+                        row("customers", "customers", 3, 1, "fc"),
+                    ],
+                },
+            );
+        }
+        s
+    }
+
+    fn kinds(p: &Plan) -> Vec<StepKind> {
+        p.steps.iter().map(|s| s.kind).collect()
+    }
+
+    #[test]
+    fn full_plan() {
+        let p = plan_backup(&cfg(), &state(false), None);
+        use StepKind::*;
+        assert_eq!(
+            kinds(&p),
+            vec![
+                RecordRunning,
+                Claim,
+                CheckBase,
+                RecordManifest,
+                IssueBackup,
+                PollBackup,
+                ResolveSnapshotTimestamp,
+                Finalize
+            ]
+        );
+        let backup = p.steps[4].sql.as_deref().unwrap();
+        assert_eq!(
+            backup,
+            "BACKUP SNAPSHOT `sales`.`bbr_sales_20260101000005_full` TO `repo` ON (`customers`, `orders`) PROPERTIES (\"timeout\" = \"86400\")"
+        );
+        assert_eq!(
+            p.to_json(),
+            plan_backup(&cfg(), &state(false), None).to_json()
+        );
+    }
+
+    #[test]
+    fn incremental_plan() {
+        let p = plan_backup(&cfg(), &state(true), Some("zzzzzz"));
+        let backup = p
+            .steps
+            .iter()
+            .find(|s| s.kind == StepKind::IssueBackup)
+            .unwrap();
+        assert_eq!(
+            backup.sql.as_deref().unwrap(),
+            "BACKUP SNAPSHOT `sales`.`bbr_sales_20260101000005_incr_zzzzzz` TO `repo` ON (`orders` PARTITION (`p1`)) PROPERTIES (\"timeout\" = \"86400\")"
+        );
+        let manifest = p
+            .steps
+            .iter()
+            .find(|s| s.kind == StepKind::RecordManifest)
+            .unwrap();
+        let sql = manifest.sql.as_deref().unwrap();
+        // unchanged partitions point at the base's snapshot
+        assert!(sql.contains("'p2', 2, 1, 1, 'base', 0, 0"), "{sql}");
+        assert!(
+            sql.contains("'p1', 1, 2, 1, 'bbr_sales_20260101000005_incr_zzzzzz', 1, 0"),
+            "{sql}"
+        );
+    }
+
+    #[test]
+    fn nothing_changed_plan() {
+        let mut s = state(true);
+        s.tables
+            .get_mut(&TableRef::parse("sales.orders").unwrap())
+            .unwrap()
+            .partitions[0]
+            .visible_version = 1;
+        let p = plan_backup(&cfg(), &s, None);
+        assert!(p.steps.is_empty());
+        assert_eq!(p.inputs["databases"][0]["action"], "nothing_changed");
+    }
+
+    #[test]
+    fn manifest_is_chunked() {
+        let mut s = state(false);
+        s.tables
+            .get_mut(&TableRef::parse("sales.orders").unwrap())
+            .unwrap()
+            .partitions = (0..1200).map(|i| part(&format!("p{i:04}"), i, 1)).collect();
+        let p = plan_backup(&cfg(), &s, None);
+        let chunks = p
+            .steps
+            .iter()
+            .filter(|s| s.kind == StepKind::RecordManifest)
+            .count();
+        assert_eq!(chunks, 3);
+    }
+
+    fn arb_parts() -> impl Strategy<Value = Vec<(u8, i64, i64, bool)>> {
+        proptest::collection::vec((0u8..20, 0i64..5, 1i64..5, any::<bool>()), 0..15)
+    }
+
+    proptest! {
+        #[test]
+        fn change_detection(cur in arb_parts(), base in arb_parts()) {
+            let current: Vec<PartitionState> = cur.iter().map(|(n, id, v, tmp)| PartitionState {
+                name: format!("p{n}"), id: *id, visible_version: *v, is_temp: *tmp, replication_num: None,
+            }).collect();
+            // a base records each name once
+            let mut seen = BTreeSet::new();
+            let base_rows: Vec<ManifestRow> = base.iter().filter(|(n, ..)| seen.insert(*n))
+                .map(|(n, id, v, _)| row("t", &format!("p{n}"), *id, *v, "f")).collect();
+            let refs: Vec<&ManifestRow> = base_rows.iter().collect();
+            let changed = changed_partitions(&current, &refs);
+            for p in &current {
+                let recorded = base_rows.iter().find(|r| r.partition == p.name);
+                let should = !p.is_temp && recorded.map(|r| (r.partition_id, r.visible_version)) != Some((p.id, p.visible_version));
+                // a name may appear twice in `current` (once temp); changed iff any non-temp copy changed
+                if should { prop_assert!(changed.contains(&p.name)); }
+            }
+            for name in &changed {
+                let ok = current.iter().any(|p| &p.name == name && !p.is_temp && base_rows.iter().find(|r| &r.partition == name).map(|r| (r.partition_id, r.visible_version)) != Some((p.id, p.visible_version)));
+                prop_assert!(ok);
+            }
+            let mut sorted = changed.clone();
+            sorted.sort();
+            prop_assert_eq!(sorted, changed);
+        }
+    }
+}
