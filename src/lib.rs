@@ -1,10 +1,15 @@
 //! starrocks-bbr: scheduled full/incremental backups and point-in-time table restore for StarRocks
 //! shared-nothing clusters. See ../shared/SPEC.md (contract) and docs/DESIGN.md (module layout).
 
+pub mod cli;
 pub mod cluster;
+pub mod commands;
 pub mod config;
 pub mod error;
 pub mod history;
+pub mod list;
 pub mod plan;
 pub mod planner;
+pub mod runner;
 pub mod sql;
+pub mod state;

@@ -1,0 +1,76 @@
+//! Command line (SPEC.md "Command line").
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "starrocks-bbr",
+    version,
+    about = "Backup and restore for StarRocks shared-nothing clusters"
+)]
+pub struct Cli {
+    /// More log detail on stderr (-v info, -vv debug, -vvv trace). RUST_LOG overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    /// Less log detail (-q errors only).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub quiet: u8,
+    #[command(subcommand)]
+    pub command: Cmd,
+}
+
+#[derive(Debug, Args)]
+pub struct Common {
+    /// The YAML config file.
+    #[arg(long, env = "STARROCKS_BBR_CONFIG")]
+    pub config: PathBuf,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Cmd {
+    /// Create the ops database and tables if absent (harmless to repeat).
+    Init {
+        #[command(flatten)]
+        common: Common,
+        /// Print the plan as JSON; send only SELECT/SHOW.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Take a FULL or INCREMENTAL backup of the configured tables (one job per database).
+    Backup {
+        #[command(flatten)]
+        common: Common,
+        /// Print the plan as JSON; send only SELECT/SHOW.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Rebuild one table as of a point in time.
+    Restore {
+        #[command(flatten)]
+        common: Common,
+        /// The table to restore, DB.TABLE.
+        #[arg(long)]
+        table: String,
+        /// Target time "YYYY-MM-DD HH:MM:SS" in the cluster's time zone.
+        #[arg(long)]
+        timestamp: String,
+        /// Print the plan as JSON; send only SELECT/SHOW.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Print the backup history, newest first.
+    List {
+        #[command(flatten)]
+        common: Common,
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Table,
+    Json,
+}

@@ -1,0 +1,630 @@
+//! Executes a Plan step by step. Steps that share a label form a job: when one of its steps fails,
+//! the rest of that job is skipped (after recording the failure), and other jobs go on.
+//!
+//! Kinds with behaviour beyond "send the SQL with the step's retry policy" are handled here:
+//! Claim, CheckBase, IssueBackup, PollBackup, ResolveSnapshotTimestamp and Finalize. Any other kind
+//! (CreateDatabase, CreateTable, RecordRunning, RecordManifest, and kinds added later) is executed
+//! generically, so new commands (restore) add only the kinds that need judgement.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::Serialize;
+use tracing::{debug, info, warn};
+
+use crate::cluster::{Cluster, ResultSet, SqlError};
+use crate::config::Config;
+use crate::error::{BbrError, ExitCode};
+use crate::history::{self, FinalizeValues, BACKUP_HISTORY};
+use crate::plan::{Details, Plan, Step, StepKind};
+use crate::planner::backup::{cancel_backup_sql, show_backup_sql, show_snapshot_sql};
+use crate::sql::{literal, opt_literal};
+use crate::state::{cluster_now, parse_time};
+
+/// How a job ended, for the caller to print.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct JobReport {
+    pub database: String,
+    pub label: String,
+    /// FINISHED, FAILED, WITHDRAWN (refused before any job was sent) or RUNNING (left for resume).
+    pub status: String,
+    pub backup_type: Option<String>,
+    pub partitions: Option<u32>,
+    pub backup_timestamp: Option<String>,
+    pub error: Option<String>,
+    /// True when this run finished a job a dead run had started.
+    pub resumed: bool,
+}
+
+/// The result of running a plan: per-job reports and the error that decides the exit code.
+#[derive(Debug, Default)]
+pub struct RunOutcome {
+    pub jobs: Vec<JobReport>,
+    pub error: Option<BbrError>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Outcome {
+    Finished,
+    Failed(String),
+}
+
+#[derive(Debug, Default)]
+struct Job {
+    database: String,
+    recorded: bool,
+    issued: bool,
+    resumed: bool,
+    done: bool,
+    finalized: bool,
+    outcome: Option<Outcome>,
+    backup_type: Option<String>,
+    partitions: Option<u32>,
+    backup_timestamp: Option<String>,
+    snapshot_at: Option<String>,
+    error: Option<BbrError>,
+}
+
+pub struct Runner<'a> {
+    cluster: &'a mut Cluster,
+    cfg: &'a Config,
+}
+
+impl<'a> Runner<'a> {
+    pub fn new(cluster: &'a mut Cluster, cfg: &'a Config) -> Self {
+        Runner { cluster, cfg }
+    }
+
+    /// Runs every step in order. Never panics; errors end up in the outcome.
+    pub fn run(&mut self, plan: &Plan) -> RunOutcome {
+        let mut jobs: BTreeMap<String, Job> = BTreeMap::new();
+        let mut order: Vec<String> = Vec::new();
+        let mut out = RunOutcome::default();
+        for (i, step) in plan.steps.iter().enumerate() {
+            let Some(label) = step.label.clone() else {
+                info!("step {}: {}", i + 1, step.description);
+                if let Err(e) = self.exec(step) {
+                    out.error = Some(e);
+                    return out;
+                }
+                continue;
+            };
+            if !jobs.contains_key(&label) {
+                order.push(label.clone());
+            }
+            let job = jobs.entry(label.clone()).or_insert_with(|| Job {
+                database: step.database.clone().unwrap_or_default(),
+                ..Job::default()
+            });
+            if job.done {
+                debug!("skipping {} for {label}: the job already ended", step.kind);
+                continue;
+            }
+            info!(
+                "step {} {} [{label}]: {}",
+                i + 1,
+                step.kind,
+                step.description
+            );
+            let result = self.step(step, &label, job);
+            if let Err(e) = result {
+                match e.exit {
+                    ExitCode::Connect => {
+                        // Nothing more can be recorded; the RUNNING row is resumed by the next run.
+                        job.error = Some(e.clone());
+                        job.done = true;
+                        out.error = Some(e);
+                        break;
+                    }
+                    ExitCode::Refused => {
+                        job.error = Some(e);
+                        job.done = true;
+                    }
+                    _ => {
+                        if job.recorded && !job.finalized {
+                            job.outcome = Some(Outcome::Failed(e.what.clone()));
+                            if let Some(fin) = plan.steps.iter().find(|s| {
+                                s.kind == StepKind::Finalize && s.label.as_deref() == Some(&label)
+                            }) {
+                                if let Err(fe) = self.finalize(fin, &label, job) {
+                                    warn!("could not record the failure of {label}: {fe}");
+                                }
+                            }
+                        }
+                        job.error = Some(e);
+                        job.done = true;
+                    }
+                }
+            }
+        }
+        for label in order {
+            let Some(job) = jobs.remove(&label) else {
+                continue;
+            };
+            let status = if job.finalized {
+                match &job.outcome {
+                    Some(Outcome::Finished) => "FINISHED",
+                    _ => "FAILED",
+                }
+            } else if job.error.as_ref().map(|e| e.exit) == Some(ExitCode::Refused) {
+                "WITHDRAWN"
+            } else if job.recorded || job.resumed {
+                "RUNNING"
+            } else {
+                "FAILED"
+            };
+            let error = job
+                .error
+                .as_ref()
+                .map(|e| e.what.clone())
+                .or(match &job.outcome {
+                    Some(Outcome::Failed(r)) => Some(r.clone()),
+                    _ => None,
+                });
+            // A dead run's job that this run found failed does not fail this run; our own does.
+            if let Some(e) = job.error.clone() {
+                let counts = !job.resumed || e.exit == ExitCode::Connect;
+                if counts
+                    && out
+                        .error
+                        .as_ref()
+                        .is_none_or(|cur| rank(e.exit) > rank(cur.exit))
+                {
+                    out.error = Some(e);
+                }
+            }
+            out.jobs.push(JobReport {
+                database: job.database,
+                label,
+                status: status.to_string(),
+                backup_type: job.backup_type,
+                partitions: job.partitions,
+                backup_timestamp: job.backup_timestamp,
+                error,
+                resumed: job.resumed,
+            });
+        }
+        out
+    }
+
+    fn step(&mut self, step: &Step, label: &str, job: &mut Job) -> Result<(), BbrError> {
+        match step.kind {
+            StepKind::RecordRunning => {
+                self.exec(step)?;
+                job.recorded = true;
+                Ok(())
+            }
+            StepKind::Claim => self.claim(step, label),
+            StepKind::CheckBase => self.check_base(step, label),
+            StepKind::IssueBackup => {
+                if let Some(Details::Backup {
+                    backup_type,
+                    partitions,
+                    ..
+                }) = &step.details
+                {
+                    job.backup_type = Some(backup_type.to_string());
+                    job.partitions = Some(*partitions);
+                }
+                self.issue_backup(step, label, job)
+            }
+            StepKind::PollBackup => self.poll_backup(step, label, job),
+            StepKind::ResolveSnapshotTimestamp => self.resolve_timestamp(step, label, job),
+            StepKind::Finalize => {
+                self.finalize(step, label, job)?;
+                match &job.outcome {
+                    Some(Outcome::Failed(reason)) => {
+                        job.done = true;
+                        Err(BbrError::job_failed(
+                            format!("backup {label} of database {} failed: {reason}", job.database),
+                            "see ops.backup_history; the next run bases on the last FINISHED backup",
+                        ))
+                    }
+                    _ => Ok(()),
+                }
+            }
+            _ => self.exec(step),
+        }
+    }
+
+    /// Sends the step's SQL with its retry policy.
+    fn exec(&mut self, step: &Step) -> Result<(), BbrError> {
+        let Some(sql) = &step.sql else {
+            return Ok(());
+        };
+        self.cluster
+            .query_retry(sql, &step.retry)
+            .map(|_| ())
+            .map_err(|e| e.into_bbr(&format!("step {}", step.kind)))
+    }
+
+    fn query(&mut self, step: &Step, sql: &str, doing: &str) -> Result<ResultSet, BbrError> {
+        self.cluster
+            .query_retry(sql, &step.retry)
+            .map_err(|e| e.into_bbr(doing))
+    }
+
+    fn now(&mut self) -> Result<chrono::NaiveDateTime, BbrError> {
+        let s = cluster_now(self.cluster, self.cfg)?;
+        parse_time(&s).ok_or_else(|| {
+            BbrError::job_failed(format!("cannot parse cluster time '{s}'"), "report this")
+        })
+    }
+
+    fn withdraw(&mut self, step: &Step, label: &str) {
+        let sql = history::withdraw_sql(&self.cfg.ops_database, BACKUP_HISTORY, label);
+        if let Err(e) = self.cluster.query_retry(&sql, &step.retry) {
+            warn!("could not withdraw the claim {label}: {e}");
+        }
+    }
+
+    /// SPEC.md claiming: our row is written; wait until the cluster clock passed its started_at, then
+    /// only the oldest live claim (started_at, label) proceeds.
+    fn claim(&mut self, step: &Step, label: &str) -> Result<(), BbrError> {
+        let db = step.database.clone().unwrap_or_default();
+        let sql = step.sql.clone().unwrap_or_default();
+        let stale_s = match step.details {
+            Some(Details::Claim { heartbeat_stale_s }) => heartbeat_stale_s,
+            _ => self.cfg.heartbeat_stale_s,
+        };
+        let rows = self.query(step, &sql, "reading the RUNNING claims")?;
+        let ours = find_claim(&rows, label).ok_or_else(|| {
+            BbrError::refused(
+                format!("our claim row {label} vanished before the claim completed"),
+                "run the backup again",
+            )
+        })?;
+        // Wait for the cluster clock to move past our started_at (DATETIME has whole seconds).
+        let mut waited = 0;
+        loop {
+            let now = self.now()?;
+            if now > ours.0 {
+                break;
+            }
+            waited += 1;
+            if waited > 100 {
+                return Err(BbrError::job_failed(
+                    "the cluster clock did not advance past our claim time",
+                    "check the FE clock",
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        let rows = self.query(step, &sql, "reading the RUNNING claims")?;
+        let now = self.now()?;
+        let stale = chrono::Duration::seconds(i64::try_from(stale_s).unwrap_or(i64::MAX / 2));
+        for (i, _) in rows.rows.iter().enumerate() {
+            let other = rows.get(i, "label").unwrap_or_default();
+            if other == label {
+                continue;
+            }
+            let started = rows.get(i, "started_at").as_deref().and_then(parse_time);
+            let beat = rows
+                .get(i, "heartbeat_at")
+                .as_deref()
+                .and_then(parse_time)
+                .or(started);
+            let fresh = beat.is_some_and(|b| now - b <= stale);
+            let before = match started {
+                Some(s) => (s, other.as_str()) < (ours.0, label),
+                None => false,
+            };
+            if fresh && before {
+                self.withdraw(step, label);
+                return Err(BbrError::refused(
+                    format!("another run holds database {db} (RUNNING {other})"),
+                    "wait for it to finish (see `starrocks-bbr list`) and run again",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn check_base(&mut self, step: &Step, label: &str) -> Result<(), BbrError> {
+        let db = step.database.clone().unwrap_or_default();
+        let expected = match &step.details {
+            Some(Details::CheckBase {
+                expected_base_label,
+            }) => expected_base_label.clone(),
+            _ => None,
+        };
+        let sql = step.sql.clone().unwrap_or_default();
+        let rs = self.query(step, &sql, "re-reading the latest FINISHED backup")?;
+        let latest = rs.scalar();
+        if latest != expected {
+            self.withdraw(step, label);
+            return Err(BbrError::refused(
+                format!(
+                    "the plan for {db} is stale: it was based on {} but the latest FINISHED backup is now {}",
+                    expected.as_deref().unwrap_or("no backup"),
+                    latest.as_deref().unwrap_or("none")
+                ),
+                "run the backup again to plan afresh",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Whether StarRocks knows our label: a SHOW BACKUP row or a snapshot in the repository.
+    fn label_known(&mut self, step: &Step, db: &str, label: &str) -> Result<bool, BbrError> {
+        let rs = self.query(step, &show_backup_sql(db), "looking the job up")?;
+        if (0..rs.rows.len()).any(|i| rs.get(i, "SnapshotName").as_deref() == Some(label)) {
+            return Ok(true);
+        }
+        Ok(self.snapshot(step, label)?.is_some_and(|(_, ok)| ok))
+    }
+
+    /// SHOW SNAPSHOT for our label: (timestamps, status OK).
+    fn snapshot(&mut self, step: &Step, label: &str) -> Result<Option<(String, bool)>, BbrError> {
+        let sql = show_snapshot_sql(&self.cfg.repository, label);
+        let rs = self.query(step, &sql, "reading SHOW SNAPSHOT")?;
+        for i in 0..rs.rows.len() {
+            if rs.get(i, "Snapshot").as_deref() == Some(label) {
+                let ts = rs.get(i, "Timestamp").unwrap_or_default();
+                let status = rs.get(i, "Status").unwrap_or_default();
+                return Ok(Some((ts, status.trim() == "OK")));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Sends BACKUP. Busy errors are retried by policy; a lost connection is resolved by looking the
+    /// label up, and the statement is re-sent only when StarRocks provably does not know the label.
+    fn issue_backup(&mut self, step: &Step, label: &str, job: &mut Job) -> Result<(), BbrError> {
+        let db = step.database.clone().unwrap_or_default();
+        let sql = step.sql.clone().unwrap_or_default();
+        for attempt in 1..=step.retry.attempts.max(1) {
+            match self.cluster.query_retry(&sql, &step.retry) {
+                Ok(_) => {
+                    job.issued = true;
+                    return Ok(());
+                }
+                Err(SqlError::Lost(m)) => {
+                    warn!(
+                        "connection lost while sending BACKUP {label} ({m}); looking the label up"
+                    );
+                    if self.label_known(step, &db, label)? {
+                        job.issued = true;
+                        return Ok(());
+                    }
+                    info!(
+                        "StarRocks does not know {label}: sending BACKUP again (attempt {})",
+                        attempt + 1
+                    );
+                }
+                Err(e) => return Err(e.into_bbr(&format!("BACKUP {label}"))),
+            }
+        }
+        Err(BbrError::connect(
+            format!("could not send BACKUP {label}: the connection kept dropping"),
+            "check the network and the FE, then run again",
+        ))
+    }
+
+    fn poll_backup(&mut self, step: &Step, label: &str, job: &mut Job) -> Result<(), BbrError> {
+        let db = step.database.clone().unwrap_or_default();
+        let (initial_ms, max_ms, timeout_s, resume) = match step.details {
+            Some(Details::Poll {
+                initial_ms,
+                max_ms,
+                job_timeout_s,
+                resume,
+            }) => (initial_ms, max_ms, job_timeout_s, resume),
+            _ => (
+                self.cfg.poll.initial_ms,
+                self.cfg.poll.max_ms,
+                self.cfg.job_timeout_s,
+                false,
+            ),
+        };
+        if resume {
+            job.resumed = true;
+            job.recorded = true;
+        }
+        let sql = step.sql.clone().unwrap_or_else(|| show_backup_sql(&db));
+        let heartbeat = history::heartbeat_sql(&self.cfg.ops_database, BACKUP_HISTORY, label);
+        let mut delay = initial_ms.max(1);
+        let mut last_state = String::new();
+        loop {
+            let rs = self.query(step, &sql, "polling SHOW BACKUP")?;
+            let row =
+                (0..rs.rows.len()).find(|&i| rs.get(i, "SnapshotName").as_deref() == Some(label));
+            match row {
+                Some(i) => {
+                    let state = rs.get(i, "State").unwrap_or_default();
+                    if state != last_state {
+                        info!(
+                            "{label}: {state} ({})",
+                            rs.get(i, "Progress").unwrap_or_default()
+                        );
+                        last_state = state.clone();
+                    }
+                    let task_err = rs.get(i, "TaskErrMsg").unwrap_or_default();
+                    if !task_err.trim().is_empty() {
+                        // Not a failure signal (STARROCKS.md §2): tasks are retried until the timeout.
+                        debug!("{label}: TaskErrMsg {task_err}");
+                    }
+                    match state.as_str() {
+                        "FINISHED" => {
+                            job.outcome = Some(Outcome::Finished);
+                            job.snapshot_at = rs
+                                .get(i, "SnapshotFinishedTime")
+                                .map(|s| history::trim_datetime(&s));
+                            return Ok(());
+                        }
+                        "CANCELLED" => {
+                            let status = rs.get(i, "Status").unwrap_or_default();
+                            job.outcome = Some(Outcome::Failed(format!("job CANCELLED: {status}")));
+                            return Ok(());
+                        }
+                        _ => {}
+                    }
+                    if let Some(created) = rs.get(i, "CreateTime").as_deref().and_then(parse_time) {
+                        let now = self.now()?;
+                        let limit = chrono::Duration::seconds(
+                            i64::try_from(timeout_s).unwrap_or(i64::MAX / 2),
+                        );
+                        if now - created > limit {
+                            warn!("{label} exceeded job_timeout_s ({timeout_s} s): cancelling");
+                            if let Err(e) = self
+                                .cluster
+                                .query_retry(&cancel_backup_sql(&db), &step.retry)
+                            {
+                                warn!("CANCEL BACKUP failed: {e}");
+                            }
+                            job.outcome = Some(Outcome::Failed(format!(
+                                "job exceeded job_timeout_s ({timeout_s} s) in state {state} and was cancelled"
+                            )));
+                            return Ok(());
+                        }
+                    }
+                }
+                None => {
+                    // The row is gone or belongs to another job: the repository decides.
+                    match self.snapshot(step, label)? {
+                        Some((_, true)) => {
+                            info!("{label}: no SHOW BACKUP row, but its snapshot is in the repository: finished");
+                            job.outcome = Some(Outcome::Finished);
+                            return Ok(());
+                        }
+                        other => {
+                            let why = match other {
+                                Some((_, false)) => "its snapshot is incomplete in the repository",
+                                _ => "it has no snapshot in the repository",
+                            };
+                            let reason = if resume && !job.issued {
+                                format!("no job found for this label in SHOW BACKUP and {why}: its run died before the job finished or was submitted")
+                            } else {
+                                format!("the job vanished from SHOW BACKUP (replaced by another job?) and {why}")
+                            };
+                            job.outcome = Some(Outcome::Failed(reason));
+                            return Ok(());
+                        }
+                    }
+                }
+            }
+            if let Err(e) = self.cluster.query_retry(&heartbeat, &step.retry) {
+                warn!("heartbeat for {label} failed: {e}");
+            }
+            std::thread::sleep(jitter(delay));
+            delay = (delay.saturating_mul(2)).min(max_ms.max(1));
+        }
+    }
+
+    fn resolve_timestamp(
+        &mut self,
+        step: &Step,
+        label: &str,
+        job: &mut Job,
+    ) -> Result<(), BbrError> {
+        if job.outcome != Some(Outcome::Finished) {
+            return Ok(());
+        }
+        match self.snapshot(step, label)? {
+            Some((ts, true)) => {
+                let mut all: Vec<&str> = ts
+                    .split('\n')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .collect();
+                all.sort();
+                match all.last() {
+                    Some(t) => job.backup_timestamp = Some((*t).to_string()),
+                    None => {
+                        job.outcome = Some(Outcome::Failed(
+                            "SHOW SNAPSHOT gave no Timestamp for the finished job".to_string(),
+                        ))
+                    }
+                }
+            }
+            Some((_, false)) => {
+                job.outcome = Some(Outcome::Failed(
+                    "the job FINISHED but SHOW SNAPSHOT reports the snapshot as not OK".to_string(),
+                ))
+            }
+            None => {
+                job.outcome = Some(Outcome::Failed(
+                    "the job FINISHED but SHOW SNAPSHOT does not list it".to_string(),
+                ))
+            }
+        }
+        Ok(())
+    }
+
+    /// Fills the Finalize template from the outcome and sends it.
+    fn finalize(&mut self, step: &Step, label: &str, job: &mut Job) -> Result<(), BbrError> {
+        let (status, ts, snap, err) = match &job.outcome {
+            Some(Outcome::Finished) => (
+                literal("FINISHED"),
+                opt_literal(job.backup_timestamp.as_deref()),
+                // When the job row had vanished, NOW() is later than the real snapshot time, so a
+                // restore never picks this snapshot for a target time before it was taken.
+                job.snapshot_at
+                    .as_deref()
+                    .map(literal)
+                    .unwrap_or_else(|| "NOW()".to_string()),
+                "NULL".to_string(),
+            ),
+            Some(Outcome::Failed(reason)) => (
+                literal("FAILED"),
+                "NULL".to_string(),
+                "NULL".to_string(),
+                literal(reason),
+            ),
+            None => {
+                let reason = "the run ended before the job's outcome was known".to_string();
+                job.outcome = Some(Outcome::Failed(reason.clone()));
+                (
+                    literal("FAILED"),
+                    "NULL".to_string(),
+                    "NULL".to_string(),
+                    literal(&reason),
+                )
+            }
+        };
+        let sql = history::finalize_sql(
+            &self.cfg.ops_database,
+            label,
+            &FinalizeValues {
+                status: &status,
+                backup_timestamp: &ts,
+                snapshot_at: &snap,
+                error_message: &err,
+            },
+        );
+        self.query(step, &sql, "recording the outcome")?;
+        job.finalized = true;
+        Ok(())
+    }
+}
+
+fn rank(e: ExitCode) -> u8 {
+    match e {
+        ExitCode::Success => 0,
+        ExitCode::Refused => 1,
+        ExitCode::JobFailed => 2,
+        ExitCode::Usage => 3,
+        ExitCode::Connect => 4,
+    }
+}
+
+/// Our claim's started_at.
+fn find_claim(rows: &ResultSet, label: &str) -> Option<(chrono::NaiveDateTime,)> {
+    (0..rows.rows.len())
+        .find(|&i| rows.get(i, "label").as_deref() == Some(label))
+        .and_then(|i| rows.get(i, "started_at"))
+        .and_then(|s| parse_time(&s))
+        .map(|t| (t,))
+}
+
+/// ±20% jitter so concurrent pollers do not march in step.
+fn jitter(ms: u64) -> Duration {
+    use rand::Rng;
+    let spread = ms / 5;
+    let j = if spread > 0 {
+        rand::rng().random_range(0..=2 * spread)
+    } else {
+        0
+    };
+    Duration::from_millis(ms - spread + j)
+}
