@@ -1,0 +1,360 @@
+//! A StarRocks FE simulator speaking the MySQL wire protocol.
+//!
+//! It exists so that `starrocks-bbr` can be tested end to end without a real cluster: the
+//! statements, result sets, error texts and job state machines follow `shared/STARROCKS.md`.
+//! Ordinary SQL on user tables runs in an in-memory SQLite; the StarRocks catalog (partitions,
+//! versions, repositories, snapshots, backup/restore jobs) is modelled by hand in [`cluster`].
+
+// Parts of the model are consumed by the job engine being filled in.
+#![allow(dead_code)]
+
+mod cluster;
+mod ddl;
+mod jobs;
+mod server;
+mod sql;
+
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use chrono::{FixedOffset, NaiveDate, NaiveDateTime};
+
+pub use cluster::{
+    JobInfo, JobKind, PartitionInfo, SnapshotInfo, SnapshotPartition, SnapshotTable,
+};
+pub use ddl::{KeysType, PartitionSpec, TableSpec};
+
+/// Options for [`Sim::start`]. Every field is public so tests can tweak one with `..Default::default()`.
+#[derive(Debug, Clone)]
+pub struct SimOptions {
+    /// Handshake version: "5.1.0" (StarRocks up to 3.3) or "8.0.33" (3.4+). Also picks errnos.
+    pub server_version: String,
+    /// Number of alive backends: bounds replication_num of new tables and restores.
+    pub backends: u32,
+    /// The FE JVM's zone: snapshot timestamps (`backup_timestamp`) are rendered in it.
+    pub system_time_zone: FixedOffset,
+    /// Default session `time_zone` of every new connection.
+    pub session_time_zone: FixedOffset,
+    /// Virtual clock start, UTC.
+    pub start_time: NaiveDateTime,
+    /// The virtual clock advances this much on every statement received from a client (ZERO = manual).
+    pub tick_per_statement: Duration,
+    /// How long each backup/restore job state lasts in virtual time.
+    pub job_state_duration: Duration,
+    /// false simulates a cluster older than 3.1.9: `information_schema.partitions_meta` is absent.
+    pub partitions_meta: bool,
+    /// The only account.
+    pub user: String,
+    /// Its password ("" = none).
+    pub password: String,
+}
+
+impl Default for SimOptions {
+    fn default() -> Self {
+        let utc = FixedOffset::east_opt(0).unwrap_or_else(|| unreachable!());
+        SimOptions {
+            server_version: "5.1.0".to_string(),
+            backends: 1,
+            system_time_zone: utc,
+            session_time_zone: utc,
+            start_time: NaiveDate::from_ymd_opt(2026, 1, 1)
+                .and_then(|d| d.and_hms_opt(0, 0, 0))
+                .unwrap_or_default(),
+            tick_per_statement: Duration::from_secs(1),
+            job_state_duration: Duration::from_secs(2),
+            partitions_meta: true,
+            user: "root".to_string(),
+            password: String::new(),
+        }
+    }
+}
+
+/// When a connection fault fires relative to executing the statement.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum When {
+    /// The statement is not executed.
+    Before,
+    /// The statement is executed (its effects persist) but never answered.
+    After,
+}
+
+/// One statement received from a client (not from [`Sim::execute`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoggedStatement {
+    /// The server-side connection id (unique per connection).
+    pub conn_id: u32,
+    /// The statement text as received.
+    pub sql: String,
+    /// The error message sent back, if the statement failed.
+    pub error: Option<String>,
+}
+
+/// An error as the simulated FE reports it: MySQL errno and message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SimError {
+    /// MySQL error number (e.g. 5064, 1064, 1193).
+    pub code: u16,
+    /// The message, verbatim.
+    pub message: String,
+}
+
+impl std::fmt::Display for SimError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ERROR {}: {}", self.code, self.message)
+    }
+}
+
+impl std::error::Error for SimError {}
+
+/// A hook run once after a matching statement executed (before it is answered).
+pub type Hook = Box<dyn FnMut(&Sim) + Send>;
+
+/// The shared state behind every handle and connection.
+pub(crate) struct Shared {
+    pub(crate) cluster: Mutex<cluster::Cluster>,
+    pub(crate) hooks: Mutex<Vec<(regex::Regex, Hook)>>,
+}
+
+impl Shared {
+    pub(crate) fn lock(&self) -> MutexGuard<'_, cluster::Cluster> {
+        self.cluster.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// A running simulator. Dropping the value that [`Sim::start`] returned shuts the server down.
+pub struct Sim {
+    shared: Arc<Shared>,
+    port: u16,
+    server: Option<server::ServerGuard>,
+}
+
+/// Compiles a user pattern; an invalid regex is taken literally so fault setup never panics.
+fn pattern(p: &str) -> regex::Regex {
+    regex::Regex::new(p)
+        .or_else(|_| regex::Regex::new(&regex::escape(p)))
+        .unwrap_or_else(|_| regex::Regex::new("$^").unwrap_or_else(|_| unreachable!()))
+}
+
+impl Sim {
+    /// Starts a simulator on 127.0.0.1 with a free port, serving on a background thread.
+    pub fn start(opts: SimOptions) -> anyhow::Result<Sim> {
+        Self::start_on(opts, 0)
+    }
+
+    /// Starts a simulator on 127.0.0.1:`port` (0 = pick a free port).
+    pub fn start_on(opts: SimOptions, port: u16) -> anyhow::Result<Sim> {
+        let cluster = cluster::Cluster::new(opts)?;
+        let shared = Arc::new(Shared {
+            cluster: Mutex::new(cluster),
+            hooks: Mutex::new(Vec::new()),
+        });
+        let (guard, port) = server::serve(shared.clone(), port)?;
+        Ok(Sim {
+            shared,
+            port,
+            server: Some(guard),
+        })
+    }
+
+    /// A non-owning handle for hooks: dropping it does not stop the server.
+    pub(crate) fn handle(shared: Arc<Shared>, port: u16) -> Sim {
+        Sim {
+            shared,
+            port,
+            server: None,
+        }
+    }
+
+    /// The TCP port the simulator listens on (127.0.0.1).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    fn lock(&self) -> MutexGuard<'_, cluster::Cluster> {
+        self.shared.lock()
+    }
+
+    /// Runs SQL as a client would, on a private control session (not logged, no clock tick, no faults).
+    /// Errors are [`SimError`] inside the anyhow error.
+    pub fn execute(&self, sql: &str) -> anyhow::Result<Vec<Vec<Option<String>>>> {
+        let mut c = self.lock();
+        let mut session = c.control_session();
+        match c.run(&mut session, sql) {
+            Ok(cluster::Output::Rows { rows, .. }) => Ok(rows),
+            Ok(cluster::Output::Ok { .. }) => Ok(Vec::new()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The virtual clock (UTC).
+    pub fn now(&self) -> NaiveDateTime {
+        self.lock().now()
+    }
+
+    /// Moves the virtual clock forward; jobs progress accordingly.
+    pub fn advance(&self, by: Duration) {
+        self.lock().advance(by);
+    }
+
+    /// Creates a repository (as `CREATE [READ ONLY] REPOSITORY`).
+    pub fn create_repository(&self, name: &str, read_only: bool) -> anyhow::Result<()> {
+        self.lock()
+            .create_repository(name, read_only, "s3://sim-bucket/backup")?;
+        Ok(())
+    }
+
+    /// Creates a database if absent.
+    pub fn create_database(&self, db: &str) -> anyhow::Result<()> {
+        self.lock().create_database(db, true)?;
+        Ok(())
+    }
+
+    /// Creates an OLAP table (and its database if absent) from a spec.
+    pub fn create_table(&self, db: &str, table: &str, spec: &TableSpec) -> anyhow::Result<()> {
+        let mut c = self.lock();
+        c.create_database(db, true)?;
+        let ddl = spec.to_sql(db, table);
+        let mut session = c.control_session();
+        c.run(&mut session, &ddl)?;
+        Ok(())
+    }
+
+    /// Simulates a load of `rows` rows into one partition: version +1, rows +N, version time = now.
+    pub fn load(&self, db: &str, table: &str, partition: &str, rows: u64) -> anyhow::Result<()> {
+        self.lock().load(db, table, partition, rows)?;
+        Ok(())
+    }
+
+    /// TRUNCATE of one partition: new id, version 1, no rows.
+    pub fn truncate_partition(&self, db: &str, table: &str, partition: &str) -> anyhow::Result<()> {
+        self.lock().truncate_partition(db, table, partition)?;
+        Ok(())
+    }
+
+    /// Drops one partition (temporary ones included).
+    pub fn drop_partition(&self, db: &str, table: &str, partition: &str) -> anyhow::Result<()> {
+        self.lock().drop_partition(db, table, partition)?;
+        Ok(())
+    }
+
+    /// Adds a range partition (version 1, no rows).
+    pub fn add_partition(&self, db: &str, table: &str, part: &PartitionSpec) -> anyhow::Result<()> {
+        self.lock().add_partition(db, table, part, false)?;
+        Ok(())
+    }
+
+    /// Adds a temporary partition (which makes the table impossible to back up).
+    pub fn add_temp_partition(
+        &self,
+        db: &str,
+        table: &str,
+        part: &PartitionSpec,
+    ) -> anyhow::Result<()> {
+        self.lock().add_partition(db, table, part, true)?;
+        Ok(())
+    }
+
+    /// ALTER TABLE ADD COLUMN: changes neither partition ids nor versions (fast schema evolution).
+    pub fn add_column(&self, db: &str, table: &str, column: &str, ty: &str) -> anyhow::Result<()> {
+        self.lock().add_column(db, table, column, ty)?;
+        Ok(())
+    }
+
+    /// Drops a table if it exists.
+    pub fn drop_table(&self, db: &str, table: &str) -> anyhow::Result<()> {
+        self.lock().drop_table(db, table)?;
+        Ok(())
+    }
+
+    /// The partitions of a table (temporary ones included, flagged), in definition order.
+    pub fn partitions(&self, db: &str, table: &str) -> anyhow::Result<Vec<PartitionInfo>> {
+        Ok(self.lock().partitions(db, table)?)
+    }
+
+    /// Whether the table exists.
+    pub fn table_exists(&self, db: &str, table: &str) -> bool {
+        self.lock().table_exists(db, table)
+    }
+
+    /// Snapshots of a repository (finished and not), oldest first.
+    pub fn snapshots(&self, repo: &str) -> Vec<SnapshotInfo> {
+        self.lock().snapshots(repo)
+    }
+
+    /// Every BACKUP/RESTORE job ever submitted, oldest first.
+    pub fn jobs(&self) -> Vec<JobInfo> {
+        self.lock().jobs()
+    }
+
+    /// The next submitted job ends CANCELLED with this Status text (e.g.
+    /// `[COMMON_ERROR, msg: upload failed]`) instead of entering its third state.
+    pub fn cancel_next_job(&self, status: &str) {
+        self.lock().faults.cancel_next_job = Some(status.to_string());
+    }
+
+    /// While true, jobs do not progress (timeouts still apply).
+    pub fn stall_jobs(&self, stalled: bool) {
+        self.lock().set_stalled(stalled);
+    }
+
+    /// The next statement matching `regex` fails once with this errno and message, unexecuted.
+    pub fn fail_once(&self, regex: &str, errno: u16, message: &str) {
+        self.lock()
+            .faults
+            .fail_once
+            .push((pattern(regex), errno, message.to_string()));
+    }
+
+    /// The next statement matching `regex` gets its connection closed, once.
+    pub fn drop_connection(&self, regex: &str, when: When) {
+        self.lock().faults.drop.push((pattern(regex), when));
+    }
+
+    /// The next `n` client statements are answered; the one after that has its connection
+    /// closed before it executes (once).
+    pub fn drop_connection_after(&self, n: usize) {
+        self.lock().faults.drop_after = Some(n);
+    }
+
+    /// The next statement matching `regex` is never answered (the client blocks), once.
+    pub fn hang(&self, regex: &str, when: When) {
+        self.lock().faults.hang.push((pattern(regex), when));
+    }
+
+    /// Runs `hook` once, after the next statement matching `regex` executed, before answering it.
+    pub fn on_statement(&self, regex: &str, hook: Hook) {
+        self.shared
+            .hooks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push((pattern(regex), hook));
+    }
+
+    /// Changes the handshake version (new connections) and the version-dependent behaviour.
+    pub fn set_server_version(&self, version: &str) {
+        self.lock().opts.server_version = version.to_string();
+    }
+
+    /// Every statement received from clients, in order.
+    pub fn statements(&self) -> Vec<LoggedStatement> {
+        self.lock().log.clone()
+    }
+
+    /// Forgets the statement log.
+    pub fn clear_statements(&self) {
+        self.lock().log.clear();
+    }
+}
+
+impl Drop for Sim {
+    fn drop(&mut self) {
+        if let Some(guard) = self.server.take() {
+            guard.shutdown();
+        }
+    }
+}
+
+/// Default time budget used by tests polling jobs: how long a job takes end to end.
+pub fn job_total_duration(opts: &SimOptions) -> Duration {
+    opts.job_state_duration * 8 + Duration::from_secs(3)
+}

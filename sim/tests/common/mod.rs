@@ -1,0 +1,68 @@
+//! Shared helpers for the simulator's wire-level tests.
+#![allow(dead_code)]
+
+use mysql::prelude::Queryable;
+use mysql::{Conn, OptsBuilder};
+use starrocks_sim::{Sim, SimOptions};
+
+pub fn start() -> Sim {
+    Sim::start(SimOptions::default()).unwrap()
+}
+
+pub fn start_with(opts: SimOptions) -> Sim {
+    Sim::start(opts).unwrap()
+}
+
+pub fn conn(sim: &Sim) -> Conn {
+    Conn::new(
+        OptsBuilder::new()
+            .ip_or_hostname(Some("127.0.0.1"))
+            .tcp_port(sim.port())
+            .user(Some("root"))
+            .prefer_socket(false),
+    )
+    .unwrap()
+}
+
+/// All rows as optional strings.
+pub fn rows(c: &mut Conn, sql: &str) -> Vec<Vec<Option<String>>> {
+    let rows: Vec<mysql::Row> = c.query(sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
+    rows.into_iter()
+        .map(|r| {
+            (0..r.len())
+                .map(|i| r.get::<Option<String>, _>(i).unwrap())
+                .collect()
+        })
+        .collect()
+}
+
+/// Column names of a query's result.
+pub fn columns(c: &mut Conn, sql: &str) -> Vec<String> {
+    let res = c.query_iter(sql).unwrap();
+    res.columns()
+        .as_ref()
+        .iter()
+        .map(|c| c.name_str().to_string())
+        .collect()
+}
+
+/// One value.
+pub fn one(c: &mut Conn, sql: &str) -> Option<String> {
+    rows(c, sql)
+        .into_iter()
+        .next()
+        .and_then(|r| r.into_iter().next())
+        .flatten()
+}
+
+/// The (errno, message) of a failing statement.
+pub fn fail(c: &mut Conn, sql: &str) -> (u16, String) {
+    match c.query_drop(sql) {
+        Err(mysql::Error::MySqlError(e)) => (e.code, e.message),
+        other => panic!("{sql}: expected a server error, got {other:?}"),
+    }
+}
+
+pub fn exec(c: &mut Conn, sql: &str) {
+    c.query_drop(sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
+}
