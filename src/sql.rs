@@ -21,7 +21,7 @@ pub fn qualified(db: &str, table: &str) -> String {
     format!("{}.{}", ident(db), ident(table))
 }
 
-/// Quotes a string literal with single quotes, backslash-escaping `\`, `'`, `"` and the control
+/// Quotes a string literal with single quotes, backslash-escaping `\`, `'` and the control
 /// characters MySQL has escapes for. Other control characters cannot end a literal and pass as-is.
 pub fn literal(value: &str) -> String {
     let mut out = String::with_capacity(value.len() + 2);
@@ -30,7 +30,6 @@ pub fn literal(value: &str) -> String {
         match c {
             '\\' => out.push_str("\\\\"),
             '\'' => out.push_str("\\'"),
-            '"' => out.push_str("\\\""),
             '\0' => out.push_str("\\0"),
             '\n' => out.push_str("\\n"),
             '\r' => out.push_str("\\r"),

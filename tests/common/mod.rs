@@ -1,0 +1,187 @@
+//! Shared test harness: an in-process simulator (or a real cluster from STARROCKS_TEST_DSN), a config
+//! written to a temp dir, and the binary run through assert_cmd.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use assert_cmd::Command;
+use starrocks_sim::{PartitionSpec, Sim, SimOptions, TableSpec};
+
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// `STARROCKS_TEST_DSN=mysql://user:password@host:port`: run the cluster-agnostic tests against a real
+/// cluster (which must have the repository `backup_repo`); simulator-only fault tests are skipped.
+pub fn real_dsn() -> Option<(String, u16, String, String)> {
+    let dsn = std::env::var("STARROCKS_TEST_DSN").ok()?;
+    let rest = dsn.strip_prefix("mysql://")?;
+    let (auth, hostport) = rest.rsplit_once('@')?;
+    let (user, pass) = auth.split_once(':').unwrap_or((auth, ""));
+    let (host, port) = hostport.trim_end_matches('/').split_once(':')?;
+    Some((host.into(), port.parse().ok()?, user.into(), pass.into()))
+}
+
+/// True (and a note on stderr) when a simulator-only test must be skipped.
+pub fn skip_on_real_cluster(name: &str) -> bool {
+    if real_dsn().is_some() {
+        eprintln!("{name}: skipped (needs the simulator's fault injection)");
+        return true;
+    }
+    false
+}
+
+pub struct Env {
+    pub sim: Sim,
+    pub dir: tempfile::TempDir,
+    pub config: PathBuf,
+}
+
+/// The fixed simulator options of the fixtures (deterministic clock).
+pub fn sim_options() -> SimOptions {
+    SimOptions::default()
+}
+
+/// The demo cluster: repository backup_repo, sales.orders range-partitioned by day (4 partitions),
+/// sales.customers unpartitioned (one partition named customers).
+pub fn demo_setup(sim: &Sim) {
+    sim.create_repository("backup_repo", false).unwrap();
+    let orders = TableSpec::new(&[
+        ("id", "BIGINT"),
+        ("dt", "DATE"),
+        ("amount", "DECIMAL(10,2)"),
+    ])
+    .range(
+        "dt",
+        vec![
+            PartitionSpec::less_than("p20260101", "2026-01-02"),
+            PartitionSpec::less_than("p20260102", "2026-01-03"),
+            PartitionSpec::less_than("p20260103", "2026-01-04"),
+            PartitionSpec::less_than("p20260104", "2026-01-05"),
+        ],
+    );
+    sim.create_table("sales", "orders", &orders).unwrap();
+    let customers = TableSpec::new(&[("id", "BIGINT"), ("name", "VARCHAR(64)")]);
+    sim.create_table("sales", "customers", &customers).unwrap();
+    for p in ["p20260101", "p20260102", "p20260103", "p20260104"] {
+        sim.load("sales", "orders", p, 10).unwrap();
+    }
+    sim.load("sales", "customers", "customers", 5).unwrap();
+}
+
+/// Writes a config for `port` from fixtures/<name>, plus the fast test tuning.
+pub fn write_config(dir: &Path, fixture: &str, port: u16, extra: &str) -> PathBuf {
+    let base = std::fs::read_to_string(repo_root().join("fixtures").join(fixture)).unwrap();
+    let tuning = std::fs::read_to_string(repo_root().join("fixtures/test-tuning.yaml")).unwrap();
+    let text = format!(
+        "{}\n{tuning}{extra}",
+        base.replace("port: 9030", &format!("port: {port}"))
+    );
+    let path = dir.join("config.yaml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+impl Env {
+    /// A simulator with the demo data and a config pointing at it.
+    pub fn demo() -> Env {
+        Self::with(sim_options(), "")
+    }
+
+    pub fn with(opts: SimOptions, extra_config: &str) -> Env {
+        let sim = Sim::start(opts).unwrap();
+        demo_setup(&sim);
+        let dir = tempfile::tempdir().unwrap();
+        let config = write_config(dir.path(), "demo.yaml", sim.port(), extra_config);
+        Env { sim, dir, config }
+    }
+
+    /// The demo exactly as fixtures/demo.yaml says (default tuning), for golden plans.
+    pub fn golden() -> Env {
+        let sim = Sim::start(sim_options()).unwrap();
+        demo_setup(&sim);
+        let dir = tempfile::tempdir().unwrap();
+        let text = std::fs::read_to_string(repo_root().join("fixtures/demo.yaml"))
+            .unwrap()
+            .replace("port: 9030", &format!("port: {}", sim.port()));
+        let config = dir.path().join("config.yaml");
+        std::fs::write(&config, text).unwrap();
+        Env { sim, dir, config }
+    }
+
+    pub fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::cargo_bin("starrocks-bbr").unwrap();
+        c.args(args)
+            .arg("--config")
+            .arg(&self.config)
+            .env_remove("RUST_LOG")
+            .env_remove("STARROCKS_BBR_CONFIG")
+            .timeout(std::time::Duration::from_secs(120));
+        c
+    }
+
+    /// Runs the binary and returns its output (no assertion).
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.cmd(args).output().unwrap()
+    }
+
+    /// Runs and asserts the exit code, returning stdout.
+    pub fn run_ok(&self, args: &[&str], code: i32) -> String {
+        let out = self.run(args);
+        let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+        let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "args {args:?}\nstdout:\n{stdout}\nstderr:\n{stderr}"
+        );
+        stdout
+    }
+
+    pub fn query(&self, sql: &str) -> Vec<Vec<Option<String>>> {
+        self.sim.execute(sql).unwrap()
+    }
+
+    /// backup_history rows as (label, backup_type, status, error_message), oldest first.
+    pub fn history(&self) -> Vec<(String, String, String, Option<String>)> {
+        self.query("SELECT label, backup_type, status, error_message FROM ops.backup_history ORDER BY started_at, label")
+            .into_iter()
+            .map(|r| {
+                (
+                    r[0].clone().unwrap_or_default(),
+                    r[1].clone().unwrap_or_default(),
+                    r[2].clone().unwrap_or_default(),
+                    r[3].clone(),
+                )
+            })
+            .collect()
+    }
+
+    /// (table, partition) rows the manifest of `label` marks as in the snapshot, sorted.
+    pub fn in_snapshot(&self, label: &str) -> Vec<(String, String)> {
+        let mut v: Vec<(String, String)> = self
+            .query(&format!(
+                "SELECT table_name, partition_name, in_snapshot FROM ops.backup_partitions WHERE label = '{label}'"
+            ))
+            .into_iter()
+            .filter(|r| matches!(r[2].as_deref(), Some("1") | Some("true")))
+            .map(|r| (r[0].clone().unwrap_or_default(), r[1].clone().unwrap_or_default()))
+            .collect();
+        v.sort();
+        v.dedup();
+        v
+    }
+
+    /// Statements the tool sent, as text.
+    pub fn sent(&self) -> Vec<String> {
+        self.sim.statements().into_iter().map(|s| s.sql).collect()
+    }
+
+    pub fn backups_sent(&self) -> usize {
+        self.sent()
+            .iter()
+            .filter(|s| s.trim_start().to_ascii_uppercase().starts_with("BACKUP"))
+            .count()
+    }
+}

@@ -1,0 +1,112 @@
+//! Golden plans: generates plans/{init,backup_full,backup_incremental,backup_nothing_changed}.json from
+//! fixtures/ (demo.yaml + the deterministic simulator setup in common::demo_setup) and compares them
+//! byte for byte. `UPDATE_GOLDEN=1 cargo test --test golden_plans` rewrites them.
+//! Also checks that every dry run sends nothing but SELECT/SHOW.
+
+mod common;
+use common::*;
+
+fn check_golden(name: &str, actual: &str) {
+    let path = repo_root().join("plans").join(name);
+    if std::env::var("UPDATE_GOLDEN").is_ok_and(|v| v == "1") {
+        std::fs::write(&path, actual).unwrap();
+        return;
+    }
+    let expected = std::fs::read_to_string(&path).unwrap_or_else(|_| {
+        panic!(
+            "{} missing: run UPDATE_GOLDEN=1 cargo test --test golden_plans",
+            path.display()
+        )
+    });
+    if expected != actual {
+        let first = expected
+            .lines()
+            .zip(actual.lines())
+            .position(|(a, b)| a != b)
+            .unwrap_or(0);
+        panic!(
+            "{name} differs from the golden plan at line {}:\n  golden: {:?}\n  actual: {:?}\n(run UPDATE_GOLDEN=1 cargo test --test golden_plans if the change is intended)",
+            first + 1,
+            expected.lines().nth(first),
+            actual.lines().nth(first)
+        );
+    }
+}
+
+/// Runs a dry run, asserting it sent only SELECT/SHOW, and returns the plan JSON.
+fn dry_run(env: &Env, cmd: &str) -> String {
+    env.sim.clear_statements();
+    let out = env.run_ok(&[cmd, "--dry-run"], 0);
+    for s in env.sent() {
+        let up = s.trim_start().to_ascii_uppercase();
+        assert!(
+            up.starts_with("SELECT") || up.starts_with("SHOW"),
+            "dry run sent a non-read-only statement: {s}"
+        );
+    }
+    let v: serde_json::Value = serde_json::from_str(&out).expect("dry run prints JSON");
+    assert_eq!(v["format_version"], 1);
+    out
+}
+
+/// Writes what the full plan's RUNNING row and manifest would write, then marks it FINISHED: a
+/// deterministic stand-in for a real full backup (whose label has a random part).
+fn apply_as_finished(env: &Env, plan_json: &str) {
+    let plan: serde_json::Value = serde_json::from_str(plan_json).unwrap();
+    let mut label = String::new();
+    for step in plan["steps"].as_array().unwrap() {
+        let kind = step["kind"].as_str().unwrap();
+        if kind == "RecordRunning" || kind == "RecordManifest" {
+            env.sim.execute(step["sql"].as_str().unwrap()).unwrap();
+            label = step["label"].as_str().unwrap().to_string();
+        }
+    }
+    env.sim
+        .execute(&format!(
+            "UPDATE ops.backup_history SET status = 'FINISHED', finished_at = NOW(), backup_timestamp = '2026-01-01-00-00-30-000', snapshot_at = NOW() WHERE label = '{label}'"
+        ))
+        .unwrap();
+}
+
+#[test]
+fn golden_plans() {
+    if skip_on_real_cluster("golden_plans") {
+        return;
+    }
+    let env = Env::golden();
+    let init = dry_run(&env, "init");
+    check_golden("init.json", &init);
+    // the same state read at the same cluster time gives the same bytes
+    assert_eq!(dry_run(&env, "init").len(), init.len());
+    env.run_ok(&["init"], 0);
+
+    let full = dry_run(&env, "backup");
+    check_golden("backup_full.json", &full);
+
+    apply_as_finished(&env, &full);
+    let nothing = dry_run(&env, "backup");
+    check_golden("backup_nothing_changed.json", &nothing);
+
+    env.sim.load("sales", "orders", "p20260102", 3).unwrap();
+    env.sim.load("sales", "customers", "customers", 2).unwrap();
+    let incr = dry_run(&env, "backup");
+    check_golden("backup_incremental.json", &incr);
+}
+
+#[test]
+fn same_state_same_time_gives_identical_plan() {
+    if skip_on_real_cluster("same_state_same_time_gives_identical_plan") {
+        return;
+    }
+    let a = {
+        let env = Env::golden();
+        env.run_ok(&["init"], 0);
+        dry_run(&env, "backup")
+    };
+    let b = {
+        let env = Env::golden();
+        env.run_ok(&["init"], 0);
+        dry_run(&env, "backup")
+    };
+    assert_eq!(a, b);
+}
