@@ -1,0 +1,189 @@
+//! Exit codes, one-line errors, claims and refusals — over the wire against the simulator.
+
+mod common;
+use common::*;
+use std::process::Output;
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).to_string()
+}
+
+/// The last stderr line is the one error line: `error: <what>; <what to do>`.
+fn error_line(o: &Output) -> String {
+    let e = stderr(o);
+    let line = e.lines().last().unwrap_or_default().to_string();
+    assert!(
+        line.starts_with("error: ") && line.contains("; "),
+        "not one error line: {e}"
+    );
+    line
+}
+
+#[test]
+fn bad_config_is_exit_2_with_location() {
+    let env = Env::demo();
+    std::fs::write(
+        &env.config,
+        "connection:\n  host: h\n  user: u\n  pasword: x\nrepository: r\ntables: [a.b]\n",
+    )
+    .unwrap();
+    let o = env.run(&["backup"]);
+    assert_eq!(o.status.code(), Some(2));
+    let l = error_line(&o);
+    assert!(l.contains("config.yaml:4:") && l.contains("pasword"), "{l}");
+}
+
+#[test]
+fn missing_password_env_is_exit_2() {
+    let env = Env::with(sim_options(), "");
+    let text = std::fs::read_to_string(&env.config).unwrap().replace(
+        "  user: root\n",
+        "  user: root\n  password_env: BBR_TEST_NO_SUCH_VAR\n",
+    );
+    std::fs::write(&env.config, text).unwrap();
+    let o = env
+        .cmd(&["list"])
+        .env_remove("BBR_TEST_NO_SUCH_VAR")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(error_line(&o).contains("BBR_TEST_NO_SUCH_VAR"));
+}
+
+#[test]
+fn wrong_password_is_exit_3_and_never_printed() {
+    let env = Env::demo();
+    let text = std::fs::read_to_string(&env.config)
+        .unwrap()
+        .replace("  user: root\n", "  user: root\n  password: s3cret-pw\n");
+    std::fs::write(&env.config, text).unwrap();
+    let o = env.run(&["backup", "-vv"]);
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("s3cret-pw"));
+    error_line(&o);
+}
+
+#[test]
+fn unreachable_cluster_is_exit_3() {
+    let env = Env::demo();
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let cfg = write_config(
+        env.dir.path(),
+        "demo.yaml",
+        port,
+        "retry: {attempts: 2, initial_ms: 5, max_ms: 10}\n",
+    );
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    // the tuning fixture also sets retry; keep the last (unique) one
+    let text = text.replacen("retry: {attempts: 5, initial_ms: 5, max_ms: 50}\n", "", 1);
+    std::fs::write(&cfg, text).unwrap();
+    let o = env.run(&["list"]);
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    error_line(&o);
+}
+
+#[test]
+fn backup_before_init_says_run_init() {
+    let env = Env::demo();
+    let o = env.run(&["backup"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(error_line(&o).contains("init"));
+}
+
+#[test]
+fn missing_table_is_exit_2_naming_it() {
+    let env = Env::demo();
+    env.run_ok(&["init"], 0);
+    env.sim.drop_table("sales", "customers").unwrap();
+    let o = env.run(&["backup", "--dry-run"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(error_line(&o).contains("sales.customers"));
+}
+
+#[test]
+fn restore_is_not_implemented_yet() {
+    let env = Env::demo();
+    let o = env.run(&[
+        "restore",
+        "--table",
+        "sales.orders",
+        "--timestamp",
+        "2026-01-01 00:00:00",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(error_line(&o).contains("not implemented"));
+    let o = env.run(&[
+        "restore",
+        "--table",
+        "sales.orders",
+        "--timestamp",
+        "yesterday",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    error_line(&o);
+    let o = env.run(&["frobnicate"]);
+    assert_eq!(o.status.code(), Some(2));
+    error_line(&o);
+}
+
+#[test]
+fn config_from_env_var() {
+    let env = Env::demo();
+    env.run_ok(&["init"], 0);
+    let mut c = assert_cmd::Command::cargo_bin("starrocks-bbr").unwrap();
+    let o = c
+        .args(["list", "--format", "json"])
+        .env("STARROCKS_BBR_CONFIG", &env.config)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), "[]");
+}
+
+#[test]
+fn fresh_claim_of_another_run_refuses_with_exit_4() {
+    if skip_on_real_cluster("fresh_claim_of_another_run_refuses_with_exit_4") {
+        return;
+    }
+    let env = Env::demo();
+    env.run_ok(&["init"], 0);
+    env.sim
+        .execute("INSERT INTO ops.backup_history (label, database_name, backup_type, status, repository, started_at, heartbeat_at) VALUES ('bbr_sales_other', 'sales', 'full', 'RUNNING', 'backup_repo', NOW(), NOW())")
+        .unwrap();
+    env.sim.clear_statements();
+    let o = env.run(&["backup"]);
+    assert_eq!(o.status.code(), Some(4), "{}", stderr(&o));
+    assert!(error_line(&o).contains("another run holds database sales"));
+    assert_eq!(env.backups_sent(), 0);
+    // our claim was withdrawn; the other run's row is untouched
+    let h = env.history();
+    assert_eq!(h.len(), 1, "{h:?}");
+    assert_eq!(h[0].0, "bbr_sales_other");
+}
+
+#[test]
+fn stale_plan_is_refused_with_exit_4() {
+    if skip_on_real_cluster("stale_plan_is_refused_with_exit_4") {
+        return;
+    }
+    let env = Env::demo();
+    env.run_ok(&["init"], 0);
+    // Between planning and the base check, another run's backup finishes.
+    env.sim.on_statement(
+        "^SELECT `label`, `started_at`, `heartbeat_at`",
+        Box::new(|sim| {
+            sim.execute("INSERT INTO ops.backup_history (label, database_name, backup_type, status, repository, started_at, finished_at) VALUES ('bbr_sales_sneaky', 'sales', 'full', 'FINISHED', 'backup_repo', NOW(), NOW())")
+                .unwrap();
+        }),
+    );
+    env.sim.clear_statements();
+    let o = env.run(&["backup"]);
+    assert_eq!(o.status.code(), Some(4), "{}", stderr(&o));
+    assert!(error_line(&o).contains("stale"));
+    assert_eq!(env.backups_sent(), 0);
+    let h = env.history();
+    assert_eq!(h.len(), 1, "our claim is withdrawn: {h:?}");
+}
