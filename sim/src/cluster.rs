@@ -103,7 +103,6 @@ pub(crate) enum TableState {
 /// One OLAP table of the model.
 #[derive(Debug, Clone)]
 pub(crate) struct Table {
-    pub(crate) id: u64,
     pub(crate) name: String,
     pub(crate) columns: Vec<Column>,
     pub(crate) keys_type: KeysType,
@@ -195,7 +194,6 @@ pub(crate) fn cmp_bound(a: &str, b: &str) -> i32 {
 
 #[derive(Debug, Clone)]
 pub(crate) struct Database {
-    pub(crate) id: u64,
     pub(crate) tables: BTreeMap<String, Table>,
 }
 
@@ -1125,11 +1123,9 @@ impl Cluster {
                 format!("Can't create database '{db}'; database exists"),
             ));
         }
-        let id = self.next_id();
         self.dbs.insert(
             db.to_string(),
             Database {
-                id,
                 tables: BTreeMap::new(),
             },
         );
@@ -1262,10 +1258,8 @@ impl Cluster {
                 v
             }
         };
-        let id = self.next_id();
         let buckets = if ct.buckets == 0 { 1 } else { ct.buckets };
         let table = Table {
-            id,
             name: ct.name.clone(),
             columns: ct.columns,
             keys_type: ct.keys_type,
@@ -1623,7 +1617,7 @@ impl Cluster {
             ));
         }
         if c.eat_kw("REPOSITORIES") {
-            return Ok(self.show_repositories());
+            return Ok(self.show_repositories(s));
         }
         if c.eat_kw("BACKUP") {
             return self.show_backup(s, c);

@@ -28,15 +28,6 @@ impl KeysType {
             KeysType::Primary => "PRIMARY KEY",
         }
     }
-
-    pub(crate) fn show(self) -> &'static str {
-        match self {
-            KeysType::Duplicate => "DUP_KEYS",
-            KeysType::Aggregate => "AGG_KEYS",
-            KeysType::Unique => "UNIQUE_KEYS",
-            KeysType::Primary => "PRIMARY_KEYS",
-        }
-    }
 }
 
 /// One range partition. `lower: None` on a LESS THAN partition means "the previous partition's upper

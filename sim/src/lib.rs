@@ -5,9 +5,6 @@
 //! Ordinary SQL on user tables runs in an in-memory SQLite; the StarRocks catalog (partitions,
 //! versions, repositories, snapshots, backup/restore jobs) is modelled by hand in [`cluster`].
 
-// Parts of the model are consumed by the job engine being filled in.
-#![allow(dead_code)]
-
 mod cluster;
 mod ddl;
 mod jobs;
@@ -352,9 +349,4 @@ impl Drop for Sim {
             guard.shutdown();
         }
     }
-}
-
-/// Default time budget used by tests polling jobs: how long a job takes end to end.
-pub fn job_total_duration(opts: &SimOptions) -> Duration {
-    opts.job_state_duration * 8 + Duration::from_secs(3)
 }

@@ -66,3 +66,60 @@ pub fn fail(c: &mut Conn, sql: &str) -> (u16, String) {
 pub fn exec(c: &mut Conn, sql: &str) {
     c.query_drop(sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
 }
+
+/// A simulator with a manual clock (no tick per statement), for exact job timelines.
+pub fn start_manual() -> Sim {
+    start_with(SimOptions {
+        tick_per_statement: std::time::Duration::ZERO,
+        ..SimOptions::default()
+    })
+}
+
+/// sales.orders (4 monthly partitions p1..p4, replication_num 1) and sales.customers, plus repo `repo`.
+pub fn demo(sim: &Sim) {
+    use starrocks_sim::{PartitionSpec, TableSpec};
+    sim.create_repository("repo", false).unwrap();
+    sim.create_table(
+        "sales",
+        "orders",
+        &TableSpec::new(&[("id", "BIGINT"), ("dt", "DATE"), ("amount", "INT")]).range(
+            "dt",
+            vec![
+                PartitionSpec::less_than("p1", "2024-02-01"),
+                PartitionSpec::less_than("p2", "2024-03-01"),
+                PartitionSpec::less_than("p3", "2024-04-01"),
+                PartitionSpec::less_than("p4", "2024-05-01"),
+            ],
+        ),
+    )
+    .unwrap();
+    sim.create_table(
+        "sales",
+        "customers",
+        &TableSpec::new(&[("id", "BIGINT"), ("name", "VARCHAR(64)")]),
+    )
+    .unwrap();
+}
+
+pub fn secs(n: u64) -> std::time::Duration {
+    std::time::Duration::from_secs(n)
+}
+
+/// SHOW BACKUP/RESTORE FROM db as name->value maps (one per row).
+pub fn show_map(
+    c: &mut Conn,
+    sql: &str,
+) -> Vec<std::collections::BTreeMap<String, Option<String>>> {
+    let cols = columns(c, sql);
+    rows(c, sql)
+        .into_iter()
+        .map(|r| cols.iter().cloned().zip(r).collect())
+        .collect()
+}
+
+/// The State of the single SHOW BACKUP/RESTORE row.
+pub fn state(c: &mut Conn, sql: &str) -> String {
+    let m = show_map(c, sql);
+    assert_eq!(m.len(), 1, "{sql}: {m:?}");
+    m[0]["State"].clone().unwrap()
+}
