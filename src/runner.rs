@@ -16,7 +16,7 @@ use crate::cluster::{Cluster, ResultSet, SqlError};
 use crate::config::Config;
 use crate::error::{BbrError, ExitCode};
 use crate::history::{self, FinalizeValues, BACKUP_HISTORY};
-use crate::plan::{Details, Plan, Step, StepKind};
+use crate::plan::{Details, Plan, RetryPolicy, Step, StepKind};
 use crate::planner::backup::{cancel_backup_sql, show_backup_sql, show_snapshot_sql};
 use crate::sql::{literal, opt_literal};
 use crate::state::{cluster_now, parse_time};
@@ -244,6 +244,19 @@ impl<'a> Runner<'a> {
             .map_err(|e| e.into_bbr(doing))
     }
 
+    /// A read-only lookup (SHOW/SELECT) on behalf of `step`: always safe to re-send, whatever the
+    /// step's own policy says.
+    fn read(&mut self, step: &Step, sql: &str, doing: &str) -> Result<ResultSet, BbrError> {
+        let policy = RetryPolicy {
+            safe_to_retry: true,
+            retry_when_busy: false,
+            ..step.retry.clone()
+        };
+        self.cluster
+            .query_retry(sql, &policy)
+            .map_err(|e| e.into_bbr(doing))
+    }
+
     fn now(&mut self) -> Result<chrono::NaiveDateTime, BbrError> {
         let s = cluster_now(self.cluster, self.cfg)?;
         parse_time(&s).ok_or_else(|| {
@@ -347,7 +360,7 @@ impl<'a> Runner<'a> {
 
     /// Whether StarRocks knows our label: a SHOW BACKUP row or a snapshot in the repository.
     fn label_known(&mut self, step: &Step, db: &str, label: &str) -> Result<bool, BbrError> {
-        let rs = self.query(step, &show_backup_sql(db), "looking the job up")?;
+        let rs = self.read(step, &show_backup_sql(db), "looking the job up")?;
         if (0..rs.rows.len()).any(|i| rs.get(i, "SnapshotName").as_deref() == Some(label)) {
             return Ok(true);
         }
@@ -357,7 +370,7 @@ impl<'a> Runner<'a> {
     /// SHOW SNAPSHOT for our label: (timestamps, status OK).
     fn snapshot(&mut self, step: &Step, label: &str) -> Result<Option<(String, bool)>, BbrError> {
         let sql = show_snapshot_sql(&self.cfg.repository, label);
-        let rs = self.query(step, &sql, "reading SHOW SNAPSHOT")?;
+        let rs = self.read(step, &sql, "reading SHOW SNAPSHOT")?;
         for i in 0..rs.rows.len() {
             if rs.get(i, "Snapshot").as_deref() == Some(label) {
                 let ts = rs.get(i, "Timestamp").unwrap_or_default();

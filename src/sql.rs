@@ -101,10 +101,8 @@ mod tests {
         let mut out = String::new();
         let mut chars = inner.chars().peekable();
         while let Some(c) = chars.next() {
-            if c == '`' {
-                if chars.next()? != '`' {
-                    return None;
-                }
+            if c == '`' && chars.next()? != '`' {
+                return None;
             }
             out.push(c);
         }

@@ -37,14 +37,17 @@ fn init_twice_is_harmless_and_first_backup_is_full() {
     let out = env.run_ok(&["init"], 0);
     assert!(out.contains("nothing to do"), "{out}");
     let label = init_and_full(&env);
-    assert!(label.starts_with("bbr_sales_") && label.contains("_full_"), "{label}");
+    assert!(
+        label.starts_with("bbr_sales_") && label.contains("_full_"),
+        "{label}"
+    );
     let h = env.history();
     assert_eq!(h.len(), 1);
     assert_eq!(h[0].1, "full");
     let jobs = env.sim.jobs();
     assert_eq!(jobs.len(), 1);
     assert_eq!(jobs[0].state, "FINISHED");
-    assert_eq!(last_job_objects(&env), vec!["sales.customers", "sales.orders"]);
+    assert_eq!(last_job_objects(&env), vec!["customers", "orders"]);
     assert_eq!(env.in_snapshot(&label).len(), 5);
     // the exact SHOW SNAPSHOT timestamp is stored
     let r = row(&env, &label);
@@ -65,12 +68,15 @@ fn incremental_holds_exactly_the_loaded_partitions() {
     let h = env.history();
     assert_eq!(h.len(), 2);
     let incr = &h[1];
-    assert_eq!((incr.1.as_str(), incr.2.as_str()), ("incremental", "FINISHED"));
+    assert_eq!(
+        (incr.1.as_str(), incr.2.as_str()),
+        ("incremental", "FINISHED")
+    );
     assert_eq!(row(&env, &incr.0)[3].as_deref(), Some(full.as_str()));
     assert_eq!(env.sim.jobs().len(), 2);
     assert_eq!(
         last_job_objects(&env),
-        vec!["sales.ordersPARTITIONS (p20260102, p20260104)"]
+        vec!["orders PARTITION (p20260102, p20260104)"]
     );
     assert_eq!(
         env.in_snapshot(&incr.0),
@@ -113,7 +119,7 @@ fn load_during_a_running_backup_is_caught_by_the_next_incremental() {
     assert!(out.contains("FINISHED"), "{out}");
     let out = env.run_ok(&["backup"], 0);
     assert!(out.contains("incremental, 1 partitions"), "{out}");
-    assert_eq!(last_job_objects(&env), vec!["sales.ordersPARTITIONS (p20260103)"]);
+    assert_eq!(last_job_objects(&env), vec!["orders PARTITION (p20260103)"]);
 }
 
 #[test]
@@ -124,23 +130,33 @@ fn cancelled_job_is_failed_exit_1_and_next_run_bases_on_last_finished() {
     let env = Env::demo();
     let full = init_and_full(&env);
     env.sim.load("sales", "customers", "customers", 1).unwrap();
-    env.sim.cancel_next_job("[COMMON_ERROR, msg: upload failed]");
+    env.sim
+        .cancel_next_job("[COMMON_ERROR, msg: upload failed]");
     let o = env.run(&["backup"]);
     assert_eq!(o.status.code(), Some(1));
     let err = String::from_utf8_lossy(&o.stderr);
     let last = err.lines().last().unwrap();
-    assert!(last.starts_with("error: ") && last.contains("upload failed"), "{err}");
+    assert!(
+        last.starts_with("error: ") && last.contains("upload failed"),
+        "{err}"
+    );
     let h = env.history();
     assert_eq!(h.len(), 2);
     assert_eq!(h[1].2, "FAILED");
-    assert!(h[1].3.as_deref().unwrap().contains("upload failed"), "{h:?}");
+    assert!(
+        h[1].3.as_deref().unwrap().contains("upload failed"),
+        "{h:?}"
+    );
     // the next run is incremental on the last FINISHED (the full), not on the failed one
     let out = env.run_ok(&["backup"], 0);
     assert!(out.contains("FINISHED"), "{out}");
     let h = env.history();
     assert_eq!(h.len(), 3);
     assert_eq!(row(&env, &h[2].0)[3].as_deref(), Some(full.as_str()));
-    assert_eq!(last_job_objects(&env), vec!["sales.customersPARTITIONS (customers)"]);
+    assert_eq!(
+        last_job_objects(&env),
+        vec!["customers PARTITION (customers)"]
+    );
 }
 
 /// Starts a backup, lets it hang on its first poll, SIGKILLs it; returns the RUNNING label.
@@ -178,7 +194,10 @@ fn killed_run_is_finished_by_the_next_without_a_second_backup() {
     // Its heartbeat goes stale: the runner is dead.
     env.sim.advance(Duration::from_secs(600));
     let out = env.run_ok(&["backup"], 0);
-    assert!(out.contains(&format!("interrupted backup {label} FINISHED")), "{out}");
+    assert!(
+        out.contains(&format!("interrupted backup {label} FINISHED")),
+        "{out}"
+    );
     assert!(out.contains("nothing changed"), "{out}");
     assert_eq!(env.sim.jobs().len(), 1, "no second BACKUP");
     let r = row(&env, &label);
@@ -196,7 +215,12 @@ fn run_finding_a_fresh_claim_whose_job_still_runs_exits_4() {
     env.sim.stall_jobs(true);
     killed_after_issue(&env);
     let o = env.run(&["backup"]);
-    assert_eq!(o.status.code(), Some(4), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        o.status.code(),
+        Some(4),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     assert_eq!(env.sim.jobs().len(), 1);
 }
 
@@ -210,8 +234,10 @@ fn dropped_connections_are_survived() {
     // BACKUP executed but never answered: the label is looked up, not re-sent.
     env.sim.drop_connection("^BACKUP", When::After);
     env.sim.drop_connection("^SHOW BACKUP", When::Before);
-    env.sim.drop_connection("^INSERT INTO `ops`.`backup_partitions`", When::After);
-    env.sim.drop_connection("^UPDATE `ops`.`backup_history` SET `status`", When::Before);
+    env.sim
+        .drop_connection("^INSERT INTO `ops`.`backup_partitions`", When::After);
+    env.sim
+        .drop_connection("^UPDATE `ops`.`backup_history` SET `status`", When::Before);
     let out = env.run_ok(&["backup"], 0);
     assert!(out.contains("FINISHED"), "{out}");
     assert_eq!(env.sim.jobs().len(), 1);
@@ -243,7 +269,12 @@ fn being_submitted_error_is_retried() {
     let out = env.run_ok(&["backup"], 0);
     assert!(out.contains("FINISHED"), "{out}");
     assert_eq!(env.sim.jobs().len(), 1);
-    let errors: Vec<_> = env.sim.statements().into_iter().filter(|s| s.error.is_some()).collect();
+    let errors: Vec<_> = env
+        .sim
+        .statements()
+        .into_iter()
+        .filter(|s| s.error.is_some())
+        .collect();
     assert_eq!(errors.len(), 1, "{errors:?}");
 }
 
@@ -261,7 +292,16 @@ fn list_prints_both_formats() {
     assert_eq!(a[0]["backup_type"], "incremental");
     assert_eq!(a[1]["backup_type"], "full");
     for e in a {
-        for k in ["label", "database", "backup_type", "status", "started_at", "finished_at", "backup_timestamp", "partitions"] {
+        for k in [
+            "label",
+            "database",
+            "backup_type",
+            "status",
+            "started_at",
+            "finished_at",
+            "backup_timestamp",
+            "partitions",
+        ] {
             assert!(e.get(k).is_some(), "{k} missing in {e}");
         }
         assert_eq!(e["status"], "FINISHED");
