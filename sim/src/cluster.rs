@@ -14,6 +14,9 @@ use crate::jobs::{Job, Repo};
 use crate::sql::{err, sqlite_ident, sqlite_str, table_ident, translate, Cur, ER_PARSE};
 use crate::{LoggedStatement, SimError, SimOptions, When};
 
+/// ErrorCode.ERR_BAD_TABLE_STATE.
+const ER_BAD_TABLE_STATE: u16 = 5014;
+
 /// What a statement returns.
 #[derive(Debug, Clone)]
 pub(crate) enum Output {
@@ -771,8 +774,8 @@ impl Cluster {
         };
         if table.state != TableState::Normal {
             return Err(err(
-                ER_PARSE,
-                format!("Table state is not NORMAL: 'RESTORE'. table: {t}"),
+                ER_BAD_TABLE_STATE,
+                "Table state is not NORMAL: 'RESTORING'".to_string(),
             ));
         }
         Ok((db, t.to_string()))
@@ -1665,8 +1668,8 @@ impl Cluster {
         let table = self.table(db, t)?;
         if table.state != TableState::Normal {
             return Err(err(
-                ER_PARSE,
-                format!("Table state is not NORMAL: 'RESTORE'. table: {t}"),
+                ER_BAD_TABLE_STATE,
+                "Table state is not NORMAL: 'RESTORING'".to_string(),
             ));
         }
         let k = table

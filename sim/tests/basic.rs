@@ -27,3 +27,340 @@ fn create_insert_select_round_trip() {
     assert_eq!(p[0].visible_version, 2);
     assert_eq!(p[0].row_count, 2);
 }
+
+use mysql::prelude::Queryable;
+use starrocks_sim::{PartitionSpec, SimOptions, TableSpec};
+
+#[test]
+fn socket_variable_is_unknown() {
+    // STARROCKS.md §5: SELECT @@socket fails with 1193
+    let sim = start();
+    let mut c = conn(&sim);
+    assert_eq!(
+        fail(&mut c, "SELECT @@socket"),
+        (1193, "Unknown system variable 'socket'".into())
+    );
+    assert_eq!(one(&mut c, "SELECT @@wait_timeout"), Some("28800".into()));
+    assert!(one(&mut c, "SELECT @@version_comment LIMIT 1").is_some());
+}
+
+#[test]
+fn prepared_statements_by_version() {
+    // STARROCKS.md §5: COM_STMT_PREPARE only for SELECT from 3.2; before: unsupported command
+    let sim = start_with(SimOptions {
+        server_version: "8.0.33".into(),
+        ..SimOptions::default()
+    });
+    let mut c = conn(&sim);
+    assert_eq!(c.server_version(), (8, 0, 33));
+    match c.prep("INSERT INTO t VALUES (1)") {
+        Err(mysql::Error::MySqlError(e)) => {
+            assert_eq!(
+                e.message,
+                "This command is not supported in the prepared statement protocol yet"
+            )
+        }
+        other => panic!("{other:?}"),
+    }
+    let sim = start();
+    let mut c = conn(&sim);
+    assert_eq!(c.server_version(), (5, 1, 0));
+    match c.prep("SELECT 1") {
+        Err(mysql::Error::MySqlError(e)) => {
+            assert_eq!(e.message, "Unsupported command(COM_STMT_PREPARE)")
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn wrong_password_is_1045() {
+    let sim = start_with(SimOptions {
+        password: "secret".into(),
+        ..SimOptions::default()
+    });
+    let opts = mysql::OptsBuilder::new()
+        .ip_or_hostname(Some("127.0.0.1"))
+        .tcp_port(sim.port())
+        .user(Some("root"))
+        .pass(Some("wrong"))
+        .prefer_socket(false);
+    match mysql::Conn::new(opts.clone()) {
+        Err(mysql::Error::MySqlError(e)) => assert_eq!(e.code, 1045),
+        other => panic!("{other:?}"),
+    }
+    let mut c = mysql::Conn::new(opts.pass(Some("secret"))).unwrap();
+    exec(&mut c, "SELECT 1");
+}
+
+#[test]
+fn replication_num_above_backends_is_refused() {
+    // STARROCKS.md §5: default replication_num is 3; with fewer BEs CREATE TABLE fails
+    let sim = start();
+    let mut c = conn(&sim);
+    exec(&mut c, "CREATE DATABASE d");
+    let (code, msg) = fail(
+        &mut c,
+        "CREATE TABLE d.t (a INT) DUPLICATE KEY(a) DISTRIBUTED BY HASH(a)",
+    );
+    assert_eq!(code, 1064);
+    assert!(msg.starts_with("Table replication num should be less than or equal to the number of available BE nodes. "), "{msg}");
+    assert!(!sim.table_exists("d", "t"));
+    exec(
+        &mut c,
+        "CREATE TABLE d.u (a INT) PROPERTIES (\"replication_num\" = \"1\")",
+    );
+    assert_eq!(
+        fail(&mut c, "CREATE TABLE d.u (a INT)"),
+        (1050, "Table 'u' already exists".into())
+    );
+}
+
+#[test]
+fn primary_key_upsert_and_update_only_on_pk() {
+    // STARROCKS.md §5: UPDATE works on PRIMARY KEY tables only
+    let sim = start();
+    let mut c = conn(&sim);
+    exec(&mut c, "CREATE DATABASE d");
+    exec(&mut c, "CREATE TABLE d.pk (k VARCHAR(10) NOT NULL, v INT) PRIMARY KEY(k) DISTRIBUTED BY HASH(k) BUCKETS 1 PROPERTIES (\"replication_num\" = \"1\")");
+    exec(&mut c, "INSERT INTO d.pk VALUES ('a', 1)");
+    exec(&mut c, "INSERT INTO d.pk VALUES ('a', 2)");
+    assert_eq!(
+        rows(&mut c, "SELECT k, v FROM d.pk"),
+        vec![vec![Some("a".into()), Some("2".into())]]
+    );
+    exec(&mut c, "UPDATE d.pk SET v = 3 WHERE k = 'a'");
+    assert_eq!(one(&mut c, "SELECT v FROM d.pk"), Some("3".into()));
+    exec(&mut c, "CREATE TABLE d.dup (k INT, v INT) DUPLICATE KEY(k) PROPERTIES (\"replication_num\" = \"1\")");
+    let (_, msg) = fail(&mut c, "UPDATE d.dup SET v = 1");
+    assert!(msg.contains("table dup does not support update"), "{msg}");
+    exec(&mut c, "DELETE FROM d.pk WHERE k = 'a'");
+    assert_eq!(one(&mut c, "SELECT COUNT(*) FROM d.pk"), Some("0".into()));
+    assert_eq!(sim.partitions("d", "pk").unwrap()[0].visible_version, 5);
+}
+
+#[test]
+fn string_escaping_round_trip() {
+    // STARROCKS.md §5: literals escaped MySQL-style arrive intact
+    let sim = start();
+    let mut c = conn(&sim);
+    exec(&mut c, "CREATE DATABASE d");
+    exec(
+        &mut c,
+        "CREATE TABLE d.s (id INT, v STRING) PROPERTIES (\"replication_num\" = \"1\")",
+    );
+    exec(
+        &mut c,
+        r"INSERT INTO d.s VALUES (1, 'it\'s'), (2, 'a\\b'), (3, ''''), (4, 'x\ny')",
+    );
+    assert_eq!(
+        rows(&mut c, "SELECT v FROM d.s ORDER BY id"),
+        vec![
+            vec![Some("it's".into())],
+            vec![Some("a\\b".into())],
+            vec![Some("'".into())],
+            vec![Some("x\ny".into())]
+        ]
+    );
+    assert_eq!(
+        one(&mut c, r"SELECT id FROM d.s WHERE v = 'it\'s'"),
+        Some("1".into())
+    );
+}
+
+#[test]
+fn now_follows_virtual_clock_in_session_time_zone() {
+    // STARROCKS.md §4: times in the session time zone
+    let sim = start_manual();
+    let mut c = conn(&sim);
+    assert_eq!(
+        one(&mut c, "SELECT NOW()"),
+        Some("2026-01-01 00:00:00".into())
+    );
+    exec(&mut c, "SET time_zone = '+08:00'");
+    assert_eq!(
+        one(&mut c, "SELECT NOW()"),
+        Some("2026-01-01 08:00:00".into())
+    );
+    assert_eq!(one(&mut c, "SELECT @@time_zone"), Some("+08:00".into()));
+    sim.advance(secs(90));
+    assert_eq!(
+        one(&mut c, "SELECT NOW()"),
+        Some("2026-01-01 08:01:30".into())
+    );
+    let mut c2 = conn(&sim);
+    assert_eq!(
+        one(&mut c2, "SELECT NOW()"),
+        Some("2026-01-01 00:01:30".into())
+    );
+}
+
+#[test]
+fn partitions_meta_and_show_partitions() {
+    // STARROCKS.md §4: partitions_meta columns, versions bump per load, temp partitions flagged
+    let sim = start_manual();
+    sim.create_table(
+        "s",
+        "o",
+        &TableSpec::new(&[("id", "BIGINT"), ("dt", "DATE")]).range(
+            "dt",
+            vec![
+                PartitionSpec::less_than("p1", "2024-02-01"),
+                PartitionSpec::less_than("p2", "2024-03-01"),
+            ],
+        ),
+    )
+    .unwrap();
+    let mut c = conn(&sim);
+    let cols = columns(&mut c, "SELECT * FROM information_schema.partitions_meta");
+    assert_eq!(
+        &cols[..20],
+        [
+            "DB_NAME",
+            "TABLE_NAME",
+            "PARTITION_NAME",
+            "PARTITION_ID",
+            "COMPACT_VERSION",
+            "VISIBLE_VERSION",
+            "VISIBLE_VERSION_TIME",
+            "NEXT_VERSION",
+            "PARTITION_KEY",
+            "PARTITION_VALUE",
+            "DISTRIBUTION_KEY",
+            "BUCKETS",
+            "REPLICATION_NUM",
+            "STORAGE_MEDIUM",
+            "COOLDOWN_TIME",
+            "LAST_CONSISTENCY_CHECK_TIME",
+            "IS_IN_MEMORY",
+            "IS_TEMP",
+            "DATA_SIZE",
+            "ROW_COUNT"
+        ]
+    );
+    exec(
+        &mut c,
+        "INSERT INTO s.o VALUES (1, '2024-02-10'), (2, '2024-02-11')",
+    );
+    sim.add_temp_partition("s", "o", &PartitionSpec::less_than("tp", "2024-02-01"))
+        .unwrap();
+    let q = "SELECT PARTITION_NAME, VISIBLE_VERSION, ROW_COUNT, IS_TEMP FROM information_schema.partitions_meta WHERE DB_NAME = 's' AND TABLE_NAME = 'o' ORDER BY PARTITION_ID";
+    assert_eq!(
+        rows(&mut c, q),
+        vec![
+            vec![
+                Some("p1".into()),
+                Some("1".into()),
+                Some("0".into()),
+                Some("0".into())
+            ],
+            vec![
+                Some("p2".into()),
+                Some("2".into()),
+                Some("2".into()),
+                Some("0".into())
+            ],
+            vec![
+                Some("tp".into()),
+                Some("1".into()),
+                Some("0".into()),
+                Some("1".into())
+            ],
+        ]
+    );
+    exec(
+        &mut c,
+        "INSERT INTO s.o PARTITION (p1) VALUES (3, '2024-01-02')",
+    );
+    assert_eq!(
+        one(&mut c, "SELECT VISIBLE_VERSION FROM information_schema.partitions_meta WHERE PARTITION_NAME = 'p1'"),
+        Some("2".into())
+    );
+    let show = columns(&mut c, "SHOW PARTITIONS FROM s.o");
+    assert_eq!(
+        &show[..17],
+        [
+            "PartitionId",
+            "PartitionName",
+            "VisibleVersion",
+            "VisibleVersionTime",
+            "VisibleVersionHash",
+            "State",
+            "PartitionKey",
+            "Range",
+            "DistributionKey",
+            "Buckets",
+            "ReplicationNum",
+            "StorageMedium",
+            "CooldownTime",
+            "LastConsistencyCheckTime",
+            "DataSize",
+            "IsInMemory",
+            "RowCount"
+        ]
+    );
+    assert_eq!(rows(&mut c, "SHOW PARTITIONS FROM s.o").len(), 2);
+    assert_eq!(rows(&mut c, "SHOW TEMPORARY PARTITIONS FROM s.o").len(), 1);
+    // schema: information_schema.columns
+    assert_eq!(
+        rows(&mut c, "SELECT COLUMN_NAME, ORDINAL_POSITION, DATA_TYPE FROM information_schema.columns WHERE TABLE_SCHEMA = 's' AND TABLE_NAME = 'o' ORDER BY ORDINAL_POSITION"),
+        vec![
+            vec![Some("id".into()), Some("1".into()), Some("bigint".into())],
+            vec![Some("dt".into()), Some("2".into()), Some("date".into())],
+        ]
+    );
+}
+
+#[test]
+fn partitions_meta_absent_on_old_clusters_and_unknown_names() {
+    // STARROCKS.md §3, §4: unknown table/database errors; partitions_meta from 3.1.9 only
+    let sim = start_with(SimOptions {
+        partitions_meta: false,
+        ..SimOptions::default()
+    });
+    let mut c = conn(&sim);
+    let (code, msg) = fail(&mut c, "SELECT * FROM information_schema.partitions_meta");
+    assert_eq!(code, 1051);
+    assert_eq!(msg, "Getting analyzing error. Detail message: Unknown table 'information_schema.partitions_meta'.");
+    exec(&mut c, "CREATE DATABASE d");
+    assert_eq!(
+        fail(&mut c, "SELECT * FROM d.nope").1,
+        "Getting analyzing error. Detail message: Unknown table 'd.nope'."
+    );
+    assert_eq!(fail(&mut c, "USE nope").0, 1049);
+    let sim = start_with(SimOptions {
+        server_version: "8.0.33".into(),
+        ..SimOptions::default()
+    });
+    let mut c = conn(&sim);
+    assert_eq!(fail(&mut c, "USE nope").0, 5501);
+    assert!(fail(&mut c, "DROP TABLE information_schema.nope").0 > 0);
+}
+
+#[test]
+fn connect_with_database_and_show_statements() {
+    let sim = start();
+    sim.create_table("sales", "t", &TableSpec::new(&[("a", "INT")]))
+        .unwrap();
+    let mut c = mysql::Conn::new(
+        mysql::OptsBuilder::new()
+            .ip_or_hostname(Some("127.0.0.1"))
+            .tcp_port(sim.port())
+            .user(Some("root"))
+            .db_name(Some("sales"))
+            .prefer_socket(false),
+    )
+    .unwrap();
+    assert_eq!(one(&mut c, "SELECT DATABASE()"), Some("sales".into()));
+    assert_eq!(rows(&mut c, "SHOW TABLES"), vec![vec![Some("t".into())]]);
+    let create = rows(&mut c, "SHOW CREATE TABLE t");
+    assert!(create[0][1]
+        .as_deref()
+        .unwrap()
+        .contains("\"replication_num\" = \"1\""));
+    exec(&mut c, "BEGIN");
+    exec(&mut c, "COMMIT");
+    assert!(rows(&mut c, "SHOW DATABASES")
+        .iter()
+        .any(|r| r[0].as_deref() == Some("sales")));
+}
