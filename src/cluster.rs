@@ -219,7 +219,12 @@ impl Cluster {
             if let Some(set) = qr.iter() {
                 for row in set {
                     let row = row?;
-                    rows.push(row.unwrap().into_iter().map(value_to_string).collect());
+                    rows.push(
+                        mysql::Row::unwrap(row)
+                            .into_iter()
+                            .map(value_to_string)
+                            .collect(),
+                    );
                 }
             }
             // Drain any further result sets so the connection stays in sync.

@@ -168,7 +168,7 @@ fn list_cmd(cfg: &Config, format: Format, out: &mut dyn Write) -> Result<()> {
     let mut c = Cluster::connect(cfg)?;
     let sql = history::select_history_sql(&cfg.ops_database);
     let rs = c
-        .query(&sql)
+        .query_retry(&sql, &crate::planner::idempotent(cfg))
         .map_err(|e| match e {
             crate::cluster::SqlError::Server { ref message, .. } => BbrError::usage(
                 format!("cannot read {}.backup_history: {message}", cfg.ops_database),

@@ -165,7 +165,7 @@ impl Plan {
         }
     }
 
-    /// True when every step's SQL is read-only (what --dry-run itself may send is checked elsewhere).
+    /// True when the command has nothing to do.
     pub fn is_empty(&self) -> bool {
         self.steps.is_empty()
     }
