@@ -313,6 +313,8 @@ pub(crate) struct Cluster {
     pub(crate) log: Vec<LoggedStatement>,
     /// Tables whose information_schema rows are stale.
     info_dirty: BTreeSet<(String, String)>,
+    /// Partitions whose version/rows changed (a cheap UPDATE instead of rewriting the table's rows).
+    info_dirty_parts: BTreeSet<(String, String, String)>,
     /// Statements received since `drop_connection_after` was armed.
     drop_counter: usize,
 }
@@ -382,7 +384,7 @@ CREATE TABLE "information_schema._pm" (DB_NAME TEXT, TABLE_NAME TEXT, PARTITION_
   STORAGE_MEDIUM TEXT, COOLDOWN_TIME TEXT, LAST_CONSISTENCY_CHECK_TIME TEXT, IS_IN_MEMORY INTEGER,
   IS_TEMP INTEGER, DATA_SIZE INTEGER, ROW_COUNT INTEGER, ENABLE_DATACACHE INTEGER, AVG_CS INTEGER,
   P50_CS INTEGER, MAX_CS INTEGER, STORAGE_PATH TEXT);
-CREATE INDEX "information_schema._pm_t" ON "information_schema._pm" (DB_NAME, TABLE_NAME);
+CREATE INDEX "information_schema._pm_t" ON "information_schema._pm" (DB_NAME, TABLE_NAME, PARTITION_NAME);
 CREATE VIEW "information_schema.partitions_meta" AS SELECT DB_NAME, TABLE_NAME, PARTITION_NAME, PARTITION_ID,
   COMPACT_VERSION, VISIBLE_VERSION, sim_tz(VISIBLE_VERSION_TIME) AS VISIBLE_VERSION_TIME, NEXT_VERSION,
   PARTITION_KEY, PARTITION_VALUE, DISTRIBUTION_KEY, BUCKETS, REPLICATION_NUM, STORAGE_MEDIUM, COOLDOWN_TIME,
@@ -518,6 +520,7 @@ impl Cluster {
             stalled: false,
             log: Vec::new(),
             info_dirty: BTreeSet::new(),
+            info_dirty_parts: BTreeSet::new(),
             drop_counter: 0,
         })
     }
@@ -630,11 +633,57 @@ impl Cluster {
 
     /// Rewrites the information_schema rows of every dirty table.
     fn refresh_info(&mut self) -> Result<(), SimError> {
-        if self.info_dirty.is_empty() {
+        if self.info_dirty.is_empty() && self.info_dirty_parts.is_empty() {
             return Ok(());
         }
         let dirty = std::mem::take(&mut self.info_dirty);
+        let dirty_parts = std::mem::take(&mut self.info_dirty_parts);
         let tx = self.db.unchecked_transaction().map_err(sqlite_err)?;
+        {
+            let mut upd = tx
+                .prepare_cached(r#"UPDATE "information_schema._pm" SET COMPACT_VERSION = ?4, VISIBLE_VERSION = ?4, VISIBLE_VERSION_TIME = ?5, NEXT_VERSION = ?6, DATA_SIZE = ?7, ROW_COUNT = ?8 WHERE DB_NAME = ?1 AND TABLE_NAME = ?2 AND PARTITION_NAME = ?3"#)
+                .map_err(sqlite_err)?;
+            let mut upd_t = tx
+                .prepare_cached(r#"UPDATE "information_schema.tables" SET TABLE_ROWS = ?3, DATA_LENGTH = ?4, UPDATE_TIME = ?5 WHERE TABLE_SCHEMA = ?1 AND TABLE_NAME = ?2"#)
+                .map_err(sqlite_err)?;
+            let mut rows_of: BTreeMap<(String, String), u64> = BTreeMap::new();
+            for (db, tn, pn) in &dirty_parts {
+                if dirty.contains(&(db.clone(), tn.clone())) {
+                    continue;
+                }
+                let Some(t) = self.dbs.get(db).and_then(|d| d.tables.get(tn)) else {
+                    continue;
+                };
+                let Some(p) = t.partition(pn) else {
+                    continue;
+                };
+                upd.execute(rusqlite::params![
+                    db,
+                    tn,
+                    pn,
+                    p.version as i64,
+                    fmt_time(p.version_time),
+                    (p.version + 1) as i64,
+                    p.data_size() as i64,
+                    p.row_count as i64,
+                ])
+                .map_err(sqlite_err)?;
+                rows_of
+                    .entry((db.clone(), tn.clone()))
+                    .or_insert_with(|| t.partitions.iter().map(|p| p.row_count).sum());
+            }
+            for ((db, tn), rows) in &rows_of {
+                upd_t
+                    .execute(rusqlite::params![
+                        db,
+                        tn,
+                        *rows as i64,
+                        (*rows * 64) as i64,
+                        fmt_time(self.now)
+                    ])
+                    .map_err(sqlite_err)?;
+            }
+        }
         {
             let mut del_pm = tx
                 .prepare_cached(r#"DELETE FROM "information_schema._pm" WHERE DB_NAME = ?1 AND TABLE_NAME = ?2"#)
@@ -953,13 +1002,27 @@ impl Cluster {
     /// A load landed on partitions: version +1 each, rows added per partition, time = now.
     fn publish(&mut self, db: &str, t: &str, parts: &BTreeMap<usize, i64>) -> Result<(), SimError> {
         let now = self.now;
-        let table = self.table_mut(db, t)?;
+        let e_db = self.unknown_db(db);
+        let e_t = self.unknown_table(t);
+        let table = self
+            .dbs
+            .get_mut(db)
+            .ok_or(e_db)?
+            .tables
+            .get_mut(t)
+            .ok_or(e_t)?;
+        let mut touched = Vec::new();
         for (&k, &rows) in parts {
             if let Some(p) = table.partitions.get_mut(k) {
                 p.version += 1;
                 p.version_time = now;
                 p.row_count = (p.row_count as i64 + rows).max(0) as u64;
+                touched.push(p.name.clone());
             }
+        }
+        for name in touched {
+            self.info_dirty_parts
+                .insert((db.to_string(), t.to_string(), name));
         }
         Ok(())
     }
