@@ -446,10 +446,12 @@ impl<'a> Runner<'a> {
                 Some(i) => {
                     let state = rs.get(i, "State").unwrap_or_default();
                     if state != last_state {
-                        info!(
-                            "{label}: {state} ({})",
-                            rs.get(i, "Progress").unwrap_or_default()
-                        );
+                        let progress = rs.get(i, "Progress").unwrap_or_default();
+                        if progress.trim().is_empty() {
+                            info!("{label}: {state}");
+                        } else {
+                            info!("{label}: {state} ({progress})");
+                        }
                         last_state = state.clone();
                     }
                     let task_err = rs.get(i, "TaskErrMsg").unwrap_or_default();
