@@ -187,3 +187,36 @@ fn stale_plan_is_refused_with_exit_4() {
     let h = env.history();
     assert_eq!(h.len(), 1, "our claim is withdrawn: {h:?}");
 }
+
+#[test]
+fn two_runs_started_together_send_one_backup() {
+    if skip_on_real_cluster("two_runs_started_together") {
+        return;
+    }
+    let env = Env::demo();
+    env.run_ok(&["init"], 0);
+    let spawn = || {
+        std::process::Command::new(assert_cmd::cargo::cargo_bin("starrocks-bbr"))
+            .args(["backup", "--config"])
+            .arg(&env.config)
+            .output()
+    };
+    let (a, b) = std::thread::scope(|s| {
+        let a = s.spawn(spawn);
+        let b = s.spawn(spawn);
+        (a.join().unwrap().unwrap(), b.join().unwrap().unwrap())
+    });
+    let mut codes = vec![a.status.code(), b.status.code()];
+    codes.sort();
+    assert_eq!(
+        codes,
+        vec![Some(0), Some(4)],
+        "{}\n{}",
+        stderr(&a),
+        stderr(&b)
+    );
+    assert_eq!(env.sim.jobs().len(), 1);
+    let h = env.history();
+    assert_eq!(h.len(), 1, "the loser withdrew its claim: {h:?}");
+    assert_eq!(h[0].2, "FINISHED");
+}
