@@ -66,7 +66,10 @@ pub enum ChainError {
         earliest: Option<NaiveDateTime>,
     },
     /// The manifest points at a snapshot that is not a usable FINISHED backup (history edited by hand?).
-    BrokenChain { as_of_label: String, missing: String },
+    BrokenChain {
+        as_of_label: String,
+        missing: String,
+    },
 }
 
 impl std::fmt::Display for ChainError {
@@ -106,21 +109,23 @@ pub fn resolve(
     manifest: &[ManifestRow],
     target: NaiveDateTime,
 ) -> Result<Chain, ChainError> {
-    let usable: BTreeMap<&str, (&BackupRecord, NaiveDateTime, &str)> = backups
+    // A FINISHED row with a snapshot time may describe the table (be the as-of backup); only one that
+    // also has a SHOW SNAPSHOT timestamp can supply data. A row without one is a manifest-only record
+    // (the run saw partitions dropped and nothing else change): it fixes what existed, holds no data.
+    let finished: BTreeMap<&str, (NaiveDateTime, Option<&str>)> = backups
         .iter()
         .filter(|b| b.status == "FINISHED")
         .filter_map(|b| {
-            let at = b.snapshot_at?;
-            let ts = b.backup_timestamp.as_deref().filter(|t| !t.is_empty())?;
-            Some((b.label.as_str(), (b, at, ts)))
+            let ts = b.backup_timestamp.as_deref().filter(|t| !t.is_empty());
+            Some((b.label.as_str(), (b.snapshot_at?, ts)))
         })
         .collect();
     let holds_table: BTreeSet<&str> = manifest.iter().map(|m| m.label.as_str()).collect();
     let candidates = || {
-        usable
+        finished
             .iter()
             .filter(|(label, _)| holds_table.contains(*label))
-            .map(|(label, (_, at, _))| (*at, *label))
+            .map(|(label, (at, _))| (*at, *label))
     };
 
     let Some((as_of, as_of_label)) = candidates().filter(|(at, _)| *at <= target).max() else {
@@ -133,12 +138,15 @@ pub fn resolve(
     // Group the as-of backup's partitions by the snapshot that holds their data.
     let mut by_source: BTreeMap<&str, Vec<&ManifestRow>> = BTreeMap::new();
     for row in manifest.iter().filter(|m| m.label == as_of_label) {
-        by_source.entry(row.source_label.as_str()).or_default().push(row);
+        by_source
+            .entry(row.source_label.as_str())
+            .or_default()
+            .push(row);
     }
 
     let mut links = Vec::with_capacity(by_source.len());
     for (source, rows) in by_source {
-        let Some((_, at, ts)) = usable.get(source) else {
+        let Some((at, Some(ts))) = finished.get(source) else {
             return Err(ChainError::BrokenChain {
                 as_of_label: as_of_label.to_string(),
                 missing: source.to_string(),
@@ -149,7 +157,7 @@ pub fn resolve(
         partitions.dedup();
         links.push(ChainLink {
             label: source.to_string(),
-            backup_timestamp: (*ts).to_string(),
+            backup_timestamp: ts.to_string(),
             snapshot_at: *at,
             partitions,
             // One RESTORE per snapshot: partitions of one table share the table's replication_num in
@@ -229,8 +237,16 @@ mod tests {
     fn chains_for_each_target_time() {
         let (backups, manifest) = history();
         let cases: &[(&str, &str, &[(&str, &[&str])])] = &[
-            ("exactly at the full", "2026-01-01 00:00:00", &[("full0", &["p1", "p2", "p3"])]),
-            ("between full and incr1", "2026-01-01 12:00:00", &[("full0", &["p1", "p2", "p3"])]),
+            (
+                "exactly at the full",
+                "2026-01-01 00:00:00",
+                &[("full0", &["p1", "p2", "p3"])],
+            ),
+            (
+                "between full and incr1",
+                "2026-01-01 12:00:00",
+                &[("full0", &["p1", "p2", "p3"])],
+            ),
             (
                 "between incr1 and incr2",
                 "2026-01-02 12:00:00",
@@ -263,7 +279,13 @@ mod tests {
         }
         let chain = resolve(&backups, &manifest, t("2026-02-01 00:00:00")).unwrap();
         assert_eq!(chain.as_of_label, "incr2");
-        assert_eq!(summary(&chain), vec![("incr1".into(), vec!["p2".into()]), ("incr2".into(), vec!["p3".into()])]);
+        assert_eq!(
+            summary(&chain),
+            vec![
+                ("incr1".into(), vec!["p2".into()]),
+                ("incr2".into(), vec!["p3".into()])
+            ]
+        );
     }
 
     #[test]
@@ -277,7 +299,9 @@ mod tests {
                 earliest: Some(t("2026-01-01 00:00:00"))
             }
         );
-        assert!(err.to_string().contains("earliest restorable time is 2026-01-01 00:00:00"));
+        assert!(err
+            .to_string()
+            .contains("earliest restorable time is 2026-01-01 00:00:00"));
     }
 
     #[test]
@@ -285,7 +309,31 @@ mod tests {
         let (mut backups, manifest) = history();
         backups[1].status = "FAILED".into();
         let err = resolve(&backups, &manifest, t("2026-02-01 00:00:00")).unwrap_err();
-        assert!(matches!(err, ChainError::BrokenChain { ref missing, .. } if missing == "incr1"), "{err:?}");
+        assert!(
+            matches!(err, ChainError::BrokenChain { ref missing, .. } if missing == "incr1"),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn a_manifest_only_record_fixes_what_existed_but_supplies_nothing() {
+        let (mut backups, mut manifest) = history();
+        // After incr2, p2 is dropped and nothing else changes: the run records the manifest only.
+        backups.push(BackupRecord {
+            backup_timestamp: None,
+            ..backup("meta3", "FINISHED", "2026-01-04 00:00:00")
+        });
+        manifest.push(row("meta3", "p3", 3, 5, "incr2"));
+        let chain = resolve(&backups, &manifest, t("2026-02-01 00:00:00")).unwrap();
+        assert_eq!(chain.as_of_label, "meta3");
+        assert_eq!(summary(&chain), vec![("incr2".into(), vec!["p3".into()])]);
+        // A manifest that names a manifest-only record as a source is broken.
+        manifest.push(row("meta3", "p9", 9, 1, "meta3"));
+        let err = resolve(&backups, &manifest, t("2026-02-01 00:00:00")).unwrap_err();
+        assert!(
+            matches!(err, ChainError::BrokenChain { ref missing, .. } if missing == "meta3"),
+            "{err:?}"
+        );
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Pure planners: read state in, Plan out. No I/O here, so plans are testable and reproducible.
 
 pub mod backup;
+pub mod chain;
 pub mod init;
 
 use crate::config::Config;
