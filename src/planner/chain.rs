@@ -225,6 +225,11 @@ mod tests {
         (backups, manifest)
     }
 
+    /// A test case: name, target time, expected (snapshot, partitions) links.
+    type Case<'a> = (&'a str, &'a str, &'a [(&'a str, &'a [&'a str])]);
+    /// Partition name -> (id, version).
+    type TableState = BTreeMap<String, (i64, i64)>;
+
     fn summary(chain: &Chain) -> Vec<(String, Vec<String>)> {
         chain
             .links
@@ -236,7 +241,7 @@ mod tests {
     #[test]
     fn chains_for_each_target_time() {
         let (backups, manifest) = history();
-        let cases: &[(&str, &str, &[(&str, &[&str])])] = &[
+        let cases: &[Case] = &[
             (
                 "exactly at the full",
                 "2026-01-01 00:00:00",
@@ -373,12 +378,12 @@ mod tests {
         #[test]
         fn restoring_the_chain_reproduces_the_table_as_backed_up(ops in prop::collection::vec(op(), 1..40), probe in 0usize..60) {
             // name -> (id, version)
-            let mut table: BTreeMap<String, (i64, i64)> = (0..3).map(|i| (format!("p{i}"), (i, 1))).collect();
+            let mut table: TableState = (0..3).map(|i| (format!("p{i}"), (i, 1))).collect();
             let mut next_id = 100;
             let mut schema_changed = false;
             let mut backups = Vec::new();
             let mut manifest: Vec<ManifestRow> = Vec::new();
-            let mut states: Vec<(NaiveDateTime, BTreeMap<String, (i64, i64)>)> = Vec::new();
+            let mut states: Vec<(NaiveDateTime, TableState)> = Vec::new();
             let mut last_finished: Option<String> = None;
             let mut clock = t("2026-01-01 00:00:00");
             for (i, op) in ops.iter().enumerate() {
@@ -418,7 +423,7 @@ mod tests {
             match (resolve(&backups, &manifest, target), expected) {
                 (Ok(chain), Some((_, want))) => {
                     // Replay the chain: each snapshot holds the partitions it backed up, at the recorded version.
-                    let mut restored: BTreeMap<String, (i64, i64)> = BTreeMap::new();
+                    let mut restored = TableState::new();
                     let mut seen = BTreeSet::new();
                     for link in &chain.links {
                         prop_assert!(seen.insert(link.label.clone()), "a snapshot restored twice");
