@@ -60,7 +60,12 @@ pub(crate) enum Fault {
 
 #[derive(Default)]
 pub(crate) struct Faults {
-    pub(crate) cancel_next_job: Option<String>,
+    /// (state index the job is cancelled when leaving, Status text).
+    pub(crate) cancel_next_job: Option<(usize, String)>,
+    /// The `n`-th client statement from when it was set (0-based) is dropped or hung.
+    pub(crate) at: Option<(usize, Fault)>,
+    /// Shown as TaskErrMsg of every job in SHOW BACKUP / SHOW RESTORE (empty: none).
+    pub(crate) task_err_msg: String,
     pub(crate) fail_once: Vec<(regex::Regex, u16, String)>,
     pub(crate) drop: Vec<(regex::Regex, When)>,
     pub(crate) drop_after: Option<usize>,
@@ -585,6 +590,15 @@ impl Cluster {
 
     /// Picks (and consumes) the fault for a client statement.
     pub(crate) fn fault_for(&mut self, sql: &str) -> Fault {
+        if let Some((n, _)) = &mut self.faults.at {
+            if *n == 0 {
+                if let Some((_, f)) = self.faults.at.take() {
+                    return f;
+                }
+            } else {
+                *n -= 1;
+            }
+        }
         if let Some(n) = self.faults.drop_after {
             if self.drop_counter >= n {
                 self.faults.drop_after = None;

@@ -40,6 +40,15 @@ const RESTORE_STATES: [&str; 7] = [
     "FINISHED",
 ];
 const FINISHED: usize = 6;
+
+/// Index of a backup or restore state name (`PENDING` = 0 ... `FINISHED` = 6).
+pub(crate) fn state_index(name: &str) -> Option<usize> {
+    let n = name.trim().to_ascii_uppercase();
+    BACKUP_STATES
+        .iter()
+        .position(|s| *s == n)
+        .or_else(|| RESTORE_STATES.iter().position(|s| *s == n))
+}
 /// Index of the first upload state: from here a backup's label is taken in the repository.
 const UPLOADING: usize = 3;
 /// The FE keeps finished jobs for `history_job_keep_max_second` (7 days).
@@ -113,7 +122,7 @@ pub(crate) struct Job {
     pub(crate) entered: [Option<NaiveDateTime>; 7],
     pub(crate) finished_time: Option<NaiveDateTime>,
     pub(crate) timeout_s: i64,
-    pub(crate) forced_cancel: Option<String>,
+    pub(crate) forced_cancel: Option<(usize, String)>,
     /// Backup: its snapshot timestamp. Restore: the requested backup_timestamp.
     pub(crate) timestamp: String,
     pub(crate) replication_num: u32,
@@ -297,8 +306,8 @@ impl Cluster {
     /// Moves a job out of its current state at virtual time `at`.
     fn transition(&mut self, j: &mut Job, at: NaiveDateTime) {
         let d = self.state_duration();
-        if j.state == 1 {
-            if let Some(status) = j.forced_cancel.take() {
+        if j.forced_cancel.as_ref().is_some_and(|(s, _)| *s == j.state) {
+            if let Some((_, status)) = j.forced_cancel.take() {
                 self.cancel_job(j, status, at);
                 return;
             }
@@ -1052,6 +1061,7 @@ impl Cluster {
     pub(crate) fn show_backup(&mut self, s: &Session, c: &mut Cur) -> Result<Output, SimError> {
         let db = self.show_db_filter(s, c)?;
         let tz = s.tz;
+        let task_err = self.faults.task_err_msg.clone();
         let rows = self
             .visible_jobs(db.as_deref(), JobKind::Backup)
             .into_iter()
@@ -1068,7 +1078,11 @@ impl Cluster {
                     t(j.finished_time, tz),
                     Some(String::new()),
                     Some(String::new()),
-                    Some(String::new()),
+                    Some(if j.done() {
+                        String::new()
+                    } else {
+                        task_err.clone()
+                    }),
                     Some(j.status.clone()),
                     Some(j.timeout_s.to_string()),
                 ]
@@ -1098,6 +1112,7 @@ impl Cluster {
     pub(crate) fn show_restore(&mut self, s: &Session, c: &mut Cur) -> Result<Output, SimError> {
         let db = self.show_db_filter(s, c)?;
         let tz = s.tz;
+        let task_err = self.faults.task_err_msg.clone();
         let rows = self
             .visible_jobs(db.as_deref(), JobKind::Restore)
             .into_iter()
@@ -1118,7 +1133,11 @@ impl Cluster {
                     t(j.finished_time, tz),
                     Some(String::new()),
                     Some(String::new()),
-                    Some(String::new()),
+                    Some(if j.done() {
+                        String::new()
+                    } else {
+                        task_err.clone()
+                    }),
                     Some(j.status.clone()),
                     Some(j.timeout_s.to_string()),
                 ]

@@ -286,7 +286,32 @@ impl Sim {
     /// The next submitted job ends CANCELLED with this Status text (e.g.
     /// `[COMMON_ERROR, msg: upload failed]`) instead of entering its third state.
     pub fn cancel_next_job(&self, status: &str) {
-        self.lock().faults.cancel_next_job = Some(status.to_string());
+        self.lock().faults.cancel_next_job = Some((1, status.to_string()));
+    }
+
+    /// Like `cancel_next_job`, but the job is cancelled when it would leave `state` (a SHOW
+    /// BACKUP/RESTORE state name such as `PENDING` or `UPLOADING`); unknown names mean `PENDING`.
+    pub fn cancel_next_job_at(&self, state: &str, status: &str) {
+        let i = crate::jobs::state_index(state).unwrap_or(0);
+        self.lock().faults.cancel_next_job = Some((i, status.to_string()));
+    }
+
+    /// Every unfinished job shows this TaskErrMsg in SHOW BACKUP / SHOW RESTORE (a failing task
+    /// StarRocks keeps retrying); the job goes on. Empty clears it.
+    pub fn set_task_err_msg(&self, msg: &str) {
+        self.lock().faults.task_err_msg = msg.to_string();
+    }
+
+    /// The `n`-th client statement from now (0-based, counting every statement received) gets its
+    /// connection closed (`Before`: unexecuted; `After`: executed, never answered), once.
+    pub fn drop_connection_at(&self, n: usize, when: When) {
+        self.lock().faults.at = Some((n, crate::cluster::Fault::Drop(when)));
+    }
+
+    /// The `n`-th client statement from now (0-based) is never answered (`Before`: unexecuted;
+    /// `After`: executed), once. Tests SIGKILL the blocked client.
+    pub fn hang_at(&self, n: usize, when: When) {
+        self.lock().faults.at = Some((n, crate::cluster::Fault::Hang(when)));
     }
 
     /// While true, jobs do not progress (timeouts still apply).

@@ -161,3 +161,79 @@ fn tick_per_statement_moves_the_clock() {
     sim.advance(secs(10));
     assert!(sim.now() >= t0 + chrono::Duration::seconds(10));
 }
+
+#[test]
+fn drop_and_hang_at_the_nth_statement() {
+    let sim = start();
+    let mut c = conn(&sim);
+    exec(&mut c, "CREATE DATABASE d");
+    // statement 1 (0-based) after setting: executed, then the connection is closed
+    sim.drop_connection_at(1, When::After);
+    exec(&mut c, "SELECT 1");
+    assert!(c
+        .query_drop("CREATE TABLE d.a (x INT) PROPERTIES (\"replication_num\" = \"1\")")
+        .is_err());
+    assert!(sim.table_exists("d", "a"));
+    let mut c = conn(&sim);
+    sim.drop_connection_at(0, When::Before);
+    assert!(c
+        .query_drop("CREATE TABLE d.b (x INT) PROPERTIES (\"replication_num\" = \"1\")")
+        .is_err());
+    assert!(!sim.table_exists("d", "b"));
+    // once only
+    let mut c = conn(&sim);
+    exec(&mut c, "SELECT 2");
+    exec(&mut c, "SELECT 3");
+    // hang_at: the 2nd statement from now is never answered
+    let mut c = mysql::Conn::new(
+        mysql::OptsBuilder::new()
+            .ip_or_hostname(Some("127.0.0.1"))
+            .tcp_port(sim.port())
+            .user(Some("root"))
+            .prefer_socket(false)
+            .read_timeout(Some(std::time::Duration::from_millis(300))),
+    )
+    .unwrap();
+    sim.hang_at(1, When::Before);
+    exec(&mut c, "SELECT 4");
+    assert!(c.query_drop("SELECT 5").is_err());
+    let last = sim.statements().last().unwrap().sql.clone();
+    assert_eq!(last, "SELECT 5");
+    let mut c = conn(&sim);
+    exec(&mut c, "SELECT 6");
+}
+
+#[test]
+fn cancel_next_job_at_a_chosen_state_and_task_err_msg() {
+    let sim = start_manual();
+    demo(&sim);
+    let mut c = conn(&sim);
+    sim.set_task_err_msg("upload failed: access denied");
+    sim.cancel_next_job_at("UPLOADING", "[COMMON_ERROR, msg: boom]");
+    exec(&mut c, "BACKUP SNAPSHOT sales.l TO repo");
+    let r = &show_map(&mut c, "SHOW BACKUP FROM sales")[0];
+    assert_eq!(
+        r["TaskErrMsg"].as_deref(),
+        Some("upload failed: access denied")
+    );
+    sim.advance(secs(3));
+    for expect in ["SNAPSHOTING", "UPLOAD_SNAPSHOT", "UPLOADING"] {
+        assert_eq!(state(&mut c, "SHOW BACKUP FROM sales"), expect);
+        sim.advance(secs(2));
+    }
+    let r = &show_map(&mut c, "SHOW BACKUP FROM sales")[0];
+    assert_eq!(r["State"].as_deref(), Some("CANCELLED"));
+    assert_eq!(r["Status"].as_deref(), Some("[COMMON_ERROR, msg: boom]"));
+    assert_eq!(r["TaskErrMsg"].as_deref(), Some(""));
+    // PENDING: cancelled by the first scheduler pass; the next job is untouched
+    sim.set_task_err_msg("");
+    sim.cancel_next_job_at("PENDING", "[COMMON_ERROR, msg: early]");
+    exec(&mut c, "BACKUP SNAPSHOT sales.l2 TO repo");
+    sim.advance(secs(3));
+    assert_eq!(state(&mut c, "SHOW BACKUP FROM sales"), "CANCELLED");
+    exec(&mut c, "BACKUP SNAPSHOT sales.l3 TO repo");
+    let r = &show_map(&mut c, "SHOW BACKUP FROM sales")[0];
+    assert_eq!(r["TaskErrMsg"].as_deref(), Some(""));
+    sim.advance(secs(60));
+    assert_eq!(state(&mut c, "SHOW BACKUP FROM sales"), "FINISHED");
+}
