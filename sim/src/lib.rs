@@ -357,6 +357,12 @@ impl Sim {
         self.lock().opts.server_version = version.to_string();
     }
 
+    /// Makes `information_schema.partitions_meta` present or absent (a cluster older than 3.1.9)
+    /// from the next statement on, like [`SimOptions::partitions_meta`].
+    pub fn set_partitions_meta(&self, present: bool) {
+        self.lock().opts.partitions_meta = present;
+    }
+
     /// Every statement received from clients, in order.
     pub fn statements(&self) -> Vec<LoggedStatement> {
         self.lock().log.clone()

@@ -328,6 +328,16 @@ fn partitions_meta_absent_on_old_clusters_and_unknown_names() {
         "Getting analyzing error. Detail message: Unknown table 'd.nope'."
     );
     assert_eq!(fail(&mut c, "USE nope").0, 1049);
+    // toggled at run time (the scale benchmark compares both discovery paths on one cluster)
+    sim.set_partitions_meta(true);
+    assert!(c
+        .query_drop("SELECT * FROM information_schema.partitions_meta")
+        .is_ok());
+    sim.set_partitions_meta(false);
+    assert_eq!(
+        fail(&mut c, "SELECT * FROM information_schema.partitions_meta").0,
+        1051
+    );
     let sim = start_with(SimOptions {
         server_version: "8.0.33".into(),
         ..SimOptions::default()
