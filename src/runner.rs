@@ -439,6 +439,10 @@ impl<'a> Runner<'a> {
         let mut delay = initial_ms.max(1);
         let mut last_state = String::new();
         loop {
+            // The clock is read BEFORE the row: a row still running at a time past the limit is
+            // proof of a timeout. (Read after, a pause between the two statements would make a job
+            // that has since finished look timed out and get recorded FAILED.)
+            let clock = self.now()?;
             let rs = self.query(step, &sql, "polling SHOW BACKUP")?;
             let row =
                 (0..rs.rows.len()).find(|&i| rs.get(i, "SnapshotName").as_deref() == Some(label));
@@ -475,11 +479,10 @@ impl<'a> Runner<'a> {
                         _ => {}
                     }
                     if let Some(created) = rs.get(i, "CreateTime").as_deref().and_then(parse_time) {
-                        let now = self.now()?;
                         let limit = chrono::Duration::seconds(
                             i64::try_from(timeout_s).unwrap_or(i64::MAX / 2),
                         );
-                        if now - created > limit {
+                        if clock - created > limit {
                             warn!("{label} exceeded job_timeout_s ({timeout_s} s): cancelling");
                             if let Err(e) = self
                                 .cluster
@@ -487,9 +490,30 @@ impl<'a> Runner<'a> {
                             {
                                 warn!("CANCEL BACKUP failed: {e}");
                             }
-                            job.outcome = Some(Outcome::Failed(format!(
+                            let reason = format!(
                                 "job exceeded job_timeout_s ({timeout_s} s) in state {state} and was cancelled"
-                            )));
+                            );
+                            // What StarRocks says now decides: the job may have ended meanwhile.
+                            let after = self.read(step, &sql, "re-reading SHOW BACKUP")?;
+                            let end = (0..after.rows.len())
+                                .find(|&k| after.get(k, "SnapshotName").as_deref() == Some(label))
+                                .map(|k| {
+                                    (
+                                        after.get(k, "State").unwrap_or_default(),
+                                        after.get(k, "Status").unwrap_or_default(),
+                                        after.get(k, "SnapshotFinishedTime"),
+                                    )
+                                });
+                            job.outcome = Some(match end {
+                                Some((st, _, snap)) if st == "FINISHED" => {
+                                    job.snapshot_at = snap.map(|s| history::trim_datetime(&s));
+                                    Outcome::Finished
+                                }
+                                Some((st, status, _)) if st == "CANCELLED" => {
+                                    Outcome::Failed(format!("{reason}: {status}"))
+                                }
+                                _ => Outcome::Failed(reason),
+                            });
                             return Ok(());
                         }
                     }
