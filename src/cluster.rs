@@ -130,6 +130,9 @@ fn classify(e: mysql::Error) -> SqlError {
     }
 }
 
+/// A row callback of [`Cluster::query_fold`]: state, column names, raw values (None = NULL).
+type RowFn<'a, S> = dyn FnMut(&mut S, &[String], &[Option<&[u8]>]) + 'a;
+
 /// The connection. Holds no password after connecting except inside the driver's options.
 pub struct Cluster {
     opts: Opts,
@@ -246,6 +249,79 @@ impl Cluster {
                 Err(e)
             }
         }
+    }
+
+    /// Sends one statement once and hands every row of its first result set to `on_row` as it
+    /// arrives, without building a [`ResultSet`] (a 1M-row answer would cost hundreds of MB as
+    /// strings). `on_row` gets the column names and the row's raw values (None = NULL).
+    fn stream_once<S>(
+        &mut self,
+        sql: &str,
+        state: &mut S,
+        on_row: &mut RowFn<'_, S>,
+    ) -> Result<(), SqlError> {
+        self.ensure_conn()?;
+        let Some(conn) = self.conn.as_mut() else {
+            return Err(SqlError::Lost("no connection".into()));
+        };
+        debug!(target: "starrocks_bbr::sql", "{sql}");
+        let result = (|| -> Result<(), mysql::Error> {
+            let mut qr = conn.query_iter(sql)?;
+            let columns: Vec<String> = qr
+                .columns()
+                .as_ref()
+                .iter()
+                .map(|c| c.name_str().into_owned())
+                .collect();
+            if let Some(set) = qr.iter() {
+                for row in set {
+                    let row = row?;
+                    let vals: Vec<Option<&[u8]>> = (0..row.len())
+                        .map(|i| match row.as_ref(i) {
+                            Some(mysql::Value::Bytes(b)) => Some(b.as_slice()),
+                            _ => None,
+                        })
+                        .collect();
+                    on_row(state, &columns, &vals);
+                }
+            }
+            while let Some(set) = qr.iter() {
+                for row in set {
+                    row?;
+                }
+            }
+            Ok(())
+        })();
+        result.map_err(|e| {
+            let e = classify(e);
+            if matches!(e, SqlError::Lost(_)) {
+                self.conn = None;
+            }
+            debug!("statement failed: {e}");
+            e
+        })
+    }
+
+    /// A read streamed row by row (see `stream_once`), retried as `policy` allows: every attempt
+    /// starts from a fresh `init()` state, so a retry after a lost connection never doubles rows.
+    /// Only the text protocol is used, so every non-NULL value arrives as bytes.
+    pub fn query_fold<S>(
+        &mut self,
+        sql: &str,
+        policy: &RetryPolicy,
+        init: impl Fn() -> S,
+        mut on_row: impl FnMut(&mut S, &[String], &[Option<&[u8]>]),
+    ) -> Result<S, SqlError> {
+        let op = || {
+            let mut state = init();
+            self.stream_once(sql, &mut state, &mut on_row)
+                .map(|()| state)
+        };
+        op.retry(backoff(policy))
+            .sleep(std::thread::sleep)
+            .when(|e: &SqlError| e.retryable(policy))
+            .notify(|e: &SqlError, d: Duration| warn!("transient error ({e}); retrying in {d:?}"))
+            .call()
     }
 
     /// Sends a statement, retrying what `policy` allows with exponential backoff and jitter.

@@ -10,6 +10,7 @@ pub mod history;
 pub mod list;
 pub mod plan;
 pub mod planner;
+pub mod poll;
 pub mod runner;
 pub mod sql;
 pub mod state;

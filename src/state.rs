@@ -8,13 +8,13 @@ use tracing::{debug, info};
 use crate::cluster::{Cluster, ResultSet, SqlError};
 use crate::config::{Config, TableRef};
 use crate::error::BbrError;
-use crate::history::{self, HistoryRow, ManifestRow, OPS_TABLES};
+use crate::history::{self, HistoryRow, OPS_TABLES};
 use crate::plan::RetryPolicy;
 use crate::planner::backup::{
-    show_backup_sql, BackupState, BaseBackup, PartitionState, ResumeJob, TableState,
+    show_backup_sql, BackupState, BaseBackup, BasePartition, PartitionState, ResumeJob, TableState,
 };
 use crate::planner::init::InitState;
-use crate::sql::{literal_list, qualified};
+use crate::sql::{ident, literal_list, qualified};
 
 fn read_policy(cfg: &Config) -> RetryPolicy {
     crate::planner::idempotent(cfg)
@@ -97,30 +97,112 @@ pub fn history_rows(
     Ok(rs.rows.iter().map(|r| HistoryRow::from_row(r)).collect())
 }
 
-/// The manifest rows of the given labels, de-duplicated (a retried INSERT chunk may have doubled rows).
-pub fn manifests(
+/// The bases (latest FINISHED backup per database) with what they recorded for the configured
+/// tables only: ONE streamed query reading only the columns the planner compares, folded straight
+/// into the compact [`BaseBackup`] (a 1M-partition manifest never exists as rows of strings).
+pub fn bases(
     c: &mut Cluster,
     cfg: &Config,
-    labels: &[String],
-) -> Result<BTreeMap<String, Vec<ManifestRow>>, BbrError> {
-    let mut out: BTreeMap<String, Vec<ManifestRow>> = BTreeMap::new();
+    base_labels: &BTreeMap<String, String>,
+) -> Result<BTreeMap<String, BaseBackup>, BbrError> {
+    let labels: Vec<String> = base_labels.values().cloned().collect();
+    let mut out: BTreeMap<String, BaseBackup> = base_labels
+        .iter()
+        .map(|(db, label)| {
+            (
+                db.clone(),
+                BaseBackup {
+                    label: label.clone(),
+                    ..BaseBackup::default()
+                },
+            )
+        })
+        .collect();
     if labels.is_empty() {
         return Ok(out);
     }
-    let sql = history::select_manifest_sql(&cfg.ops_database, labels);
-    let rs = q(c, cfg, &sql, "reading backup manifests")?;
-    let mut seen = BTreeSet::new();
-    let mut rows: Vec<ManifestRow> = rs
-        .rows
+    let by_label: BTreeMap<&str, &str> = base_labels
         .iter()
-        .filter_map(|r| ManifestRow::from_row(r))
+        .map(|(db, l)| (l.as_str(), db.as_str()))
         .collect();
-    rows.sort();
-    for r in rows {
-        if seen.insert((r.label.clone(), r.table.clone(), r.partition.clone())) {
-            out.entry(r.label.clone()).or_default().push(r);
-        }
-    }
+    let tables: BTreeSet<String> = cfg.tables.iter().map(|t| t.table.clone()).collect();
+    let tables: Vec<String> = tables.into_iter().collect();
+    let sql = format!(
+        "SELECT {} FROM {} WHERE {} IN {} AND {} IN {}",
+        [
+            "label",
+            "database_name",
+            "table_name",
+            "partition_name",
+            "partition_id",
+            "visible_version",
+            "source_label",
+            "schema_fingerprint",
+        ]
+        .iter()
+        .map(|c| ident(c))
+        .collect::<Vec<_>>()
+        .join(", "),
+        qualified(&cfg.ops_database, history::BACKUP_PARTITIONS),
+        ident("label"),
+        literal_list(&labels),
+        ident("table_name"),
+        literal_list(&tables)
+    );
+    let wanted: BTreeSet<(&str, &str)> = cfg
+        .tables
+        .iter()
+        .map(|t| (t.database.as_str(), t.table.as_str()))
+        .collect();
+    let init = || {
+        out.iter()
+            .map(|(db, b)| (db.clone(), (b.clone(), BTreeMap::<String, u32>::new())))
+            .collect::<BTreeMap<_, _>>()
+    };
+    let folded = c
+        .query_fold(&sql, &read_policy(cfg), init, |st, _cols, v| {
+            let text = |i: usize| {
+                v.get(i)
+                    .copied()
+                    .flatten()
+                    .map(String::from_utf8_lossy)
+                    .unwrap_or_default()
+            };
+            let int = |i: usize| text(i).trim().parse::<i64>().ok();
+            let (label, db, table) = (text(0), text(1), text(2));
+            if by_label.get(label.as_ref()) != Some(&db.as_ref()) {
+                return;
+            }
+            if !wanted.contains(&(db.as_ref(), table.as_ref())) {
+                return;
+            }
+            let (Some(id), Some(version)) = (int(4), int(5)) else {
+                return;
+            };
+            let Some((base, source_idx)) = st.get_mut(db.as_ref()) else {
+                return;
+            };
+            base.push(
+                &table,
+                &text(7),
+                &text(6),
+                source_idx,
+                BasePartition {
+                    name: text(3).into_owned(),
+                    id,
+                    visible_version: version,
+                    source: 0,
+                },
+            );
+        })
+        .map_err(|e| e.into_bbr("reading backup manifests"))?;
+    out = folded
+        .into_iter()
+        .map(|(db, (mut b, _))| {
+            b.finish();
+            (db, b)
+        })
+        .collect();
     Ok(out)
 }
 
@@ -142,44 +224,82 @@ fn partitions(
     );
     let wanted: BTreeSet<&TableRef> = cfg.tables.iter().collect();
     let mut out: BTreeMap<TableRef, (Vec<PartitionState>, String)> = BTreeMap::new();
-    match c.query_retry(&sql, &read_policy(cfg)) {
-        Ok(rs) => {
-            for i in 0..rs.rows.len() {
-                let get = |n: &str| rs.get(i, n);
-                let (Some(db), Some(t)) = (get("DB_NAME"), get("TABLE_NAME")) else {
-                    continue;
-                };
-                let tref = TableRef {
-                    database: db,
-                    table: t,
-                };
-                if !wanted.contains(&tref) {
-                    continue;
-                }
-                let p = PartitionState {
-                    name: get("PARTITION_NAME").unwrap_or_default(),
-                    id: num(get("PARTITION_ID")),
-                    visible_version: num(get("VISIBLE_VERSION")),
-                    is_temp: matches!(
-                        get("IS_TEMP").as_deref().map(str::trim),
-                        Some("1") | Some("true") | Some("TRUE")
-                    ),
-                    replication_num: get("REPLICATION_NUM").and_then(|s| s.trim().parse().ok()),
-                };
-                let keys = format!(
-                    "partition_key={}|distribution_key={}",
-                    get("PARTITION_KEY").unwrap_or_default(),
-                    get("DISTRIBUTION_KEY").unwrap_or_default()
-                );
-                let entry = out
-                    .entry(tref)
-                    .or_insert_with(|| (Vec::new(), String::new()));
-                if !p.is_temp && (entry.1.is_empty() || keys < entry.1) {
-                    entry.1 = keys;
-                }
-                entry.0.push(p);
+    // Streamed: 1M partitions fold straight into PartitionState, never into rows of strings.
+    type Acc = (
+        BTreeMap<TableRef, (Vec<PartitionState>, String)>,
+        Option<[Option<usize>; 9]>,
+        Option<TableRef>,
+    );
+    let init = || -> Acc { (BTreeMap::new(), None, None) };
+    let names = [
+        "DB_NAME",
+        "TABLE_NAME",
+        "PARTITION_NAME",
+        "PARTITION_ID",
+        "VISIBLE_VERSION",
+        "IS_TEMP",
+        "REPLICATION_NUM",
+        "PARTITION_KEY",
+        "DISTRIBUTION_KEY",
+    ];
+    let fold = |acc: &mut Acc, cols: &[String], v: &[Option<&[u8]>]| {
+        let idx = *acc.1.get_or_insert_with(|| {
+            names.map(|n| cols.iter().position(|c| c.eq_ignore_ascii_case(n)))
+        });
+        let get = |k: usize| -> Option<std::borrow::Cow<'_, str>> {
+            idx[k]
+                .and_then(|i| v.get(i).copied().flatten())
+                .map(String::from_utf8_lossy)
+        };
+        let (Some(db), Some(t)) = (get(0), get(1)) else {
+            return;
+        };
+        let int = |k: usize| get(k).and_then(|s| s.trim().parse::<i64>().ok());
+        let p = PartitionState {
+            name: get(2).map(|s| s.into_owned()).unwrap_or_default(),
+            id: int(3).unwrap_or(-1),
+            visible_version: int(4).unwrap_or(-1),
+            is_temp: matches!(
+                get(5).as_deref().map(str::trim),
+                Some("1") | Some("true") | Some("TRUE")
+            ),
+            replication_num: int(6),
+        };
+        // rows mostly arrive grouped by table: remember the last one to skip allocating a key
+        let same = acc
+            .2
+            .as_ref()
+            .is_some_and(|k| k.database == db && k.table == t);
+        if !same {
+            let tref = TableRef {
+                database: db.into_owned(),
+                table: t.into_owned(),
+            };
+            if !wanted.contains(&tref) {
+                return;
+            }
+            acc.0
+                .entry(tref.clone())
+                .or_insert_with(|| (Vec::new(), String::new()));
+            acc.2 = Some(tref);
+        }
+        let Some(entry) = acc.2.as_ref().and_then(|k| acc.0.get_mut(k)) else {
+            return;
+        };
+        if !p.is_temp {
+            let keys = format!(
+                "partition_key={}|distribution_key={}",
+                get(7).unwrap_or_default(),
+                get(8).unwrap_or_default()
+            );
+            if entry.1.is_empty() || keys < entry.1 {
+                entry.1 = keys;
             }
         }
+        entry.0.push(p);
+    };
+    match c.query_fold(&sql, &read_policy(cfg), init, fold) {
+        Ok((folded, _, _)) => out = folded,
         Err(SqlError::Server { message, .. })
             if message.to_ascii_lowercase().contains("partitions_meta") =>
         {
@@ -309,15 +429,7 @@ pub fn backup_state(c: &mut Cluster, cfg: &Config) -> Result<BackupState, BbrErr
             .entry(r.database.clone())
             .or_insert(r.label.clone());
     }
-    let labels: Vec<String> = base_labels.values().cloned().collect();
-    let mut manifests = manifests(c, cfg, &labels)?;
-    let bases = base_labels
-        .into_iter()
-        .map(|(db, label)| {
-            let manifest = manifests.remove(&label).unwrap_or_default();
-            (db, BaseBackup { label, manifest })
-        })
-        .collect();
+    let bases = bases(c, cfg, &base_labels)?;
 
     let resume = resumable(c, cfg, &dbs, &cluster_time)?;
 

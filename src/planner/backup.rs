@@ -35,11 +35,113 @@ pub struct TableState {
     pub partitions: Vec<PartitionState>,
 }
 
-/// The latest FINISHED backup of a database and what it recorded.
+/// What the base recorded for one partition (compact: a base manifest can hold 1M partitions).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BasePartition {
+    pub name: String,
+    pub id: i64,
+    pub visible_version: i64,
+    /// Index into [`BaseBackup::sources`]: the snapshot holding the data as recorded.
+    pub source: u32,
+}
+
+/// What the base recorded for one table.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub struct BaseTable {
+    /// The distinct schema fingerprints recorded (normally one).
+    pub fingerprints: Vec<String>,
+    /// Sorted by name, one per name.
+    pub partitions: Vec<BasePartition>,
+}
+
+impl BaseTable {
+    pub fn get(&self, name: &str) -> Option<&BasePartition> {
+        self.partitions
+            .binary_search_by(|p| p.name.as_str().cmp(name))
+            .ok()
+            .and_then(|i| self.partitions.get(i))
+    }
+}
+
+/// The latest FINISHED backup of a database and what it recorded, per table.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
 pub struct BaseBackup {
     pub label: String,
-    pub manifest: Vec<ManifestRow>,
+    /// The distinct source labels of the manifest.
+    pub sources: Vec<String>,
+    pub tables: BTreeMap<String, BaseTable>,
+}
+
+impl BaseBackup {
+    /// Builds the compact base from manifest rows (duplicates from a retried INSERT chunk collapse:
+    /// the first row per (table, partition) wins).
+    pub fn from_rows(label: &str, rows: impl IntoIterator<Item = ManifestRow>) -> BaseBackup {
+        let mut b = BaseBackup {
+            label: label.to_string(),
+            ..BaseBackup::default()
+        };
+        let mut source_idx: BTreeMap<String, u32> = BTreeMap::new();
+        for r in rows {
+            b.push(
+                &r.table,
+                &r.schema_fingerprint,
+                &r.source_label,
+                &mut source_idx,
+                BasePartition {
+                    name: r.partition,
+                    id: r.partition_id,
+                    visible_version: r.visible_version,
+                    source: 0,
+                },
+            );
+        }
+        b.finish();
+        b
+    }
+
+    /// Adds one recorded partition (call [`BaseBackup::finish`] after the last).
+    pub fn push(
+        &mut self,
+        table: &str,
+        fingerprint: &str,
+        source: &str,
+        source_idx: &mut BTreeMap<String, u32>,
+        mut p: BasePartition,
+    ) {
+        p.source = match source_idx.get(source) {
+            Some(&i) => i,
+            None => {
+                let i = u32::try_from(self.sources.len()).unwrap_or(u32::MAX);
+                self.sources.push(source.to_string());
+                source_idx.insert(source.to_string(), i);
+                i
+            }
+        };
+        let t = match self.tables.get_mut(table) {
+            Some(t) => t,
+            None => self.tables.entry(table.to_string()).or_default(),
+        };
+        if !t.fingerprints.iter().any(|f| f == fingerprint) {
+            t.fingerprints.push(fingerprint.to_string());
+        }
+        t.partitions.push(p);
+    }
+
+    /// Sorts and de-duplicates every table's partitions.
+    pub fn finish(&mut self) {
+        for t in self.tables.values_mut() {
+            t.partitions.sort_by(|a, b| a.name.cmp(&b.name));
+            t.partitions.dedup_by(|b, a| a.name == b.name);
+            t.partitions.shrink_to_fit();
+        }
+    }
+
+    pub fn source(&self, p: &BasePartition) -> &str {
+        self.sources
+            .get(p.source as usize)
+            .map(String::as_str)
+            .unwrap_or(self.label.as_str())
+    }
 }
 
 /// A RUNNING row the next run must finish before starting anything new.
@@ -72,15 +174,13 @@ pub enum TableDecision {
 }
 
 /// Names of current non-temporary partitions whose (id, version) is not what the base recorded.
-pub fn changed_partitions(current: &[PartitionState], base: &[&ManifestRow]) -> Vec<String> {
-    let recorded: BTreeMap<&str, (i64, i64)> = base
-        .iter()
-        .map(|r| (r.partition.as_str(), (r.partition_id, r.visible_version)))
-        .collect();
+pub fn changed_partitions(current: &[PartitionState], base: &BaseTable) -> Vec<String> {
     let mut out: Vec<String> = current
         .iter()
         .filter(|p| !p.is_temp)
-        .filter(|p| recorded.get(p.name.as_str()) != Some(&(p.id, p.visible_version)))
+        .filter(|p| {
+            base.get(&p.name).map(|r| (r.id, r.visible_version)) != Some((p.id, p.visible_version))
+        })
         .map(|p| p.name.clone())
         .collect();
     out.sort();
@@ -88,21 +188,23 @@ pub fn changed_partitions(current: &[PartitionState], base: &[&ManifestRow]) -> 
     out
 }
 
-/// Decides one table against the base manifest rows of that table (None = no base: full backup).
-pub fn decide_table(state: &TableState, base_rows: Option<&[&ManifestRow]>) -> TableDecision {
+/// Decides one table against what the base recorded for it (None = no base: full backup; a base
+/// without this table = new table).
+pub fn decide_table(state: &TableState, base: Option<Option<&BaseTable>>) -> TableDecision {
     let has_partitions = state.partitions.iter().any(|p| !p.is_temp);
-    let decision = match base_rows {
+    let decision = match base {
         None => TableDecision::Whole("full backup"),
-        Some([]) => TableDecision::Whole("new table"),
-        Some(rows)
-            if rows
+        Some(None) => TableDecision::Whole("new table"),
+        Some(Some(t)) if t.partitions.is_empty() => TableDecision::Whole("new table"),
+        Some(Some(t))
+            if t.fingerprints
                 .iter()
-                .any(|r| r.schema_fingerprint != state.schema_fingerprint) =>
+                .any(|f| *f != state.schema_fingerprint) =>
         {
             TableDecision::Whole("schema changed")
         }
-        Some(rows) => {
-            let changed = changed_partitions(&state.partitions, rows);
+        Some(Some(t)) => {
+            let changed = changed_partitions(&state.partitions, t);
             if changed.is_empty() {
                 TableDecision::Unchanged
             } else {
@@ -302,26 +404,24 @@ pub fn plan_backup(cfg: &Config, state: &BackupState, suffix: Option<&str>) -> P
         let label = make_label(db, &state.cluster_time, ty, suffix);
 
         let mut objects = Vec::new();
-        let mut manifest = Vec::new();
+        // The manifest is rendered chunk by chunk into its INSERT statements: a 1M-partition
+        // manifest never exists as rows in memory, only as the SQL the plan carries anyway.
+        let mut manifest = ManifestChunks::new(ops);
+        let mut in_snapshot = 0usize;
         let mut table_inputs = Vec::new();
         for (tref, ts) in &tables {
-            let base_rows: Option<Vec<&ManifestRow>> = base.map(|b| {
-                b.manifest
-                    .iter()
-                    .filter(|r| r.table == tref.table)
-                    .collect()
-            });
-            let decision = decide_table(ts, base_rows.as_deref());
-            let (whole, in_snap): (bool, BTreeSet<String>) = match &decision {
+            let base_table = base.map(|b| b.tables.get(&tref.table));
+            let decision = decide_table(ts, base_table);
+            let (whole, in_snap): (bool, BTreeSet<&str>) = match &decision {
                 TableDecision::Whole(_) => (
                     true,
                     ts.partitions
                         .iter()
                         .filter(|p| !p.is_temp)
-                        .map(|p| p.name.clone())
+                        .map(|p| p.name.as_str())
                         .collect(),
                 ),
-                TableDecision::Partitions(ps) => (false, ps.iter().cloned().collect()),
+                TableDecision::Partitions(ps) => (false, ps.iter().map(String::as_str).collect()),
                 TableDecision::Unchanged => (false, BTreeSet::new()),
             };
             if !in_snap.is_empty() {
@@ -331,22 +431,21 @@ pub fn plan_backup(cfg: &Config, state: &BackupState, suffix: Option<&str>) -> P
                     partitions: if whole {
                         Vec::new()
                     } else {
-                        in_snap.iter().cloned().collect()
+                        in_snap.iter().map(|p| p.to_string()).collect()
                     },
                 });
             }
+            in_snapshot += in_snap.len();
             let mut parts: Vec<&PartitionState> =
                 ts.partitions.iter().filter(|p| !p.is_temp).collect();
             parts.sort_by(|a, b| a.name.cmp(&b.name));
             for p in &parts {
-                let in_snapshot = in_snap.contains(&p.name);
+                let in_snapshot = in_snap.contains(p.name.as_str());
                 let source_label = if in_snapshot {
                     label.clone()
                 } else {
-                    base_rows
-                        .as_ref()
-                        .and_then(|rows| rows.iter().find(|r| r.partition == p.name))
-                        .map(|r| r.source_label.clone())
+                    base.zip(base_table.flatten())
+                        .and_then(|(b, t)| t.get(&p.name).map(|r| b.source(r).to_string()))
                         .unwrap_or_else(|| label.clone())
                 };
                 manifest.push(ManifestRow {
@@ -376,19 +475,6 @@ pub fn plan_backup(cfg: &Config, state: &BackupState, suffix: Option<&str>) -> P
             });
         }
 
-        let in_snapshot: usize = objects
-            .iter()
-            .map(|o: &BackupObject| {
-                if o.whole_table {
-                    manifest
-                        .iter()
-                        .filter(|r| r.table == o.table && r.in_snapshot)
-                        .count()
-                } else {
-                    o.partitions.len()
-                }
-            })
-            .sum();
         let base_label = base.map(|b| b.label.clone());
         if objects.is_empty() {
             db_inputs.push(DatabaseInput {
@@ -416,7 +502,7 @@ pub fn plan_backup(cfg: &Config, state: &BackupState, suffix: Option<&str>) -> P
             ty,
             base_label.as_deref(),
             objects,
-            &manifest,
+            manifest.finish(),
             in_snapshot,
         ));
     }
@@ -434,6 +520,46 @@ pub fn plan_backup(cfg: &Config, state: &BackupState, suffix: Option<&str>) -> P
     )
 }
 
+/// Manifest rows rendered into one multi-row INSERT per [`MANIFEST_CHUNK`] rows as they come.
+struct ManifestChunks<'a> {
+    ops: &'a str,
+    pending: Vec<ManifestRow>,
+    done: Vec<(String, usize)>,
+}
+
+impl<'a> ManifestChunks<'a> {
+    fn new(ops: &'a str) -> Self {
+        ManifestChunks {
+            ops,
+            pending: Vec::with_capacity(MANIFEST_CHUNK),
+            done: Vec::new(),
+        }
+    }
+
+    fn push(&mut self, row: ManifestRow) {
+        self.pending.push(row);
+        if self.pending.len() >= MANIFEST_CHUNK {
+            self.flush();
+        }
+    }
+
+    fn flush(&mut self) {
+        if !self.pending.is_empty() {
+            self.done.push((
+                insert_manifest_sql(self.ops, &self.pending),
+                self.pending.len(),
+            ));
+            self.pending.clear();
+        }
+    }
+
+    /// (INSERT statement, rows) per chunk.
+    fn finish(mut self) -> Vec<(String, usize)> {
+        self.flush();
+        self.done
+    }
+}
+
 #[allow(clippy::too_many_arguments)]
 fn database_steps(
     cfg: &Config,
@@ -442,7 +568,7 @@ fn database_steps(
     ty: BackupType,
     base_label: Option<&str>,
     objects: Vec<BackupObject>,
-    manifest: &[ManifestRow],
+    manifest: Vec<(String, usize)>,
     partitions: usize,
 ) -> Vec<Step> {
     let ops = &cfg.ops_database;
@@ -496,18 +622,17 @@ fn database_steps(
             }),
         ),
     ];
-    let chunks: Vec<&[ManifestRow]> = manifest.chunks(MANIFEST_CHUNK).collect();
-    let n = u32::try_from(chunks.len()).unwrap_or(u32::MAX);
-    for (i, chunk) in chunks.iter().enumerate() {
+    let n = u32::try_from(manifest.len()).unwrap_or(u32::MAX);
+    for (i, (sql, rows)) in manifest.into_iter().enumerate() {
         let i = u32::try_from(i).unwrap_or(u32::MAX);
         steps.push(step(
             StepKind::RecordManifest,
-            format!("record the manifest ({} partition rows)", chunk.len()),
-            Some(insert_manifest_sql(ops, chunk)),
+            format!("record the manifest ({rows} partition rows)"),
+            Some(sql),
             Some(Details::Manifest {
                 chunk: i + 1,
                 chunks: n,
-                rows: u32::try_from(chunk.len()).unwrap_or(u32::MAX),
+                rows: u32::try_from(rows).unwrap_or(u32::MAX),
             }),
         ));
     }
@@ -570,37 +695,41 @@ mod tests {
         }
     }
 
+    fn base_table(rows: &[ManifestRow]) -> BaseTable {
+        BaseBackup::from_rows("base", rows.iter().cloned())
+            .tables
+            .remove("t")
+            .unwrap_or_default()
+    }
+
     #[test]
     fn decide_table_cases() {
         let ts = TableState {
             schema_fingerprint: "f1".into(),
             partitions: vec![part("p1", 1, 2), part("p2", 2, 5)],
         };
-        let same = [row("t", "p1", 1, 2, "f1"), row("t", "p2", 2, 5, "f1")];
-        let refs: Vec<&ManifestRow> = same.iter().collect();
-        let loaded = [row("t", "p1", 1, 1, "f1"), row("t", "p2", 2, 5, "f1")];
-        let loaded_refs: Vec<&ManifestRow> = loaded.iter().collect();
-        let truncated = [row("t", "p1", 9, 2, "f1"), row("t", "p2", 2, 5, "f1")];
-        let trunc_refs: Vec<&ManifestRow> = truncated.iter().collect();
-        let schema = [row("t", "p1", 1, 2, "f0"), row("t", "p2", 2, 5, "f0")];
-        let schema_refs: Vec<&ManifestRow> = schema.iter().collect();
-        let new_part = [row("t", "p1", 1, 2, "f1")];
-        let new_refs: Vec<&ManifestRow> = new_part.iter().collect();
-        let cases: Vec<(Option<&[&ManifestRow]>, TableDecision)> = vec![
+        let same = base_table(&[row("t", "p1", 1, 2, "f1"), row("t", "p2", 2, 5, "f1")]);
+        let loaded = base_table(&[row("t", "p1", 1, 1, "f1"), row("t", "p2", 2, 5, "f1")]);
+        let truncated = base_table(&[row("t", "p1", 9, 2, "f1"), row("t", "p2", 2, 5, "f1")]);
+        let schema = base_table(&[row("t", "p1", 1, 2, "f0"), row("t", "p2", 2, 5, "f0")]);
+        let new_part = base_table(&[row("t", "p1", 1, 2, "f1")]);
+        let empty = BaseTable::default();
+        let cases: Vec<(Option<Option<&BaseTable>>, TableDecision)> = vec![
             (None, TableDecision::Whole("full backup")),
-            (Some(&[]), TableDecision::Whole("new table")),
-            (Some(&refs), TableDecision::Unchanged),
+            (Some(None), TableDecision::Whole("new table")),
+            (Some(Some(&empty)), TableDecision::Whole("new table")),
+            (Some(Some(&same)), TableDecision::Unchanged),
             (
-                Some(&loaded_refs),
+                Some(Some(&loaded)),
                 TableDecision::Partitions(vec!["p1".into()]),
             ),
             (
-                Some(&trunc_refs),
+                Some(Some(&truncated)),
                 TableDecision::Partitions(vec!["p1".into()]),
             ),
-            (Some(&schema_refs), TableDecision::Whole("schema changed")),
+            (Some(Some(&schema)), TableDecision::Whole("schema changed")),
             (
-                Some(&new_refs),
+                Some(Some(&new_part)),
                 TableDecision::Partitions(vec!["p2".into()]),
             ),
         ];
@@ -613,9 +742,32 @@ mod tests {
             ..part("tmp", 7, 1)
         });
         assert_eq!(
-            decide_table(&with_temp, Some(&refs)),
+            decide_table(&with_temp, Some(Some(&same))),
             TableDecision::Unchanged
         );
+    }
+
+    #[test]
+    fn base_from_rows_dedups_and_interns_sources() {
+        let mut r2 = row("t", "p1", 1, 2, "f1");
+        r2.source_label = "older".into();
+        let b = BaseBackup::from_rows(
+            "base",
+            vec![
+                row("t", "p2", 2, 5, "f1"),
+                r2.clone(),
+                r2,
+                row("u", "u", 3, 1, "f2"),
+            ],
+        );
+        let t = &b.tables["t"];
+        assert_eq!(t.partitions.len(), 2);
+        assert_eq!(t.partitions[0].name, "p1");
+        assert_eq!(b.source(t.get("p1").unwrap()), "older");
+        assert_eq!(b.source(t.get("p2").unwrap()), "base");
+        assert_eq!(t.fingerprints, vec!["f1".to_string()]);
+        assert!(t.get("p3").is_none());
+        assert_eq!(b.sources.len(), 2);
     }
 
     #[test]
@@ -672,14 +824,14 @@ mod tests {
         if base {
             s.bases.insert(
                 "sales".into(),
-                BaseBackup {
-                    label: "base".into(),
-                    manifest: vec![
+                BaseBackup::from_rows(
+                    "base",
+                    vec![
                         row("orders", "p1", 1, 1, "fo"),
                         row("orders", "p2", 2, 1, "fo"),
                         row("customers", "customers", 3, 1, "fc"),
                     ],
-                },
+                ),
             );
         }
         s
@@ -786,8 +938,8 @@ mod tests {
             let mut seen = BTreeSet::new();
             let base_rows: Vec<ManifestRow> = base.iter().filter(|(n, ..)| seen.insert(*n))
                 .map(|(n, id, v, _)| row("t", &format!("p{n}"), *id, *v, "f")).collect();
-            let refs: Vec<&ManifestRow> = base_rows.iter().collect();
-            let changed = changed_partitions(&current, &refs);
+            let bt = base_table(&base_rows);
+            let changed = changed_partitions(&current, &bt);
             for p in &current {
                 let recorded = base_rows.iter().find(|r| r.partition == p.name);
                 let should = !p.is_temp && recorded.map(|r| (r.partition_id, r.visible_version)) != Some((p.id, p.visible_version));
