@@ -116,7 +116,9 @@ fn print_jobs(outcome: &RunOutcome, out: &mut dyn Write) -> Result<()> {
 
 fn backup(cfg: &Config, dry_run: bool, out: &mut dyn Write) -> Result<()> {
     let mut c = Cluster::connect(cfg)?;
+    crate::preflight::check_repository(&mut c, cfg, true)?;
     let mut st = state::backup_state(&mut c, cfg)?;
+    crate::preflight::check_history(&mut c, cfg)?;
     if dry_run {
         let plan = plan_backup(cfg, &st, None);
         out.write_all(plan.to_json().as_bytes())?;

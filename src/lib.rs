@@ -11,6 +11,7 @@ pub mod list;
 pub mod plan;
 pub mod planner;
 pub mod poll;
+pub mod preflight;
 pub mod runner;
 pub mod sql;
 pub mod state;
