@@ -46,14 +46,15 @@ pub enum Cmd {
         #[arg(long)]
         dry_run: bool,
     },
-    /// Rebuild one table as of a point in time.
+    /// Rebuild one (dropped) table as of a point in time from its full + incremental chain.
     Restore {
         #[command(flatten)]
         common: Common,
-        /// The table to restore, DB.TABLE.
+        /// The table to restore, DB.TABLE. It must not exist (exit 4 otherwise).
         #[arg(long)]
         table: String,
-        /// Target time "YYYY-MM-DD HH:MM:SS" in the cluster's time zone.
+        /// Target time "YYYY-MM-DD HH:MM:SS", read in the cluster's session time zone (the zone of
+        /// SELECT NOW() and of `list`'s times), not the client's.
         #[arg(long)]
         timestamp: String,
         /// Print the plan as JSON; send only SELECT/SHOW.

@@ -1,10 +1,11 @@
 //! The commands, wiring config -> discovery -> planner -> (print | runner). Data goes to `out`
 //! (stdout), logs to stderr via tracing.
 
+use std::collections::BTreeMap;
 use std::io::Write;
 
 use anyhow::{Context, Result};
-use tracing::info;
+use tracing::{info, warn};
 
 use crate::cli::{Cli, Cmd, Format};
 use crate::cluster::Cluster;
@@ -12,7 +13,9 @@ use crate::config::{Config, TableRef};
 use crate::error::BbrError;
 use crate::plan::{Command, Plan};
 use crate::planner::backup::{plan_backup, plan_resume, random_suffix};
+use crate::planner::chain;
 use crate::planner::init::plan_init;
+use crate::planner::restore::{plan_restore, plan_restore_resume};
 use crate::runner::{RunOutcome, Runner};
 use crate::{history, list, state};
 
@@ -34,23 +37,13 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<()> {
             common,
             table,
             timestamp,
-            dry_run: _,
+            dry_run,
         } => {
-            let _cfg = Config::load(&common.config)?;
-            TableRef::parse(&table).map_err(|m| BbrError::usage(m, "pass --table DB.TABLE"))?;
-            chrono::NaiveDateTime::parse_from_str(&timestamp, "%Y-%m-%d %H:%M:%S").map_err(
-                |_| {
-                    BbrError::usage(
-                        format!("--timestamp '{timestamp}' is not YYYY-MM-DD HH:MM:SS"),
-                        "pass e.g. --timestamp \"2026-01-01 12:00:00\"",
-                    )
-                },
-            )?;
-            Err(BbrError::usage(
-                "restore is not implemented yet",
-                "use a release that implements restore, or RESTORE manually from ops.backup_partitions",
-            )
-            .into())
+            let cfg = Config::load(&common.config)?;
+            let target =
+                TableRef::parse(&table).map_err(|m| BbrError::usage(m, "pass --table DB.TABLE"))?;
+            let target_time = parse_target_time(&timestamp)?;
+            restore(&cfg, &target, target_time, dry_run, out)
         }
     }
 }
@@ -84,8 +77,21 @@ fn init(cfg: &Config, dry_run: bool, out: &mut dyn Write) -> Result<()> {
     Ok(())
 }
 
-fn print_jobs(outcome: &RunOutcome, out: &mut dyn Write) -> Result<()> {
+/// Prints one line per job. `manifest_only`: labels of manifest-only records -> their base label.
+fn print_jobs(
+    outcome: &RunOutcome,
+    manifest_only: &BTreeMap<String, String>,
+    out: &mut dyn Write,
+) -> Result<()> {
     for j in &outcome.jobs {
+        if let (Some(base), "FINISHED") = (manifest_only.get(&j.label), j.status.as_str()) {
+            writeln!(
+                out,
+                "{}: partitions dropped since {base}; recorded without a snapshot ({} FINISHED)",
+                j.database, j.label
+            )?;
+            continue;
+        }
         let prefix = if j.resumed {
             format!("{}: interrupted backup {}", j.database, j.label)
         } else {
@@ -124,6 +130,17 @@ fn backup(cfg: &Config, dry_run: bool, out: &mut dyn Write) -> Result<()> {
         out.write_all(plan.to_json().as_bytes())?;
         return Ok(());
     }
+    // A dead restore run of a configured database is finished first too (any run touching it does).
+    let mut dead = Vec::new();
+    for db in cfg.tables_by_db().into_keys() {
+        dead.extend(state::restore::stale_restores(
+            &mut c,
+            cfg,
+            &db,
+            &st.cluster_time,
+        )?);
+    }
+    finish_dead_restores(&mut c, cfg, &dead, out)?;
     // Finish what dead runs left RUNNING before anything new starts (SPEC.md "resumable").
     if !st.resume.is_empty() {
         info!("finishing {} interrupted backup(s) first", st.resume.len());
@@ -133,7 +150,7 @@ fn backup(cfg: &Config, dry_run: bool, out: &mut dyn Write) -> Result<()> {
             plan_resume(cfg, &st.resume),
         );
         let outcome = Runner::new(&mut c, cfg).run(&plan);
-        print_jobs(&outcome, out)?;
+        print_jobs(&outcome, &BTreeMap::new(), out)?;
         if let Some(e) = outcome.error {
             return Err(e.into());
         }
@@ -141,8 +158,13 @@ fn backup(cfg: &Config, dry_run: bool, out: &mut dyn Write) -> Result<()> {
         st.resume.clear();
     }
     let plan = plan_backup(cfg, &st, Some(&random_suffix()));
+    let mut manifest_only = BTreeMap::new();
     if let Some(dbs) = plan.inputs.get("databases").and_then(|d| d.as_array()) {
         for d in dbs {
+            if d.get("action").and_then(|a| a.as_str()) == Some("manifest_only") {
+                let field = |k: &str| d.get(k).and_then(|v| v.as_str()).unwrap_or_default();
+                manifest_only.insert(field("label").to_string(), field("base_label").to_string());
+            }
             if d.get("action").and_then(|a| a.as_str()) == Some("nothing_changed") {
                 writeln!(
                     out,
@@ -159,7 +181,7 @@ fn backup(cfg: &Config, dry_run: bool, out: &mut dyn Write) -> Result<()> {
         return Ok(());
     }
     let outcome = Runner::new(&mut c, cfg).run(&plan);
-    print_jobs(&outcome, out)?;
+    print_jobs(&outcome, &manifest_only, out)?;
     match outcome.error {
         Some(e) => Err(e.into()),
         None => Ok(()),
@@ -190,5 +212,127 @@ fn list_cmd(cfg: &Config, format: Format, out: &mut dyn Write) -> Result<()> {
         Format::Table => list::render_table(&entries),
     };
     out.write_all(text.as_bytes())?;
+    Ok(())
+}
+
+/// `--timestamp`: exactly `YYYY-MM-DD HH:MM:SS` (no zone: it is read in the cluster's session time
+/// zone; a zone suffix or a date alone would be ambiguous).
+pub fn parse_target_time(s: &str) -> Result<chrono::NaiveDateTime, BbrError> {
+    chrono::NaiveDateTime::parse_from_str(s.trim(), crate::planner::restore::TIME_FORMAT).map_err(
+        |_| {
+            BbrError::usage(
+                format!("--timestamp '{s}' is not YYYY-MM-DD HH:MM:SS"),
+                "pass e.g. --timestamp \"2026-01-01 12:00:00\" (the cluster's session time zone, no zone suffix)",
+            )
+        },
+    )
+}
+
+/// Finishes the records of dead restore runs (looks their last job up; never re-submits anything).
+fn finish_dead_restores(
+    c: &mut Cluster,
+    cfg: &Config,
+    dead: &[crate::planner::restore::RestoreResume],
+    out: &mut dyn Write,
+) -> Result<()> {
+    if dead.is_empty() {
+        return Ok(());
+    }
+    info!("finishing {} interrupted restore(s) first", dead.len());
+    let plan = Plan::new(
+        Command::Restore,
+        serde_json::json!({ "resume": dead }),
+        plan_restore_resume(cfg, dead),
+    );
+    let outcome = Runner::new(c, cfg).run(&plan);
+    for j in &outcome.jobs {
+        writeln!(
+            out,
+            "{}: interrupted restore {} {}{}",
+            j.database,
+            j.label,
+            j.status,
+            j.error
+                .as_deref()
+                .map(|e| format!(": {}", crate::error::one_line(e)))
+                .unwrap_or_default()
+        )?;
+    }
+    match outcome.error {
+        Some(e) => Err(e.into()),
+        None => Ok(()),
+    }
+}
+
+fn restore(
+    cfg: &Config,
+    target: &TableRef,
+    target_time: chrono::NaiveDateTime,
+    dry_run: bool,
+    out: &mut dyn Write,
+) -> Result<()> {
+    let mut c = Cluster::connect(cfg)?;
+    let mut disc = state::restore::restore_state(&mut c, cfg, target, target_time)?;
+    if let Some(now) = state::parse_time(&disc.state.cluster_time) {
+        if target_time > now {
+            return Err(BbrError::usage(
+                format!(
+                    "--timestamp {target_time} is later than the cluster's clock ({now}, session time zone)"
+                ),
+                "pass a time in the cluster's session time zone, at or before now",
+            )
+            .into());
+        }
+    }
+    let resolve = |d: &state::restore::RestoreDiscovery| {
+        chain::resolve(&d.backups, &d.manifest, target_time).map_err(|e| {
+            BbrError::usage(
+                format!("cannot restore {target} as of {target_time}: {e}"),
+                "pick another --timestamp (see `starrocks-bbr list`)",
+            )
+        })
+    };
+    let mut resolved = resolve(&disc)?;
+    if dry_run {
+        if disc.state.target_exists {
+            warn!(
+                "{target} exists: a real run would refuse (exit 4) until it is dropped or renamed"
+            );
+        }
+        let plan = plan_restore(cfg, &disc.state, &resolved, None);
+        out.write_all(plan.to_json().as_bytes())?;
+        return Ok(());
+    }
+    // Finish what dead restore runs left RUNNING before anything new starts (SPEC.md "resumable").
+    if !disc.state.resume.is_empty() {
+        finish_dead_restores(&mut c, cfg, &disc.state.resume, out)?;
+        disc = state::restore::restore_state(&mut c, cfg, target, target_time)?;
+        disc.state.resume.clear();
+        resolved = resolve(&disc)?;
+    }
+    if disc.state.target_exists {
+        return Err(BbrError::refused(
+            format!("table {target} exists; restore never overwrites a table"),
+            "drop or rename it first (e.g. ALTER TABLE ... RENAME), then run restore again",
+        )
+        .into());
+    }
+    let plan = plan_restore(cfg, &disc.state, &resolved, Some(&random_suffix()));
+    let outcome = Runner::new(&mut c, cfg).run(&plan);
+    if let Some(e) = outcome.error {
+        return Err(e.into());
+    }
+    let label = plan.inputs["label"].as_str().unwrap_or_default();
+    let links: Vec<String> = resolved
+        .links
+        .iter()
+        .map(|l| format!("{} ({})", l.label, l.partitions.join(", ")))
+        .collect();
+    writeln!(
+        out,
+        "{target}: restored as of {target_time} by {label} FINISHED ({} RESTORE job(s): {})",
+        resolved.links.len(),
+        links.join(", ")
+    )?;
     Ok(())
 }

@@ -196,15 +196,24 @@ pub fn select_history_by_status_sql(ops: &str, databases: &[String], status: &st
     )
 }
 
-/// The RUNNING rows of one database, as the claim reads them.
+/// The RUNNING rows of one database, as the claim reads them: backups AND restores, because
+/// StarRocks runs one backup or restore job per database at a time (STARROCKS.md §3), so a restore
+/// and a backup of the same database must not run at once either.
 pub fn select_running_sql(ops: &str, database: &str) -> String {
+    let part = |table: &str| {
+        format!(
+            "SELECT {} FROM {} WHERE {} = {} AND {} = 'RUNNING'",
+            col_list(&["label", "started_at", "heartbeat_at"]),
+            qualified(ops, table),
+            ident("database_name"),
+            literal(database),
+            ident("status"),
+        )
+    };
     format!(
-        "SELECT {} FROM {} WHERE {} = {} AND {} = 'RUNNING' ORDER BY {}, {}",
-        col_list(&["label", "started_at", "heartbeat_at"]),
-        qualified(ops, BACKUP_HISTORY),
-        ident("database_name"),
-        literal(database),
-        ident("status"),
+        "{} UNION ALL {} ORDER BY {}, {}",
+        part(BACKUP_HISTORY),
+        part(RESTORE_HISTORY),
         ident("started_at"),
         ident("label")
     )
@@ -327,6 +336,192 @@ pub fn finalize_template(ops: &str, label: &str) -> String {
             snapshot_at: "${snapshot_at}",
             error_message: "${error_message}",
         },
+    )
+}
+
+/// Finalize of a manifest-only record (partitions were only dropped since the base): FINISHED without
+/// a snapshot. `snapshot_at` = NOW() (cluster clock): from then on the table is described by this
+/// manifest, whose rows point at the snapshots holding each remaining partition's data.
+pub fn finalize_manifest_only_sql(ops: &str, label: &str) -> String {
+    finalize_sql(
+        ops,
+        label,
+        &FinalizeValues {
+            status: "'FINISHED'",
+            backup_timestamp: "NULL",
+            snapshot_at: "NOW()",
+            error_message: "NULL",
+        },
+    )
+}
+
+/// What the RUNNING restore_history row records when it is written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RestoreRunningRow<'a> {
+    pub label: &'a str,
+    pub database: &'a str,
+    pub table: &'a str,
+    /// `YYYY-MM-DD HH:MM:SS`, session time zone.
+    pub target_time: &'a str,
+    /// JSON array of the chain links.
+    pub chain_json: &'a str,
+}
+
+/// INSERT of the RUNNING restore row (the claim); times from the cluster clock.
+pub fn insert_restore_running_sql(ops: &str, r: &RestoreRunningRow<'_>) -> String {
+    format!(
+        "INSERT INTO {} ({}) VALUES ({}, {}, {}, {}, 'RUNNING', NOW(), NOW(), {})",
+        qualified(ops, RESTORE_HISTORY),
+        col_list(&[
+            "label",
+            "database_name",
+            "table_name",
+            "target_time",
+            "status",
+            "started_at",
+            "heartbeat_at",
+            "chain"
+        ]),
+        literal(r.label),
+        literal(r.database),
+        literal(r.table),
+        literal(r.target_time),
+        literal(r.chain_json)
+    )
+}
+
+/// Records which snapshot's RESTORE job the run is about to submit, so a later run can find the job.
+pub fn set_current_label_sql(ops: &str, label: &str, current: &str) -> String {
+    format!(
+        "UPDATE {} SET {} = {}, {} = NOW() WHERE {} = {}",
+        qualified(ops, RESTORE_HISTORY),
+        ident("current_label"),
+        literal(current),
+        ident("heartbeat_at"),
+        ident("label"),
+        literal(label)
+    )
+}
+
+/// Placeholder names used in the restore Finalize template.
+pub const RESTORE_FINALIZE_PLACEHOLDERS: [&str; 2] = ["status", "error_message"];
+
+/// Finalizes a restore_history row; `status` and `error_message` are rendered SQL (literal/NULL/placeholder).
+pub fn finalize_restore_sql(ops: &str, label: &str, status: &str, error_message: &str) -> String {
+    format!(
+        "UPDATE {} SET {} = {}, {} = NOW(), {} = NOW(), {} = {} WHERE {} = {}",
+        qualified(ops, RESTORE_HISTORY),
+        ident("status"),
+        status,
+        ident("finished_at"),
+        ident("heartbeat_at"),
+        ident("error_message"),
+        error_message,
+        ident("label"),
+        literal(label)
+    )
+}
+
+/// The restore Finalize template shown in plans.
+pub fn finalize_restore_template(ops: &str, label: &str) -> String {
+    finalize_restore_sql(ops, label, "${status}", "${error_message}")
+}
+
+/// A RUNNING restore_history row as discovery reads it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RestoreRow {
+    pub label: String,
+    pub database: String,
+    pub table: String,
+    pub started_at: Option<String>,
+    pub heartbeat_at: Option<String>,
+    pub chain: Option<String>,
+    pub current_label: Option<String>,
+}
+
+/// Columns in the order [`RestoreRow::from_row`] expects.
+pub const RESTORE_COLUMNS: [&str; 7] = [
+    "label",
+    "database_name",
+    "table_name",
+    "started_at",
+    "heartbeat_at",
+    "chain",
+    "current_label",
+];
+
+impl RestoreRow {
+    pub fn from_row(row: &[Option<String>]) -> RestoreRow {
+        RestoreRow {
+            label: at(row, 0).unwrap_or_default(),
+            database: at(row, 1).unwrap_or_default(),
+            table: at(row, 2).unwrap_or_default(),
+            started_at: at(row, 3).map(|s| trim_datetime(&s)),
+            heartbeat_at: at(row, 4).map(|s| trim_datetime(&s)),
+            chain: at(row, 5),
+            current_label: at(row, 6),
+        }
+    }
+}
+
+/// The RUNNING restore rows of one database.
+pub fn select_restore_running_sql(ops: &str, database: &str) -> String {
+    format!(
+        "SELECT {} FROM {} WHERE {} = 'RUNNING' AND {} = {} ORDER BY {}, {}",
+        col_list(&RESTORE_COLUMNS),
+        qualified(ops, RESTORE_HISTORY),
+        ident("status"),
+        ident("database_name"),
+        literal(database),
+        ident("started_at"),
+        ident("label")
+    )
+}
+
+/// What chain resolution needs of the FINISHED backups of one database (no other columns).
+pub fn select_finished_for_restore_sql(ops: &str, database: &str) -> String {
+    format!(
+        "SELECT {} FROM {} WHERE {} = 'FINISHED' AND {} = {}",
+        col_list(&["label", "status", "snapshot_at", "backup_timestamp"]),
+        qualified(ops, BACKUP_HISTORY),
+        ident("status"),
+        ident("database_name"),
+        literal(database)
+    )
+}
+
+/// The labels whose manifest has rows for one table (each once).
+pub fn select_labels_holding_sql(ops: &str, database: &str, table: &str) -> String {
+    format!(
+        "SELECT DISTINCT {} FROM {} WHERE {} = {} AND {} = {}",
+        ident("label"),
+        qualified(ops, BACKUP_PARTITIONS),
+        ident("database_name"),
+        literal(database),
+        ident("table_name"),
+        literal(table)
+    )
+}
+
+/// The manifest rows of one table in one backup, only the columns chain resolution reads.
+pub fn select_table_manifest_sql(ops: &str, label: &str, database: &str, table: &str) -> String {
+    format!(
+        "SELECT {} FROM {} WHERE {} = {} AND {} = {} AND {} = {}",
+        col_list(&[
+            "label",
+            "partition_name",
+            "partition_id",
+            "visible_version",
+            "replication_num",
+            "source_label"
+        ]),
+        qualified(ops, BACKUP_PARTITIONS),
+        ident("label"),
+        literal(label),
+        ident("database_name"),
+        literal(database),
+        ident("table_name"),
+        literal(table)
     )
 }
 

@@ -80,7 +80,11 @@ pub fn render_table(entries: &[ListEntry]) -> String {
                 e.status.clone(),
                 dash(&e.started_at),
                 dash(&e.finished_at),
-                dash(&e.backup_timestamp),
+                match (&e.backup_timestamp, e.status.as_str()) {
+                    // A manifest-only record: partitions were only dropped, no snapshot was taken.
+                    (None, "FINISHED") => "(manifest only)".to_string(),
+                    (ts, _) => dash(ts),
+                },
                 e.partitions
                     .map(|p| p.to_string())
                     .unwrap_or_else(|| "-".into()),

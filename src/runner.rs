@@ -15,11 +15,13 @@ use tracing::{debug, info, warn};
 use crate::cluster::{Cluster, ResultSet, SqlError};
 use crate::config::Config;
 use crate::error::{BbrError, ExitCode};
-use crate::history::{self, FinalizeValues, BACKUP_HISTORY};
-use crate::plan::{Details, Plan, RetryPolicy, Step, StepKind};
+use crate::history::{self, FinalizeValues, BACKUP_HISTORY, RESTORE_HISTORY};
+use crate::plan::{Command, Details, Plan, RetryPolicy, Step, StepKind};
 use crate::planner::backup::{cancel_backup_sql, show_backup_sql, show_snapshot_sql};
 use crate::sql::{literal, opt_literal};
 use crate::state::{cluster_now, parse_time};
+
+mod restore;
 
 /// How a job ended, for the caller to print.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -68,15 +70,30 @@ struct Job {
 pub struct Runner<'a> {
     cluster: &'a mut Cluster,
     cfg: &'a Config,
+    /// The plan's command: decides which history table RUNNING rows and Finalize write.
+    command: Command,
 }
 
 impl<'a> Runner<'a> {
     pub fn new(cluster: &'a mut Cluster, cfg: &'a Config) -> Self {
-        Runner { cluster, cfg }
+        Runner {
+            cluster,
+            cfg,
+            command: Command::Backup,
+        }
+    }
+
+    /// The history table this plan's rows live in.
+    fn history_table(&self) -> &'static str {
+        match self.command {
+            Command::Restore => RESTORE_HISTORY,
+            _ => BACKUP_HISTORY,
+        }
     }
 
     /// Runs every step in order. Never panics; errors end up in the outcome.
     pub fn run(&mut self, plan: &Plan) -> RunOutcome {
+        self.command = plan.command;
         let mut jobs: BTreeMap<String, Job> = BTreeMap::new();
         let mut order: Vec<String> = Vec::new();
         let mut out = RunOutcome::default();
@@ -189,10 +206,26 @@ impl<'a> Runner<'a> {
 
     fn step(&mut self, step: &Step, label: &str, job: &mut Job) -> Result<(), BbrError> {
         match step.kind {
-            StepKind::RecordRunning => {
+            StepKind::RecordRunning | StepKind::RecordRestoreRunning => {
                 self.exec(step)?;
                 job.recorded = true;
                 Ok(())
+            }
+            StepKind::CheckTargetAbsent => self.check_target_absent(step, label, job),
+            StepKind::RestoreSnapshot => self.restore_snapshot(step, label, job),
+            StepKind::PollRestore => self.poll_restore(step, label, job),
+            StepKind::Finalize if self.command == Command::Restore => {
+                self.finalize(step, label, job)?;
+                match &job.outcome {
+                    Some(Outcome::Failed(reason)) => {
+                        job.done = true;
+                        Err(BbrError::job_failed(
+                            format!("restore {label} failed: {reason}"),
+                            "see ops.restore_history; drop the table if it was partly restored and run restore again",
+                        ))
+                    }
+                    _ => Ok(()),
+                }
             }
             StepKind::Claim => self.claim(step, label),
             StepKind::CheckBase => self.check_base(step, label),
@@ -265,7 +298,7 @@ impl<'a> Runner<'a> {
     }
 
     fn withdraw(&mut self, step: &Step, label: &str) {
-        let sql = history::withdraw_sql(&self.cfg.ops_database, BACKUP_HISTORY, label);
+        let sql = history::withdraw_sql(&self.cfg.ops_database, self.history_table(), label);
         if let Err(e) = self.cluster.query_retry(&sql, &step.retry) {
             warn!("could not withdraw the claim {label}: {e}");
         }
@@ -284,7 +317,7 @@ impl<'a> Runner<'a> {
         let ours = find_claim(&rows, label).ok_or_else(|| {
             BbrError::refused(
                 format!("our claim row {label} vanished before the claim completed"),
-                "run the backup again",
+                "run the command again",
             )
         })?;
         // Wait for the cluster clock to move past our started_at (DATETIME has whole seconds).
@@ -592,6 +625,21 @@ impl<'a> Runner<'a> {
 
     /// Fills the Finalize template from the outcome and sends it.
     fn finalize(&mut self, step: &Step, label: &str, job: &mut Job) -> Result<(), BbrError> {
+        if self.command == Command::Restore {
+            return self.finalize_restore(step, label, job);
+        }
+        // No placeholders: a complete statement (a manifest-only record, FINISHED without a job),
+        // sent only when nothing failed before it (a failure is recorded by the template below).
+        let complete = match &step.details {
+            Some(Details::Finalize { placeholders }) => placeholders.is_empty(),
+            _ => false,
+        };
+        if complete && !matches!(job.outcome, Some(Outcome::Failed(_))) {
+            self.exec(step)?;
+            job.outcome = Some(Outcome::Finished);
+            job.finalized = true;
+            return Ok(());
+        }
         let (status, ts, snap, err) = match &job.outcome {
             Some(Outcome::Finished) => (
                 literal("FINISHED"),

@@ -24,12 +24,20 @@ pub fn qualified(db: &str, table: &str) -> String {
 /// Quotes a string literal with single quotes, backslash-escaping `\`, `'` and the control
 /// characters MySQL has escapes for. Other control characters cannot end a literal and pass as-is.
 pub fn literal(value: &str) -> String {
+    quoted(value, '\'')
+}
+
+/// `value` between `quote`s, backslash-escaping `\`, the quote and MySQL's control-character escapes.
+fn quoted(value: &str, quote: char) -> String {
     let mut out = String::with_capacity(value.len() + 2);
-    out.push('\'');
+    out.push(quote);
     for c in value.chars() {
         match c {
             '\\' => out.push_str("\\\\"),
-            '\'' => out.push_str("\\'"),
+            c if c == quote => {
+                out.push('\\');
+                out.push(c);
+            }
             '\0' => out.push_str("\\0"),
             '\n' => out.push_str("\\n"),
             '\r' => out.push_str("\\r"),
@@ -39,8 +47,19 @@ pub fn literal(value: &str) -> String {
             c => out.push(c),
         }
     }
-    out.push('\'');
+    out.push(quote);
     out
+}
+
+/// A double-quoted string, as StarRocks PROPERTIES are written (`"key" = "value"`); the same escapes
+/// as [`literal`], with `"` escaped instead of `'`.
+pub fn dquote(value: &str) -> String {
+    quoted(value, '"')
+}
+
+/// `"key" = "value"` for a PROPERTIES list.
+pub fn property(key: &str, value: &str) -> String {
+    format!("{} = {}", dquote(key), dquote(value))
 }
 
 /// A literal or `NULL`.
@@ -120,6 +139,16 @@ mod tests {
     }
 
     #[test]
+    fn dquote_examples() {
+        assert_eq!(
+            dquote("2026-01-01-00-00-13-000"),
+            "\"2026-01-01-00-00-13-000\""
+        );
+        assert_eq!(dquote("a\"b'c\\"), "\"a\\\"b'c\\\\\"");
+        assert_eq!(property("timeout", "600"), "\"timeout\" = \"600\"");
+    }
+
+    #[test]
     fn ident_examples() {
         assert_eq!(ident("sales"), "`sales`");
         assert_eq!(ident("we`ird"), "`we``ird`");
@@ -144,6 +173,15 @@ mod tests {
                 if c == '\\' { escaped = true; }
             }
             prop_assert!(!escaped);
+        }
+
+        #[test]
+        fn dquote_round_trips(s in any::<String>()) {
+            // the same lexer rules with the quote characters swapped
+            let d = dquote(&s);
+            let swapped: String = d.chars().map(|c| match c { '"' => '\'', '\'' => '"', c => c }).collect();
+            let back = unescape_literal(&swapped).map(|u| u.chars().map(|c| match c { '"' => '\'', '\'' => '"', c => c }).collect::<String>());
+            prop_assert_eq!(back, Some(s));
         }
 
         #[test]

@@ -14,6 +14,8 @@ use crate::planner::backup::{
     show_backup_sql, BackupState, BaseBackup, BasePartition, PartitionState, ResumeJob, TableState,
 };
 use crate::planner::init::InitState;
+
+pub mod restore;
 use crate::sql::{ident, literal_list, qualified};
 
 fn read_policy(cfg: &Config) -> RetryPolicy {

@@ -104,8 +104,9 @@ fn missing_table_is_exit_2_naming_it() {
 }
 
 #[test]
-fn restore_is_not_implemented_yet() {
+fn restore_usage_errors_exit_2() {
     let env = Env::demo();
+    // no ops tables yet: restore has no history to plan from
     let o = env.run(&[
         "restore",
         "--table",
@@ -114,7 +115,7 @@ fn restore_is_not_implemented_yet() {
         "2026-01-01 00:00:00",
     ]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(error_line(&o).contains("not implemented"));
+    assert!(error_line(&o).contains("init"));
     let o = env.run(&[
         "restore",
         "--table",

@@ -35,8 +35,15 @@ fn check_golden(name: &str, actual: &str) {
 
 /// Runs a dry run, asserting it sent only SELECT/SHOW, and returns the plan JSON.
 fn dry_run(env: &Env, cmd: &str) -> String {
+    dry_run_args(env, &[cmd])
+}
+
+/// `dry_run` with arguments (e.g. restore's --table and --timestamp).
+fn dry_run_args(env: &Env, args: &[&str]) -> String {
     env.sim.clear_statements();
-    let out = env.run_ok(&[cmd, "--dry-run"], 0);
+    let mut args = args.to_vec();
+    args.push("--dry-run");
+    let out = env.run_ok(&args, 0);
     for s in env.sent() {
         let up = s.trim_start().to_ascii_uppercase();
         assert!(
@@ -52,6 +59,11 @@ fn dry_run(env: &Env, cmd: &str) -> String {
 /// Writes what the full plan's RUNNING row and manifest would write, then marks it FINISHED: a
 /// deterministic stand-in for a real full backup (whose label has a random part).
 fn apply_as_finished(env: &Env, plan_json: &str) {
+    apply_as_finished_at(env, plan_json, "2026-01-01-00-00-30-000");
+}
+
+/// `apply_as_finished` with a given backup_timestamp; returns the label.
+fn apply_as_finished_at(env: &Env, plan_json: &str, backup_timestamp: &str) -> String {
     let plan: serde_json::Value = serde_json::from_str(plan_json).unwrap();
     let mut label = String::new();
     for step in plan["steps"].as_array().unwrap() {
@@ -63,9 +75,61 @@ fn apply_as_finished(env: &Env, plan_json: &str) {
     }
     env.sim
         .execute(&format!(
-            "UPDATE ops.backup_history SET status = 'FINISHED', finished_at = NOW(), backup_timestamp = '2026-01-01-00-00-30-000', snapshot_at = NOW() WHERE label = '{label}'"
+            "UPDATE ops.backup_history SET status = 'FINISHED', finished_at = NOW(), backup_timestamp = '{backup_timestamp}', snapshot_at = NOW() WHERE label = '{label}'"
         ))
         .unwrap();
+    label
+}
+
+/// Restore plans: a full-only chain and a full + two incrementals chain, from backups recorded as
+/// FINISHED by `apply_as_finished_at` (deterministic labels and times), after the table was dropped.
+#[test]
+fn restore_golden_plans() {
+    if skip_on_real_cluster("restore_golden_plans") {
+        return;
+    }
+    let env = Env::golden();
+    env.run_ok(&["init"], 0);
+    let full = apply_as_finished_at(&env, &dry_run(&env, "backup"), "2026-01-01-00-00-20-000");
+    env.sim.load("sales", "orders", "p20260102", 3).unwrap();
+    let incr1 = apply_as_finished_at(&env, &dry_run(&env, "backup"), "2026-01-01-00-00-40-000");
+    env.sim.load("sales", "orders", "p20260103", 4).unwrap();
+    let incr2 = apply_as_finished_at(&env, &dry_run(&env, "backup"), "2026-01-01-00-01-00-000");
+    env.sim.drop_table("sales", "orders").unwrap();
+    let at = |label: &str| {
+        env.query(&format!(
+            "SELECT snapshot_at FROM ops.backup_history WHERE label = '{label}'"
+        ))[0][0]
+            .clone()
+            .unwrap()[..19]
+            .to_string()
+    };
+    let restore = |label: &str| {
+        dry_run_args(
+            &env,
+            &[
+                "restore",
+                "--table",
+                "sales.orders",
+                "--timestamp",
+                &at(label),
+            ],
+        )
+    };
+    let full_only = restore(&full);
+    let v: serde_json::Value = serde_json::from_str(&full_only).unwrap();
+    assert_eq!(v["inputs"]["restore_jobs"], 1);
+    check_golden("restore_full_only.json", &full_only);
+    let chain = restore(&incr2);
+    let v: serde_json::Value = serde_json::from_str(&chain).unwrap();
+    let labels: Vec<&str> = v["inputs"]["chain"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["label"].as_str().unwrap())
+        .collect();
+    assert_eq!(labels, vec![full.as_str(), incr1.as_str(), incr2.as_str()]);
+    check_golden("restore_chain.json", &chain);
 }
 
 #[test]

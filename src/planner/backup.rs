@@ -409,9 +409,16 @@ pub fn plan_backup(cfg: &Config, state: &BackupState, suffix: Option<&str>) -> P
         let mut manifest = ManifestChunks::new(ops);
         let mut in_snapshot = 0usize;
         let mut table_inputs = Vec::new();
+        // Partitions the base recorded that no longer exist (only counted where not backed up whole).
+        let mut dropped = 0usize;
         for (tref, ts) in &tables {
             let base_table = base.map(|b| b.tables.get(&tref.table));
             let decision = decide_table(ts, base_table);
+            if let (Some(Some(bt)), TableDecision::Unchanged | TableDecision::Partitions(_)) =
+                (base_table, &decision)
+            {
+                dropped += dropped_partitions(&ts.partitions, bt);
+            }
             let (whole, in_snap): (bool, BTreeSet<&str>) = match &decision {
                 TableDecision::Whole(_) => (
                     true,
@@ -476,6 +483,26 @@ pub fn plan_backup(cfg: &Config, state: &BackupState, suffix: Option<&str>) -> P
         }
 
         let base_label = base.map(|b| b.label.clone());
+        if objects.is_empty() && dropped > 0 {
+            // Only drops since the base: no snapshot to take, but the table's shape changed. Record
+            // a manifest-only row, so a later restore does not resurrect the dropped partitions.
+            db_inputs.push(DatabaseInput {
+                database: db.to_string(),
+                action: "manifest_only".to_string(),
+                label: Some(label.clone()),
+                base_label: base_label.clone(),
+                partitions_in_snapshot: 0,
+                tables: table_inputs,
+            });
+            steps.extend(manifest_only_steps(
+                cfg,
+                db,
+                &label,
+                base_label.as_deref(),
+                manifest.finish(),
+            ));
+            continue;
+        }
         if objects.is_empty() {
             db_inputs.push(DatabaseInput {
                 database: db.to_string(),
@@ -558,6 +585,67 @@ impl<'a> ManifestChunks<'a> {
         self.flush();
         self.done
     }
+}
+
+/// Names the base recorded for a table that are no longer among its non-temporary partitions.
+pub fn dropped_partitions(current: &[PartitionState], base: &BaseTable) -> usize {
+    let now: BTreeSet<&str> = current
+        .iter()
+        .filter(|p| !p.is_temp)
+        .map(|p| p.name.as_str())
+        .collect();
+    base.partitions
+        .iter()
+        .filter(|p| !now.contains(p.name.as_str()))
+        .count()
+}
+
+/// A manifest-only record: the claim and manifest steps of an incremental, no BACKUP, and a Finalize
+/// that is a complete statement (FINISHED, no backup_timestamp, snapshot_at = NOW()).
+fn manifest_only_steps(
+    cfg: &Config,
+    db: &str,
+    label: &str,
+    base_label: Option<&str>,
+    manifest: Vec<(String, usize)>,
+) -> Vec<Step> {
+    let mut steps: Vec<Step> = database_steps(
+        cfg,
+        db,
+        label,
+        BackupType::Incremental,
+        base_label,
+        Vec::new(),
+        manifest,
+        0,
+    )
+    .into_iter()
+    .filter(|s| {
+        matches!(
+            s.kind,
+            StepKind::RecordRunning
+                | StepKind::Claim
+                | StepKind::CheckBase
+                | StepKind::RecordManifest
+        )
+    })
+    .collect();
+    steps.push(Step {
+        kind: StepKind::Finalize,
+        description: "mark the row FINISHED without a snapshot (partitions were only dropped)"
+            .to_string(),
+        database: Some(db.to_string()),
+        label: Some(label.to_string()),
+        sql: Some(history::finalize_manifest_only_sql(
+            &cfg.ops_database,
+            label,
+        )),
+        retry: super::idempotent(cfg),
+        details: Some(Details::Finalize {
+            placeholders: Vec::new(),
+        }),
+    });
+    steps
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -906,6 +994,72 @@ mod tests {
         let p = plan_backup(&cfg(), &s, None);
         assert!(p.steps.is_empty());
         assert_eq!(p.inputs["databases"][0]["action"], "nothing_changed");
+    }
+
+    #[test]
+    fn only_dropped_partitions_give_a_manifest_only_record() {
+        use StepKind::*;
+        let orders = TableRef::parse("sales.orders").unwrap();
+        // (name, current orders partitions, expected action, expected kinds)
+        let cases: Vec<(&str, Vec<PartitionState>, &str, Vec<StepKind>)> = vec![
+            (
+                "p2 dropped, nothing else changed",
+                vec![part("p1", 1, 1)],
+                "manifest_only",
+                vec![RecordRunning, Claim, CheckBase, RecordManifest, Finalize],
+            ),
+            (
+                "p2 dropped and p1 loaded: an ordinary incremental",
+                vec![part("p1", 1, 2)],
+                "incremental",
+                vec![
+                    RecordRunning,
+                    Claim,
+                    CheckBase,
+                    RecordManifest,
+                    IssueBackup,
+                    PollBackup,
+                    ResolveSnapshotTimestamp,
+                    Finalize,
+                ],
+            ),
+            (
+                "nothing dropped or changed",
+                vec![part("p1", 1, 1), part("p2", 2, 1)],
+                "nothing_changed",
+                vec![],
+            ),
+        ];
+        for (name, current, action, want) in cases {
+            let mut s = state(true);
+            s.tables.get_mut(&orders).unwrap().partitions = current;
+            let p = plan_backup(&cfg(), &s, None);
+            assert_eq!(p.inputs["databases"][0]["action"], action, "{name}");
+            assert_eq!(kinds(&p), want, "{name}");
+            if action != "manifest_only" {
+                continue;
+            }
+            assert_eq!(p.inputs["databases"][0]["base_label"], "base", "{name}");
+            let manifest = p.steps[3].sql.as_deref().unwrap();
+            assert!(
+                manifest.contains("'p1', 1, 1, 1, 'base', 0, 0"),
+                "{manifest}"
+            );
+            assert!(!manifest.contains("'p2'"), "{manifest}");
+            let running = p.steps[0].sql.as_deref().unwrap();
+            assert!(
+                running.contains("'incremental'") && running.contains("'base', 0, '[]'"),
+                "{running}"
+            );
+            let fin = p.steps[4].sql.as_deref().unwrap();
+            assert!(!fin.contains("${"), "a complete statement: {fin}");
+            assert!(
+                fin.contains("`status` = 'FINISHED'")
+                    && fin.contains("`backup_timestamp` = NULL")
+                    && fin.contains("`snapshot_at` = NOW()"),
+                "{fin}"
+            );
+        }
     }
 
     #[test]

@@ -1,0 +1,301 @@
+//! The restore kinds of the runner: CheckTargetAbsent, RestoreSnapshot, PollRestore and the
+//! restore_history Finalize. One run = one restore_history row (the run's label) and one RESTORE job
+//! per chain link; SHOW RESTORE names a job by the snapshot's `Label` and `Timestamp`.
+
+use tracing::{debug, info, warn};
+
+use super::{jitter, Job, Outcome, Runner};
+use crate::cluster::SqlError;
+use crate::error::BbrError;
+use crate::history::{self, RESTORE_HISTORY};
+use crate::plan::{Details, Step};
+use crate::planner::restore::{
+    cancel_restore_sql, show_restore_sql, RestoreJob, RestorePoll, TargetCheck,
+};
+use crate::sql::{literal, opt_literal};
+use crate::state::parse_time;
+
+/// Typed details of a restore step (stored as `Details::Other` in the plan).
+fn details<T: serde::de::DeserializeOwned>(step: &Step) -> Result<T, BbrError> {
+    match &step.details {
+        Some(Details::Other(v)) => serde_json::from_value(v.clone()).map_err(|e| {
+            BbrError::usage(
+                format!("step {} has malformed details: {e}", step.kind),
+                "report this (the plan was not produced by this version)",
+            )
+        }),
+        _ => Err(BbrError::usage(
+            format!("step {} has no details", step.kind),
+            "report this (the plan was not produced by this version)",
+        )),
+    }
+}
+
+/// A SHOW RESTORE row of one job.
+struct RestoreRow {
+    state: String,
+    status: String,
+    create_time: Option<chrono::NaiveDateTime>,
+}
+
+impl Runner<'_> {
+    /// Refuses (exit 4) when the target table exists; after our row was written, withdraws it first.
+    pub(super) fn check_target_absent(
+        &mut self,
+        step: &Step,
+        label: &str,
+        job: &mut Job,
+    ) -> Result<(), BbrError> {
+        let check: TargetCheck = details(step)?;
+        let sql = step.sql.clone().unwrap_or_default();
+        let rs = self.read(step, &sql, "checking whether the restore target exists")?;
+        if rs.rows.is_empty() {
+            return Ok(());
+        }
+        if job.recorded {
+            self.withdraw(step, label);
+            job.recorded = false;
+        }
+        Err(BbrError::refused(
+            format!(
+                "table {} exists; restore never overwrites a table",
+                check.table
+            ),
+            "drop or rename it first (e.g. ALTER TABLE ... RENAME), then run restore again",
+        ))
+    }
+
+    /// The job of `snapshot` in SHOW RESTORE FROM db (matched by Label and, when known, Timestamp).
+    fn restore_row(
+        &mut self,
+        step: &Step,
+        db: &str,
+        snapshot: &str,
+        timestamp: Option<&str>,
+    ) -> Result<Option<RestoreRow>, BbrError> {
+        let rs = self.read(step, &show_restore_sql(db), "reading SHOW RESTORE")?;
+        for i in 0..rs.rows.len() {
+            let ours = rs.get(i, "Label").as_deref() == Some(snapshot)
+                && timestamp.is_none_or(|t| rs.get(i, "Timestamp").as_deref() == Some(t));
+            if ours {
+                return Ok(Some(RestoreRow {
+                    state: rs.get(i, "State").unwrap_or_default(),
+                    status: rs.get(i, "Status").unwrap_or_default(),
+                    create_time: rs.get(i, "CreateTime").as_deref().and_then(parse_time),
+                }));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Sends one RESTORE. Busy errors are retried by policy; after a lost connection the job is
+    /// looked up in SHOW RESTORE (created at or after we sent it) and re-sent only if absent.
+    pub(super) fn restore_snapshot(
+        &mut self,
+        step: &Step,
+        label: &str,
+        job: &mut Job,
+    ) -> Result<(), BbrError> {
+        let r: RestoreJob = details(step)?;
+        let db = step.database.clone().unwrap_or_default();
+        let sql = step.sql.clone().unwrap_or_default();
+        // Record the snapshot first, so a later run can find this job if we die after sending.
+        let mark = history::set_current_label_sql(&self.cfg.ops_database, label, &r.snapshot_label);
+        self.cluster
+            .query_retry(&mark, &crate::planner::idempotent(self.cfg))
+            .map_err(|e| e.into_bbr("recording the current RESTORE in restore_history"))?;
+        let sent_after = self.now()?;
+        for attempt in 1..=step.retry.attempts.max(1) {
+            match self.cluster.query_retry(&sql, &step.retry) {
+                Ok(_) => {
+                    job.issued = true;
+                    info!(
+                        "RESTORE {} ({} of {}) submitted",
+                        r.snapshot_label, r.link, r.links
+                    );
+                    return Ok(());
+                }
+                Err(SqlError::Lost(m)) => {
+                    warn!(
+                        "connection lost while sending RESTORE of {} ({m}); looking the job up",
+                        r.snapshot_label
+                    );
+                    let found =
+                        self.restore_row(step, &db, &r.snapshot_label, Some(&r.backup_timestamp))?;
+                    if found.is_some_and(|f| f.create_time.is_none_or(|c| c >= sent_after)) {
+                        job.issued = true;
+                        return Ok(());
+                    }
+                    info!(
+                        "StarRocks has no RESTORE of {}: sending it again (attempt {})",
+                        r.snapshot_label,
+                        attempt + 1
+                    );
+                }
+                Err(e) => {
+                    return Err(e.into_bbr(&format!(
+                        "RESTORE of snapshot {} into {db}.{}",
+                        r.snapshot_label, r.table
+                    )))
+                }
+            }
+        }
+        Err(BbrError::connect(
+            format!(
+                "could not send RESTORE of {}: the connection kept dropping",
+                r.snapshot_label
+            ),
+            "check the network and the FE, then run restore again (it finishes the record first)",
+        ))
+    }
+
+    /// Polls SHOW RESTORE until the job of this link ends. FINISHED: the next link may go.
+    /// CANCELLED / timeout / job gone: the chain stops with the reason (Finalize records FAILED).
+    /// For a dead run's job (`resume`) only the outcome is recorded.
+    pub(super) fn poll_restore(
+        &mut self,
+        step: &Step,
+        label: &str,
+        job: &mut Job,
+    ) -> Result<(), BbrError> {
+        let p: RestorePoll = details(step)?;
+        let db = step.database.clone().unwrap_or_default();
+        if p.resume {
+            job.resumed = true;
+            job.recorded = true;
+        }
+        let Some(snapshot) = p.snapshot_label.clone() else {
+            job.outcome = Some(Outcome::Failed(
+                "its run died before submitting any RESTORE; nothing was restored".to_string(),
+            ));
+            return Ok(());
+        };
+        let heartbeat = history::heartbeat_sql(&self.cfg.ops_database, RESTORE_HISTORY, label);
+        let mut delay = p.initial_ms.max(1);
+        let mut last_state = String::new();
+        // Set once we sent CANCEL for exceeding job_timeout_s; what StarRocks then shows decides.
+        let mut timed_out: Option<String> = None;
+        let failed = |why: String| -> BbrError {
+            BbrError::job_failed(
+                why,
+                "see ops.restore_history; drop the table if it was partly restored, fix the cause and run restore again",
+            )
+        };
+        loop {
+            // The clock is read BEFORE the row: a row still running at a time past the limit
+            // proves a timeout (read after, a pause in between could time out a finished job).
+            let clock = self.now()?;
+            let row = self.restore_row(step, &db, &snapshot, p.backup_timestamp.as_deref())?;
+            let Some(row) = row else {
+                let why = if p.resume {
+                    format!("its run died and SHOW RESTORE has no job for snapshot {snapshot} (replaced or expired); the table may be partly restored")
+                } else {
+                    format!("the RESTORE job of snapshot {snapshot} vanished from SHOW RESTORE (replaced by another job?); its outcome is unknown")
+                };
+                if p.resume {
+                    job.outcome = Some(Outcome::Failed(why));
+                    return Ok(());
+                }
+                return Err(failed(why));
+            };
+            if row.state != last_state {
+                info!("{snapshot} ({} of {}): {}", p.link, p.links, row.state);
+                last_state = row.state.clone();
+            }
+            match row.state.as_str() {
+                "FINISHED" => {
+                    // link 0: the dead run's chain did not name this job, so it cannot be
+                    // shown to be the last one: never claim a complete restore then.
+                    if p.resume && (p.link == 0 || p.link < p.links) {
+                        job.outcome = Some(Outcome::Failed(format!(
+                            "its run died after restoring snapshot {snapshot} ({} of {}); the table is only partly restored",
+                            p.link, p.links
+                        )));
+                    } else {
+                        job.outcome = Some(Outcome::Finished);
+                    }
+                    return Ok(());
+                }
+                "CANCELLED" => {
+                    let why = match &timed_out {
+                        Some(t) => t.clone(),
+                        None => format!(
+                            "RESTORE of snapshot {snapshot} ({} of {}) was CANCELLED: {}",
+                            p.link, p.links, row.status
+                        ),
+                    };
+                    if p.resume {
+                        job.outcome = Some(Outcome::Failed(why));
+                        return Ok(());
+                    }
+                    return Err(failed(why));
+                }
+                _ => {}
+            }
+            if let Some(created) = row.create_time {
+                let limit = chrono::Duration::seconds(
+                    i64::try_from(p.job_timeout_s).unwrap_or(i64::MAX / 2),
+                );
+                if clock - created > limit {
+                    warn!(
+                        "RESTORE of {snapshot} exceeded job_timeout_s ({} s): cancelling",
+                        p.job_timeout_s
+                    );
+                    if let Err(e) = self
+                        .cluster
+                        .query_retry(&cancel_restore_sql(&db), &step.retry)
+                    {
+                        warn!("CANCEL RESTORE failed: {e}");
+                    }
+                    let why = format!(
+                        "RESTORE of snapshot {snapshot} exceeded job_timeout_s ({} s) in state {} and was cancelled",
+                        p.job_timeout_s, row.state
+                    );
+                    if timed_out.is_some() {
+                        // CANCEL did not end it: do not wait forever.
+                        if p.resume {
+                            job.outcome = Some(Outcome::Failed(why));
+                            return Ok(());
+                        }
+                        return Err(failed(why));
+                    }
+                    timed_out = Some(why);
+                    continue;
+                }
+            }
+            if let Err(e) = self.cluster.query_retry(&heartbeat, &step.retry) {
+                warn!("heartbeat for {label} failed: {e}");
+            }
+            debug!("{snapshot}: waiting {delay} ms");
+            std::thread::sleep(jitter(delay));
+            delay = delay.saturating_mul(2).min(p.max_ms.max(1));
+        }
+    }
+
+    /// Fills the restore Finalize template from the outcome and sends it.
+    pub(super) fn finalize_restore(
+        &mut self,
+        step: &Step,
+        label: &str,
+        job: &mut Job,
+    ) -> Result<(), BbrError> {
+        let (status, err) = match &job.outcome {
+            Some(Outcome::Finished) => ("FINISHED", None),
+            Some(Outcome::Failed(reason)) => ("FAILED", Some(reason.clone())),
+            None => {
+                let reason = "the run ended before the restore's outcome was known".to_string();
+                job.outcome = Some(Outcome::Failed(reason.clone()));
+                ("FAILED", Some(reason))
+            }
+        };
+        let sql = history::finalize_restore_sql(
+            &self.cfg.ops_database,
+            label,
+            &literal(status),
+            &opt_literal(err.as_deref()),
+        );
+        self.query(step, &sql, "recording the restore's outcome")?;
+        job.finalized = true;
+        Ok(())
+    }
+}

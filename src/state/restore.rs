@@ -1,0 +1,159 @@
+//! Read-only discovery for `restore`: the cluster clock, whether the target exists, the FINISHED
+//! backups of its database, the manifest of the one backup that describes the table at the target
+//! time, and RUNNING restore rows of dead runs. Selective: only the columns chain resolution reads,
+//! and only one backup's manifest rows for one table.
+
+use std::collections::BTreeSet;
+
+use chrono::NaiveDateTime;
+
+use super::{cluster_now, missing_ops, parse_time, q, read_policy};
+use crate::cluster::Cluster;
+use crate::config::{Config, TableRef};
+use crate::error::BbrError;
+use crate::history::{self, RestoreRow};
+use crate::planner::chain::{BackupRecord, ManifestRow};
+use crate::planner::restore::{target_exists_sql, RestoreResume, RestoreState};
+
+/// What `restore` plans from: the planner state plus the chain resolver's inputs.
+#[derive(Debug, Clone)]
+pub struct RestoreDiscovery {
+    pub state: RestoreState,
+    pub backups: Vec<BackupRecord>,
+    /// Rows of the as-of backup for the target table; when no backup qualifies, one marker row per
+    /// backup holding the table (enough for the resolver to name the earliest restorable time).
+    pub manifest: Vec<ManifestRow>,
+}
+
+fn num<T: std::str::FromStr>(s: Option<String>) -> Option<T> {
+    s.and_then(|v| v.trim().parse().ok())
+}
+
+pub fn restore_state(
+    c: &mut Cluster,
+    cfg: &Config,
+    target: &TableRef,
+    target_time: NaiveDateTime,
+) -> Result<RestoreDiscovery, BbrError> {
+    let cluster_time = cluster_now(c, cfg)?;
+    let ops = &cfg.ops_database;
+    let db = &target.database;
+
+    let rs = q(
+        c,
+        cfg,
+        &target_exists_sql(target),
+        "checking whether the restore target exists",
+    )?;
+    let target_exists = !rs.rows.is_empty();
+
+    let sql = history::select_finished_for_restore_sql(ops, db);
+    let rs = c.query_retry(&sql, &read_policy(cfg)).map_err(|e| {
+        missing_ops(cfg, &e).unwrap_or_else(|| e.into_bbr("reading the backup history"))
+    })?;
+    let backups: Vec<BackupRecord> = (0..rs.rows.len())
+        .map(|i| BackupRecord {
+            label: rs.get(i, "label").unwrap_or_default(),
+            database: db.clone(),
+            status: rs.get(i, "status").unwrap_or_default(),
+            snapshot_at: rs.get(i, "snapshot_at").as_deref().and_then(parse_time),
+            backup_timestamp: rs.get(i, "backup_timestamp"),
+        })
+        .collect();
+
+    let sql = history::select_labels_holding_sql(ops, db, &target.table);
+    let rs = q(c, cfg, &sql, "reading which backups hold the table")?;
+    let holding: BTreeSet<String> = rs
+        .rows
+        .iter()
+        .filter_map(|r| r.first().cloned().flatten())
+        .collect();
+
+    // The same rule as chain::resolve (latest FINISHED holding the table at or before the target),
+    // so only that backup's rows are read; the resolver re-derives and checks it.
+    let as_of = backups
+        .iter()
+        .filter(|b| b.status == "FINISHED" && holding.contains(&b.label))
+        .filter_map(|b| Some((b.snapshot_at?, b.label.as_str())))
+        .filter(|(at, _)| *at <= target_time)
+        .max()
+        .map(|(_, l)| l.to_string());
+    let manifest = match &as_of {
+        Some(label) => {
+            let sql = history::select_table_manifest_sql(ops, label, db, &target.table);
+            let rs = q(c, cfg, &sql, "reading the backup manifest")?;
+            (0..rs.rows.len())
+                .filter_map(|i| {
+                    Some(ManifestRow {
+                        label: rs.get(i, "label")?,
+                        partition_name: rs.get(i, "partition_name")?,
+                        partition_id: num(rs.get(i, "partition_id"))?,
+                        visible_version: num(rs.get(i, "visible_version"))?,
+                        // NULL when partitions_meta had no REPLICATION_NUM: the configured default.
+                        replication_num: num(rs.get(i, "replication_num"))
+                            .unwrap_or(cfg.replication_num),
+                        source_label: rs.get(i, "source_label")?,
+                    })
+                })
+                .collect()
+        }
+        None => holding
+            .iter()
+            .map(|l| ManifestRow {
+                label: l.clone(),
+                partition_name: String::new(),
+                partition_id: 0,
+                visible_version: 0,
+                replication_num: cfg.replication_num,
+                source_label: l.clone(),
+            })
+            .collect(),
+    };
+
+    let resume = stale_restores(c, cfg, db, &cluster_time)?;
+    Ok(RestoreDiscovery {
+        state: RestoreState {
+            cluster_time,
+            target: target.clone(),
+            target_time,
+            target_exists,
+            resume,
+        },
+        backups,
+        manifest,
+    })
+}
+
+/// RUNNING restore rows of `db` whose heartbeat is stale: their runner died.
+pub fn stale_restores(
+    c: &mut Cluster,
+    cfg: &Config,
+    db: &str,
+    cluster_time: &str,
+) -> Result<Vec<RestoreResume>, BbrError> {
+    let sql = history::select_restore_running_sql(&cfg.ops_database, db);
+    let rs = c.query_retry(&sql, &read_policy(cfg)).map_err(|e| {
+        missing_ops(cfg, &e).unwrap_or_else(|| e.into_bbr("reading the restore history"))
+    })?;
+    let now = parse_time(cluster_time);
+    let limit = i64::try_from(cfg.heartbeat_stale_s).unwrap_or(i64::MAX);
+    let mut out: Vec<RestoreResume> = rs
+        .rows
+        .iter()
+        .map(|r| RestoreRow::from_row(r))
+        .filter(|r| {
+            let beat = r
+                .heartbeat_at
+                .as_deref()
+                .or(r.started_at.as_deref())
+                .and_then(parse_time);
+            match (now, beat) {
+                (Some(n), Some(b)) => (n - b).num_seconds() > limit,
+                _ => true,
+            }
+        })
+        .map(|r| RestoreResume::from_row(&r, "heartbeat is stale: its run died"))
+        .collect();
+    out.sort();
+    Ok(out)
+}
