@@ -32,6 +32,32 @@ pub fn skip_on_real_cluster(name: &str) -> bool {
     false
 }
 
+/// A distinctive password: it must never appear in any output, plan, error or statement.
+pub const SECRET: &str = "Zq7#bbr-S3cr3t-pw!9x";
+/// The variable `Env::with_secret` configs name in `password_env`.
+pub const SECRET_VAR: &str = "BBR_TEST_SECRET_PW";
+
+/// The shared secret check: `SECRET` appears in none of `texts` (stdout, stderr, plans, errors) and
+/// in no statement the tool sent (nor in any error the simulator answered).
+pub fn assert_no_secret(sim: &Sim, texts: &[&str]) {
+    for t in texts {
+        assert!(!t.contains(SECRET), "the password leaked into output: {t}");
+    }
+    for s in sim.statements() {
+        assert!(
+            !s.sql.contains(SECRET),
+            "the password leaked into SQL: {}",
+            s.sql
+        );
+        if let Some(e) = &s.error {
+            assert!(
+                !e.contains(SECRET),
+                "the password leaked into an error: {e}"
+            );
+        }
+    }
+}
+
 pub struct Env {
     pub sim: Sim,
     pub dir: tempfile::TempDir,
@@ -117,8 +143,28 @@ impl Env {
             .arg(&self.config)
             .env_remove("RUST_LOG")
             .env_remove("STARROCKS_BBR_CONFIG")
+            .env(SECRET_VAR, SECRET)
             .timeout(std::time::Duration::from_secs(120));
         c
+    }
+
+    /// A simulator whose root password is `SECRET`, and a config reading it from `SECRET_VAR`
+    /// (which `cmd` sets): tests check with `assert_no_secret` that it never leaks.
+    pub fn with_secret(extra_config: &str) -> Env {
+        let env = Self::with(
+            SimOptions {
+                password: SECRET.to_string(),
+                ..sim_options()
+            },
+            extra_config,
+        );
+        let text = std::fs::read_to_string(&env.config).unwrap().replacen(
+            "  user: root\n",
+            &format!("  user: root\n  password_env: {SECRET_VAR}\n"),
+            1,
+        );
+        std::fs::write(&env.config, text).unwrap();
+        env
     }
 
     /// Runs the binary and returns its output (no assertion).
