@@ -27,6 +27,39 @@ pub(crate) enum Output {
         columns: Vec<String>,
         rows: Vec<Vec<Option<String>>>,
     },
+    /// A SELECT answer kept flat: one byte buffer and a (start, len) per cell, so a 1M-row answer is
+    /// two allocations instead of millions of Strings.
+    Flat(FlatRows),
+}
+
+/// Cells of a result set in one buffer; `len == u32::MAX` marks NULL.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct FlatRows {
+    pub(crate) columns: Vec<String>,
+    pub(crate) data: Vec<u8>,
+    pub(crate) cells: Vec<(u32, u32)>,
+}
+
+impl FlatRows {
+    /// The cells of row after row (each `columns.len()` long).
+    pub(crate) fn rows(&self) -> impl Iterator<Item = impl Iterator<Item = Option<&[u8]>>> {
+        let n = self.columns.len().max(1);
+        self.cells.chunks(n).map(move |row| {
+            row.iter().map(move |&(start, len)| {
+                (len != u32::MAX).then(|| &self.data[start as usize..(start + len) as usize])
+            })
+        })
+    }
+
+    /// As rows of Strings (the control API).
+    pub(crate) fn into_rows(self) -> Vec<Vec<Option<String>>> {
+        self.rows()
+            .map(|r| {
+                r.map(|c| c.map(|b| String::from_utf8_lossy(b).into_owned()))
+                    .collect()
+            })
+            .collect()
+    }
 }
 
 impl Output {
@@ -935,6 +968,55 @@ impl Cluster {
         Ok(Output::Rows { columns, rows })
     }
 
+    /// Like [`Cluster::query_sqlite`], rendered into one flat buffer (same texts per cell).
+    fn query_sqlite_flat(&mut self, sql: &str) -> Result<Output, SimError> {
+        use std::io::Write as _;
+        let mut stmt = self.db.prepare(sql).map_err(sqlite_err)?;
+        let columns: Vec<String> = stmt.column_names().iter().map(|c| c.to_string()).collect();
+        let n = columns.len();
+        let mut out = FlatRows {
+            columns,
+            ..FlatRows::default()
+        };
+        let mut q = stmt.query([]).map_err(sqlite_err)?;
+        while let Some(r) = q.next().map_err(sqlite_err)? {
+            for k in 0..n {
+                let start = out.data.len();
+                let null = match r.get_ref(k).map_err(sqlite_err)? {
+                    ValueRef::Null => true,
+                    ValueRef::Integer(i) => {
+                        let _ = write!(out.data, "{i}");
+                        false
+                    }
+                    ValueRef::Real(f) => {
+                        let _ = if f.fract() == 0.0 && f.abs() < 1e15 {
+                            write!(out.data, "{}", f as i64)
+                        } else {
+                            write!(out.data, "{f}")
+                        };
+                        false
+                    }
+                    ValueRef::Text(t) | ValueRef::Blob(t) => {
+                        match std::str::from_utf8(t) {
+                            Ok(_) => out.data.extend_from_slice(t),
+                            Err(_) => out
+                                .data
+                                .extend_from_slice(String::from_utf8_lossy(t).as_bytes()),
+                        }
+                        false
+                    }
+                };
+                let len = if null {
+                    u32::MAX
+                } else {
+                    (out.data.len() - start) as u32
+                };
+                out.cells.push((start as u32, len));
+            }
+        }
+        Ok(Output::Flat(out))
+    }
+
     fn select(&mut self, s: &Session, sql: &str) -> Result<Output, SimError> {
         if sql.contains("@@") {
             return self.select_vars(s, sql);
@@ -950,7 +1032,7 @@ impl Cluster {
         {
             self.refresh_info()?;
         }
-        self.query_sqlite(&tr.sql)
+        self.query_sqlite_flat(&tr.sql)
     }
 
     /// `SELECT @@a, @@session.b AS x [LIMIT 1]`.
@@ -1053,6 +1135,7 @@ impl Cluster {
         if !table.is_partitioned() {
             let n = match self.query_sqlite(select)? {
                 Output::Rows { rows, .. } => rows.len() as i64,
+                Output::Flat(f) => f.rows().count() as i64,
                 Output::Ok { .. } => 0,
             };
             out.insert(0usize, n);

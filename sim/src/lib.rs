@@ -178,6 +178,7 @@ impl Sim {
         let mut session = c.control_session();
         match c.run(&mut session, sql) {
             Ok(cluster::Output::Rows { rows, .. }) => Ok(rows),
+            Ok(cluster::Output::Flat(f)) => Ok(f.into_rows()),
             Ok(cluster::Output::Ok { .. }) => Ok(Vec::new()),
             Err(e) => Err(e.into()),
         }

@@ -234,6 +234,26 @@ impl Backend {
                 }
                 rw.finish().await
             }
+            Ok(Output::Flat(f)) => {
+                let cols: Vec<Column> = f
+                    .columns
+                    .iter()
+                    .map(|c| Column {
+                        table: String::new(),
+                        column: c.clone(),
+                        coltype: ColumnType::MYSQL_TYPE_VAR_STRING,
+                        colflags: ColumnFlags::empty(),
+                    })
+                    .collect();
+                let mut rw = w.start(&cols).await?;
+                for row in f.rows() {
+                    for v in row {
+                        rw.write_col(v)?;
+                    }
+                    rw.end_row().await?;
+                }
+                rw.finish().await
+            }
             Err(e) => {
                 self.log_error(&e.message);
                 w.error(ErrorKind::ER_UNKNOWN_ERROR, marked(&e).as_bytes())
@@ -384,12 +404,22 @@ impl<W: AsyncWrite + Send + Unpin> AsyncMysqlShim<W> for Backend {
 
 /// Output stream wrapper rewriting ERR packets: it puts the marked errno in place and turns
 /// opensrv's authentication failure into MySQL's 1045 "Access denied".
+///
+/// Built for large result sets (a 1M-row partitions_meta answer): packets other than ERR are copied
+/// through without allocation, writes are vectored (opensrv writes header + payload as two slices),
+/// the output buffer is consumed by an offset (never shifted), and it is drained to the socket while
+/// rows are still being written, so the client decodes while the simulator encodes.
 struct Rewriter<W> {
     inner: W,
     pending: Vec<u8>,
     out: Vec<u8>,
+    /// Bytes of `out` already written to `inner`.
+    out_pos: usize,
     auth_user: Arc<Mutex<String>>,
 }
+
+/// Above this many buffered bytes a write first pushes them to the socket (backpressure).
+const HIGH_WATER: usize = 1 << 20;
 
 impl<W> Rewriter<W> {
     fn new(inner: W, auth_user: Arc<Mutex<String>>) -> Self {
@@ -397,6 +427,7 @@ impl<W> Rewriter<W> {
             inner,
             pending: Vec::new(),
             out: Vec::new(),
+            out_pos: 0,
             auth_user,
         }
     }
@@ -410,56 +441,65 @@ impl<W> Rewriter<W> {
         }
     }
 
-    fn rewrite(&self, seq: u8, payload: &[u8]) -> Vec<u8> {
-        let mut new_payload: Option<Vec<u8>> = None;
-        if payload.len() >= 9 && payload[0] == 0xFF {
-            let code = u16::from_le_bytes([payload[1], payload[2]]);
-            let msg = &payload[9..];
-            if code == ErrorKind::ER_ACCESS_DENIED_NO_PASSWORD_ERROR as u16 {
-                let user = self.auth_user.lock().map(|u| u.clone()).unwrap_or_default();
-                let text = format!("Access denied for user '{user}' (using password: YES)");
-                new_payload = Some(err_payload(1045, text.as_bytes()));
-            } else if msg.first() == Some(&1) {
-                if let Some(end) = msg[1..].iter().position(|&b| b == 1) {
-                    let num = std::str::from_utf8(&msg[1..1 + end])
-                        .ok()
-                        .and_then(|s| s.parse::<u16>().ok());
-                    if let Some(num) = num {
-                        new_payload = Some(err_payload(num, &msg[2 + end..]));
-                    }
+    /// The replacement payload of an ERR packet, if it needs one.
+    fn rewrite(&self, payload: &[u8]) -> Option<Vec<u8>> {
+        if payload.len() < 9 || payload[0] != 0xFF {
+            return None;
+        }
+        let code = u16::from_le_bytes([payload[1], payload[2]]);
+        let msg = &payload[9..];
+        if code == ErrorKind::ER_ACCESS_DENIED_NO_PASSWORD_ERROR as u16 {
+            let user = self.auth_user.lock().map(|u| u.clone()).unwrap_or_default();
+            let text = format!("Access denied for user '{user}' (using password: YES)");
+            return Some(err_payload(1045, text.as_bytes()));
+        }
+        if msg.first() == Some(&1) {
+            if let Some(end) = msg[1..].iter().position(|&b| b == 1) {
+                let num = std::str::from_utf8(&msg[1..1 + end])
+                    .ok()
+                    .and_then(|s| s.parse::<u16>().ok());
+                if let Some(num) = num {
+                    return Some(err_payload(num, &msg[2 + end..]));
                 }
             }
         }
-        let payload = new_payload.as_deref().unwrap_or(payload);
-        let len = payload.len() as u32;
-        let mut pkt = Vec::with_capacity(payload.len() + 4);
-        pkt.extend_from_slice(&len.to_le_bytes()[..3]);
-        pkt.push(seq);
-        pkt.extend_from_slice(payload);
-        pkt
+        None
     }
 
-    /// Moves every complete packet from `pending` to `out`.
-    fn process(&mut self) {
+    /// Moves every complete packet of `buf` (after what `pending` holds) to `out`.
+    fn accept(&mut self, buf: &[u8]) {
+        let owned;
+        let data: &[u8] = if self.pending.is_empty() {
+            buf
+        } else {
+            self.pending.extend_from_slice(buf);
+            owned = std::mem::take(&mut self.pending);
+            &owned
+        };
         let mut pos = 0;
-        loop {
-            let rest = &self.pending[pos..];
-            if rest.len() < 4 {
-                break;
-            }
+        while data.len() - pos >= 4 {
+            let rest = &data[pos..];
             let len = u32::from_le_bytes([rest[0], rest[1], rest[2], 0]) as usize;
             if rest.len() < 4 + len {
                 break;
             }
-            let pkt = if len < 0xFF_FFFF {
-                self.rewrite(rest[3], &rest[4..4 + len])
-            } else {
-                rest[..4 + len].to_vec()
-            };
-            self.out.extend_from_slice(&pkt);
+            let payload = &rest[4..4 + len];
+            match (len < 0xFF_FFFF).then(|| self.rewrite(payload)).flatten() {
+                Some(p) => {
+                    let l = p.len() as u32;
+                    self.out.extend_from_slice(&l.to_le_bytes()[..3]);
+                    self.out.push(rest[3]);
+                    self.out.extend_from_slice(&p);
+                }
+                None => self.out.extend_from_slice(&rest[..4 + len]),
+            }
             pos += 4 + len;
         }
-        self.pending.drain(..pos);
+        self.pending = data[pos..].to_vec();
+    }
+
+    fn buffered(&self) -> usize {
+        self.out.len() - self.out_pos
     }
 }
 
@@ -474,16 +514,29 @@ fn err_payload(code: u16, msg: &[u8]) -> Vec<u8> {
 
 impl<W: AsyncWrite + Unpin> Rewriter<W> {
     fn poll_drain(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        while !self.out.is_empty() {
-            match Pin::new(&mut self.inner).poll_write(cx, &self.out) {
+        while self.out_pos < self.out.len() {
+            match Pin::new(&mut self.inner).poll_write(cx, &self.out[self.out_pos..]) {
                 Poll::Ready(Ok(0)) => {
                     return Poll::Ready(Err(io::Error::new(io::ErrorKind::WriteZero, "closed")))
                 }
-                Poll::Ready(Ok(n)) => {
-                    self.out.drain(..n);
-                }
+                Poll::Ready(Ok(n)) => self.out_pos += n,
                 Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
                 Poll::Pending => return Poll::Pending,
+            }
+        }
+        self.out.clear();
+        self.out_pos = 0;
+        Poll::Ready(Ok(()))
+    }
+
+    /// Backpressure: with a lot buffered, push it out before taking more.
+    fn poll_room(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if self.buffered() >= HIGH_WATER {
+            match self.poll_drain(cx) {
+                Poll::Ready(Ok(())) => {}
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending if self.buffered() >= 8 * HIGH_WATER => return Poll::Pending,
+                Poll::Pending => {}
             }
         }
         Poll::Ready(Ok(()))
@@ -493,13 +546,64 @@ impl<W: AsyncWrite + Unpin> Rewriter<W> {
 impl<W: AsyncWrite + Unpin> AsyncWrite for Rewriter<W> {
     fn poll_write(
         self: Pin<&mut Self>,
-        _cx: &mut Context<'_>,
+        cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
-        this.pending.extend_from_slice(buf);
-        this.process();
+        match this.poll_room(cx) {
+            Poll::Ready(Ok(())) => {}
+            Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+            Poll::Pending => return Poll::Pending,
+        }
+        this.accept(buf);
         Poll::Ready(Ok(buf.len()))
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        match this.poll_room(cx) {
+            Poll::Ready(Ok(())) => {}
+            Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+            Poll::Pending => return Poll::Pending,
+        }
+        // opensrv writes one packet as [header, payload]: take it without copying it twice
+        if let [h, p] = bufs {
+            let len = u32::from_le_bytes([
+                h.first().copied().unwrap_or(0),
+                h.get(1).copied().unwrap_or(0),
+                h.get(2).copied().unwrap_or(0),
+                0,
+            ]) as usize;
+            if this.pending.is_empty() && h.len() == 4 && p.len() == len && len < 0xFF_FFFF {
+                match this.rewrite(p) {
+                    Some(new) => {
+                        let l = new.len() as u32;
+                        this.out.extend_from_slice(&l.to_le_bytes()[..3]);
+                        this.out.push(h[3]);
+                        this.out.extend_from_slice(&new);
+                    }
+                    None => {
+                        this.out.extend_from_slice(h);
+                        this.out.extend_from_slice(p);
+                    }
+                }
+                return Poll::Ready(Ok(4 + len));
+            }
+        }
+        let mut n = 0;
+        for b in bufs {
+            this.accept(b);
+            n += b.len();
+        }
+        Poll::Ready(Ok(n))
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        true
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {

@@ -374,3 +374,51 @@ fn connect_with_database_and_show_statements() {
         .iter()
         .any(|r| r[0].as_deref() == Some("sales")));
 }
+
+#[test]
+fn large_answers_stream_intact_and_errors_still_carry_their_errno() {
+    // 20k rows x 3 columns (several MB: more than the wire buffer's high-water mark), with NULLs,
+    // integers, reals and text; then an error on the same connection keeps its StarRocks errno.
+    let sim = start();
+    let mut c = conn(&sim);
+    exec(&mut c, "CREATE DATABASE big");
+    exec(&mut c, "CREATE TABLE big.t (id BIGINT, v STRING, r DOUBLE) DUPLICATE KEY(id) DISTRIBUTED BY HASH(id) BUCKETS 1 PROPERTIES (\"replication_num\" = \"1\")");
+    for chunk in 0..20 {
+        let values: Vec<String> = (0..1000)
+            .map(|k| {
+                let id = chunk * 1000 + k;
+                let v = if id % 7 == 0 {
+                    "NULL".to_string()
+                } else {
+                    format!("'{}'", "x".repeat(100 + (id % 50) as usize))
+                };
+                format!("({id}, {v}, {id}.5)")
+            })
+            .collect();
+        exec(
+            &mut c,
+            &format!("INSERT INTO big.t VALUES {}", values.join(", ")),
+        );
+    }
+    let got = rows(&mut c, "SELECT id, v, r FROM big.t ORDER BY id");
+    assert_eq!(got.len(), 20_000);
+    for (k, r) in got.iter().enumerate() {
+        assert_eq!(r[0].as_deref(), Some(k.to_string().as_str()));
+        if k % 7 == 0 {
+            assert_eq!(r[1], None);
+        } else {
+            assert_eq!(r[1].as_ref().map(String::len), Some(100 + k % 50));
+        }
+        assert_eq!(r[2].clone().unwrap_or_default(), format!("{k}.5"));
+    }
+    assert_eq!(
+        sim.execute("SELECT COUNT(*) FROM big.t").unwrap()[0][0].as_deref(),
+        Some("20000")
+    );
+    let (code, _) = fail(&mut c, "SELECT * FROM big.nope");
+    assert_eq!(code, 1051);
+    assert_eq!(
+        one(&mut c, "SELECT COUNT(*) FROM big.t"),
+        Some("20000".into())
+    );
+}
