@@ -53,7 +53,7 @@ fn init(cfg: &Config, dry_run: bool, out: &mut dyn Write) -> Result<()> {
     let st = state::init_state(&mut c, cfg)?;
     let plan = plan_init(cfg, &st);
     if dry_run {
-        out.write_all(plan.to_json().as_bytes())?;
+        plan.write_json(out)?;
         return Ok(());
     }
     let outcome = Runner::new(&mut c, cfg).run(&plan);
@@ -127,7 +127,7 @@ fn backup(cfg: &Config, dry_run: bool, out: &mut dyn Write) -> Result<()> {
     crate::preflight::check_history(&mut c, cfg)?;
     if dry_run {
         let plan = plan_backup(cfg, &st, None);
-        out.write_all(plan.to_json().as_bytes())?;
+        plan.write_json(out)?;
         return Ok(());
     }
     // A dead restore run of a configured database is finished first too (any run touching it does).
@@ -300,7 +300,7 @@ fn restore(
             );
         }
         let plan = plan_restore(cfg, &disc.state, &resolved, None);
-        out.write_all(plan.to_json().as_bytes())?;
+        plan.write_json(out)?;
         return Ok(());
     }
     // Finish what dead restore runs left RUNNING before anything new starts (SPEC.md "resumable").

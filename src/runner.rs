@@ -18,6 +18,7 @@ use crate::error::{BbrError, ExitCode};
 use crate::history::{self, FinalizeValues, BACKUP_HISTORY, RESTORE_HISTORY};
 use crate::plan::{Command, Details, Plan, RetryPolicy, Step, StepKind};
 use crate::planner::backup::{cancel_backup_sql, show_backup_sql, show_snapshot_sql};
+use crate::poll::PollCadence;
 use crate::sql::{literal, opt_literal};
 use crate::state::{cluster_now, parse_time};
 
@@ -469,13 +470,16 @@ impl<'a> Runner<'a> {
         }
         let sql = step.sql.clone().unwrap_or_else(|| show_backup_sql(&db));
         let heartbeat = history::heartbeat_sql(&self.cfg.ops_database, BACKUP_HISTORY, label);
-        let mut delay = initial_ms.max(1);
+        let mut cadence = PollCadence::new(initial_ms, max_ms, self.cfg.heartbeat_stale_s);
         let mut last_state = String::new();
         loop {
+            // Upkeep (heartbeat + clock for the timeout) only every cadence.upkeep_every(): a job
+            // that has run a few minutes costs < 4 statements a minute (src/poll.rs).
+            let upkeep = cadence.upkeep_due(std::time::Instant::now());
             // The clock is read BEFORE the row: a row still running at a time past the limit is
             // proof of a timeout. (Read after, a pause between the two statements would make a job
             // that has since finished look timed out and get recorded FAILED.)
-            let clock = self.now()?;
+            let clock = if upkeep { Some(self.now()?) } else { None };
             let rs = self.query(step, &sql, "polling SHOW BACKUP")?;
             let row =
                 (0..rs.rows.len()).find(|&i| rs.get(i, "SnapshotName").as_deref() == Some(label));
@@ -511,7 +515,8 @@ impl<'a> Runner<'a> {
                         }
                         _ => {}
                     }
-                    if let Some(created) = rs.get(i, "CreateTime").as_deref().and_then(parse_time) {
+                    let created = rs.get(i, "CreateTime").as_deref().and_then(parse_time);
+                    if let (Some(created), Some(clock)) = (created, clock) {
                         let limit = chrono::Duration::seconds(
                             i64::try_from(timeout_s).unwrap_or(i64::MAX / 2),
                         );
@@ -575,11 +580,12 @@ impl<'a> Runner<'a> {
                     }
                 }
             }
-            if let Err(e) = self.cluster.query_retry(&heartbeat, &step.retry) {
-                warn!("heartbeat for {label} failed: {e}");
+            if upkeep {
+                if let Err(e) = self.cluster.query_retry(&heartbeat, &step.retry) {
+                    warn!("heartbeat for {label} failed: {e}");
+                }
             }
-            std::thread::sleep(jitter(delay));
-            delay = (delay.saturating_mul(2)).min(max_ms.max(1));
+            std::thread::sleep(cadence.next_sleep());
         }
     }
 
@@ -702,16 +708,4 @@ fn find_claim(rows: &ResultSet, label: &str) -> Option<(chrono::NaiveDateTime,)>
         .and_then(|i| rows.get(i, "started_at"))
         .and_then(|s| parse_time(&s))
         .map(|t| (t,))
-}
-
-/// ±20% jitter so concurrent pollers do not march in step.
-fn jitter(ms: u64) -> Duration {
-    use rand::Rng;
-    let spread = ms / 5;
-    let j = if spread > 0 {
-        rand::rng().random_range(0..=2 * spread)
-    } else {
-        0
-    };
-    Duration::from_millis(ms - spread + j)
 }

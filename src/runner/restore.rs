@@ -4,7 +4,7 @@
 
 use tracing::{debug, info, warn};
 
-use super::{jitter, Job, Outcome, Runner};
+use super::{Job, Outcome, Runner};
 use crate::cluster::SqlError;
 use crate::error::BbrError;
 use crate::history::{self, RESTORE_HISTORY};
@@ -12,6 +12,7 @@ use crate::plan::{Details, Step};
 use crate::planner::restore::{
     cancel_restore_sql, show_restore_sql, RestoreJob, RestorePoll, TargetCheck,
 };
+use crate::poll::PollCadence;
 use crate::sql::{literal, opt_literal};
 use crate::state::parse_time;
 
@@ -171,7 +172,7 @@ impl Runner<'_> {
             return Ok(());
         };
         let heartbeat = history::heartbeat_sql(&self.cfg.ops_database, RESTORE_HISTORY, label);
-        let mut delay = p.initial_ms.max(1);
+        let mut cadence = PollCadence::new(p.initial_ms, p.max_ms, self.cfg.heartbeat_stale_s);
         let mut last_state = String::new();
         // Set once we sent CANCEL for exceeding job_timeout_s; what StarRocks then shows decides.
         let mut timed_out: Option<String> = None;
@@ -184,7 +185,10 @@ impl Runner<'_> {
         loop {
             // The clock is read BEFORE the row: a row still running at a time past the limit
             // proves a timeout (read after, a pause in between could time out a finished job).
-            let clock = self.now()?;
+            // Upkeep (heartbeat + clock) only every cadence.upkeep_every() (src/poll.rs), and
+            // at once after a CANCEL for the timeout.
+            let upkeep = cadence.upkeep_due(std::time::Instant::now()) || timed_out.is_some();
+            let clock = if upkeep { Some(self.now()?) } else { None };
             let row = self.restore_row(step, &db, &snapshot, p.backup_timestamp.as_deref())?;
             let Some(row) = row else {
                 let why = if p.resume {
@@ -232,7 +236,7 @@ impl Runner<'_> {
                 }
                 _ => {}
             }
-            if let Some(created) = row.create_time {
+            if let (Some(created), Some(clock)) = (row.create_time, clock) {
                 let limit = chrono::Duration::seconds(
                     i64::try_from(p.job_timeout_s).unwrap_or(i64::MAX / 2),
                 );
@@ -263,12 +267,14 @@ impl Runner<'_> {
                     continue;
                 }
             }
-            if let Err(e) = self.cluster.query_retry(&heartbeat, &step.retry) {
-                warn!("heartbeat for {label} failed: {e}");
+            if upkeep {
+                if let Err(e) = self.cluster.query_retry(&heartbeat, &step.retry) {
+                    warn!("heartbeat for {label} failed: {e}");
+                }
             }
-            debug!("{snapshot}: waiting {delay} ms");
-            std::thread::sleep(jitter(delay));
-            delay = delay.saturating_mul(2).min(p.max_ms.max(1));
+            let sleep = cadence.next_sleep();
+            debug!("{snapshot}: waiting {sleep:?}");
+            std::thread::sleep(sleep);
         }
     }
 
