@@ -34,7 +34,7 @@ fn backup_discovery_statements_do_not_grow_with_tables() {
 }
 
 #[test]
-fn list_and_polling_scenarios_run() {
+fn list_polling_and_restore_scenarios_run() {
     let mut log = |l: &str| eprintln!("{l}");
     let s = Sizes::smoke();
     let sim = start_sim().unwrap();
@@ -45,4 +45,10 @@ fn list_and_polling_scenarios_run() {
     assert!(json.stdout_bytes > 0);
     let p = poll_case(&s, &mut log).unwrap();
     assert!(p.per_min_overall > 0.0);
+    let (_, jobs) = restore_case(&s, &mut log).unwrap();
+    assert_eq!(
+        jobs,
+        s.restore_chain + 1,
+        "the full backup and every incremental"
+    );
 }

@@ -43,7 +43,7 @@ fn main() -> Result<()> {
         "launcher floor (peak RSS of /bin/true measured the same way): {:.1} MB",
         mb(rss_floor(dir.path())?)
     );
-    if cases.contains("backup") || cases.contains("list") || cases.contains("restore") {
+    if cases.contains("backup") || cases.contains("list") {
         let sim = start_sim()?;
         if cases.contains("backup") {
             let r = backup_cases(&sim, dir.path(), &sizes, &mut log)?;
@@ -57,6 +57,9 @@ fn main() -> Result<()> {
         if cases.contains("list") {
             list_cases(&sim, dir.path(), &sizes, &mut log)?;
         }
+    }
+    if cases.contains("restore") {
+        restore_case(&sizes, &mut log)?;
     }
     if cases.contains("poll") {
         poll_case(&sizes, &mut log)?;

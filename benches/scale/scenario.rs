@@ -480,7 +480,15 @@ pub fn list_cases(
         .and_then(|v| v.parse().ok())
         .unwrap_or(0);
     fill_history(sim, s.history_rows.saturating_sub(have))?;
-    let table = run_tool(sim, dir, &["list", "--config", &cfg], 1 << 20)?;
+    let count = sim.execute("SELECT COUNT(*) FROM ops.backup_history")?;
+    log(&format!(
+        "history rows: {}",
+        count
+            .first()
+            .and_then(|r| r.first().cloned().flatten())
+            .unwrap_or_default()
+    ));
+    let table = run_tool(sim, dir, &["list", "--config", &cfg], 64 << 20)?;
     if table.exit != 0 {
         bail!("list failed: {}", table.stderr);
     }
@@ -605,4 +613,116 @@ pub fn poll_case(s: &Sizes, log: &mut dyn FnMut(&str)) -> Result<PollResult> {
         by_kind: kinds.into_iter().collect(),
         measure: m,
     })
+}
+
+/// The day an incremental of the restore history backed partition `k` up: even partitions change
+/// once, spread over the days; odd ones stay as the FULL backup recorded them.
+fn change_day(k: usize, days: usize) -> Option<usize> {
+    (k.is_multiple_of(2) && days > 0).then(|| (k / 2) % days + 1)
+}
+
+/// `restore --dry-run` of a `restore_partitions`-partition table through a chain of `restore_chain`
+/// daily incrementals. The history (one FULL + N incrementals, each manifest recording every
+/// partition; see change_day) is inserted in bulk through SQL,
+/// as the tool would have written it. Returns the measure and the number of RESTORE jobs planned.
+pub fn restore_case(s: &Sizes, log: &mut dyn FnMut(&str)) -> Result<(Measure, usize)> {
+    let sim = start_sim()?;
+    let dir = tempfile::tempdir()?;
+    let config = write_config(dir.path(), sim.port(), &["rdb.big".to_string()], "")?;
+    let cfg = config.to_string_lossy().to_string();
+    init(&sim, dir.path(), &config)?;
+    sim.create_database("rdb")?;
+    let (n, days) = (s.restore_partitions, s.restore_chain);
+    let t0 = chrono::NaiveDate::from_ymd_opt(2024, 11, 1)
+        .and_then(|d| d.and_hms_opt(2, 0, 0))
+        .unwrap_or_default();
+    let label = |d: usize| {
+        if d == 0 {
+            "bbr_rdb_20241101020000_full".to_string()
+        } else {
+            format!("bbr_rdb_day{d:03}_incr")
+        }
+    };
+    let mut hist = String::from("INSERT INTO ops.backup_history (label, database_name, backup_type, status, repository, started_at, finished_at, backup_timestamp, base_label, heartbeat_at, snapshot_at, partitions, tables) VALUES ");
+    for d in 0..=days {
+        let at = t0 + chrono::Duration::days(d as i64);
+        let ts = at.format("%Y-%m-%d %H:%M:%S");
+        let (ty, parts) = if d == 0 {
+            ("full", n)
+        } else {
+            (
+                "incremental",
+                (0..n).filter(|&k| change_day(k, days) == Some(d)).count(),
+            )
+        };
+        if d > 0 {
+            hist.push_str(", ");
+        }
+        let base = if d == 0 {
+            "NULL".to_string()
+        } else {
+            format!("'{}'", label(d - 1))
+        };
+        let _ = write!(
+            hist,
+            "('{}', 'rdb', '{ty}', 'FINISHED', 'backup_repo', '{ts}', '{ts}', '{}', {base}, '{ts}', '{ts}', {parts}, '[\"big\"]')",
+            label(d),
+            at.format("%Y-%m-%d-%H-%M-%S-000")
+        );
+    }
+    sim.execute(&hist)?;
+    let mut rows: Vec<String> = Vec::new();
+    let flush = |rows: &mut Vec<String>| -> Result<()> {
+        if !rows.is_empty() {
+            sim.execute(&format!("INSERT INTO ops.backup_partitions (label, database_name, table_name, partition_name, partition_id, visible_version, replication_num, source_label, in_snapshot, whole_table, schema_fingerprint) VALUES {}", rows.join(", ")))?;
+            rows.clear();
+        }
+        Ok(())
+    };
+    for d in 0..=days {
+        for k in 0..n {
+            // the last day <= d that changed partition k (0 = the full backup)
+            let changed_on = change_day(k, days).filter(|&j| j <= d).unwrap_or(0);
+            let version = 1 + u64::from(changed_on > 0);
+            rows.push(format!(
+                "('{}', 'rdb', 'big', 'p{k:04}', {}, {version}, 1, '{}', {}, {}, 'fp')",
+                label(d),
+                20000 + k,
+                label(changed_on),
+                u8::from(changed_on == d),
+                u8::from(d == 0)
+            ));
+            if rows.len() >= 5000 {
+                flush(&mut rows)?;
+            }
+        }
+    }
+    flush(&mut rows)?;
+    let target = (t0 + chrono::Duration::days(days as i64) + chrono::Duration::hours(1))
+        .format("%Y-%m-%d %H:%M:%S")
+        .to_string();
+    let m = run_tool(
+        &sim,
+        dir.path(),
+        &[
+            "restore",
+            "--dry-run",
+            "--table",
+            "rdb.big",
+            "--timestamp",
+            &target,
+            "--config",
+            &cfg,
+        ],
+        64 << 20,
+    )?;
+    if m.exit != 0 {
+        bail!("restore --dry-run failed: {}", m.stderr);
+    }
+    let jobs = m.stdout.matches("\"kind\": \"RestoreSnapshot\"").count();
+    log(&line(
+        &format!("restore --dry-run ({n} partitions, chain of {days}: {jobs} RESTORE jobs)"),
+        &m,
+    ));
+    Ok((m, jobs))
 }
