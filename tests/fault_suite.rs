@@ -17,8 +17,9 @@ use std::path::PathBuf;
 use std::process::{Child, Output, Stdio};
 use std::time::{Duration, Instant};
 
-/// Dead runs' heartbeats go stale fast; everything else comes from fixtures/test-tuning.yaml.
-const TUNING: &str = "heartbeat_stale_s: 2\n";
+/// Dead runs' heartbeats go stale within a clean run's 60 s; the rest is fixtures/test-tuning.yaml,
+/// with a poll ceiling of 1 s (see `new_env`).
+const TUNING: &str = "heartbeat_stale_s: 10\n";
 
 // ---------------------------------------------------------------------------------------------
 // Figures
@@ -95,8 +96,33 @@ impl Tally {
 // ---------------------------------------------------------------------------------------------
 // Running the tool
 
+/// Determinism: polling does its upkeep (heartbeat + clock) every min(3 x poll.max_ms,
+/// heartbeat_stale_s / 4) of WALL time (src/poll.rs). With 1 s job states a job ends within ~6 polls
+/// (~150 ms of sleeps), far below that 2.5 s period, so every run sends the same statements: only
+/// the first poll does upkeep, whatever the machine's speed.
 fn new_env(extra: &str) -> Env {
-    Env::with_secret(&format!("{TUNING}{extra}"))
+    let env = Env::with(
+        starrocks_sim::SimOptions {
+            password: SECRET.to_string(),
+            job_state_duration: Duration::from_secs(1),
+            ..sim_options()
+        },
+        &format!("{TUNING}{extra}"),
+    );
+    let t = std::fs::read_to_string(&env.config)
+        .unwrap()
+        .replacen(
+            "  user: root\n",
+            &format!("  user: root\n  password_env: {SECRET_VAR}\n"),
+            1,
+        )
+        .replacen(
+            "poll: {initial_ms: 5, max_ms: 50}",
+            "poll: {initial_ms: 5, max_ms: 1000}",
+            1,
+        );
+    std::fs::write(&env.config, t).unwrap();
+    env
 }
 
 fn text(b: &[u8]) -> String {
@@ -735,11 +761,11 @@ fn failures() -> Vec<Failure> {
             env.sim.stall_jobs(true);
             env.sim.on_statement(
                 "^SHOW BACKUP",
-                Box::new(|sim| {
-                    sim.advance(Duration::from_secs(700));
-                    sim.stall_jobs(false);
-                }),
+                Box::new(|sim| sim.advance(Duration::from_secs(700))),
             );
+            // still stalled when the tool's next upkeep reads the clock; released by its CANCEL
+            env.sim
+                .on_statement("^CANCEL BACKUP", Box::new(|sim| sim.stall_jobs(false)));
         }),
         // the run's own (new) backup succeeds; the dead run's row is FAILED
         want_code: 0,
@@ -918,7 +944,7 @@ fn failure_case(f: &Failure) -> Vec<String> {
         }
         std::fs::write(&env.config, text0).unwrap();
         dead_label = env.history().first().map(|h| h.0.clone());
-        env.sim.advance(Duration::from_secs(5));
+        env.sim.advance(Duration::from_secs(15)); // its heartbeat is stale: it is dead
     }
     let before: BTreeSet<String> = env.history().into_iter().map(|h| h.0).collect();
     let sent_before = env.sent().len();
@@ -1041,29 +1067,49 @@ fn race_case(sc: Scenario, n: usize) -> Vec<String> {
     let env = Env::with_secret("");
     sc.setup(&env);
     let jobs_before = env.sim.jobs().len();
-    let children: Vec<Spawned> = (0..n)
+    // The jobs stall while the runs race, so the winner's job cannot end before every other run
+    // has met its claim (otherwise a late starter merely finds nothing to do): deterministic.
+    env.sim.stall_jobs(true);
+    let mut children: Vec<Spawned> = (0..n)
         .map(|i| spawn(&env, &["backup"], &format!("race{i}")))
         .collect();
-    let mut codes: Vec<i32> = Vec::new();
+    let start = Instant::now();
+    while children
+        .iter_mut()
+        .map(|c| c.child.try_wait())
+        .filter(|r| matches!(r, Ok(Some(_))))
+        .count()
+        < n - 1
+        && start.elapsed() < Duration::from_secs(60)
+    {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    env.sim.stall_jobs(false);
     let mut p = Vec::new();
+    let (mut proceeded, mut refused, mut late) = (0, 0, 0);
     for c in children {
-        let (code, _, err) = c.wait(&env);
-        if code != 0
-            && !err
+        let (code, out, err) = c.wait(&env);
+        match code {
+            // a run the OS started after the winner's job had ended: it may finish the winner's
+            // record (a RUNNING row whose job ended is resumable by design), then finds nothing
+            // to do. Correct, but not a race.
+            0 if out.contains("nothing changed") => late += 1,
+            0 if out.contains("FINISHED") => proceeded += 1,
+            4 if err
                 .lines()
                 .last()
                 .unwrap_or_default()
-                .starts_with("error: ")
-        {
-            p.push(format!("exit {code} without one error line: {err}"));
+                .starts_with("error: ") =>
+            {
+                refused += 1
+            }
+            _ => p.push(format!("exit {code}: {out} {err}")),
         }
-        codes.push(code);
     }
-    codes.sort();
-    let mut want = vec![0];
-    want.extend(std::iter::repeat_n(4, n - 1));
-    if codes != want {
-        p.push(format!("exit codes {codes:?}, want {want:?}"));
+    if proceeded != 1 || refused == 0 || proceeded + refused + late != n {
+        p.push(format!(
+            "{proceeded} proceeded, {refused} refused (exit 4), {late} started late; want exactly 1 to proceed"
+        ));
     }
     let new_jobs = env.sim.jobs().len() - jobs_before;
     if new_jobs != 1 {
@@ -1546,4 +1592,357 @@ fn stale_rows_case() -> Vec<String> {
     }
     p.extend(settle(&env));
     p
+}
+
+// ---------------------------------------------------------------------------------------------
+// Restore: crash at every step boundary, a dropped connection at every statement, CANCELLED at each
+// state, and a backup racing a restore.
+
+/// (partition, version, rows) of sales.orders, sorted: what a restore must reproduce.
+fn orders(env: &Env) -> Option<Vec<(String, u64, u64)>> {
+    if !env.sim.table_exists("sales", "orders") {
+        return None;
+    }
+    let mut v: Vec<_> = env
+        .sim
+        .partitions("sales", "orders")
+        .ok()?
+        .into_iter()
+        .filter(|p| !p.is_temp)
+        .map(|p| (p.name, p.visible_version, p.row_count))
+        .collect();
+    v.sort();
+    Some(v)
+}
+
+/// A full and an incremental backup of sales, then sales.orders dropped. Returns the restore
+/// arguments (target: now, after both) and what the table must look like once restored.
+fn restore_setup(env: &Env) -> (Vec<String>, Vec<(String, u64, u64)>) {
+    env.run_ok(&["init"], 0);
+    env.run_ok(&["backup"], 0);
+    env.sim.load("sales", "orders", "p20260102", 4).unwrap();
+    env.run_ok(&["backup"], 0);
+    let want = orders(env).unwrap();
+    env.sim.advance(Duration::from_secs(5));
+    let target = env.sim.now().format("%Y-%m-%d %H:%M:%S").to_string();
+    env.sim.drop_table("sales", "orders").unwrap();
+    env.sim.clear_statements();
+    (
+        args(&["restore", "--table", "sales.orders", "--timestamp", &target]),
+        want,
+    )
+}
+
+fn restore_jobs_finished(env: &Env) -> BTreeMap<String, usize> {
+    let mut m = BTreeMap::new();
+    for j in env.sim.jobs() {
+        if j.kind == JobKind::Restore && j.state == "FINISHED" {
+            *m.entry(j.label).or_default() += 1;
+        }
+    }
+    m
+}
+
+/// After a fault in a restore: rerun it (a partly restored table is dropped first, as the error
+/// line says) until it succeeds; the table must then equal an uninterrupted restore's, no
+/// restore_history row may be RUNNING, and a FINISHED row must never describe a wrong table.
+fn restore_settle(env: &Env, a: &[String], want: &[(String, u64, u64)]) -> Vec<String> {
+    let a: Vec<&str> = a.iter().map(String::as_str).collect();
+    let mut p = Vec::new();
+    env.sim.stall_jobs(false);
+    env.sim.advance(Duration::from_secs(60));
+    let mut done = false;
+    let mut dropped = false;
+    for _ in 0..3 {
+        let o = run(env, &a);
+        match code(&o) {
+            0 => {
+                done = true;
+                break;
+            }
+            4 if orders(env).as_deref() == Some(want) => {
+                done = true; // the dead run had completed it; the records were finished
+                break;
+            }
+            4 | 1 if orders(env).is_some() => {
+                eprintln!("partly restored table dropped before the rerun");
+                env.sim.drop_table("sales", "orders").unwrap();
+                dropped = true;
+            }
+            1 => {}
+            c => {
+                p.push(format!("restore rerun exit {c}: {}", text(&o.stderr)));
+                break;
+            }
+        }
+        env.sim.advance(Duration::from_secs(60));
+    }
+    if !done {
+        p.push("no rerun completed the restore".into());
+    }
+    if orders(env).as_deref() != Some(want) {
+        p.push(format!("restored table {:?}, want {want:?}", orders(env)));
+    }
+    // no duplicate RESTORE for the same work (unless a partial table had to be dropped and redone)
+    if !dropped {
+        for (l, n) in restore_jobs_finished(env) {
+            if n > 1 {
+                p.push(format!("RESTORE of snapshot {l} ran {n} times"));
+            }
+        }
+    }
+    let rows = env.query("SELECT label, status, error_message FROM ops.restore_history");
+    for r in &rows {
+        if s(&r[1]) == "RUNNING" {
+            p.push(format!("restore {} left RUNNING", s(&r[0])));
+        }
+    }
+    // one restore completed the table: exactly one FINISHED record (a dead run's partial chain
+    // must not be recorded FINISHED)
+    let finished = rows.iter().filter(|r| s(&r[1]) == "FINISHED").count();
+    if finished != 1 {
+        p.push(format!("{finished} FINISHED restore records: {rows:?}"));
+    }
+    p.extend(verify(env, "backup_repo", &demo_tables(), false));
+    assert_no_secret(&env.sim, &[]);
+    p
+}
+
+fn restore_reference() -> (Reference, Vec<String>, Vec<(String, u64, u64)>) {
+    let env = new_env("");
+    let (a, _) = restore_setup(&env);
+    let mut dry: Vec<&str> = a.iter().map(String::as_str).collect();
+    dry.push("--dry-run");
+    let plan = env.run_ok(&dry, 0);
+    assert_no_secret(&env.sim, &[&plan]);
+    let v: serde_json::Value = serde_json::from_str(&plan).unwrap();
+    let steps = v["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|st| {
+            (
+                st["kind"].as_str().unwrap_or_default().to_string(),
+                st["sql"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    let env = new_env("");
+    let (a, want) = restore_setup(&env);
+    let av: Vec<&str> = a.iter().map(String::as_str).collect();
+    let o = run(&env, &av);
+    assert_eq!(code(&o), 0, "{}", text(&o.stderr));
+    assert_eq!(orders(&env).as_deref(), Some(&want[..]));
+    let statements = env.sent();
+    (Reference { steps, statements }, a, want)
+}
+
+#[test]
+fn restore_crash_at_every_step_boundary() {
+    if skip_on_real_cluster("restore_crash_at_every_step_boundary") {
+        return;
+    }
+    let mut tally = Tally::new(
+        "restore-crash",
+        "SIGKILL at every step boundary of a two-snapshot restore plan, before and after the step's first statement, then rerun",
+    );
+    let (r, a, want) = restore_reference();
+    for (kind, idx) in boundaries(&r) {
+        for when in [When::Before, When::After] {
+            let id = format!("restore kill {when:?} {kind} (statement #{idx})");
+            let env = new_env("");
+            restore_setup(&env);
+            env.sim.hang_at(idx, when);
+            let av: Vec<&str> = a.iter().map(String::as_str).collect();
+            let mut child = spawn(&env, &av, "killed");
+            let mut p = Vec::new();
+            if let Err(e) = wait_for_statement(&env, &mut child, idx) {
+                child.kill(&env);
+                tally.case(&id, vec![e]);
+                continue;
+            }
+            if when == When::After {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            child.kill(&env);
+            p.extend(restore_settle(&env, &a, &want));
+            tally.case(&id, p);
+        }
+    }
+    tally.finish();
+}
+
+#[test]
+fn restore_connection_dropped_at_every_statement() {
+    if skip_on_real_cluster("restore_connection_dropped_at_every_statement") {
+        return;
+    }
+    let mut tally = Tally::new(
+        "restore-connection",
+        "connection dropped before and after every statement of a two-snapshot restore",
+    );
+    let (r, a, want) = restore_reference();
+    for idx in 0..r.statements.len() {
+        for when in [When::Before, When::After] {
+            let first: String = r.statements[idx].chars().take(60).collect();
+            let id = format!("restore drop {when:?} #{idx} {first}");
+            let env = new_env("");
+            restore_setup(&env);
+            env.sim.drop_connection_at(idx, when);
+            let av: Vec<&str> = a.iter().map(String::as_str).collect();
+            let o = run(&env, &av);
+            let mut p = Vec::new();
+            if code(&o) != 0 {
+                if let Err(e) = error_line(&o) {
+                    p.push(e);
+                }
+            }
+            // never a FINISHED record for a table that is not what it should be
+            let finished = env
+                .query("SELECT label FROM ops.restore_history WHERE status = 'FINISHED'")
+                .len();
+            if finished > 0 && orders(&env).as_deref() != Some(&want[..]) {
+                p.push(format!(
+                    "restore recorded FINISHED but the table is {:?}",
+                    orders(&env)
+                ));
+            }
+            p.extend(restore_settle(&env, &a, &want));
+            tally.case(&id, p);
+        }
+    }
+    tally.finish();
+}
+
+#[test]
+fn restore_failures_and_races() {
+    if skip_on_real_cluster("restore_failures_and_races") {
+        return;
+    }
+    let mut tally = Tally::new(
+        "restore-failures",
+        "a RESTORE job CANCELLED when leaving each state (first and second job of the chain); a backup and a restore started together",
+    );
+    for job in [0usize, 1] {
+        for state in [
+            "PENDING",
+            "SNAPSHOTING",
+            "DOWNLOAD",
+            "DOWNLOADING",
+            "COMMIT",
+            "COMMITTING",
+        ] {
+            let id = format!("restore job {} CANCELLED when leaving {state}", job + 1);
+            let env = new_env("");
+            let (a, want) = restore_setup(&env);
+            let status = format!("[COMMON_ERROR, msg: injected cancel in {state}]");
+            if job == 0 {
+                env.sim.cancel_next_job_at(state, &status);
+            } else {
+                let st = state.to_string();
+                let status = status.clone();
+                env.sim.on_statement(
+                    "^RESTORE",
+                    Box::new(move |sim| sim.cancel_next_job_at(&st, &status)),
+                );
+            }
+            let av: Vec<&str> = a.iter().map(String::as_str).collect();
+            let o = run(&env, &av);
+            let mut p = Vec::new();
+            if code(&o) != 1 {
+                p.push(format!("exit {} (want 1): {}", code(&o), text(&o.stderr)));
+            } else if let Err(e) = error_line(&o) {
+                p.push(e);
+            }
+            let rows = env.query("SELECT status, error_message FROM ops.restore_history");
+            if rows.len() != 1
+                || s(&rows[0][0]) != "FAILED"
+                || !s(&rows[0][1]).contains("injected cancel")
+            {
+                p.push(format!("restore_history {rows:?}"));
+            }
+            let sent: Vec<String> = env
+                .sent()
+                .into_iter()
+                .filter(|x| x.starts_with("RESTORE"))
+                .collect();
+            if sent.len() != job + 1 {
+                p.push(format!(
+                    "{} RESTORE sent after job {} was cancelled",
+                    sent.len(),
+                    job + 1
+                ));
+            }
+            p.extend(restore_settle(&env, &a, &want));
+            tally.case(&id, p);
+        }
+    }
+    tally.case(
+        "a backup and a restore of the same database started together",
+        {
+            let env = Env::with_secret("");
+            let (a, want) = restore_setup(&env);
+            // keep the config's tables backable: back up customers only
+            edit_config(&env, "  - sales.orders\n", "");
+            env.sim.load("sales", "customers", "customers", 1).unwrap();
+            let av: Vec<&str> = a.iter().map(String::as_str).collect();
+            env.sim.stall_jobs(true); // the winner's job waits until the loser met its claim
+            let mut b = spawn(&env, &["backup"], "race-backup");
+            let mut r = spawn(&env, &av, "race-restore");
+            let start = Instant::now();
+            while !matches!(b.child.try_wait(), Ok(Some(_)))
+                && !matches!(r.child.try_wait(), Ok(Some(_)))
+                && start.elapsed() < Duration::from_secs(60)
+            {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            env.sim.stall_jobs(false);
+            let (cb, _, eb) = b.wait(&env);
+            let (cr, _, er) = r.wait(&env);
+            let mut p = Vec::new();
+            let mut codes = vec![cb, cr];
+            codes.sort();
+            if codes != vec![0, 4] {
+                p.push(format!(
+                    "exit codes backup {cb} restore {cr}, want one 0 and one 4: {eb} {er}"
+                ));
+            }
+            let backups = env
+                .sim
+                .jobs()
+                .into_iter()
+                .filter(|j| j.kind == JobKind::Backup)
+                .count();
+            let restores = env
+                .sim
+                .jobs()
+                .into_iter()
+                .filter(|j| j.kind == JobKind::Restore)
+                .count();
+            // the loser sent nothing: either 2 (setup) + 1 backups and no restore, or 2 backups + the chain
+            if !((cb == 0 && backups == 3 && restores == 0)
+                || (cr == 0 && backups == 2 && restores == 2))
+            {
+                p.push(format!("{backups} backup and {restores} restore jobs"));
+            }
+            for h in env.history() {
+                if h.2 == "RUNNING" {
+                    p.push(format!("backup {} left RUNNING", h.0));
+                }
+            }
+            // finish whichever lost
+            if cb != 0 {
+                if let Err(e) = expect(&env, &["backup"], 0) {
+                    p.push(e);
+                }
+            }
+            if cr != 0 {
+                p.extend(restore_settle(&env, &a, &want));
+            } else if orders(&env).as_deref() != Some(&want[..]) {
+                p.push(format!("restored {:?}", orders(&env)));
+            }
+            p
+        },
+    );
+    tally.finish();
 }
