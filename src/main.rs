@@ -17,14 +17,8 @@ fn main() {
             ) {
                 e.exit();
             }
-            let text = e.to_string();
-            let first = text
-                .lines()
-                .map(str::trim)
-                .find(|l| !l.is_empty())
-                .unwrap_or("invalid arguments");
-            let first = first.strip_prefix("error: ").unwrap_or(first);
-            eprintln!("error: {first}; run `starrocks-bbr --help` for usage");
+            let line = clap_one_line(&e.to_string());
+            eprintln!("error: {line}; run `starrocks-bbr --help` for usage");
             std::process::exit(ExitCode::Usage.code());
         }
     };
@@ -35,6 +29,23 @@ fn main() {
         let (code, line) = classify(&err);
         eprintln!("error: {line}");
         std::process::exit(code.code());
+    }
+}
+
+/// clap's message spans lines (what is wrong, then the offending arguments, then usage); keep what
+/// is wrong and which arguments, on one line, as every error of this tool is.
+fn clap_one_line(text: &str) -> String {
+    let parts: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .take_while(|l| !l.starts_with("Usage:") && !l.starts_with("For more information"))
+        .filter(|l| !l.is_empty())
+        .collect();
+    let line = parts.join(" ");
+    match line.strip_prefix("error: ") {
+        Some(rest) => rest.to_string(),
+        None if line.is_empty() => "invalid arguments".to_string(),
+        None => line,
     }
 }
 

@@ -127,7 +127,19 @@ fn restore_usage_errors_exit_2() {
     error_line(&o);
     let o = env.run(&["frobnicate"]);
     assert_eq!(o.status.code(), Some(2));
-    error_line(&o);
+    assert!(error_line(&o).contains("frobnicate"), "{}", stderr(&o));
+}
+
+#[test]
+fn a_missing_argument_is_named_on_the_one_error_line() {
+    let o = std::process::Command::new(assert_cmd::cargo::cargo_bin("starrocks-bbr"))
+        .args(["list"])
+        .env_remove("STARROCKS_BBR_CONFIG")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(stderr(&o).lines().count(), 1, "{}", stderr(&o));
+    assert!(error_line(&o).contains("--config"), "{}", stderr(&o));
 }
 
 #[test]
