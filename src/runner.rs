@@ -473,9 +473,10 @@ impl<'a> Runner<'a> {
         let mut cadence = PollCadence::new(initial_ms, max_ms, self.cfg.heartbeat_stale_s);
         let mut last_state = String::new();
         loop {
-            // Upkeep (heartbeat + clock for the timeout) only every cadence.upkeep_every(): a job
-            // that has run a few minutes costs < 4 statements a minute (src/poll.rs).
-            let upkeep = cadence.upkeep_due(std::time::Instant::now());
+            // Upkeep (heartbeat + clock for the timeout) only every cadence.upkeep_every() of
+            // scheduled sleep, never of wall time, so the same answers give the same statements on
+            // any machine; a job that has run a few minutes costs < 4 statements a minute (src/poll.rs).
+            let upkeep = cadence.upkeep_due();
             // The clock is read BEFORE the row: a row still running at a time past the limit is
             // proof of a timeout. (Read after, a pause between the two statements would make a job
             // that has since finished look timed out and get recorded FAILED.)

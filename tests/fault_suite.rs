@@ -97,9 +97,10 @@ impl Tally {
 // Running the tool
 
 /// Determinism: polling does its upkeep (heartbeat + clock) every min(3 x poll.max_ms,
-/// heartbeat_stale_s / 4) of WALL time (src/poll.rs). With 1 s job states a job ends within ~6 polls
-/// (~150 ms of sleeps), far below that 2.5 s period, so every run sends the same statements: only
-/// the first poll does upkeep, whatever the machine's speed.
+/// heartbeat_stale_s / 4) = 2.5 s of SCHEDULED sleep, counted from the poll schedule, never from the
+/// wall clock (src/poll.rs): the same cluster answers give the same statements however slow or
+/// stalled the machine is. With 1 s job states a job ends within ~6 polls, so only the first poll
+/// does upkeep (the 11th would be the next).
 fn new_env(extra: &str) -> Env {
     let env = Env::with(
         starrocks_sim::SimOptions {
@@ -226,11 +227,13 @@ impl Spawned {
     }
 }
 
-/// Waits until the simulator received more than `n` statements (or the child ended).
+/// Waits until the simulator holds statement #`n` hung (the caller armed `hang_at(n, _)`; with
+/// `When::After` it has executed), or the child ended. No sleep-and-hope: `sim.hung()` is counted
+/// only once the statement is parked, so a kill after this never races its execution.
 fn wait_for_statement(env: &Env, child: &mut Spawned, n: usize) -> Result<(), String> {
     let start = Instant::now();
     loop {
-        if env.sim.statements().len() > n {
+        if env.sim.hung() > 0 && env.sim.statements().len() > n {
             return Ok(());
         }
         if let Ok(Some(st)) = child.child.try_wait() {
@@ -600,9 +603,6 @@ fn crash_case(sc: Scenario, r: &Reference, idx: usize, when: When) -> Vec<String
     if let Err(e) = wait_for_statement(&env, &mut child, idx) {
         child.kill(&env);
         return vec![e];
-    }
-    if when == When::After {
-        std::thread::sleep(Duration::from_millis(50));
     }
     let got = norm(&env.sent()[idx]);
     if got != norm(&r.statements[idx]) {

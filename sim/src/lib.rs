@@ -110,6 +110,8 @@ pub type Hook = Box<dyn FnMut(&Sim) + Send>;
 pub(crate) struct Shared {
     pub(crate) cluster: Mutex<cluster::Cluster>,
     pub(crate) hooks: Mutex<Vec<(regex::Regex, Hook)>>,
+    /// Statements held by a hang fault (reached: After = executed, hooks run).
+    pub(crate) hung: std::sync::atomic::AtomicUsize,
 }
 
 impl Shared {
@@ -144,6 +146,7 @@ impl Sim {
         let shared = Arc::new(Shared {
             cluster: Mutex::new(cluster),
             hooks: Mutex::new(Vec::new()),
+            hung: std::sync::atomic::AtomicUsize::new(0),
         });
         let (guard, port) = server::serve(shared.clone(), port)?;
         Ok(Sim {
@@ -313,6 +316,13 @@ impl Sim {
     /// `After`: executed), once. Tests SIGKILL the blocked client.
     pub fn hang_at(&self, n: usize, when: When) {
         self.lock().faults.at = Some((n, crate::cluster::Fault::Hang(when)));
+    }
+
+    /// How many statements a hang fault (`hang`, `hang_at`) holds now-or-ever: counted when the
+    /// statement is parked (with `When::After` only once it executed and its hooks ran), so a test
+    /// can wait for this instead of sleeping before it kills the blocked client.
+    pub fn hung(&self) -> usize {
+        self.shared.hung.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// While true, jobs do not progress (timeouts still apply).

@@ -374,6 +374,7 @@ impl<W: AsyncWrite + Send + Unpin> AsyncMysqlShim<W> for Backend {
             Plan::Fail(e) => return self.answer(Err(e), results).await,
             Plan::Drop(When::Before) => return Err(gone()),
             Plan::Hang(When::Before) => {
+                self.shared.hung.fetch_add(1, Ordering::SeqCst);
                 std::future::pending::<()>().await;
                 return Err(gone());
             }
@@ -393,6 +394,7 @@ impl<W: AsyncWrite + Send + Unpin> AsyncMysqlShim<W> for Backend {
                 return Err(gone());
             }
             Plan::Hang(When::After) => {
+                self.shared.hung.fetch_add(1, Ordering::SeqCst);
                 std::future::pending::<()>().await;
                 return Err(gone());
             }

@@ -2,7 +2,7 @@
 mod common;
 use common::*;
 use mysql::prelude::Queryable;
-use starrocks_sim::When;
+use starrocks_sim::{Sim, When};
 
 #[test]
 fn fail_once_fails_exactly_once() {
@@ -61,20 +61,37 @@ fn drop_connection_after_n_statements() {
     exec(&mut c, "SELECT 4");
 }
 
+/// Sends `sql` on its own thread and checks it is parked by a hang fault and stays unanswered.
+/// Nothing here races the machine's speed: the wait for the park is bounded only by a generous
+/// deadline, and a slow machine can only make "no answer yet" more certain.
+fn assert_hangs(sim: &Sim, mut c: mysql::Conn, sql: &str) {
+    let before = sim.hung();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let q = sql.to_string();
+    std::thread::spawn(move || {
+        let _ = tx.send(c.query_drop(q).is_ok());
+    });
+    let start = std::time::Instant::now();
+    while sim.hung() == before {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(60),
+            "{sql} was never parked"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    assert!(
+        rx.recv_timeout(std::time::Duration::from_millis(200))
+            .is_err(),
+        "{sql} was answered"
+    );
+}
+
 #[test]
 fn hang_never_answers() {
     let sim = start();
-    let mut c = mysql::Conn::new(
-        mysql::OptsBuilder::new()
-            .ip_or_hostname(Some("127.0.0.1"))
-            .tcp_port(sim.port())
-            .user(Some("root"))
-            .prefer_socket(false)
-            .read_timeout(Some(std::time::Duration::from_millis(300))),
-    )
-    .unwrap();
+    let c = conn(&sim);
     sim.hang("SELECT 42", When::Before);
-    assert!(c.query_drop("SELECT 42").is_err());
+    assert_hangs(&sim, c, "SELECT 42");
     let mut c = conn(&sim);
     assert_eq!(one(&mut c, "SELECT 42"), Some("42".into()));
 }
@@ -185,18 +202,10 @@ fn drop_and_hang_at_the_nth_statement() {
     exec(&mut c, "SELECT 2");
     exec(&mut c, "SELECT 3");
     // hang_at: the 2nd statement from now is never answered
-    let mut c = mysql::Conn::new(
-        mysql::OptsBuilder::new()
-            .ip_or_hostname(Some("127.0.0.1"))
-            .tcp_port(sim.port())
-            .user(Some("root"))
-            .prefer_socket(false)
-            .read_timeout(Some(std::time::Duration::from_millis(300))),
-    )
-    .unwrap();
+    let mut c = conn(&sim);
     sim.hang_at(1, When::Before);
     exec(&mut c, "SELECT 4");
-    assert!(c.query_drop("SELECT 5").is_err());
+    assert_hangs(&sim, c, "SELECT 5");
     let last = sim.statements().last().unwrap().sql.clone();
     assert_eq!(last, "SELECT 5");
     let mut c = conn(&sim);

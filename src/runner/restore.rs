@@ -187,7 +187,7 @@ impl Runner<'_> {
             // proves a timeout (read after, a pause in between could time out a finished job).
             // Upkeep (heartbeat + clock) only every cadence.upkeep_every() (src/poll.rs), and
             // at once after a CANCEL for the timeout.
-            let upkeep = cadence.upkeep_due(std::time::Instant::now()) || timed_out.is_some();
+            let upkeep = cadence.upkeep_due() || timed_out.is_some();
             let clock = if upkeep { Some(self.now()?) } else { None };
             let row = self.restore_row(step, &db, &snapshot, p.backup_timestamp.as_deref())?;
             let Some(row) = row else {
