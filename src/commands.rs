@@ -12,10 +12,12 @@ use crate::cluster::Cluster;
 use crate::config::{Config, TableRef};
 use crate::error::BbrError;
 use crate::plan::{Command, Plan};
-use crate::planner::backup::{plan_backup, plan_resume, random_suffix};
+use crate::planner::backup::{plan_backup_owned, plan_resume, random_suffix};
 use crate::planner::chain;
 use crate::planner::init::plan_init;
-use crate::planner::restore::{plan_restore, plan_restore_resume};
+use crate::planner::restore::{
+    pick_adoption, plan_restore, plan_restore_resume, recorded_chain, ChainEntry,
+};
 use crate::runner::{RunOutcome, Runner};
 use crate::{history, list, state};
 
@@ -126,7 +128,7 @@ fn backup(cfg: &Config, dry_run: bool, out: &mut dyn Write) -> Result<()> {
     let mut st = state::backup_state(&mut c, cfg)?;
     crate::preflight::check_history(&mut c, cfg)?;
     if dry_run {
-        let plan = plan_backup(cfg, &st, None);
+        let plan = plan_backup_owned(cfg, st, None);
         plan.write_json(out)?;
         return Ok(());
     }
@@ -157,7 +159,7 @@ fn backup(cfg: &Config, dry_run: bool, out: &mut dyn Write) -> Result<()> {
         st = state::backup_state(&mut c, cfg)?;
         st.resume.clear();
     }
-    let plan = plan_backup(cfg, &st, Some(&random_suffix()));
+    let plan = plan_backup_owned(cfg, st, Some(&random_suffix()));
     let mut manifest_only = BTreeMap::new();
     if let Some(dbs) = plan.inputs.get("databases").and_then(|d| d.as_array()) {
         for d in dbs {
@@ -264,6 +266,30 @@ fn finish_dead_restores(
     }
 }
 
+/// The stale restore row this run continues (same table and target time) and whether its recorded
+/// chain is still what the history gives for the target (else it cannot be continued: `Err(why)`).
+fn adoptable(
+    disc: &state::restore::RestoreDiscovery,
+    target: &TableRef,
+    target_time: chrono::NaiveDateTime,
+    resolved: &Result<chain::Chain, BbrError>,
+) -> Option<(history::RestoreRow, Result<(), String>)> {
+    let row = pick_adoption(&disc.stale, target, target_time)?.clone();
+    let recorded = recorded_chain(&row);
+    let valid = match resolved {
+        Ok(c) => {
+            let now: Vec<ChainEntry> = c.links.iter().map(ChainEntry::from).collect();
+            if now == recorded {
+                Ok(())
+            } else {
+                Err("its recorded chain is no longer what the backup history gives for this target (history changed since it started)".to_string())
+            }
+        }
+        Err(e) => Err(format!("its recorded chain is no longer valid: {}", e.what)),
+    };
+    Some((row, valid))
+}
+
 fn restore(
     cfg: &Config,
     target: &TableRef,
@@ -292,9 +318,67 @@ fn restore(
             )
         })
     };
-    let mut resolved = resolve(&disc)?;
+    let mut resolved = resolve(&disc);
+    let mut adopt = adoptable(&disc, target, target_time, &resolved);
+    if adopt.is_none() {
+        if let Err(e) = &resolved {
+            return Err(e.clone().into());
+        }
+    }
+    // A dead run of this very restore whose recorded plan is no longer valid: its record is
+    // finished (FAILED unless its last job completed the chain), and this run refuses.
+    if let Some((row, Err(why))) = &adopt {
+        let e = BbrError::refused(
+            format!(
+                "cannot continue the interrupted restore {} of {target}: {why}",
+                row.label
+            ),
+            "drop the table if it was partly restored, then run restore again (it starts afresh)",
+        );
+        if !dry_run {
+            finish_dead_restores(&mut c, cfg, &disc.state.resume, out)?;
+        }
+        return Err(e.into());
+    }
+    // Finish what other dead restore runs left RUNNING first (SPEC.md "resumable"); the one this
+    // run continues is kept.
+    let adopted_label = adopt.as_ref().map(|(r, _)| r.label.clone());
+    let others: Vec<_> = disc
+        .state
+        .resume
+        .iter()
+        .filter(|r| Some(&r.label) != adopted_label.as_ref())
+        .cloned()
+        .collect();
+    if !dry_run && !others.is_empty() {
+        finish_dead_restores(&mut c, cfg, &others, out)?;
+        disc = state::restore::restore_state(&mut c, cfg, target, target_time)?;
+        resolved = resolve(&disc);
+        adopt = adoptable(&disc, target, target_time, &resolved)
+            .filter(|(r, v)| Some(&r.label) == adopted_label.as_ref() && v.is_ok());
+        disc.state.resume.clear();
+    } else {
+        disc.state.resume = others;
+    }
+    let resolved = resolved?;
+    if let Some((row, _)) = &adopt {
+        let a = state::restore::observe_adoption(
+            &mut c,
+            cfg,
+            row,
+            recorded_chain(row),
+            disc.state.target_exists,
+        )?;
+        info!(
+            "continuing the interrupted restore {} ({}; {} link(s) to restore)",
+            a.label,
+            a.found,
+            a.links_remaining.len()
+        );
+        disc.state.adopt = Some(a);
+    }
     if dry_run {
-        if disc.state.target_exists {
+        if disc.state.target_exists && disc.state.adopt.is_none() {
             warn!(
                 "{target} exists: a real run would refuse (exit 4) until it is dropped or renamed"
             );
@@ -303,17 +387,10 @@ fn restore(
         plan.write_json(out)?;
         return Ok(());
     }
-    // Finish what dead restore runs left RUNNING before anything new starts (SPEC.md "resumable").
-    if !disc.state.resume.is_empty() {
-        finish_dead_restores(&mut c, cfg, &disc.state.resume, out)?;
-        disc = state::restore::restore_state(&mut c, cfg, target, target_time)?;
-        disc.state.resume.clear();
-        resolved = resolve(&disc)?;
-    }
-    if disc.state.target_exists {
+    if disc.state.target_exists && disc.state.adopt.is_none() {
         return Err(BbrError::refused(
             format!("table {target} exists; restore never overwrites a table"),
-            "drop or rename it first (e.g. ALTER TABLE ... RENAME), then run restore again",
+            "drop or rename it first (e.g. ALTER TABLE ... RENAME), then run restore again; if a restore of it is RUNNING in ops.restore_history, wait: once its heartbeat is stale (its run died) the same restore command continues it",
         )
         .into());
     }
@@ -328,11 +405,20 @@ fn restore(
         .iter()
         .map(|l| format!("{} ({})", l.label, l.partitions.join(", ")))
         .collect();
-    writeln!(
-        out,
-        "{target}: restored as of {target_time} by {label} FINISHED ({} RESTORE job(s): {})",
-        resolved.links.len(),
-        links.join(", ")
-    )?;
+    match &disc.state.adopt {
+        Some(a) => writeln!(
+            out,
+            "{target}: restored as of {target_time} by {label} FINISHED, continuing the interrupted run ({} of {} RESTORE job(s) sent by this run: {})",
+            a.links_remaining.len(),
+            resolved.links.len(),
+            if a.links_remaining.is_empty() { "none".to_string() } else { a.links_remaining.join(", ") }
+        )?,
+        None => writeln!(
+            out,
+            "{target}: restored as of {target_time} by {label} FINISHED ({} RESTORE job(s): {})",
+            resolved.links.len(),
+            links.join(", ")
+        )?,
+    }
     Ok(())
 }

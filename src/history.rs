@@ -403,6 +403,60 @@ pub fn set_current_label_sql(ops: &str, label: &str, current: &str) -> String {
     )
 }
 
+/// The `error_message` a claim row to continue a dead run carries while it is RUNNING (it names
+/// the adopted label), so a later run never mistakes a dead adopter's claim for a run of its own.
+pub const ADOPT_NOTE: &str = "claim to continue ";
+
+/// INSERT of the claim row of a run that continues the dead run `adopts`: the same table, target
+/// and chain, and [`ADOPT_NOTE`] + `adopts` as its note. Withdrawn once the adopted row is taken over.
+pub fn insert_restore_claim_sql(ops: &str, r: &RestoreRunningRow<'_>, adopts: &str) -> String {
+    format!(
+        "INSERT INTO {} ({}) VALUES ({}, {}, {}, {}, 'RUNNING', NOW(), NOW(), {}, {})",
+        qualified(ops, RESTORE_HISTORY),
+        col_list(&[
+            "label",
+            "database_name",
+            "table_name",
+            "target_time",
+            "status",
+            "started_at",
+            "heartbeat_at",
+            "chain",
+            "error_message"
+        ]),
+        literal(r.label),
+        literal(r.database),
+        literal(r.table),
+        literal(r.target_time),
+        literal(r.chain_json),
+        literal(&format!("{ADOPT_NOTE}{adopts}"))
+    )
+}
+
+/// Takes a dead run's RUNNING restore row over (after winning the claim): a fresh heartbeat makes it
+/// a live claim again, so no other run proceeds on the database while this run continues it.
+pub fn takeover_restore_sql(ops: &str, label: &str) -> String {
+    format!(
+        "UPDATE {} SET {} = NOW() WHERE {} = {} AND {} = 'RUNNING'",
+        qualified(ops, RESTORE_HISTORY),
+        ident("heartbeat_at"),
+        ident("label"),
+        literal(label),
+        ident("status")
+    )
+}
+
+/// The status of one restore_history row (the takeover checks it is still RUNNING).
+pub fn select_restore_status_sql(ops: &str, label: &str) -> String {
+    format!(
+        "SELECT {} FROM {} WHERE {} = {}",
+        ident("status"),
+        qualified(ops, RESTORE_HISTORY),
+        ident("label"),
+        literal(label)
+    )
+}
+
 /// Placeholder names used in the restore Finalize template.
 pub const RESTORE_FINALIZE_PLACEHOLDERS: [&str; 2] = ["status", "error_message"];
 
@@ -437,10 +491,14 @@ pub struct RestoreRow {
     pub heartbeat_at: Option<String>,
     pub chain: Option<String>,
     pub current_label: Option<String>,
+    /// `YYYY-MM-DD HH:MM:SS`: a run continues a dead one only for the same target time.
+    pub target_time: Option<String>,
+    /// While RUNNING: [`ADOPT_NOTE`] on the claim row of a run continuing another.
+    pub error_message: Option<String>,
 }
 
 /// Columns in the order [`RestoreRow::from_row`] expects.
-pub const RESTORE_COLUMNS: [&str; 7] = [
+pub const RESTORE_COLUMNS: [&str; 9] = [
     "label",
     "database_name",
     "table_name",
@@ -448,6 +506,8 @@ pub const RESTORE_COLUMNS: [&str; 7] = [
     "heartbeat_at",
     "chain",
     "current_label",
+    "target_time",
+    "error_message",
 ];
 
 impl RestoreRow {
@@ -460,6 +520,8 @@ impl RestoreRow {
             heartbeat_at: at(row, 4).map(|s| trim_datetime(&s)),
             chain: at(row, 5),
             current_label: at(row, 6),
+            target_time: at(row, 7).map(|s| trim_datetime(&s)),
+            error_message: at(row, 8),
         }
     }
 }
@@ -580,36 +642,120 @@ impl ManifestRow {
         })
     }
 
-    fn values(&self) -> String {
-        format!(
-            "({}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {})",
-            literal(&self.label),
-            literal(&self.database),
-            literal(&self.table),
-            literal(&self.partition),
-            self.partition_id,
-            self.visible_version,
-            self.replication_num
-                .map(|n| n.to_string())
-                .unwrap_or_else(|| "NULL".into()),
-            literal(&self.source_label),
-            u8::from(self.in_snapshot),
-            u8::from(self.whole_table),
-            literal(&self.schema_fingerprint)
-        )
+    /// The row borrowed, as [`ManifestInsert::push`] takes it.
+    pub fn as_ref(&self) -> ManifestRowRef<'_> {
+        ManifestRowRef {
+            label: &self.label,
+            database: &self.database,
+            table: &self.table,
+            partition: &self.partition,
+            partition_id: self.partition_id,
+            visible_version: self.visible_version,
+            replication_num: self.replication_num,
+            source_label: &self.source_label,
+            in_snapshot: self.in_snapshot,
+            whole_table: self.whole_table,
+            schema_fingerprint: &self.schema_fingerprint,
+        }
+    }
+}
+
+/// A manifest row borrowed from the planner's inputs: rendering 1M rows allocates nothing per row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ManifestRowRef<'a> {
+    pub label: &'a str,
+    pub database: &'a str,
+    pub table: &'a str,
+    pub partition: &'a str,
+    pub partition_id: i64,
+    pub visible_version: i64,
+    pub replication_num: Option<i64>,
+    pub source_label: &'a str,
+    pub in_snapshot: bool,
+    pub whole_table: bool,
+    pub schema_fingerprint: &'a str,
+}
+
+/// One multi-row INSERT for a chunk of manifest rows, rendered row by row straight into its
+/// statement (no per-row strings: at 1M rows those temporaries cost time and, by taking the heap
+/// holes the planner frees as it goes, pushed every statement to the top of the heap).
+pub struct ManifestInsert {
+    sql: String,
+    rows: usize,
+}
+
+impl ManifestInsert {
+    pub fn new(ops: &str) -> ManifestInsert {
+        ManifestInsert {
+            sql: format!(
+                "INSERT INTO {} ({}) VALUES ",
+                qualified(ops, BACKUP_PARTITIONS),
+                col_list(&MANIFEST_COLUMNS)
+            ),
+            rows: 0,
+        }
+    }
+
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    pub fn push(&mut self, r: ManifestRowRef<'_>) {
+        use std::fmt::Write as _;
+        let s = &mut self.sql;
+        if self.rows > 0 {
+            s.push_str(", ");
+        }
+        self.rows += 1;
+        s.push('(');
+        for v in [r.label, r.database, r.table, r.partition] {
+            push_literal(s, v);
+            s.push_str(", ");
+        }
+        // Writing to a String cannot fail.
+        let _ = write!(s, "{}, {}, ", r.partition_id, r.visible_version);
+        match r.replication_num {
+            Some(n) => {
+                let _ = write!(s, "{n}");
+            }
+            None => s.push_str("NULL"),
+        }
+        s.push_str(", ");
+        push_literal(s, r.source_label);
+        s.push_str(if r.in_snapshot { ", 1, " } else { ", 0, " });
+        s.push_str(if r.whole_table { "1, " } else { "0, " });
+        push_literal(s, r.schema_fingerprint);
+        s.push(')');
+    }
+
+    /// The statement, its buffer trimmed to its length.
+    pub fn finish(mut self) -> String {
+        self.sql.shrink_to_fit();
+        self.sql
+    }
+}
+
+/// `literal(v)` appended to `out` (the quoting of sql::literal, without a String per value).
+fn push_literal(out: &mut String, v: &str) {
+    if v.bytes()
+        .any(|b| matches!(b, b'\\' | b'\'' | 0 | b'\n' | b'\r' | b'\t' | 8 | 0x1a))
+    {
+        out.push_str(&literal(v));
+    } else {
+        out.push('\'');
+        out.push_str(v);
+        out.push('\'');
     }
 }
 
 /// One multi-row INSERT for a chunk of manifest rows. Duplicate rows (a retried chunk) are harmless:
 /// readers de-duplicate on (label, table, partition).
 pub fn insert_manifest_sql(ops: &str, rows: &[ManifestRow]) -> String {
-    let values: Vec<String> = rows.iter().map(ManifestRow::values).collect();
-    format!(
-        "INSERT INTO {} ({}) VALUES {}",
-        qualified(ops, BACKUP_PARTITIONS),
-        col_list(&MANIFEST_COLUMNS),
-        values.join(", ")
-    )
+    let mut m = ManifestInsert::new(ops);
+    for r in rows {
+        m.push(r.as_ref());
+    }
+    m.finish()
 }
 
 /// The manifests of the given labels.
@@ -639,6 +785,66 @@ mod tests {
         let h = create_table_sql("ops", BACKUP_HISTORY, 3).unwrap();
         assert!(h.contains("PRIMARY KEY (`label`)"));
         assert!(h.contains("`partitions` INT"));
+    }
+
+    #[test]
+    fn manifest_insert_renders_what_literal_and_format_would() {
+        let rows = [
+            ManifestRow {
+                label: "l".into(),
+                database: "d\\b".into(),
+                table: "t`x".into(),
+                partition: "p'1\n\0\u{1a}\t\r\u{8}é".into(),
+                partition_id: -1,
+                visible_version: 3,
+                replication_num: None,
+                source_label: "s".into(),
+                in_snapshot: false,
+                whole_table: true,
+                schema_fingerprint: String::new(),
+            },
+            ManifestRow {
+                label: "l".into(),
+                database: "d".into(),
+                table: "t".into(),
+                partition: "p2".into(),
+                partition_id: 10,
+                visible_version: i64::MAX,
+                replication_num: Some(3),
+                source_label: "l".into(),
+                in_snapshot: true,
+                whole_table: false,
+                schema_fingerprint: "ab".into(),
+            },
+        ];
+        let values: Vec<String> = rows
+            .iter()
+            .map(|r| {
+                format!(
+                    "({}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {})",
+                    literal(&r.label),
+                    literal(&r.database),
+                    literal(&r.table),
+                    literal(&r.partition),
+                    r.partition_id,
+                    r.visible_version,
+                    r.replication_num
+                        .map(|n| n.to_string())
+                        .unwrap_or_else(|| "NULL".into()),
+                    literal(&r.source_label),
+                    u8::from(r.in_snapshot),
+                    u8::from(r.whole_table),
+                    literal(&r.schema_fingerprint)
+                )
+            })
+            .collect();
+        let want = format!(
+            "INSERT INTO {} ({}) VALUES {}",
+            qualified("o", BACKUP_PARTITIONS),
+            col_list(&MANIFEST_COLUMNS),
+            values.join(", ")
+        );
+        assert_eq!(insert_manifest_sql("o", &rows), want);
     }
 
     #[test]

@@ -53,6 +53,14 @@ pub enum StepKind {
     RestoreSnapshot,
     /// Restore: poll SHOW RESTORE until our label is FINISHED or CANCELLED.
     PollRestore,
+    /// Restore continuing a dead run: insert our claim row, which names the run it adopts.
+    AdoptRestore,
+    /// Restore continuing a dead run, after the claim was won: refresh the adopted row's heartbeat
+    /// (it is live again), then withdraw our claim row.
+    TakeOverRestore,
+    /// Restore continuing a dead run: look its current job up by label in SHOW RESTORE and wait
+    /// for its end; decides which links StarRocks already ran.
+    ResumeRestore,
 }
 
 /// How the runner may retry a step. Transient errors are retried with exponential backoff + jitter.

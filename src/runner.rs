@@ -66,6 +66,10 @@ struct Job {
     backup_timestamp: Option<String>,
     snapshot_at: Option<String>,
     error: Option<BbrError>,
+    /// Continuing a dead restore: our claim row's label until the takeover (the Claim step's row).
+    claim_label: Option<String>,
+    /// Continuing a dead restore: the links StarRocks ran, as ResumeRestore judged them.
+    links_done: Option<u32>,
 }
 
 pub struct Runner<'a> {
@@ -215,6 +219,9 @@ impl<'a> Runner<'a> {
             StepKind::CheckTargetAbsent => self.check_target_absent(step, label, job),
             StepKind::RestoreSnapshot => self.restore_snapshot(step, label, job),
             StepKind::PollRestore => self.poll_restore(step, label, job),
+            StepKind::AdoptRestore => self.adopt_restore(step, job),
+            StepKind::TakeOverRestore => self.take_over_restore(step, label, job),
+            StepKind::ResumeRestore => self.resume_restore(step, label, job),
             StepKind::Finalize if self.command == Command::Restore => {
                 self.finalize(step, label, job)?;
                 match &job.outcome {
@@ -228,7 +235,10 @@ impl<'a> Runner<'a> {
                     _ => Ok(()),
                 }
             }
-            StepKind::Claim => self.claim(step, label),
+            StepKind::Claim => {
+                let own = job.claim_label.clone().unwrap_or_else(|| label.to_string());
+                self.claim(step, &own)
+            }
             StepKind::CheckBase => self.check_base(step, label),
             StepKind::IssueBackup => {
                 if let Some(Details::Backup {

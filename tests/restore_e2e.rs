@@ -3,7 +3,8 @@
 
 mod common;
 use common::*;
-use starrocks_sim::{JobKind, SimOptions};
+use starrocks_sim::{JobKind, SimOptions, When};
+use std::time::{Duration, Instant};
 
 /// (partition name, visible version, row count), sorted by name: what a restore must reproduce.
 type Parts = Vec<(String, u64, u64)>;
@@ -500,16 +501,19 @@ fn a_stale_running_restore_row_is_finished_by_the_next_run() {
     env.query("INSERT INTO ops.restore_history (label, database_name, table_name, status, started_at, heartbeat_at, chain) VALUES ('bbr_restore_dead', 'sales', 'orders', 'RUNNING', '2000-01-01 00:00:00', '2000-01-01 00:00:00', '[]')");
     let jobs_before = restore_jobs(&env).len();
     let o = env.run(&["restore", "--table", "sales.orders", "--timestamp", &target]);
-    // the table exists (the dead run restored it): refused after the records were finished
+    // the same restore: the dead run is continued (its last job FINISHED: nothing left to send);
+    // the row without a target time is another run's: finished FAILED first
     assert_eq!(
         o.status.code(),
-        Some(4),
+        Some(0),
         "{}",
         String::from_utf8_lossy(&o.stderr)
     );
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(
-        out.contains(&format!("interrupted restore {label} FINISHED")),
+        out.contains(&format!(
+            "by {label} FINISHED, continuing the interrupted run (0 of 2"
+        )),
         "{out}"
     );
     assert!(
@@ -671,4 +675,297 @@ fn a_backup_run_also_finishes_a_dead_restore_record_of_its_database() {
     );
     assert!(out.contains("FINISHED"), "the backup itself ran: {out}");
     assert_eq!(restore_history(&env)[0].1, "FAILED");
+}
+
+/// Starts `restore` as a child process, waits until the simulator logged a statement matching
+/// `until` (the caller armed a hang there), then SIGKILLs it: a run that dies mid-chain.
+fn killed_restore(env: &Env, target: &str, until: impl Fn(&[String]) -> bool) {
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("starrocks-bbr"))
+        .args([
+            "restore",
+            "--table",
+            "sales.orders",
+            "--timestamp",
+            target,
+            "--config",
+        ])
+        .arg(&env.config)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while !until(&env.sent()) {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "never reached: {:#?}",
+            env.sent()
+        );
+        assert!(child.try_wait().unwrap().is_none(), "the run ended");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(50));
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+}
+
+/// A dead run continued by the same command ends exactly as an uninterrupted restore: the same
+/// table, one RESTORE job per link, one restore_history row, FINISHED.
+fn assert_continued(env: &Env, full: &str, incr1: &str, at_t1: &Parts) {
+    assert_eq!(&parts(env, "orders"), at_t1, "versions and rows as at t1");
+    assert_eq!(
+        restore_jobs(env),
+        vec![
+            (full.to_string(), "FINISHED".to_string()),
+            (incr1.to_string(), "FINISHED".to_string())
+        ],
+        "one RESTORE job per link"
+    );
+    let h = restore_history(env);
+    assert_eq!(h.len(), 1, "{h:?}");
+    assert_eq!(h[0].1, "FINISHED", "{h:?}");
+}
+
+#[test]
+fn a_restore_killed_while_polling_its_second_job_is_continued_by_the_same_command() {
+    if skip_on_real_cluster("restore_killed_polling_second") {
+        return;
+    }
+    let env = Env::demo();
+    let ([full, incr1, _], at_t1) = three_backups(&env);
+    let target = ts(snapshot_at(&env, &incr1));
+    env.sim.drop_table("sales", "orders").unwrap();
+    env.sim.clear_statements();
+    // the second RESTORE arms a hang on the next SHOW RESTORE: the run dies polling it
+    env.sim.on_statement(
+        &format!("^RESTORE SNAPSHOT `sales`.`{incr1}`"),
+        Box::new(|sim| sim.hang("^SHOW RESTORE", When::Before)),
+    );
+    let second = incr1.clone();
+    killed_restore(&env, &target, |log| {
+        log.iter()
+            .position(|s| s.starts_with("RESTORE") && s.contains(&second))
+            .is_some_and(|i| log[i..].iter().any(|s| s.starts_with("SHOW RESTORE")))
+    });
+    let h = restore_history(&env);
+    assert_eq!((h.len(), h[0].1.as_str()), (1, "RUNNING"), "{h:?}");
+    let dead = h[0].0.clone();
+    // its heartbeat goes stale: the runner is dead; the job ends meanwhile
+    env.sim.advance(Duration::from_secs(600));
+    let out = restore(&env, &target, 0);
+    assert!(
+        out.contains(&format!(
+            "by {dead} FINISHED, continuing the interrupted run (0 of 2"
+        )),
+        "{out}"
+    );
+    assert_continued(&env, &full, &incr1, &at_t1);
+    assert_eq!(
+        restore_history(&env)[0].0,
+        dead,
+        "the same row was finalized"
+    );
+    let sent = restores_sent(&env);
+    assert_eq!(sent.len(), 2, "one RESTORE per link ever sent: {sent:#?}");
+    assert!(
+        sent[0].contains(&full) && sent[1].contains(&incr1),
+        "{sent:#?}"
+    );
+}
+
+#[test]
+fn a_restore_killed_between_its_two_jobs_sends_only_the_second_on_the_rerun() {
+    if skip_on_real_cluster("restore_killed_between_jobs") {
+        return;
+    }
+    let env = Env::demo();
+    let ([full, incr1, _], at_t1) = three_backups(&env);
+    let target = ts(snapshot_at(&env, &incr1));
+    env.sim.drop_table("sales", "orders").unwrap();
+    env.sim.clear_statements();
+    // current_label already names the second snapshot, its RESTORE never reaches StarRocks
+    env.sim.hang(
+        &format!("^RESTORE SNAPSHOT `sales`.`{incr1}`"),
+        When::Before,
+    );
+    let second = incr1.clone();
+    killed_restore(&env, &target, |log| {
+        log.iter()
+            .any(|s| s.starts_with("RESTORE") && s.contains(&second))
+    });
+    assert_eq!(restore_jobs(&env).len(), 1, "only the first job ran");
+    let dead = restore_history(&env)[0].0.clone();
+    let r = env.query(&format!(
+        "SELECT current_label FROM ops.restore_history WHERE label = '{dead}'"
+    ));
+    assert_eq!(r[0][0].as_deref(), Some(incr1.as_str()));
+
+    // a fresh heartbeat: the run may be alive, so nobody touches it
+    let o = env.run(&["restore", "--table", "sales.orders", "--timestamp", &target]);
+    assert_eq!(
+        o.status.code(),
+        Some(4),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(
+        last_error_line(&o).contains("the same restore command continues it"),
+        "{}",
+        last_error_line(&o)
+    );
+    assert_eq!(restore_history(&env).len(), 1, "nothing written");
+    env.sim.advance(Duration::from_secs(600));
+
+    // the dry run shows the continuation, sending only SELECT/SHOW
+    env.sim.clear_statements();
+    let plan = env.run_ok(
+        &[
+            "restore",
+            "--table",
+            "sales.orders",
+            "--timestamp",
+            &target,
+            "--dry-run",
+        ],
+        0,
+    );
+    for s in env.sent() {
+        let up = s.to_ascii_uppercase();
+        assert!(up.starts_with("SELECT") || up.starts_with("SHOW"), "{s}");
+    }
+    let v: serde_json::Value = serde_json::from_str(&plan).unwrap();
+    assert_eq!(v["inputs"]["label"], dead.as_str());
+    assert_eq!(v["inputs"]["adopt"]["label"], dead.as_str());
+    assert_eq!(v["inputs"]["adopt"]["links_done"], 1);
+    assert_eq!(
+        v["inputs"]["adopt"]["links_remaining"],
+        serde_json::json!([incr1.as_str()])
+    );
+    let kinds: Vec<&str> = v["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![
+            "AdoptRestore",
+            "Claim",
+            "TakeOverRestore",
+            "ResumeRestore",
+            "CheckTargetAbsent",
+            "RestoreSnapshot",
+            "PollRestore",
+            "Finalize"
+        ]
+    );
+
+    env.sim.clear_statements();
+    let out = restore(&env, &target, 0);
+    assert!(
+        out.contains(&format!(
+            "by {dead} FINISHED, continuing the interrupted run (1 of 2"
+        )),
+        "{out}"
+    );
+    assert_continued(&env, &full, &incr1, &at_t1);
+    // the rerun sent the second RESTORE only (the dead run's never reached StarRocks)
+    let sent = restores_sent(&env);
+    assert_eq!(sent.len(), 1, "{sent:#?}");
+    assert!(sent[0].contains(&incr1), "{sent:#?}");
+}
+
+#[test]
+fn a_dead_restore_whose_chain_vanished_from_history_is_not_continued() {
+    if skip_on_real_cluster("restore_adopt_invalid") {
+        return;
+    }
+    let env = Env::demo();
+    let ([_, incr1, _], _) = three_backups(&env);
+    let target = ts(snapshot_at(&env, &incr1));
+    env.sim.drop_table("sales", "orders").unwrap();
+    env.sim.hang(
+        &format!("^RESTORE SNAPSHOT `sales`.`{incr1}`"),
+        When::Before,
+    );
+    let second = incr1.clone();
+    killed_restore(&env, &target, |log| {
+        log.iter()
+            .any(|s| s.starts_with("RESTORE") && s.contains(&second))
+    });
+    let dead = restore_history(&env)[0].0.clone();
+    env.sim.advance(Duration::from_secs(600));
+    // the second snapshot's record is gone (history edited by hand)
+    env.query(&format!(
+        "DELETE FROM ops.backup_history WHERE label = '{incr1}'"
+    ));
+    let jobs = restore_jobs(&env).len();
+    let o = env.run(&["restore", "--table", "sales.orders", "--timestamp", &target]);
+    assert_eq!(
+        o.status.code(),
+        Some(4),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let line = last_error_line(&o);
+    assert!(
+        line.contains(&format!("cannot continue the interrupted restore {dead}")),
+        "{line}"
+    );
+    assert_eq!(restore_jobs(&env).len(), jobs, "nothing sent");
+    let h = restore_history(&env);
+    assert_eq!(h[0].1, "FAILED", "{h:?}");
+    assert!(
+        h[0].2.as_deref().unwrap().contains("partly restored"),
+        "{h:?}"
+    );
+}
+
+#[test]
+fn a_dead_restore_of_another_target_time_is_recorded_failed_not_continued() {
+    if skip_on_real_cluster("restore_other_target") {
+        return;
+    }
+    let env = Env::demo();
+    let ([full, incr1, _], _) = three_backups(&env);
+    let target = ts(snapshot_at(&env, &incr1));
+    env.sim.drop_table("sales", "orders").unwrap();
+    env.sim.hang(
+        &format!("^RESTORE SNAPSHOT `sales`.`{incr1}`"),
+        When::Before,
+    );
+    let second = incr1.clone();
+    killed_restore(&env, &target, |log| {
+        log.iter()
+            .any(|s| s.starts_with("RESTORE") && s.contains(&second))
+    });
+    let dead = restore_history(&env)[0].0.clone();
+    env.sim.advance(Duration::from_secs(600));
+    // a restore as of the full backup's time: another target, the table exists (partly restored)
+    let o = env.run(&[
+        "restore",
+        "--table",
+        "sales.orders",
+        "--timestamp",
+        &ts(snapshot_at(&env, &full)),
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(4),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(last_error_line(&o).contains("sales.orders exists"));
+    let h = restore_history(&env);
+    assert_eq!(
+        (h.len(), h[0].0.as_str(), h[0].1.as_str()),
+        (1, dead.as_str(), "FAILED")
+    );
+    let why = h[0].2.as_deref().unwrap();
+    assert!(
+        why.contains("partly restored") && why.contains("drop"),
+        "{why}"
+    );
+    assert_eq!(restore_jobs(&env).len(), 1, "nothing re-submitted");
 }

@@ -12,8 +12,9 @@ use serde::{Deserialize, Serialize};
 use super::chain::{Chain, ChainLink};
 use crate::config::{Config, TableRef};
 use crate::history::{
-    finalize_restore_template, insert_restore_running_sql, select_running_sql, RestoreRow,
-    RestoreRunningRow, RESTORE_FINALIZE_PLACEHOLDERS,
+    finalize_restore_template, insert_restore_claim_sql, insert_restore_running_sql,
+    select_running_sql, takeover_restore_sql, withdraw_sql, RestoreRow, RestoreRunningRow,
+    ADOPT_NOTE, RESTORE_FINALIZE_PLACEHOLDERS, RESTORE_HISTORY,
 };
 use crate::plan::{Command, Details, Plan, Step, StepKind};
 use crate::sql::{ident, literal, property, qualified};
@@ -89,6 +90,259 @@ impl RestoreResume {
     }
 }
 
+/// The chain a dead run recorded in its row (empty when unreadable).
+pub fn recorded_chain(row: &RestoreRow) -> Vec<ChainEntry> {
+    row.chain
+        .as_deref()
+        .and_then(|c| serde_json::from_str(c).ok())
+        .unwrap_or_default()
+}
+
+/// Among the stale RUNNING restore rows of the database, the dead run this restore continues: same
+/// table, same target time, a readable non-empty chain, and not a dead adopter's claim row. When
+/// two of them submitted RESTOREs nobody can tell which one the table holds: none is adopted.
+pub fn pick_adoption<'a>(
+    stale: &'a [RestoreRow],
+    target: &TableRef,
+    target_time: NaiveDateTime,
+) -> Option<&'a RestoreRow> {
+    let at = target_time.format(TIME_FORMAT).to_string();
+    let candidates: Vec<&RestoreRow> = stale
+        .iter()
+        .filter(|r| r.database == target.database && r.table == target.table)
+        .filter(|r| r.target_time.as_deref() == Some(at.as_str()))
+        .filter(|r| {
+            !r.error_message
+                .as_deref()
+                .is_some_and(|m| m.starts_with(ADOPT_NOTE))
+        })
+        .filter(|r| !recorded_chain(r).is_empty())
+        .collect();
+    let submitted: Vec<&RestoreRow> = candidates
+        .iter()
+        .copied()
+        .filter(|r| r.current_label.is_some())
+        .collect();
+    match submitted.len() {
+        0 => candidates.into_iter().min_by(|a, b| {
+            (a.started_at.as_deref(), a.label.as_str())
+                .cmp(&(b.started_at.as_deref(), b.label.as_str()))
+        }),
+        1 => submitted.first().copied(),
+        _ => None,
+    }
+}
+
+/// A chain link as SHOW RESTORE names its job (`Label`, `Timestamp`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LinkRef {
+    pub label: String,
+    pub backup_timestamp: String,
+}
+
+/// SHOW RESTORE's row (the FE keeps one job per database: the last BACKUP or RESTORE).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShowRestoreJob {
+    pub label: String,
+    pub timestamp: String,
+    pub state: String,
+    pub status: String,
+    pub create_time: Option<NaiveDateTime>,
+}
+
+/// How far a dead run got, judged from its row and the database's last job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Progress {
+    /// `done` links have FINISHED once the job named in `wait` (still running, in that state) ends
+    /// FINISHED; the links after `done` are still to be submitted.
+    Continue { done: u32, wait: Option<String> },
+    /// The current job was CANCELLED: the reason with StarRocks' Status.
+    Cancelled(String),
+    /// The current job is not visible and cannot be shown never to have been submitted.
+    Unknown(String),
+}
+
+/// Judges a dead run's progress. Its `current_label` (link k) is set BEFORE its RESTORE is sent, so
+/// the job may never have reached StarRocks; since the FE shows only the database's LAST job, link k
+/// was provably never accepted when that job is link k-1's, FINISHED (k ≥ 2), or, for k = 1, when no
+/// job of the dead run is visible and the table does not exist. A job counts as the dead run's only
+/// if it carries the link's Label and Timestamp and was created at or after the run's `started_at`.
+/// Anything else is Unknown: never guess FINISHED, never re-send what StarRocks may have run.
+pub fn judge(
+    links: &[LinkRef],
+    current: Option<&str>,
+    started_at: Option<NaiveDateTime>,
+    last: Option<&ShowRestoreJob>,
+    table_exists: bool,
+) -> Progress {
+    let Some(cur) = current else {
+        // current_label is recorded before any RESTORE is sent: none was.
+        return Progress::Continue {
+            done: 0,
+            wait: None,
+        };
+    };
+    let n = links.len();
+    let Some(i) = links.iter().position(|l| l.label == cur) else {
+        return Progress::Unknown(format!(
+            "its current snapshot {cur} is not in its recorded chain"
+        ));
+    };
+    let k = u32::try_from(i + 1).unwrap_or(u32::MAX);
+    let ours = |j: &ShowRestoreJob, l: &LinkRef| {
+        j.label == l.label
+            && j.timestamp == l.backup_timestamp
+            && matches!((j.create_time, started_at), (Some(c), Some(s)) if c >= s)
+    };
+    if let Some(j) = last.filter(|j| ours(j, &links[i])) {
+        return match j.state.as_str() {
+            "FINISHED" => Progress::Continue {
+                done: k,
+                wait: None,
+            },
+            "CANCELLED" => Progress::Cancelled(format!(
+                "RESTORE of snapshot {cur} ({k} of {n}) was CANCELLED: {}",
+                j.status
+            )),
+            st => Progress::Continue {
+                done: k,
+                wait: Some(st.to_string()),
+            },
+        };
+    }
+    let prev_finished =
+        i >= 1 && last.is_some_and(|j| ours(j, &links[i - 1]) && j.state == "FINISHED");
+    let none_of_ours =
+        last.is_none_or(|j| matches!((j.create_time, started_at), (Some(c), Some(s)) if c < s));
+    if prev_finished || (i == 0 && none_of_ours && !table_exists) {
+        return Progress::Continue {
+            done: k - 1,
+            wait: None,
+        };
+    }
+    let seen = match last {
+        Some(j) => format!(
+            "the database's last job is a RESTORE of {} ({})",
+            j.label, j.state
+        ),
+        None => "SHOW RESTORE shows no job".to_string(),
+    };
+    Progress::Unknown(format!(
+        "SHOW RESTORE has no job for snapshot {cur} ({k} of {n}) and it cannot be shown that the dead run never submitted it ({seen}); the table may be partly restored"
+    ))
+}
+
+/// A dead run (stale RUNNING row, same table and target time) that this run continues: it takes
+/// the row over, finishes its current job and submits only the links StarRocks has not run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Adoption {
+    /// The adopted run's label: its restore_history row is the one finalized.
+    pub label: String,
+    pub started_at: Option<String>,
+    pub heartbeat_at: Option<String>,
+    /// The snapshot whose RESTORE it recorded last (None: it submitted nothing).
+    pub current_label: Option<String>,
+    /// What SHOW RESTORE showed of that job when this plan was made.
+    pub found: String,
+    /// Links that have FINISHED once the awaited job ends; None: the continuation fails (`found`).
+    pub links_done: Option<u32>,
+    /// The snapshots still to RESTORE, in order.
+    pub links_remaining: Vec<String>,
+    #[serde(skip)]
+    pub chain: Vec<ChainEntry>,
+}
+
+impl Adoption {
+    pub fn new(row: &RestoreRow, chain: Vec<ChainEntry>, progress: &Progress) -> Adoption {
+        let cur = row.current_label.clone();
+        let (found, done) = match (progress, cur.as_deref()) {
+            (Progress::Continue { done, .. }, None) => {
+                ("it submitted no RESTORE".to_string(), Some(*done))
+            }
+            (
+                Progress::Continue {
+                    done,
+                    wait: Some(st),
+                },
+                Some(c),
+            ) => (
+                format!("{c}: {st}, still running: wait for its end"),
+                Some(*done),
+            ),
+            (Progress::Continue { done, wait: None }, Some(c)) => {
+                let k = chain.iter().position(|e| e.label == c).map(|i| i + 1);
+                if k == Some(usize::try_from(*done).unwrap_or(usize::MAX)) {
+                    (format!("{c}: FINISHED"), Some(*done))
+                } else {
+                    (
+                        format!("{c}: never submitted (the database's last job is the previous link's, FINISHED)"),
+                        Some(*done),
+                    )
+                }
+            }
+            (Progress::Cancelled(why), _) | (Progress::Unknown(why), _) => (why.clone(), None),
+        };
+        let links_remaining = match done {
+            Some(d) => chain
+                .iter()
+                .skip(usize::try_from(d).unwrap_or(usize::MAX))
+                .map(|e| e.label.clone())
+                .collect(),
+            None => Vec::new(),
+        };
+        Adoption {
+            label: row.label.clone(),
+            started_at: row.started_at.clone(),
+            heartbeat_at: row.heartbeat_at.clone(),
+            current_label: cur,
+            found,
+            links_done: done,
+            links_remaining,
+            chain,
+        }
+    }
+
+    pub fn links(&self) -> Vec<LinkRef> {
+        self.chain
+            .iter()
+            .map(|e| LinkRef {
+                label: e.label.clone(),
+                backup_timestamp: e.backup_timestamp.clone(),
+            })
+            .collect()
+    }
+}
+
+/// AdoptRestore details: our claim row and the run it continues.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AdoptClaim {
+    pub adopts: String,
+    pub claim_label: String,
+}
+
+/// TakeOverRestore details: `release_sql` withdraws our claim row once the adopted row is live.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TakeOver {
+    pub adopts: String,
+    pub claim_label: String,
+    pub release_sql: String,
+}
+
+/// ResumeRestore details: what the runner judges the dead run's progress from, and what this plan
+/// expects (`links_done`); a different judgement at run time fails the run rather than guess.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResumeJob {
+    pub adopts: String,
+    pub table: String,
+    pub current_label: Option<String>,
+    pub started_at: Option<String>,
+    pub links: Vec<LinkRef>,
+    pub links_done: Option<u32>,
+    pub initial_ms: u64,
+    pub max_ms: u64,
+    pub job_timeout_s: u64,
+}
+
 /// Everything the restore planner reads from the cluster besides the chain.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RestoreState {
@@ -100,6 +354,8 @@ pub struct RestoreState {
     /// Whether the table exists now (a real run refuses; a dry run shows the plan anyway).
     pub target_exists: bool,
     pub resume: Vec<RestoreResume>,
+    /// The dead run this restore continues instead of starting afresh.
+    pub adopt: Option<Adoption>,
 }
 
 /// CheckTargetAbsent details.
@@ -108,6 +364,10 @@ pub struct TargetCheck {
     pub table: String,
     /// True for the re-check right before the first RESTORE (after our row was written).
     pub recheck: bool,
+    /// Continuing this dead run: the table may exist, because that run created it (it must, once
+    /// one of its links FINISHED); it must not exist when the run restored nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub adopted: Option<String>,
 }
 
 /// RestoreSnapshot details: one RESTORE job of the chain.
@@ -284,82 +544,25 @@ struct RestoreInputs<'a> {
     chain: &'a [ChainEntry],
     restore_jobs: usize,
     resume: &'a [RestoreResume],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    adopt: Option<&'a Adoption>,
+    /// The label of our claim row when continuing a dead run (withdrawn after the takeover).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    claim_label: Option<&'a str>,
 }
 
-/// Compiles the restore plan. `suffix` is the per-attempt label part (None for a dry run).
-pub fn plan_restore(
+/// RestoreSnapshot + PollRestore for the links of `entries` after the first `skip`.
+fn link_steps(
     cfg: &Config,
-    state: &RestoreState,
-    chain: &Chain,
-    suffix: Option<&str>,
-) -> Plan {
-    let target = &state.target;
+    target: &TableRef,
+    label: &str,
+    entries: &[ChainEntry],
+    skip: usize,
+) -> Vec<Step> {
     let db = target.database.as_str();
-    let label = restore_label(target, state.target_time, suffix);
-    let entries: Vec<ChainEntry> = chain.links.iter().map(ChainEntry::from).collect();
-    let chain_json = serde_json::to_string(&entries).unwrap_or_else(|_| "[]".into());
-    let target_time = state.target_time.format(TIME_FORMAT).to_string();
     let links = u32::try_from(entries.len()).unwrap_or(u32::MAX);
-
-    let step = |kind, description: String, sql: Option<String>, details| Step {
-        kind,
-        description,
-        database: Some(db.to_string()),
-        label: Some(label.clone()),
-        sql,
-        retry: super::idempotent(cfg),
-        details,
-    };
-    let check = |recheck: bool| {
-        step(
-            StepKind::CheckTargetAbsent,
-            if recheck {
-                format!("re-check right before the first RESTORE that {target} does not exist (else withdraw, exit 4)")
-            } else {
-                format!("refuse (exit 4) if {target} exists")
-            },
-            Some(target_exists_sql(target)),
-            Some(Details::Other(
-                serde_json::to_value(TargetCheck {
-                    table: target.to_string(),
-                    recheck,
-                })
-                .unwrap_or_default(),
-            )),
-        )
-    };
-
-    let mut steps = plan_restore_resume(cfg, &state.resume);
-    steps.push(check(false));
-    steps.push(step(
-        StepKind::RecordRestoreRunning,
-        format!(
-            "write the RUNNING restore_history row for {target} as of {target_time} (the claim)"
-        ),
-        Some(insert_restore_running_sql(
-            &cfg.ops_database,
-            &RestoreRunningRow {
-                label: &label,
-                database: db,
-                table: &target.table,
-                target_time: &target_time,
-                chain_json: &chain_json,
-            },
-        )),
-        None,
-    ));
-    steps.push(step(
-        StepKind::Claim,
-        format!(
-            "wait until the cluster clock passed our started_at, then proceed only if ours is the oldest live RUNNING backup or restore row of {db}"
-        ),
-        Some(select_running_sql(&cfg.ops_database, db)),
-        Some(Details::Claim {
-            heartbeat_stale_s: cfg.heartbeat_stale_s,
-        }),
-    ));
-    steps.push(check(true));
-    for (i, e) in entries.iter().enumerate() {
+    let mut steps = Vec::new();
+    for (i, e) in entries.iter().enumerate().skip(skip) {
         let link = u32::try_from(i + 1).unwrap_or(u32::MAX);
         steps.push(Step {
             kind: StepKind::RestoreSnapshot,
@@ -369,7 +572,7 @@ pub fn plan_restore(
                 e.label
             ),
             database: Some(db.to_string()),
-            label: Some(label.clone()),
+            label: Some(label.to_string()),
             sql: Some(restore_sql(cfg, target, e)),
             retry: super::submission(cfg),
             details: Some(Details::Other(
@@ -388,7 +591,7 @@ pub fn plan_restore(
         steps.push(poll_step(
             cfg,
             db,
-            &label,
+            label,
             RestorePoll {
                 snapshot_label: Some(e.label.clone()),
                 backup_timestamp: Some(e.backup_timestamp.clone()),
@@ -405,8 +608,165 @@ pub fn plan_restore(
             ),
         ));
     }
+    steps
+}
+
+/// Compiles the restore plan. `suffix` is the per-attempt label part (None for a dry run).
+/// With `state.adopt`, the plan continues that dead run (see [`Adoption`]) instead.
+pub fn plan_restore(
+    cfg: &Config,
+    state: &RestoreState,
+    chain: &Chain,
+    suffix: Option<&str>,
+) -> Plan {
+    let target = &state.target;
+    let db = target.database.as_str();
+    let own_label = restore_label(target, state.target_time, suffix);
+    let adopt = state.adopt.as_ref();
+    // Continuing: every step belongs to the adopted run's job; our own label only names the claim row.
+    let label = adopt.map_or(own_label.clone(), |a| a.label.clone());
+    let entries: Vec<ChainEntry> = match adopt {
+        Some(a) => a.chain.clone(),
+        None => chain.links.iter().map(ChainEntry::from).collect(),
+    };
+    let chain_json = serde_json::to_string(&entries).unwrap_or_else(|_| "[]".into());
+    let target_time = state.target_time.format(TIME_FORMAT).to_string();
+    let running_row = RestoreRunningRow {
+        label: &own_label,
+        database: db,
+        table: &target.table,
+        target_time: &target_time,
+        chain_json: &chain_json,
+    };
+
+    let step = |kind, description: String, sql: Option<String>, details| Step {
+        kind,
+        description,
+        database: Some(db.to_string()),
+        label: Some(label.clone()),
+        sql,
+        retry: super::idempotent(cfg),
+        details,
+    };
+    let check = |recheck: bool, adopted: Option<String>| {
+        step(
+            StepKind::CheckTargetAbsent,
+            match (&adopted, recheck) {
+                (Some(a), _) => format!("{target} must exist if {a} restored a link (it created it), else must not (exit 4)"),
+                (None, true) => format!("re-check right before the first RESTORE that {target} does not exist (else withdraw, exit 4)"),
+                (None, false) => format!("refuse (exit 4) if {target} exists"),
+            },
+            Some(target_exists_sql(target)),
+            Some(Details::Other(
+                serde_json::to_value(TargetCheck {
+                    table: target.to_string(),
+                    recheck,
+                    adopted,
+                })
+                .unwrap_or_default(),
+            )),
+        )
+    };
+    let claim = || {
+        step(
+            StepKind::Claim,
+            format!(
+                "wait until the cluster clock passed our started_at, then proceed only if ours is the oldest live RUNNING backup or restore row of {db}"
+            ),
+            Some(select_running_sql(&cfg.ops_database, db)),
+            Some(Details::Claim {
+                heartbeat_stale_s: cfg.heartbeat_stale_s,
+            }),
+        )
+    };
+
+    let mut steps = plan_restore_resume(cfg, &state.resume);
+    match adopt {
+        None => {
+            steps.push(check(false, None));
+            steps.push(step(
+                StepKind::RecordRestoreRunning,
+                format!(
+                    "write the RUNNING restore_history row for {target} as of {target_time} (the claim)"
+                ),
+                Some(insert_restore_running_sql(&cfg.ops_database, &running_row)),
+                None,
+            ));
+            steps.push(claim());
+            steps.push(check(true, None));
+            steps.extend(link_steps(cfg, target, &label, &entries, 0));
+        }
+        Some(a) => {
+            steps.push(step(
+                StepKind::AdoptRestore,
+                format!(
+                    "write our claim row {own_label}, naming the dead run {} this run continues",
+                    a.label
+                ),
+                Some(insert_restore_claim_sql(
+                    &cfg.ops_database,
+                    &running_row,
+                    &a.label,
+                )),
+                Some(Details::Other(
+                    serde_json::to_value(AdoptClaim {
+                        adopts: a.label.clone(),
+                        claim_label: own_label.clone(),
+                    })
+                    .unwrap_or_default(),
+                )),
+            ));
+            steps.push(claim());
+            steps.push(step(
+                StepKind::TakeOverRestore,
+                format!(
+                    "take {} over (fresh heartbeat: it is live again; refuse if it is no longer RUNNING), then withdraw our claim row",
+                    a.label
+                ),
+                Some(takeover_restore_sql(&cfg.ops_database, &a.label)),
+                Some(Details::Other(
+                    serde_json::to_value(TakeOver {
+                        adopts: a.label.clone(),
+                        claim_label: own_label.clone(),
+                        release_sql: withdraw_sql(&cfg.ops_database, RESTORE_HISTORY, &own_label),
+                    })
+                    .unwrap_or_default(),
+                )),
+            ));
+            steps.push(step(
+                StepKind::ResumeRestore,
+                match &a.current_label {
+                    Some(c) => format!(
+                        "look the RESTORE of {c} up in SHOW RESTORE (Label + Timestamp) and wait for its end: decides which links StarRocks already ran"
+                    ),
+                    None => "the dead run recorded no RESTORE: check SHOW RESTORE, then start at the first link".to_string(),
+                },
+                Some(show_restore_sql(db)),
+                Some(Details::Other(
+                    serde_json::to_value(ResumeJob {
+                        adopts: a.label.clone(),
+                        table: target.to_string(),
+                        current_label: a.current_label.clone(),
+                        started_at: a.started_at.clone(),
+                        links: a.links(),
+                        links_done: a.links_done,
+                        initial_ms: cfg.poll.initial_ms,
+                        max_ms: cfg.poll.max_ms,
+                        job_timeout_s: cfg.job_timeout_s,
+                    })
+                    .unwrap_or_default(),
+                )),
+            ));
+            steps.push(check(true, Some(a.label.clone())));
+            if let Some(done) = a.links_done {
+                let skip = usize::try_from(done).unwrap_or(usize::MAX);
+                steps.extend(link_steps(cfg, target, &label, &entries, skip));
+            }
+        }
+    }
     steps.push(finalize_step(cfg, db, &label));
 
+    let restore_jobs = adopt.map_or(entries.len(), |a| a.links_remaining.len());
     let inputs = RestoreInputs {
         cluster_time: &state.cluster_time,
         ops_database: &cfg.ops_database,
@@ -420,8 +780,10 @@ pub fn plan_restore(
             snapshot_at: chain.as_of.format(TIME_FORMAT).to_string(),
         },
         chain: &entries,
-        restore_jobs: entries.len(),
+        restore_jobs,
         resume: &state.resume,
+        adopt,
+        claim_label: adopt.map(|_| own_label.as_str()),
     };
     Plan::new(
         Command::Restore,
@@ -464,6 +826,7 @@ mod tests {
             target_time: t("2026-01-01 12:00:00"),
             target_exists: exists,
             resume,
+            adopt: None,
         }
     }
 
@@ -596,6 +959,8 @@ mod tests {
             heartbeat_at: None,
             chain: Some(chain_json.clone()),
             current_label: cur.map(str::to_string),
+            target_time: None,
+            error_message: None,
         };
         let cases = [
             (Some("incr1"), Some("ts-incr1"), 2),
@@ -618,6 +983,137 @@ mod tests {
         assert_eq!(p.steps[0].label.as_deref(), Some("bbr_restore_old"));
         assert_eq!(p.steps[1].kind, StepKind::Finalize);
         assert_eq!(p.steps[2].kind, StepKind::CheckTargetAbsent);
+    }
+
+    fn lref(l: &str) -> LinkRef {
+        LinkRef {
+            label: l.into(),
+            backup_timestamp: format!("ts-{l}"),
+        }
+    }
+
+    fn job(l: &str, state: &str, created: &str) -> ShowRestoreJob {
+        ShowRestoreJob {
+            label: l.into(),
+            timestamp: format!("ts-{l}"),
+            state: state.into(),
+            status: "[COMMON_ERROR, msg: x]".into(),
+            create_time: Some(t(created)),
+        }
+    }
+
+    #[test]
+    fn judge_never_guesses_what_starrocks_ran() {
+        let links = [lref("full0"), lref("incr1")];
+        let started = Some(t("2026-01-02 00:00:00"));
+        let after = "2026-01-02 00:00:05";
+        let before = "2026-01-01 23:00:00";
+        let go = |done, wait: Option<&str>| Progress::Continue {
+            done,
+            wait: wait.map(str::to_string),
+        };
+        let unknown = |p: &Progress| matches!(p, Progress::Unknown(_));
+        // (current_label, SHOW RESTORE's row, table exists) -> judgement
+        let j = |cur: Option<&str>, last: Option<ShowRestoreJob>, exists| {
+            judge(&links, cur, started, last.as_ref(), exists)
+        };
+        assert_eq!(j(None, None, false), go(0, None));
+        assert_eq!(
+            j(Some("incr1"), Some(job("incr1", "FINISHED", after)), true),
+            go(2, None)
+        );
+        assert_eq!(
+            j(
+                Some("incr1"),
+                Some(job("incr1", "DOWNLOADING", after)),
+                true
+            ),
+            go(2, Some("DOWNLOADING"))
+        );
+        assert!(matches!(
+            j(Some("incr1"), Some(job("incr1", "CANCELLED", after)), true),
+            Progress::Cancelled(_)
+        ));
+        // the last job is the previous link's, FINISHED: the current one never reached StarRocks
+        assert_eq!(
+            j(Some("incr1"), Some(job("full0", "FINISHED", after)), true),
+            go(1, None)
+        );
+        // first link: nothing of ours visible and no table: never submitted
+        assert_eq!(j(Some("full0"), None, false), go(0, None));
+        assert_eq!(
+            j(Some("full0"), Some(job("full0", "FINISHED", before)), false),
+            go(0, None)
+        );
+        // ... but with the table there, or an older job of the same snapshot, it cannot be told
+        assert!(unknown(&j(Some("full0"), None, true)));
+        assert!(unknown(&j(
+            Some("incr1"),
+            Some(job("incr1", "FINISHED", before)),
+            true
+        )));
+        assert!(unknown(&j(Some("incr1"), None, true)));
+        assert!(unknown(&j(
+            Some("incr1"),
+            Some(job("other", "FINISHED", after)),
+            true
+        )));
+        assert!(unknown(&j(Some("nope"), None, true)));
+    }
+
+    #[test]
+    fn adoption_needs_the_same_table_and_target_and_a_chain() {
+        let chain_json = serde_json::to_string(&vec![ChainEntry::from(&link(
+            "full0",
+            "2026-01-01 00:00:13",
+            &["p1"],
+            1,
+        ))])
+        .unwrap();
+        let row = |label: &str, table: &str, at: &str, cur: Option<&str>, note: Option<&str>| {
+            RestoreRow {
+                label: label.into(),
+                database: "sales".into(),
+                table: table.into(),
+                started_at: Some(format!("2026-01-02 00:00:0{}", label.len() % 10)),
+                heartbeat_at: None,
+                chain: Some(chain_json.clone()),
+                current_label: cur.map(str::to_string),
+                target_time: Some(at.into()),
+                error_message: note.map(str::to_string),
+            }
+        };
+        let target = TableRef::parse("sales.orders").unwrap();
+        let at = t("2026-01-01 12:00:00");
+        let pick =
+            |rows: Vec<RestoreRow>| pick_adoption(&rows, &target, at).map(|r| r.label.clone());
+        let same = "2026-01-01 12:00:00";
+        assert_eq!(
+            pick(vec![row("a", "orders", same, None, None)]),
+            Some("a".into())
+        );
+        assert_eq!(pick(vec![row("a", "customers", same, None, None)]), None);
+        assert_eq!(
+            pick(vec![row("a", "orders", "2026-01-01 11:00:00", None, None)]),
+            None
+        );
+        let claim = format!("{ADOPT_NOTE}a");
+        assert_eq!(
+            pick(vec![
+                row("bb", "orders", same, None, Some(&claim)),
+                row("a", "orders", same, Some("full0"), None)
+            ]),
+            Some("a".into()),
+            "a dead adopter's claim row is never adopted"
+        );
+        assert_eq!(
+            pick(vec![
+                row("a", "orders", same, Some("full0"), None),
+                row("bb", "orders", same, Some("full0"), None)
+            ]),
+            None,
+            "two runs that both submitted: cannot tell which one the table holds"
+        );
     }
 
     #[test]

@@ -6,11 +6,13 @@ use tracing::{debug, info, warn};
 
 use super::{Job, Outcome, Runner};
 use crate::cluster::SqlError;
+use crate::config::TableRef;
 use crate::error::BbrError;
 use crate::history::{self, RESTORE_HISTORY};
 use crate::plan::{Details, Step};
 use crate::planner::restore::{
-    cancel_restore_sql, show_restore_sql, RestoreJob, RestorePoll, TargetCheck,
+    cancel_restore_sql, judge, show_restore_sql, target_exists_sql, AdoptClaim, Progress,
+    RestoreJob, RestorePoll, ResumeJob, TakeOver, TargetCheck,
 };
 use crate::poll::PollCadence;
 use crate::sql::{literal, opt_literal};
@@ -50,6 +52,16 @@ impl Runner<'_> {
         let check: TargetCheck = details(step)?;
         let sql = step.sql.clone().unwrap_or_default();
         let rs = self.read(step, &sql, "checking whether the restore target exists")?;
+        if let Some(adopted) = &check.adopted {
+            return self.check_adopted_target(
+                step,
+                label,
+                job,
+                &check.table,
+                adopted,
+                !rs.rows.is_empty(),
+            );
+        }
         if rs.rows.is_empty() {
             return Ok(());
         }
@@ -64,6 +76,164 @@ impl Runner<'_> {
             ),
             "drop or rename it first (e.g. ALTER TABLE ... RENAME), then run restore again",
         ))
+    }
+
+    /// Continuing a dead run: the table is ours once one of its links FINISHED (it must exist
+    /// then); when it restored nothing the table must not exist: its row is recorded FAILED and
+    /// the run refused (exit 4), as any restore onto an existing table.
+    fn check_adopted_target(
+        &mut self,
+        step: &Step,
+        label: &str,
+        job: &mut Job,
+        table: &str,
+        adopted: &str,
+        exists: bool,
+    ) -> Result<(), BbrError> {
+        let done = job.links_done.unwrap_or(0);
+        if done >= 1 && !exists {
+            return Err(BbrError::job_failed(
+                format!("table {table} was dropped after the interrupted restore {adopted} restored {done} link(s) into it; it cannot be continued"),
+                "run restore again (it starts afresh)",
+            ));
+        }
+        if done == 0 && exists {
+            job.outcome = Some(Outcome::Failed(format!(
+                "its run died before restoring anything and table {table} exists now"
+            )));
+            self.finalize_restore(step, label, job)?;
+            return Err(BbrError::refused(
+                format!("table {table} exists; restore never overwrites a table (the interrupted restore {adopted} restored nothing and is recorded FAILED)"),
+                "drop or rename it first (e.g. ALTER TABLE ... RENAME), then run restore again",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Continuing a dead run: inserts our claim row (it names the adopted run); the Claim step
+    /// that follows judges this row, not the adopted one.
+    pub(super) fn adopt_restore(&mut self, step: &Step, job: &mut Job) -> Result<(), BbrError> {
+        let a: AdoptClaim = details(step)?;
+        self.exec(step)?;
+        info!("claiming to continue the interrupted restore {}", a.adopts);
+        job.claim_label = Some(a.claim_label);
+        Ok(())
+    }
+
+    /// After the claim was won: a fresh heartbeat on the adopted row makes it a live claim again
+    /// (so it holds the database from now on), then our own claim row is withdrawn. Nobody else can
+    /// be continuing it: a rival adopter loses the claim (ours is older and live). If the row is no
+    /// longer RUNNING (another run finished its record meanwhile) we withdraw and refuse.
+    pub(super) fn take_over_restore(
+        &mut self,
+        step: &Step,
+        label: &str,
+        job: &mut Job,
+    ) -> Result<(), BbrError> {
+        let t: TakeOver = details(step)?;
+        self.exec(step)?;
+        let sql = history::select_restore_status_sql(&self.cfg.ops_database, label);
+        let status = self
+            .read(step, &sql, "re-reading the interrupted restore's row")?
+            .scalar()
+            .unwrap_or_default();
+        if let Err(e) = self.query(step, &t.release_sql, "withdrawing our claim row") {
+            warn!("could not withdraw the claim {}: {e}", t.claim_label);
+        }
+        job.claim_label = None;
+        if status != "RUNNING" {
+            return Err(BbrError::refused(
+                format!(
+                    "the interrupted restore {label} was recorded {} by another run meanwhile",
+                    if status.is_empty() {
+                        "gone"
+                    } else {
+                        status.as_str()
+                    }
+                ),
+                "see ops.restore_history, then run restore again",
+            ));
+        }
+        job.recorded = true;
+        info!("took the interrupted restore {label} over");
+        Ok(())
+    }
+
+    /// Continuing a dead run: looks its current job up by label in SHOW RESTORE, waits for it if it
+    /// still runs, and decides (planner::restore::judge) how many links StarRocks ran. CANCELLED,
+    /// unknown, or a judgement other than the plan's: the run fails (exit 1, the row FAILED).
+    pub(super) fn resume_restore(
+        &mut self,
+        step: &Step,
+        label: &str,
+        job: &mut Job,
+    ) -> Result<(), BbrError> {
+        let r: ResumeJob = details(step)?;
+        let db = step.database.clone().unwrap_or_default();
+        let failed = |why: String| {
+            BbrError::job_failed(
+                format!("cannot continue the interrupted restore {}: {why}", r.adopts),
+                "see ops.restore_history; drop the table if it was partly restored and run restore again",
+            )
+        };
+        let target = TableRef::parse(&r.table).map_err(|m| failed(m.to_string()))?;
+        let exists = !self
+            .read(
+                step,
+                &target_exists_sql(&target),
+                "checking whether the restore target exists",
+            )?
+            .rows
+            .is_empty();
+        let rs = self.read(step, &show_restore_sql(&db), "reading SHOW RESTORE")?;
+        let last = crate::state::restore::show_restore_job(&rs);
+        let progress = judge(
+            &r.links,
+            r.current_label.as_deref(),
+            r.started_at.as_deref().and_then(parse_time),
+            last.as_ref(),
+            exists,
+        );
+        let n = u32::try_from(r.links.len()).unwrap_or(u32::MAX);
+        let done = match progress {
+            Progress::Continue { done, wait } => {
+                if let Some(state) = wait {
+                    info!(
+                        "the interrupted restore's RESTORE ({done} of {n}) is {state}: waiting for it"
+                    );
+                    let link = usize::try_from(done)
+                        .unwrap_or(usize::MAX)
+                        .saturating_sub(1);
+                    let p = RestorePoll {
+                        snapshot_label: r.current_label.clone(),
+                        backup_timestamp: r.links.get(link).map(|l| l.backup_timestamp.clone()),
+                        link: done,
+                        links: n,
+                        initial_ms: r.initial_ms,
+                        max_ms: r.max_ms,
+                        job_timeout_s: r.job_timeout_s,
+                        resume: false,
+                    };
+                    self.poll_restore_job(step, label, job, &p)?;
+                }
+                done
+            }
+            Progress::Cancelled(why) | Progress::Unknown(why) => return Err(failed(why)),
+        };
+        if r.links_done != Some(done) {
+            return Err(failed(format!(
+                "this run planned on {} link(s) done, SHOW RESTORE now shows {done}",
+                r.links_done
+                    .map_or("unknown".to_string(), |d| d.to_string())
+            )));
+        }
+        info!(
+            "the interrupted restore {} had {done} of {n} link(s) restored",
+            r.adopts
+        );
+        job.links_done = Some(done);
+        job.outcome = (done == n).then_some(Outcome::Finished);
+        Ok(())
     }
 
     /// The job of `snapshot` in SHOW RESTORE FROM db (matched by Label and, when known, Timestamp).
@@ -160,6 +330,17 @@ impl Runner<'_> {
         job: &mut Job,
     ) -> Result<(), BbrError> {
         let p: RestorePoll = details(step)?;
+        self.poll_restore_job(step, label, job, &p)
+    }
+
+    /// The polling loop of [`Self::poll_restore`], also used to wait for an adopted run's job.
+    fn poll_restore_job(
+        &mut self,
+        step: &Step,
+        label: &str,
+        job: &mut Job,
+        p: &RestorePoll,
+    ) -> Result<(), BbrError> {
         let db = step.database.clone().unwrap_or_default();
         if p.resume {
             job.resumed = true;
@@ -192,7 +373,7 @@ impl Runner<'_> {
             let row = self.restore_row(step, &db, &snapshot, p.backup_timestamp.as_deref())?;
             let Some(row) = row else {
                 let why = if p.resume {
-                    format!("its run died and SHOW RESTORE has no job for snapshot {snapshot} (replaced or expired); the table may be partly restored")
+                    format!("its run died and SHOW RESTORE has no job for snapshot {snapshot} (never submitted, replaced or expired); the table may be partly restored: drop it if it exists and run restore again")
                 } else {
                     format!("the RESTORE job of snapshot {snapshot} vanished from SHOW RESTORE (replaced by another job?); its outcome is unknown")
                 };
@@ -212,7 +393,7 @@ impl Runner<'_> {
                     // shown to be the last one: never claim a complete restore then.
                     if p.resume && (p.link == 0 || p.link < p.links) {
                         job.outcome = Some(Outcome::Failed(format!(
-                            "its run died after restoring snapshot {snapshot} ({} of {}); the table is only partly restored",
+                            "its run died after restoring snapshot {snapshot} ({} of {}); the table is only partly restored: drop it and run restore again",
                             p.link, p.links
                         )));
                     } else {

@@ -8,12 +8,15 @@ use std::collections::BTreeSet;
 use chrono::NaiveDateTime;
 
 use super::{cluster_now, missing_ops, parse_time, q, read_policy};
-use crate::cluster::Cluster;
+use crate::cluster::{Cluster, ResultSet};
 use crate::config::{Config, TableRef};
 use crate::error::BbrError;
 use crate::history::{self, RestoreRow};
 use crate::planner::chain::{BackupRecord, ManifestRow};
-use crate::planner::restore::{target_exists_sql, RestoreResume, RestoreState};
+use crate::planner::restore::{
+    judge, show_restore_sql, target_exists_sql, Adoption, ChainEntry, LinkRef, RestoreResume,
+    RestoreState, ShowRestoreJob,
+};
 
 /// What `restore` plans from: the planner state plus the chain resolver's inputs.
 #[derive(Debug, Clone)]
@@ -23,6 +26,8 @@ pub struct RestoreDiscovery {
     /// Rows of the as-of backup for the target table; when no backup qualifies, one marker row per
     /// backup holding the table (enough for the resolver to name the earliest restorable time).
     pub manifest: Vec<ManifestRow>,
+    /// The stale RUNNING restore rows of the database (`state.resume` describes the same runs).
+    pub stale: Vec<RestoreRow>,
 }
 
 fn num<T: std::str::FromStr>(s: Option<String>) -> Option<T> {
@@ -110,7 +115,8 @@ pub fn restore_state(
             .collect(),
     };
 
-    let resume = stale_restores(c, cfg, db, &cluster_time)?;
+    let stale = stale_restore_rows(c, cfg, db, &cluster_time)?;
+    let resume = resumes(&stale);
     Ok(RestoreDiscovery {
         state: RestoreState {
             cluster_time,
@@ -118,10 +124,72 @@ pub fn restore_state(
             target_time,
             target_exists,
             resume,
+            adopt: None,
         },
         backups,
         manifest,
+        stale,
     })
+}
+
+/// What finishing dead runs' records needs of their rows, sorted.
+pub fn resumes(rows: &[RestoreRow]) -> Vec<RestoreResume> {
+    let mut out: Vec<RestoreResume> = rows
+        .iter()
+        .map(|r| RestoreResume::from_row(r, "heartbeat is stale: its run died"))
+        .collect();
+    out.sort();
+    out
+}
+
+/// SHOW RESTORE FROM db: the database's last job, if it is a RESTORE (the FE keeps one job per
+/// database), as [`judge`] reads it.
+pub fn last_restore_job(
+    c: &mut Cluster,
+    cfg: &Config,
+    db: &str,
+) -> Result<Option<ShowRestoreJob>, BbrError> {
+    let rs = q(c, cfg, &show_restore_sql(db), "reading SHOW RESTORE")?;
+    Ok(show_restore_job(&rs))
+}
+
+/// The newest row of a SHOW RESTORE answer (should a version list more than one).
+pub fn show_restore_job(rs: &ResultSet) -> Option<ShowRestoreJob> {
+    (0..rs.rows.len())
+        .map(|i| ShowRestoreJob {
+            label: rs.get(i, "Label").unwrap_or_default(),
+            timestamp: rs.get(i, "Timestamp").unwrap_or_default(),
+            state: rs.get(i, "State").unwrap_or_default(),
+            status: rs.get(i, "Status").unwrap_or_default(),
+            create_time: rs.get(i, "CreateTime").as_deref().and_then(parse_time),
+        })
+        .max_by_key(|j| j.create_time)
+}
+
+/// How far the adopted dead run got, read from SHOW RESTORE (read-only: dry runs too).
+pub fn observe_adoption(
+    c: &mut Cluster,
+    cfg: &Config,
+    row: &RestoreRow,
+    chain: Vec<ChainEntry>,
+    table_exists: bool,
+) -> Result<Adoption, BbrError> {
+    let last = last_restore_job(c, cfg, &row.database)?;
+    let links: Vec<LinkRef> = chain
+        .iter()
+        .map(|e| LinkRef {
+            label: e.label.clone(),
+            backup_timestamp: e.backup_timestamp.clone(),
+        })
+        .collect();
+    let progress = judge(
+        &links,
+        row.current_label.as_deref(),
+        row.started_at.as_deref().and_then(parse_time),
+        last.as_ref(),
+        table_exists,
+    );
+    Ok(Adoption::new(row, chain, &progress))
 }
 
 /// RUNNING restore rows of `db` whose heartbeat is stale: their runner died.
@@ -131,13 +199,23 @@ pub fn stale_restores(
     db: &str,
     cluster_time: &str,
 ) -> Result<Vec<RestoreResume>, BbrError> {
+    Ok(resumes(&stale_restore_rows(c, cfg, db, cluster_time)?))
+}
+
+/// The stale RUNNING restore rows of `db` themselves (adoption needs their chain and target).
+pub fn stale_restore_rows(
+    c: &mut Cluster,
+    cfg: &Config,
+    db: &str,
+    cluster_time: &str,
+) -> Result<Vec<RestoreRow>, BbrError> {
     let sql = history::select_restore_running_sql(&cfg.ops_database, db);
     let rs = c.query_retry(&sql, &read_policy(cfg)).map_err(|e| {
         missing_ops(cfg, &e).unwrap_or_else(|| e.into_bbr("reading the restore history"))
     })?;
     let now = parse_time(cluster_time);
     let limit = i64::try_from(cfg.heartbeat_stale_s).unwrap_or(i64::MAX);
-    let mut out: Vec<RestoreResume> = rs
+    let out: Vec<RestoreRow> = rs
         .rows
         .iter()
         .map(|r| RestoreRow::from_row(r))
@@ -152,8 +230,6 @@ pub fn stale_restores(
                 _ => true,
             }
         })
-        .map(|r| RestoreResume::from_row(&r, "heartbeat is stale: its run died"))
         .collect();
-    out.sort();
     Ok(out)
 }
