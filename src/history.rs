@@ -676,22 +676,27 @@ pub struct ManifestRowRef<'a> {
     pub schema_fingerprint: &'a str,
 }
 
-/// One multi-row INSERT for a chunk of manifest rows, rendered row by row straight into its
-/// statement (no per-row strings: at 1M rows those temporaries cost time and, by taking the heap
-/// holes the planner frees as it goes, pushed every statement to the top of the heap).
+/// Multi-row manifest INSERTs, rendered row by row straight into one reused buffer and copied out
+/// at their exact size by [`ManifestInsert::take`]. At 1M rows this matters for memory, not only
+/// time: per-row temporaries took the heap holes the planner frees table by table, and a String
+/// grown by doubling past 128 KB is a fresh mmap each; either way the statements never reused the
+/// memory of the discovery state they replace.
 pub struct ManifestInsert {
     sql: String,
+    prefix: usize,
     rows: usize,
 }
 
 impl ManifestInsert {
     pub fn new(ops: &str) -> ManifestInsert {
+        let sql = format!(
+            "INSERT INTO {} ({}) VALUES ",
+            qualified(ops, BACKUP_PARTITIONS),
+            col_list(&MANIFEST_COLUMNS)
+        );
         ManifestInsert {
-            sql: format!(
-                "INSERT INTO {} ({}) VALUES ",
-                qualified(ops, BACKUP_PARTITIONS),
-                col_list(&MANIFEST_COLUMNS)
-            ),
+            prefix: sql.len(),
+            sql,
             rows: 0,
         }
     }
@@ -728,10 +733,12 @@ impl ManifestInsert {
         s.push(')');
     }
 
-    /// The statement, its buffer trimmed to its length.
-    pub fn finish(mut self) -> String {
-        self.sql.shrink_to_fit();
-        self.sql
+    /// The statement of the rows pushed since the last take (exact-size copy); starts the next.
+    pub fn take(&mut self) -> String {
+        let out = self.sql.as_str().to_owned();
+        self.sql.truncate(self.prefix);
+        self.rows = 0;
+        out
     }
 }
 
@@ -755,7 +762,7 @@ pub fn insert_manifest_sql(ops: &str, rows: &[ManifestRow]) -> String {
     for r in rows {
         m.push(r.as_ref());
     }
-    m.finish()
+    m.take()
 }
 
 /// The manifests of the given labels.

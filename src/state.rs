@@ -435,7 +435,7 @@ pub fn backup_state(c: &mut Cluster, cfg: &Config) -> Result<BackupState, BbrErr
 
     let resume = resumable(c, cfg, &dbs, &cluster_time)?;
 
-    let parts = partitions(c, cfg)?;
+    let mut parts = partitions(c, cfg)?;
     let cols = columns(c, cfg)?;
     let mut tables = BTreeMap::new();
     let mut missing = Vec::new();
@@ -444,7 +444,8 @@ pub fn backup_state(c: &mut Cluster, cfg: &Config) -> Result<BackupState, BbrErr
             missing.push(t.to_string());
             continue;
         };
-        let (partitions, keys) = parts.get(t).cloned().unwrap_or_default();
+        // moved, not cloned: 1M partitions must not exist twice
+        let (partitions, keys) = parts.remove(t).unwrap_or_default();
         tables.insert(
             t.clone(),
             TableState {

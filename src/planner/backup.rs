@@ -11,8 +11,8 @@ use serde::Serialize;
 
 use crate::config::{Config, TableRef};
 use crate::history::{
-    self, finalize_template, insert_manifest_sql, insert_running_sql, ManifestRow, RunningRow,
-    FINALIZE_PLACEHOLDERS,
+    self, finalize_template, insert_running_sql, ManifestInsert, ManifestRow, ManifestRowRef,
+    RunningRow, FINALIZE_PLACEHOLDERS,
 };
 use crate::plan::{BackupObject, BackupType, Command, Details, Plan, Step, StepKind};
 use crate::sql::{ident, literal, qualified};
@@ -385,23 +385,37 @@ pub fn plan_resume(cfg: &Config, jobs: &[ResumeJob]) -> Vec<Step> {
 
 /// Compiles the backup plan. `suffix` is the per-attempt label part (None for a dry run).
 pub fn plan_backup(cfg: &Config, state: &BackupState, suffix: Option<&str>) -> Plan {
+    plan_backup_owned(cfg, state.clone(), suffix)
+}
+
+/// [`plan_backup`] consuming the state: each table's current partitions and base record are
+/// dropped as soon as its manifest rows are rendered, so the discovery state and the manifest SQL
+/// the plan carries (~150 MB each at 1M partitions) are never both whole in memory.
+pub fn plan_backup_owned(cfg: &Config, state: BackupState, suffix: Option<&str>) -> Plan {
     let ops = &cfg.ops_database;
-    let mut steps = plan_resume(cfg, &state.resume);
+    let BackupState {
+        cluster_time,
+        tables: all_tables,
+        mut bases,
+        resume,
+    } = state;
+    let mut steps = plan_resume(cfg, &resume);
     let mut db_inputs = Vec::new();
 
-    let mut by_db: BTreeMap<&str, Vec<(&TableRef, &TableState)>> = BTreeMap::new();
-    for (t, s) in &state.tables {
-        by_db.entry(t.database.as_str()).or_default().push((t, s));
+    let mut by_db: BTreeMap<String, Vec<(TableRef, TableState)>> = BTreeMap::new();
+    for (t, s) in all_tables {
+        by_db.entry(t.database.clone()).or_default().push((t, s));
     }
 
     for (db, tables) in by_db {
-        let base = state.bases.get(db);
+        let db = db.as_str();
+        let mut base = bases.remove(db);
         let ty = if base.is_some() {
             BackupType::Incremental
         } else {
             BackupType::Full
         };
-        let label = make_label(db, &state.cluster_time, ty, suffix);
+        let label = make_label(db, &cluster_time, ty, suffix);
 
         let mut objects = Vec::new();
         // The manifest is rendered chunk by chunk into its INSERT statements: a 1M-partition
@@ -411,11 +425,13 @@ pub fn plan_backup(cfg: &Config, state: &BackupState, suffix: Option<&str>) -> P
         let mut table_inputs = Vec::new();
         // Partitions the base recorded that no longer exist (only counted where not backed up whole).
         let mut dropped = 0usize;
-        for (tref, ts) in &tables {
-            let base_table = base.map(|b| b.tables.get(&tref.table));
-            let decision = decide_table(ts, base_table);
+        // `tref`, `ts` and `base_table` are owned and dropped at the end of each iteration.
+        for (tref, ts) in tables {
+            let base_table: Option<Option<BaseTable>> =
+                base.as_mut().map(|b| b.tables.remove(&tref.table));
+            let decision = decide_table(&ts, base_table.as_ref().map(Option::as_ref));
             if let (Some(Some(bt)), TableDecision::Unchanged | TableDecision::Partitions(_)) =
-                (base_table, &decision)
+                (&base_table, &decision)
             {
                 dropped += dropped_partitions(&ts.partitions, bt);
             }
@@ -449,24 +465,25 @@ pub fn plan_backup(cfg: &Config, state: &BackupState, suffix: Option<&str>) -> P
             for p in &parts {
                 let in_snapshot = in_snap.contains(p.name.as_str());
                 let source_label = if in_snapshot {
-                    label.clone()
+                    label.as_str()
                 } else {
-                    base.zip(base_table.flatten())
-                        .and_then(|(b, t)| t.get(&p.name).map(|r| b.source(r).to_string()))
-                        .unwrap_or_else(|| label.clone())
+                    base.as_ref()
+                        .zip(base_table.as_ref().and_then(Option::as_ref))
+                        .and_then(|(b, t)| t.get(&p.name).map(|r| b.source(r)))
+                        .unwrap_or(label.as_str())
                 };
-                manifest.push(ManifestRow {
-                    label: label.clone(),
-                    database: db.to_string(),
-                    table: tref.table.clone(),
-                    partition: p.name.clone(),
+                manifest.push(ManifestRowRef {
+                    label: &label,
+                    database: db,
+                    table: &tref.table,
+                    partition: &p.name,
                     partition_id: p.id,
                     visible_version: p.visible_version,
                     replication_num: p.replication_num,
                     source_label,
                     in_snapshot,
                     whole_table: whole && in_snapshot,
-                    schema_fingerprint: ts.schema_fingerprint.clone(),
+                    schema_fingerprint: &ts.schema_fingerprint,
                 });
             }
             table_inputs.push(TableInput {
@@ -482,7 +499,7 @@ pub fn plan_backup(cfg: &Config, state: &BackupState, suffix: Option<&str>) -> P
             });
         }
 
-        let base_label = base.map(|b| b.label.clone());
+        let base_label = base.as_ref().map(|b| b.label.clone());
         if objects.is_empty() && dropped > 0 {
             // Only drops since the base: no snapshot to take, but the table's shape changed. Record
             // a manifest-only row, so a later restore does not resurrect the dropped partitions.
@@ -534,11 +551,11 @@ pub fn plan_backup(cfg: &Config, state: &BackupState, suffix: Option<&str>) -> P
         ));
     }
     let inputs = BackupInputs {
-        cluster_time: &state.cluster_time,
+        cluster_time: &cluster_time,
         repository: &cfg.repository,
         ops_database: ops,
         databases: db_inputs,
-        resume: &state.resume,
+        resume: &resume,
     };
     Plan::new(
         Command::Backup,
@@ -548,35 +565,30 @@ pub fn plan_backup(cfg: &Config, state: &BackupState, suffix: Option<&str>) -> P
 }
 
 /// Manifest rows rendered into one multi-row INSERT per [`MANIFEST_CHUNK`] rows as they come.
-struct ManifestChunks<'a> {
-    ops: &'a str,
-    pending: Vec<ManifestRow>,
+struct ManifestChunks {
+    current: ManifestInsert,
     done: Vec<(String, usize)>,
 }
 
-impl<'a> ManifestChunks<'a> {
-    fn new(ops: &'a str) -> Self {
+impl ManifestChunks {
+    fn new(ops: &str) -> Self {
         ManifestChunks {
-            ops,
-            pending: Vec::with_capacity(MANIFEST_CHUNK),
+            current: ManifestInsert::new(ops),
             done: Vec::new(),
         }
     }
 
-    fn push(&mut self, row: ManifestRow) {
-        self.pending.push(row);
-        if self.pending.len() >= MANIFEST_CHUNK {
+    fn push(&mut self, row: ManifestRowRef<'_>) {
+        self.current.push(row);
+        if self.current.rows() >= MANIFEST_CHUNK {
             self.flush();
         }
     }
 
     fn flush(&mut self) {
-        if !self.pending.is_empty() {
-            self.done.push((
-                insert_manifest_sql(self.ops, &self.pending),
-                self.pending.len(),
-            ));
-            self.pending.clear();
+        let rows = self.current.rows();
+        if rows > 0 {
+            self.done.push((self.current.take(), rows));
         }
     }
 
