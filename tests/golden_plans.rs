@@ -1,4 +1,4 @@
-//! Golden plans: generates plans/{init,backup_full,backup_incremental,backup_nothing_changed}.json from
+//! Golden plans: generates plans/{init,backup_full,backup_incremental,backup_nothing_changed,restore_*}.json from
 //! fixtures/ (demo.yaml + the deterministic simulator setup in common::demo_setup) and compares them
 //! byte for byte. `UPDATE_GOLDEN=1 cargo test --test golden_plans` rewrites them.
 //! Also checks that every dry run sends nothing but SELECT/SHOW.
@@ -130,6 +130,100 @@ fn restore_golden_plans() {
         .collect();
     assert_eq!(labels, vec![full.as_str(), incr1.as_str(), incr2.as_str()]);
     check_golden("restore_chain.json", &chain);
+}
+
+/// Like `apply_as_finished`, but the BACKUP really runs (sent on the control connection with the
+/// plan's deterministic label), so its snapshot can be restored; returns the label.
+fn apply_as_backed_up(env: &Env, plan_json: &str) -> String {
+    let plan: serde_json::Value = serde_json::from_str(plan_json).unwrap();
+    let mut label = String::new();
+    for step in plan["steps"].as_array().unwrap() {
+        let kind = step["kind"].as_str().unwrap();
+        if ["RecordRunning", "RecordManifest", "IssueBackup"].contains(&kind) {
+            env.sim.execute(step["sql"].as_str().unwrap()).unwrap();
+            label = step["label"].as_str().unwrap().to_string();
+        }
+    }
+    env.sim.advance(std::time::Duration::from_secs(60));
+    let ts = env
+        .sim
+        .snapshots("backup_repo")
+        .into_iter()
+        .find(|s| s.label == label)
+        .unwrap()
+        .timestamp;
+    env.sim
+        .execute(&format!(
+            "UPDATE ops.backup_history SET status = 'FINISHED', finished_at = NOW(), backup_timestamp = '{ts}', snapshot_at = NOW() WHERE label = '{label}'"
+        ))
+        .unwrap();
+    label
+}
+
+/// The continuation plan: a restore run of a full + two incrementals chain died while its second
+/// RESTORE ran (its first FINISHED, the second submitted and still running) and its heartbeat went
+/// stale; the same restore then adopts it: one RESTORE left.
+#[test]
+fn restore_resume_golden_plan() {
+    if skip_on_real_cluster("restore_resume_golden_plan") {
+        return;
+    }
+    let env = Env::golden();
+    env.run_ok(&["init"], 0);
+    let full = apply_as_backed_up(&env, &dry_run(&env, "backup"));
+    env.sim.load("sales", "orders", "p20260102", 3).unwrap();
+    let incr1 = apply_as_backed_up(&env, &dry_run(&env, "backup"));
+    env.sim.load("sales", "orders", "p20260103", 4).unwrap();
+    let incr2 = apply_as_backed_up(&env, &dry_run(&env, "backup"));
+    env.sim.drop_table("sales", "orders").unwrap();
+    let at = env.query(&format!(
+        "SELECT snapshot_at FROM ops.backup_history WHERE label = '{incr2}'"
+    ))[0][0]
+        .clone()
+        .unwrap()[..19]
+        .to_string();
+    let args = ["restore", "--table", "sales.orders", "--timestamp", &at];
+    let v: serde_json::Value = serde_json::from_str(&dry_run_args(&env, &args)).unwrap();
+    let steps = v["steps"].as_array().unwrap();
+    let sql_of = |kind: &str, n: usize| {
+        steps
+            .iter()
+            .filter(|s| s["kind"] == kind)
+            .nth(n)
+            .and_then(|s| s["sql"].as_str())
+            .unwrap()
+            .to_string()
+    };
+    // what the dead run did: its row, current_label set before each RESTORE, then the RESTORE
+    // (a real run's label carries its per-attempt suffix)
+    let planned = v["inputs"]["label"].as_str().unwrap().to_string();
+    let dead = format!("{planned}_k9x2m4");
+    env.sim
+        .execute(&sql_of("RecordRestoreRunning", 0).replace(&planned, &dead))
+        .unwrap();
+    let current = |snapshot: &str| {
+        env.sim
+            .execute(&format!(
+                "UPDATE ops.restore_history SET current_label = '{snapshot}', heartbeat_at = NOW() WHERE label = '{dead}'"
+            ))
+            .unwrap();
+    };
+    current(&full);
+    env.sim.execute(&sql_of("RestoreSnapshot", 0)).unwrap();
+    env.sim.advance(std::time::Duration::from_secs(60));
+    env.sim.stall_jobs(true);
+    current(&incr1);
+    env.sim.execute(&sql_of("RestoreSnapshot", 1)).unwrap();
+    env.sim.advance(std::time::Duration::from_secs(400));
+    let resume = dry_run_args(&env, &args);
+    let r: serde_json::Value = serde_json::from_str(&resume).unwrap();
+    assert_eq!(r["inputs"]["adopt"]["label"], dead.as_str());
+    assert_eq!(r["inputs"]["adopt"]["links_done"], 2);
+    assert_eq!(
+        r["inputs"]["adopt"]["links_remaining"],
+        serde_json::json!([incr2.as_str()])
+    );
+    check_golden("restore_resume.json", &resume);
 }
 
 #[test]
