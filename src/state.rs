@@ -11,7 +11,8 @@ use crate::error::BbrError;
 use crate::history::{self, HistoryRow, OPS_TABLES};
 use crate::plan::RetryPolicy;
 use crate::planner::backup::{
-    show_backup_sql, BackupState, BaseBackup, BasePartition, PartitionState, ResumeJob, TableState,
+    show_backup_sql, BackupState, BaseBackup, BasePartition, Name, PartitionState, ResumeJob,
+    TableState,
 };
 use crate::planner::init::InitState;
 
@@ -190,7 +191,7 @@ pub fn bases(
                 &text(6),
                 source_idx,
                 BasePartition {
-                    name: text(3).into_owned(),
+                    name: Name::from(text(3).as_ref()),
                     id,
                     visible_version: version,
                     source: 0,
@@ -258,7 +259,7 @@ fn partitions(
         };
         let int = |k: usize| get(k).and_then(|s| s.trim().parse::<i64>().ok());
         let p = PartitionState {
-            name: get(2).map(|s| s.into_owned()).unwrap_or_default(),
+            name: get(2).map(|s| Name::from(s.as_ref())).unwrap_or_default(),
             id: int(3).unwrap_or(-1),
             visible_version: int(4).unwrap_or(-1),
             is_temp: matches!(
@@ -321,7 +322,7 @@ fn partitions(
                 for i in 0..rs.rows.len() {
                     let get = |n: &str| rs.get(i, n);
                     parts.push(PartitionState {
-                        name: get("PartitionName").unwrap_or_default(),
+                        name: get("PartitionName").unwrap_or_default().into(),
                         id: num(get("PartitionId")),
                         visible_version: num(get("VisibleVersion")),
                         is_temp: false,
