@@ -1643,16 +1643,23 @@ fn restore_jobs_finished(env: &Env) -> BTreeMap<String, usize> {
     m
 }
 
-/// After a fault in a restore: rerun it (a partly restored table is dropped first, as the error
-/// line says) until it succeeds; the table must then equal an uninterrupted restore's, no
-/// restore_history row may be RUNNING, and a FINISHED row must never describe a wrong table.
-fn restore_settle(env: &Env, a: &[String], want: &[(String, u64, u64)]) -> Vec<String> {
+/// After a fault in a restore: rerun the SAME restore command (a dead run is continued by it) until
+/// it succeeds; the table must then equal an uninterrupted restore's, no restore_history row may be
+/// RUNNING, and a FINISHED row must never describe a wrong table. `redo_allowed`: the fault left a
+/// FAILED run and a partly restored table (a RESTORE CANCELLED by StarRocks), so the table is dropped
+/// before the rerun as the error line says; otherwise no drop is allowed and the run must end as an
+/// uninterrupted one: one RESTORE job per link, one restore_history row, FINISHED.
+fn restore_settle(
+    env: &Env,
+    a: &[String],
+    want: &[(String, u64, u64)],
+    redo_allowed: bool,
+) -> Vec<String> {
     let a: Vec<&str> = a.iter().map(String::as_str).collect();
     let mut p = Vec::new();
     env.sim.stall_jobs(false);
     env.sim.advance(Duration::from_secs(60));
     let mut done = false;
-    let mut dropped = false;
     for _ in 0..3 {
         let o = run(env, &a);
         match code(&o) {
@@ -1661,15 +1668,14 @@ fn restore_settle(env: &Env, a: &[String], want: &[(String, u64, u64)]) -> Vec<S
                 break;
             }
             4 if orders(env).as_deref() == Some(want) => {
-                done = true; // the dead run had completed it; the records were finished
+                done = true; // the dead run had completed and recorded it
                 break;
             }
-            4 | 1 if orders(env).is_some() => {
+            4 | 1 if redo_allowed && orders(env).is_some() => {
                 eprintln!("partly restored table dropped before the rerun");
                 env.sim.drop_table("sales", "orders").unwrap();
-                dropped = true;
             }
-            1 => {}
+            1 if redo_allowed => {}
             c => {
                 p.push(format!("restore rerun exit {c}: {}", text(&o.stderr)));
                 break;
@@ -1683,14 +1689,6 @@ fn restore_settle(env: &Env, a: &[String], want: &[(String, u64, u64)]) -> Vec<S
     if orders(env).as_deref() != Some(want) {
         p.push(format!("restored table {:?}, want {want:?}", orders(env)));
     }
-    // no duplicate RESTORE for the same work (unless a partial table had to be dropped and redone)
-    if !dropped {
-        for (l, n) in restore_jobs_finished(env) {
-            if n > 1 {
-                p.push(format!("RESTORE of snapshot {l} ran {n} times"));
-            }
-        }
-    }
     let rows = env.query("SELECT label, status, error_message FROM ops.restore_history");
     for r in &rows {
         if s(&r[1]) == "RUNNING" {
@@ -1702,6 +1700,35 @@ fn restore_settle(env: &Env, a: &[String], want: &[(String, u64, u64)]) -> Vec<S
     let finished = rows.iter().filter(|r| s(&r[1]) == "FINISHED").count();
     if finished != 1 {
         p.push(format!("{finished} FINISHED restore records: {rows:?}"));
+    }
+    if redo_allowed {
+        // no duplicate RESTORE for the same work, unless the partial table was dropped and redone
+        let dropped = rows.iter().any(|r| s(&r[1]) == "FAILED");
+        for (l, n) in restore_jobs_finished(env) {
+            if n > 1 && !dropped {
+                p.push(format!("RESTORE of snapshot {l} ran {n} times"));
+            }
+        }
+    } else {
+        // as an uninterrupted restore: one RESTORE job per link (2), each FINISHED, and one record
+        let jobs: Vec<(String, String)> = env
+            .sim
+            .jobs()
+            .into_iter()
+            .filter(|j| j.kind == JobKind::Restore)
+            .map(|j| (j.label, j.state))
+            .collect();
+        let per_link = restore_jobs_finished(env);
+        if jobs.len() != 2 || per_link.len() != 2 || per_link.values().any(|&n| n != 1) {
+            p.push(format!(
+                "RESTORE jobs {jobs:?}, an uninterrupted restore runs one per link (2)"
+            ));
+        }
+        if rows.len() != 1 {
+            p.push(format!(
+                "restore_history {rows:?}, an uninterrupted restore writes one row"
+            ));
+        }
     }
     p.extend(verify(env, "backup_repo", &demo_tables(), false));
     assert_no_secret(&env.sim, &[]);
@@ -1744,7 +1771,7 @@ fn restore_crash_at_every_step_boundary() {
     }
     let mut tally = Tally::new(
         "restore-crash",
-        "SIGKILL at every step boundary of a two-snapshot restore plan, before and after the step's first statement, then rerun",
+        "SIGKILL at every step boundary of a two-snapshot restore plan, before and after the step's first statement; the same restore command rerun continues it",
     );
     let (r, a, want) = restore_reference();
     for (kind, idx) in boundaries(&r) {
@@ -1765,7 +1792,7 @@ fn restore_crash_at_every_step_boundary() {
                 std::thread::sleep(Duration::from_millis(50));
             }
             child.kill(&env);
-            p.extend(restore_settle(&env, &a, &want));
+            p.extend(restore_settle(&env, &a, &want, false));
             tally.case(&id, p);
         }
     }
@@ -1779,7 +1806,7 @@ fn restore_connection_dropped_at_every_statement() {
     }
     let mut tally = Tally::new(
         "restore-connection",
-        "connection dropped before and after every statement of a two-snapshot restore",
+        "connection dropped before and after every statement of a two-snapshot restore; the same command rerun if it did not finish",
     );
     let (r, a, want) = restore_reference();
     for idx in 0..r.statements.len() {
@@ -1807,7 +1834,7 @@ fn restore_connection_dropped_at_every_statement() {
                     orders(&env)
                 ));
             }
-            p.extend(restore_settle(&env, &a, &want));
+            p.extend(restore_settle(&env, &a, &want, false));
             tally.case(&id, p);
         }
     }
@@ -1873,7 +1900,7 @@ fn restore_failures_and_races() {
                     job + 1
                 ));
             }
-            p.extend(restore_settle(&env, &a, &want));
+            p.extend(restore_settle(&env, &a, &want, true));
             tally.case(&id, p);
         }
     }
@@ -1937,7 +1964,7 @@ fn restore_failures_and_races() {
                 }
             }
             if cr != 0 {
-                p.extend(restore_settle(&env, &a, &want));
+                p.extend(restore_settle(&env, &a, &want, true));
             } else if orders(&env).as_deref() != Some(&want[..]) {
                 p.push(format!("restored {:?}", orders(&env)));
             }
