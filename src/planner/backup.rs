@@ -9,6 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
+use super::{finalize_step, job_step};
 use crate::config::{Config, TableRef};
 use crate::history::{
     self, finalize_template, insert_running_sql, ManifestInsert, ManifestRow, ManifestRowRef,
@@ -337,47 +338,40 @@ pub fn cancel_backup_sql(db: &str) -> String {
 
 /// The three steps that see a submitted job through: poll, resolve the timestamp, finalize.
 pub fn completion_steps(cfg: &Config, db: &str, label: &str, resume: bool) -> Vec<Step> {
-    let ops = &cfg.ops_database;
     vec![
-        Step {
-            kind: StepKind::PollBackup,
-            description: format!(
+        job_step(
+            db,
+            label,
+            StepKind::PollBackup,
+            format!(
                 "poll SHOW BACKUP until {label} is FINISHED or CANCELLED (heartbeat refreshed)"
             ),
-            database: Some(db.to_string()),
-            label: Some(label.to_string()),
-            sql: Some(show_backup_sql(db)),
-            retry: super::idempotent(cfg),
-            details: Some(Details::Poll {
+            show_backup_sql(db),
+            super::idempotent(cfg),
+            Some(Details::Poll {
                 initial_ms: cfg.poll.initial_ms,
                 max_ms: cfg.poll.max_ms,
                 job_timeout_s: cfg.job_timeout_s,
                 resume,
             }),
-        },
-        Step {
-            kind: StepKind::ResolveSnapshotTimestamp,
-            description: "read the snapshot's exact backup_timestamp".to_string(),
-            database: Some(db.to_string()),
-            label: Some(label.to_string()),
-            sql: Some(show_snapshot_sql(&cfg.repository, label)),
-            retry: super::idempotent(cfg),
-            details: None,
-        },
-        Step {
-            kind: StepKind::Finalize,
-            description: "mark the history row FINISHED or FAILED".to_string(),
-            database: Some(db.to_string()),
-            label: Some(label.to_string()),
-            sql: Some(finalize_template(ops, label)),
-            retry: super::idempotent(cfg),
-            details: Some(Details::Finalize {
-                placeholders: FINALIZE_PLACEHOLDERS
-                    .iter()
-                    .map(|s| s.to_string())
-                    .collect(),
-            }),
-        },
+        ),
+        job_step(
+            db,
+            label,
+            StepKind::ResolveSnapshotTimestamp,
+            "read the snapshot's exact backup_timestamp".to_string(),
+            show_snapshot_sql(&cfg.repository, label),
+            super::idempotent(cfg),
+            None,
+        ),
+        finalize_step(
+            cfg,
+            db,
+            label,
+            "mark the history row FINISHED or FAILED",
+            finalize_template(&cfg.ops_database, label),
+            &FINALIZE_PLACEHOLDERS,
+        ),
     ]
 }
 
@@ -647,21 +641,14 @@ fn manifest_only_steps(
         )
     })
     .collect();
-    steps.push(Step {
-        kind: StepKind::Finalize,
-        description: "mark the row FINISHED without a snapshot (partitions were only dropped)"
-            .to_string(),
-        database: Some(db.to_string()),
-        label: Some(label.to_string()),
-        sql: Some(history::finalize_manifest_only_sql(
-            &cfg.ops_database,
-            label,
-        )),
-        retry: super::idempotent(cfg),
-        details: Some(Details::Finalize {
-            placeholders: Vec::new(),
-        }),
-    });
+    steps.push(finalize_step(
+        cfg,
+        db,
+        label,
+        "mark the row FINISHED without a snapshot (partitions were only dropped)",
+        history::finalize_manifest_only_sql(&cfg.ops_database, label),
+        &[],
+    ));
     steps
 }
 
@@ -677,14 +664,16 @@ fn database_steps(
     partitions: usize,
 ) -> Vec<Step> {
     let ops = &cfg.ops_database;
-    let step = |kind, description: String, sql: Option<String>, details| Step {
-        kind,
-        description,
-        database: Some(db.to_string()),
-        label: Some(label.to_string()),
-        sql,
-        retry: super::idempotent(cfg),
-        details,
+    let step = |kind, description: String, sql: String, details| {
+        job_step(
+            db,
+            label,
+            kind,
+            description,
+            sql,
+            super::idempotent(cfg),
+            details,
+        )
     };
     let tables: Vec<&str> = objects.iter().map(|o| o.table.as_str()).collect();
     let tables_json = serde_json::to_string(&tables).unwrap_or_else(|_| "[]".into());
@@ -693,7 +682,7 @@ fn database_steps(
         step(
             StepKind::RecordRunning,
             format!("write the RUNNING {ty} row for {db} (the claim)"),
-            Some(insert_running_sql(
+            insert_running_sql(
                 ops,
                 &RunningRow {
                     label,
@@ -704,7 +693,7 @@ fn database_steps(
                     partitions: partitions_u32,
                     tables_json: &tables_json,
                 },
-            )),
+            ),
             None,
         ),
         step(
@@ -712,7 +701,7 @@ fn database_steps(
             format!(
                 "wait until the cluster clock passed our started_at, then proceed only if ours is the oldest live RUNNING row of {db}"
             ),
-            Some(history::select_running_sql(ops, db)),
+            history::select_running_sql(ops, db),
             Some(Details::Claim {
                 heartbeat_stale_s: cfg.heartbeat_stale_s,
             }),
@@ -721,7 +710,7 @@ fn database_steps(
             StepKind::CheckBase,
             "check the base is still the latest FINISHED backup (else the plan is stale)"
                 .to_string(),
-            Some(history::select_latest_finished_sql(ops, db)),
+            history::select_latest_finished_sql(ops, db),
             Some(Details::CheckBase {
                 expected_base_label: base_label.map(str::to_string),
             }),
@@ -733,7 +722,7 @@ fn database_steps(
         steps.push(step(
             StepKind::RecordManifest,
             format!("record the manifest ({rows} partition rows)"),
-            Some(sql),
+            sql,
             Some(Details::Manifest {
                 chunk: i + 1,
                 chunks: n,
@@ -742,20 +731,20 @@ fn database_steps(
         ));
     }
     let sql = backup_sql(db, label, &cfg.repository, &objects, cfg.job_timeout_s);
-    steps.push(Step {
-        kind: StepKind::IssueBackup,
-        description: format!("send the {ty} BACKUP of {db}"),
-        database: Some(db.to_string()),
-        label: Some(label.to_string()),
-        sql: Some(sql),
-        retry: super::submission(cfg),
-        details: Some(Details::Backup {
+    steps.push(job_step(
+        db,
+        label,
+        StepKind::IssueBackup,
+        format!("send the {ty} BACKUP of {db}"),
+        sql,
+        super::submission(cfg),
+        Some(Details::Backup {
             backup_type: ty,
             base_label: base_label.map(str::to_string),
             objects,
             partitions: partitions_u32,
         }),
-    });
+    ));
     steps.extend(completion_steps(cfg, db, label, false));
     steps
 }

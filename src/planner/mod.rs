@@ -6,7 +6,7 @@ pub mod init;
 pub mod restore;
 
 use crate::config::Config;
-use crate::plan::RetryPolicy;
+use crate::plan::{Details, RetryPolicy, Step, StepKind};
 
 /// Retry policy for a statement that may be re-sent after an ambiguous failure.
 pub fn idempotent(cfg: &Config) -> RetryPolicy {
@@ -28,4 +28,49 @@ pub fn submission(cfg: &Config) -> RetryPolicy {
         initial_ms: cfg.retry.initial_ms,
         max_ms: cfg.retry.max_ms,
     }
+}
+
+/// A step of the job `label` on database `db` (the group a failure skips the rest of); every such
+/// step sends `sql`.
+pub fn job_step(
+    db: &str,
+    label: &str,
+    kind: StepKind,
+    description: String,
+    sql: String,
+    retry: RetryPolicy,
+    details: Option<Details>,
+) -> Step {
+    Step {
+        kind,
+        description,
+        database: Some(db.to_string()),
+        label: Some(label.to_string()),
+        sql: Some(sql),
+        retry,
+        details,
+    }
+}
+
+/// The Finalize step of a job: `sql` is a template whose `placeholders` the runner fills from the
+/// job's outcome (none: a complete statement).
+pub fn finalize_step(
+    cfg: &Config,
+    db: &str,
+    label: &str,
+    description: &str,
+    sql: String,
+    placeholders: &[&str],
+) -> Step {
+    job_step(
+        db,
+        label,
+        StepKind::Finalize,
+        description.to_string(),
+        sql,
+        idempotent(cfg),
+        Some(Details::Finalize {
+            placeholders: placeholders.iter().map(|s| s.to_string()).collect(),
+        }),
+    )
 }

@@ -10,6 +10,7 @@ use chrono::NaiveDateTime;
 use serde::{Deserialize, Serialize};
 
 use super::chain::{Chain, ChainLink};
+use super::{finalize_step, job_step};
 use crate::config::{Config, TableRef};
 use crate::history::{
     finalize_restore_template, insert_restore_claim_sql, insert_restore_running_sql,
@@ -464,34 +465,28 @@ pub fn target_exists_sql(target: &TableRef) -> String {
 }
 
 fn poll_step(cfg: &Config, db: &str, label: &str, poll: RestorePoll, description: String) -> Step {
-    Step {
-        kind: StepKind::PollRestore,
+    job_step(
+        db,
+        label,
+        StepKind::PollRestore,
         description,
-        database: Some(db.to_string()),
-        label: Some(label.to_string()),
-        sql: Some(show_restore_sql(db)),
-        retry: super::idempotent(cfg),
-        details: Some(Details::Other(
+        show_restore_sql(db),
+        super::idempotent(cfg),
+        Some(Details::Other(
             serde_json::to_value(poll).unwrap_or_default(),
         )),
-    }
+    )
 }
 
-fn finalize_step(cfg: &Config, db: &str, label: &str) -> Step {
-    Step {
-        kind: StepKind::Finalize,
-        description: "mark the restore_history row FINISHED or FAILED".to_string(),
-        database: Some(db.to_string()),
-        label: Some(label.to_string()),
-        sql: Some(finalize_restore_template(&cfg.ops_database, label)),
-        retry: super::idempotent(cfg),
-        details: Some(Details::Finalize {
-            placeholders: RESTORE_FINALIZE_PLACEHOLDERS
-                .iter()
-                .map(|s| s.to_string())
-                .collect(),
-        }),
-    }
+fn restore_finalize_step(cfg: &Config, db: &str, label: &str) -> Step {
+    finalize_step(
+        cfg,
+        db,
+        label,
+        "mark the restore_history row FINISHED or FAILED",
+        finalize_restore_template(&cfg.ops_database, label),
+        &RESTORE_FINALIZE_PLACEHOLDERS,
+    )
 }
 
 /// Steps that finish RUNNING restore rows of dead runs: look the job up, finish the record.
@@ -520,7 +515,7 @@ pub fn plan_restore_resume(cfg: &Config, jobs: &[RestoreResume]) -> Vec<Step> {
             },
             what,
         ));
-        steps.push(finalize_step(cfg, &j.database, &j.label));
+        steps.push(restore_finalize_step(cfg, &j.database, &j.label));
     }
     steps
 }
@@ -564,18 +559,18 @@ fn link_steps(
     let mut steps = Vec::new();
     for (i, e) in entries.iter().enumerate().skip(skip) {
         let link = u32::try_from(i + 1).unwrap_or(u32::MAX);
-        steps.push(Step {
-            kind: StepKind::RestoreSnapshot,
-            description: format!(
+        steps.push(job_step(
+            db,
+            label,
+            StepKind::RestoreSnapshot,
+            format!(
                 "RESTORE {} partition(s) of {target} from snapshot {} ({link} of {links})",
                 e.partitions.len(),
                 e.label
             ),
-            database: Some(db.to_string()),
-            label: Some(label.to_string()),
-            sql: Some(restore_sql(cfg, target, e)),
-            retry: super::submission(cfg),
-            details: Some(Details::Other(
+            restore_sql(cfg, target, e),
+            super::submission(cfg),
+            Some(Details::Other(
                 serde_json::to_value(RestoreJob {
                     snapshot_label: e.label.clone(),
                     backup_timestamp: e.backup_timestamp.clone(),
@@ -587,7 +582,7 @@ fn link_steps(
                 })
                 .unwrap_or_default(),
             )),
-        });
+        ));
         steps.push(poll_step(
             cfg,
             db,
@@ -639,14 +634,16 @@ pub fn plan_restore(
         chain_json: &chain_json,
     };
 
-    let step = |kind, description: String, sql: Option<String>, details| Step {
-        kind,
-        description,
-        database: Some(db.to_string()),
-        label: Some(label.clone()),
-        sql,
-        retry: super::idempotent(cfg),
-        details,
+    let step = |kind, description: String, sql: String, details| {
+        job_step(
+            db,
+            &label,
+            kind,
+            description,
+            sql,
+            super::idempotent(cfg),
+            details,
+        )
     };
     let check = |recheck: bool, adopted: Option<String>| {
         step(
@@ -656,7 +653,7 @@ pub fn plan_restore(
                 (None, true) => format!("re-check right before the first RESTORE that {target} does not exist (else withdraw, exit 4)"),
                 (None, false) => format!("refuse (exit 4) if {target} exists"),
             },
-            Some(target_exists_sql(target)),
+            target_exists_sql(target),
             Some(Details::Other(
                 serde_json::to_value(TargetCheck {
                     table: target.to_string(),
@@ -673,7 +670,7 @@ pub fn plan_restore(
             format!(
                 "wait until the cluster clock passed our started_at, then proceed only if ours is the oldest live RUNNING backup or restore row of {db}"
             ),
-            Some(select_running_sql(&cfg.ops_database, db)),
+            select_running_sql(&cfg.ops_database, db),
             Some(Details::Claim {
                 heartbeat_stale_s: cfg.heartbeat_stale_s,
             }),
@@ -689,7 +686,7 @@ pub fn plan_restore(
                 format!(
                     "write the RUNNING restore_history row for {target} as of {target_time} (the claim)"
                 ),
-                Some(insert_restore_running_sql(&cfg.ops_database, &running_row)),
+                insert_restore_running_sql(&cfg.ops_database, &running_row),
                 None,
             ));
             steps.push(claim());
@@ -703,11 +700,7 @@ pub fn plan_restore(
                     "write our claim row {own_label}, naming the dead run {} this run continues",
                     a.label
                 ),
-                Some(insert_restore_claim_sql(
-                    &cfg.ops_database,
-                    &running_row,
-                    &a.label,
-                )),
+                insert_restore_claim_sql(&cfg.ops_database, &running_row, &a.label),
                 Some(Details::Other(
                     serde_json::to_value(AdoptClaim {
                         adopts: a.label.clone(),
@@ -723,7 +716,7 @@ pub fn plan_restore(
                     "take {} over (fresh heartbeat: it is live again; refuse if it is no longer RUNNING), then withdraw our claim row",
                     a.label
                 ),
-                Some(takeover_restore_sql(&cfg.ops_database, &a.label)),
+                takeover_restore_sql(&cfg.ops_database, &a.label),
                 Some(Details::Other(
                     serde_json::to_value(TakeOver {
                         adopts: a.label.clone(),
@@ -741,7 +734,7 @@ pub fn plan_restore(
                     ),
                     None => "the dead run recorded no RESTORE: check SHOW RESTORE, then start at the first link".to_string(),
                 },
-                Some(show_restore_sql(db)),
+                show_restore_sql(db),
                 Some(Details::Other(
                     serde_json::to_value(ResumeJob {
                         adopts: a.label.clone(),
@@ -764,7 +757,7 @@ pub fn plan_restore(
             }
         }
     }
-    steps.push(finalize_step(cfg, db, &label));
+    steps.push(restore_finalize_step(cfg, db, &label));
 
     let restore_jobs = adopt.map_or(entries.len(), |a| a.links_remaining.len());
     let inputs = RestoreInputs {
