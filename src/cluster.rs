@@ -205,50 +205,16 @@ impl Cluster {
     /// Sends one statement once (text protocol). A broken connection is dropped so the next call
     /// reconnects.
     pub fn query(&mut self, sql: &str) -> Result<ResultSet, SqlError> {
-        self.ensure_conn()?;
-        let Some(conn) = self.conn.as_mut() else {
-            return Err(SqlError::Lost("no connection".into()));
-        };
-        debug!(target: "starrocks_bbr::sql", "{sql}");
-        let result = (|| -> Result<ResultSet, mysql::Error> {
-            let mut qr = conn.query_iter(sql)?;
-            let columns: Vec<String> = qr
-                .columns()
-                .as_ref()
-                .iter()
-                .map(|c| c.name_str().into_owned())
-                .collect();
-            let mut rows = Vec::new();
-            if let Some(set) = qr.iter() {
-                for row in set {
-                    let row = row?;
-                    rows.push(
-                        mysql::Row::unwrap(row)
-                            .into_iter()
-                            .map(value_to_string)
-                            .collect(),
-                    );
-                }
-            }
-            // Drain any further result sets so the connection stays in sync.
-            while let Some(set) = qr.iter() {
-                for row in set {
-                    row?;
-                }
-            }
-            Ok(ResultSet { columns, rows })
-        })();
-        match result {
-            Ok(rs) => Ok(rs),
-            Err(e) => {
-                let e = classify(e);
-                if matches!(e, SqlError::Lost(_)) {
-                    self.conn = None;
-                }
-                debug!("statement failed: {e}");
-                Err(e)
-            }
-        }
+        let mut rows = Vec::new();
+        let columns = self.send_once(sql, |_, row| {
+            rows.push(
+                mysql::Row::unwrap(row)
+                    .into_iter()
+                    .map(value_to_string)
+                    .collect(),
+            );
+        })?;
+        Ok(ResultSet { columns, rows })
     }
 
     /// Sends one statement once and hands every row of its first result set to `on_row` as it
@@ -260,12 +226,32 @@ impl Cluster {
         state: &mut S,
         on_row: &mut RowFn<'_, S>,
     ) -> Result<(), SqlError> {
+        self.send_once(sql, |columns, row| {
+            let vals: Vec<Option<&[u8]>> = (0..row.len())
+                .map(|i| match row.as_ref(i) {
+                    Some(mysql::Value::Bytes(b)) => Some(b.as_slice()),
+                    _ => None,
+                })
+                .collect();
+            on_row(state, columns, &vals);
+        })
+        .map(|_columns| ())
+    }
+
+    /// Sends one statement once (text protocol), hands every row of its first result set with the
+    /// column names to `on_row`, drains any further result sets so the connection stays in sync,
+    /// and returns the column names. A broken connection is dropped so the next call reconnects.
+    fn send_once(
+        &mut self,
+        sql: &str,
+        mut on_row: impl FnMut(&[String], mysql::Row),
+    ) -> Result<Vec<String>, SqlError> {
         self.ensure_conn()?;
         let Some(conn) = self.conn.as_mut() else {
             return Err(SqlError::Lost("no connection".into()));
         };
         debug!(target: "starrocks_bbr::sql", "{sql}");
-        let result = (|| -> Result<(), mysql::Error> {
+        let result = (|| -> Result<Vec<String>, mysql::Error> {
             let mut qr = conn.query_iter(sql)?;
             let columns: Vec<String> = qr
                 .columns()
@@ -275,14 +261,7 @@ impl Cluster {
                 .collect();
             if let Some(set) = qr.iter() {
                 for row in set {
-                    let row = row?;
-                    let vals: Vec<Option<&[u8]>> = (0..row.len())
-                        .map(|i| match row.as_ref(i) {
-                            Some(mysql::Value::Bytes(b)) => Some(b.as_slice()),
-                            _ => None,
-                        })
-                        .collect();
-                    on_row(state, &columns, &vals);
+                    on_row(&columns, row?);
                 }
             }
             while let Some(set) = qr.iter() {
@@ -290,7 +269,7 @@ impl Cluster {
                     row?;
                 }
             }
-            Ok(())
+            Ok(columns)
         })();
         result.map_err(|e| {
             let e = classify(e);
