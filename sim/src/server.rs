@@ -213,15 +213,7 @@ impl Backend {
                 .await
             }
             Ok(Output::Rows { columns, rows }) => {
-                let cols: Vec<Column> = columns
-                    .iter()
-                    .map(|c| Column {
-                        table: String::new(),
-                        column: c.clone(),
-                        coltype: ColumnType::MYSQL_TYPE_VAR_STRING,
-                        colflags: ColumnFlags::empty(),
-                    })
-                    .collect();
+                let cols = text_columns(&columns);
                 let mut rw = w.start(&cols).await?;
                 for row in rows {
                     for v in row {
@@ -235,16 +227,7 @@ impl Backend {
                 rw.finish().await
             }
             Ok(Output::Flat(f)) => {
-                let cols: Vec<Column> = f
-                    .columns
-                    .iter()
-                    .map(|c| Column {
-                        table: String::new(),
-                        column: c.clone(),
-                        coltype: ColumnType::MYSQL_TYPE_VAR_STRING,
-                        colflags: ColumnFlags::empty(),
-                    })
-                    .collect();
+                let cols = text_columns(&f.columns);
                 let mut rw = w.start(&cols).await?;
                 for row in f.rows() {
                     for v in row {
@@ -623,4 +606,17 @@ impl<W: AsyncWrite + Unpin> AsyncWrite for Rewriter<W> {
             other => other,
         }
     }
+}
+
+/// Result-set column definitions: every column is a VARCHAR, as the FE's text answers are.
+fn text_columns(names: &[String]) -> Vec<Column> {
+    names
+        .iter()
+        .map(|c| Column {
+            table: String::new(),
+            column: c.clone(),
+            coltype: ColumnType::MYSQL_TYPE_VAR_STRING,
+            colflags: ColumnFlags::empty(),
+        })
+        .collect()
 }
