@@ -3,7 +3,7 @@
 mod common;
 use common::*;
 use starrocks_sim::When;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Init + one FULL backup; returns its label.
 fn init_and_full(env: &Env) -> String {
@@ -13,12 +13,6 @@ fn init_and_full(env: &Env) -> String {
     let h = env.history();
     assert_eq!(h.last().unwrap().2, "FINISHED", "{h:?}");
     h.last().unwrap().0.clone()
-}
-
-fn last_job_objects(env: &Env) -> Vec<String> {
-    let mut o = env.sim.jobs().last().unwrap().objects.clone();
-    o.sort();
-    o
 }
 
 /// (label, backup_type, status, base_label, backup_timestamp, partitions) of one history row.
@@ -47,7 +41,7 @@ fn init_twice_is_harmless_and_first_backup_is_full() {
     let jobs = env.sim.jobs();
     assert_eq!(jobs.len(), 1);
     assert_eq!(jobs[0].state, "FINISHED");
-    assert_eq!(last_job_objects(&env), vec!["customers", "orders"]);
+    assert_eq!(env.last_job_objects(), vec!["customers", "orders"]);
     assert_eq!(env.in_snapshot(&label).len(), 5);
     // the exact SHOW SNAPSHOT timestamp is stored
     let r = row(&env, &label);
@@ -75,7 +69,7 @@ fn incremental_holds_exactly_the_loaded_partitions() {
     assert_eq!(row(&env, &incr.0)[3].as_deref(), Some(full.as_str()));
     assert_eq!(env.sim.jobs().len(), 2);
     assert_eq!(
-        last_job_objects(&env),
+        env.last_job_objects(),
         vec!["orders PARTITION (p20260102, p20260104)"]
     );
     assert_eq!(
@@ -119,7 +113,7 @@ fn load_during_a_running_backup_is_caught_by_the_next_incremental() {
     assert!(out.contains("FINISHED"), "{out}");
     let out = env.run_ok(&["backup"], 0);
     assert!(out.contains("incremental, 1 partitions"), "{out}");
-    assert_eq!(last_job_objects(&env), vec!["orders PARTITION (p20260103)"]);
+    assert_eq!(env.last_job_objects(), vec!["orders PARTITION (p20260103)"]);
 }
 
 #[test]
@@ -154,28 +148,14 @@ fn cancelled_job_is_failed_exit_1_and_next_run_bases_on_last_finished() {
     assert_eq!(h.len(), 3);
     assert_eq!(row(&env, &h[2].0)[3].as_deref(), Some(full.as_str()));
     assert_eq!(
-        last_job_objects(&env),
+        env.last_job_objects(),
         vec!["customers PARTITION (customers)"]
     );
 }
 
 /// Starts a backup, lets it hang on its first poll, SIGKILLs it; returns the RUNNING label.
 fn killed_after_issue(env: &Env) -> String {
-    env.sim.hang("^SHOW BACKUP", When::Before);
-    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("starrocks-bbr"))
-        .args(["backup", "--config"])
-        .arg(&env.config)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let start = Instant::now();
-    while !env.sent().iter().any(|s| s.starts_with("SHOW BACKUP")) {
-        assert!(start.elapsed() < Duration::from_secs(60), "never polled");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child.kill().unwrap(); // SIGKILL
-    child.wait().unwrap();
+    env.backup_killed_at_first_poll();
     assert_eq!(env.sim.jobs().len(), 1);
     let h = env.history();
     let running: Vec<_> = h.iter().filter(|r| r.2 == "RUNNING").collect();

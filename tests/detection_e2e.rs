@@ -5,12 +5,6 @@ use common::*;
 use starrocks_sim::{PartitionSpec, SimOptions};
 use std::time::Duration;
 
-fn objects(env: &Env) -> Vec<String> {
-    let mut o = env.sim.jobs().last().unwrap().objects.clone();
-    o.sort();
-    o
-}
-
 fn full(env: &Env) {
     env.run_ok(&["init"], 0);
     env.run_ok(&["backup"], 0);
@@ -28,7 +22,7 @@ fn schema_change_backs_the_table_up_whole() {
         .unwrap();
     let out = env.run_ok(&["backup"], 0);
     assert!(out.contains("incremental, 4 partitions"), "{out}");
-    assert_eq!(objects(&env), vec!["orders"]);
+    assert_eq!(env.last_job_objects(), vec!["orders"]);
     let label = env.history().last().unwrap().0.clone();
     let whole = env.query(&format!(
         "SELECT COUNT(*) FROM ops.backup_partitions WHERE label = '{label}' AND whole_table = 1 AND table_name = 'orders'"
@@ -55,7 +49,7 @@ fn truncated_and_new_partitions_are_included() {
         .unwrap();
     env.run_ok(&["backup"], 0);
     assert_eq!(
-        objects(&env),
+        env.last_job_objects(),
         vec!["orders PARTITION (p20260101, p20260105)"]
     );
 }
@@ -79,7 +73,7 @@ fn show_partitions_fallback_without_partitions_meta() {
         .any(|s| s.starts_with("SHOW PARTITIONS FROM")));
     env.sim.load("sales", "orders", "p20260103", 1).unwrap();
     env.run_ok(&["backup"], 0);
-    assert_eq!(objects(&env), vec!["orders PARTITION (p20260103)"]);
+    assert_eq!(env.last_job_objects(), vec!["orders PARTITION (p20260103)"]);
 }
 
 #[test]
@@ -136,21 +130,7 @@ fn resume_of_a_fresh_row_whose_job_already_finished() {
     let env = Env::demo();
     env.run_ok(&["init"], 0);
     // The run dies right after BACKUP was answered (its first poll is never answered).
-    env.sim.hang("^SHOW BACKUP", starrocks_sim::When::Before);
-    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("starrocks-bbr"))
-        .args(["backup", "--config"])
-        .arg(&env.config)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let start = std::time::Instant::now();
-    while !env.sent().iter().any(|s| s.starts_with("SHOW BACKUP")) {
-        assert!(start.elapsed() < Duration::from_secs(60));
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child.kill().unwrap();
-    child.wait().unwrap();
+    env.backup_killed_at_first_poll();
     // The job finishes; the heartbeat is still fresh (60 s < 300 s).
     env.sim.advance(Duration::from_secs(60));
     let out = env.run_ok(&["backup"], 0);

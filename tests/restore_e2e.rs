@@ -4,7 +4,7 @@
 mod common;
 use common::*;
 use starrocks_sim::{JobKind, SimOptions, When};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// (partition name, visible version, row count), sorted by name: what a restore must reproduce.
 type Parts = Vec<(String, u64, u64)>;
@@ -680,33 +680,33 @@ fn a_backup_run_also_finishes_a_dead_restore_record_of_its_database() {
 /// Starts `restore` as a child process, waits until the simulator logged a statement matching
 /// `until` (the caller armed a hang there), then SIGKILLs it: a run that dies mid-chain.
 fn killed_restore(env: &Env, target: &str, until: impl Fn(&[String]) -> bool) {
-    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("starrocks-bbr"))
-        .args([
-            "restore",
-            "--table",
-            "sales.orders",
-            "--timestamp",
-            target,
-            "--config",
-        ])
-        .arg(&env.config)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let start = Instant::now();
-    while !until(&env.sent()) {
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "never reached: {:#?}",
-            env.sent()
-        );
-        assert!(child.try_wait().unwrap().is_none(), "the run ended");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    std::thread::sleep(Duration::from_millis(50));
-    child.kill().unwrap(); // SIGKILL
-    child.wait().unwrap();
+    env.killed_run(
+        &["restore", "--table", "sales.orders", "--timestamp", target],
+        until,
+        Duration::from_millis(50),
+    );
+}
+
+/// Three backups, `sales.orders` dropped, then a restore to incr1's time killed while its second
+/// RESTORE (of incr1) hangs unanswered: current_label names incr1, whose RESTORE never reached
+/// StarRocks. Returns the backup labels, the partitions as at t1, the target time and the dead
+/// run's label.
+fn killed_before_second_restore(env: &Env) -> ([String; 3], Parts, String, String) {
+    let (labels, at_t1) = three_backups(env);
+    let incr1 = &labels[1];
+    let target = ts(snapshot_at(env, incr1));
+    env.sim.drop_table("sales", "orders").unwrap();
+    env.sim.clear_statements();
+    env.sim.hang(
+        &format!("^RESTORE SNAPSHOT `sales`.`{incr1}`"),
+        When::Before,
+    );
+    killed_restore(env, &target, |log| {
+        log.iter()
+            .any(|s| s.starts_with("RESTORE") && s.contains(incr1.as_str()))
+    });
+    let dead = restore_history(env)[0].0.clone();
+    (labels, at_t1, target, dead)
 }
 
 /// A dead run continued by the same command ends exactly as an uninterrupted restore: the same
@@ -779,22 +779,9 @@ fn a_restore_killed_between_its_two_jobs_sends_only_the_second_on_the_rerun() {
         return;
     }
     let env = Env::demo();
-    let ([full, incr1, _], at_t1) = three_backups(&env);
-    let target = ts(snapshot_at(&env, &incr1));
-    env.sim.drop_table("sales", "orders").unwrap();
-    env.sim.clear_statements();
     // current_label already names the second snapshot, its RESTORE never reaches StarRocks
-    env.sim.hang(
-        &format!("^RESTORE SNAPSHOT `sales`.`{incr1}`"),
-        When::Before,
-    );
-    let second = incr1.clone();
-    killed_restore(&env, &target, |log| {
-        log.iter()
-            .any(|s| s.starts_with("RESTORE") && s.contains(&second))
-    });
+    let ([full, incr1, _], at_t1, target, dead) = killed_before_second_restore(&env);
     assert_eq!(restore_jobs(&env).len(), 1, "only the first job ran");
-    let dead = restore_history(&env)[0].0.clone();
     let r = env.query(&format!(
         "SELECT current_label FROM ops.restore_history WHERE label = '{dead}'"
     ));
@@ -882,19 +869,7 @@ fn a_dead_restore_whose_chain_vanished_from_history_is_not_continued() {
         return;
     }
     let env = Env::demo();
-    let ([_, incr1, _], _) = three_backups(&env);
-    let target = ts(snapshot_at(&env, &incr1));
-    env.sim.drop_table("sales", "orders").unwrap();
-    env.sim.hang(
-        &format!("^RESTORE SNAPSHOT `sales`.`{incr1}`"),
-        When::Before,
-    );
-    let second = incr1.clone();
-    killed_restore(&env, &target, |log| {
-        log.iter()
-            .any(|s| s.starts_with("RESTORE") && s.contains(&second))
-    });
-    let dead = restore_history(&env)[0].0.clone();
+    let ([_, incr1, _], _, target, dead) = killed_before_second_restore(&env);
     env.sim.advance(Duration::from_secs(600));
     // the second snapshot's record is gone (history edited by hand)
     env.query(&format!(
@@ -928,19 +903,7 @@ fn a_dead_restore_of_another_target_time_is_recorded_failed_not_continued() {
         return;
     }
     let env = Env::demo();
-    let ([full, incr1, _], _) = three_backups(&env);
-    let target = ts(snapshot_at(&env, &incr1));
-    env.sim.drop_table("sales", "orders").unwrap();
-    env.sim.hang(
-        &format!("^RESTORE SNAPSHOT `sales`.`{incr1}`"),
-        When::Before,
-    );
-    let second = incr1.clone();
-    killed_restore(&env, &target, |log| {
-        log.iter()
-            .any(|s| s.starts_with("RESTORE") && s.contains(&second))
-    });
-    let dead = restore_history(&env)[0].0.clone();
+    let ([full, _, _], _, _, dead) = killed_before_second_restore(&env);
     env.sim.advance(Duration::from_secs(600));
     // a restore as of the full backup's time: another target, the table exists (partly restored)
     let o = env.run(&[

@@ -4,9 +4,10 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
+use std::time::{Duration, Instant};
 
 use assert_cmd::Command;
-use starrocks_sim::{PartitionSpec, Sim, SimOptions, TableSpec};
+use starrocks_sim::{PartitionSpec, Sim, SimOptions, TableSpec, When};
 
 pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -219,9 +220,53 @@ impl Env {
         v
     }
 
+    /// The objects of the last job the simulator saw, sorted.
+    pub fn last_job_objects(&self) -> Vec<String> {
+        let mut o = self.sim.jobs().last().unwrap().objects.clone();
+        o.sort();
+        o
+    }
+
     /// Statements the tool sent, as text.
     pub fn sent(&self) -> Vec<String> {
         self.sim.statements().into_iter().map(|s| s.sql).collect()
+    }
+
+    /// Runs the binary in the background (`args` then `--config`, output discarded) until
+    /// `until(statements sent)` holds, waits `grace`, then SIGKILLs it: a run that dies mid-way.
+    pub fn killed_run(&self, args: &[&str], until: impl Fn(&[String]) -> bool, grace: Duration) {
+        let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("starrocks-bbr"))
+            .args(args)
+            .arg("--config")
+            .arg(&self.config)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let start = Instant::now();
+        while !until(&self.sent()) {
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "never reached: {:#?}",
+                self.sent()
+            );
+            assert!(child.try_wait().unwrap().is_none(), "the run ended");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        std::thread::sleep(grace);
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+    }
+
+    /// [`Env::killed_run`] of `backup`, killed while its first SHOW BACKUP hangs unanswered (the
+    /// BACKUP was answered).
+    pub fn backup_killed_at_first_poll(&self) {
+        self.sim.hang("^SHOW BACKUP", When::Before);
+        self.killed_run(
+            &["backup"],
+            |sent| sent.iter().any(|s| s.starts_with("SHOW BACKUP")),
+            Duration::ZERO,
+        );
     }
 
     pub fn backups_sent(&self) -> usize {
