@@ -518,13 +518,12 @@ struct Reference {
     statements: Vec<String>,
 }
 
-fn reference(sc: Scenario) -> Reference {
-    let env = new_env("");
-    sc.setup(&env);
-    let plan = env.run_ok(&["backup", "--dry-run"], 0);
+/// (kind, sql) of every step of the `--dry-run` plan `args` print (which must not show the password).
+fn dry_run_steps(env: &Env, args: &[&str]) -> Vec<(String, String)> {
+    let plan = env.run_ok(args, 0);
     assert_no_secret(&env.sim, &[&plan]);
     let v: serde_json::Value = serde_json::from_str(&plan).unwrap();
-    let steps = v["steps"]
+    v["steps"]
         .as_array()
         .unwrap()
         .iter()
@@ -534,7 +533,13 @@ fn reference(sc: Scenario) -> Reference {
                 st["sql"].as_str().unwrap_or_default().to_string(),
             )
         })
-        .collect();
+        .collect()
+}
+
+fn reference(sc: Scenario) -> Reference {
+    let env = new_env("");
+    sc.setup(&env);
+    let steps = dry_run_steps(&env, &["backup", "--dry-run"]);
     // the real run on its own cluster: a dry run ticks the clock, which would shift times
     let env = new_env("");
     sc.setup(&env);
@@ -1740,20 +1745,7 @@ fn restore_reference() -> (Reference, Vec<String>, Vec<(String, u64, u64)>) {
     let (a, _) = restore_setup(&env);
     let mut dry: Vec<&str> = a.iter().map(String::as_str).collect();
     dry.push("--dry-run");
-    let plan = env.run_ok(&dry, 0);
-    assert_no_secret(&env.sim, &[&plan]);
-    let v: serde_json::Value = serde_json::from_str(&plan).unwrap();
-    let steps = v["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|st| {
-            (
-                st["kind"].as_str().unwrap_or_default().to_string(),
-                st["sql"].as_str().unwrap_or_default().to_string(),
-            )
-        })
-        .collect();
+    let steps = dry_run_steps(&env, &dry);
     let env = new_env("");
     let (a, want) = restore_setup(&env);
     let av: Vec<&str> = a.iter().map(String::as_str).collect();
