@@ -53,24 +53,118 @@ fn prepared_statements_by_version() {
     });
     let mut c = conn(&sim);
     assert_eq!(c.server_version(), (8, 0, 33));
-    match c.prep("INSERT INTO t VALUES (1)") {
-        Err(mysql::Error::MySqlError(e)) => {
-            assert_eq!(
-                e.message,
-                "This command is not supported in the prepared statement protocol yet"
-            )
+    for sql in [
+        "INSERT INTO t VALUES (1)",
+        "INSERT INTO t VALUES (?)",
+        "SHOW DATABASES",
+    ] {
+        match c.prep(sql) {
+            Err(mysql::Error::MySqlError(e)) => {
+                assert_eq!(
+                    e.message,
+                    "This command is not supported in the prepared statement protocol yet"
+                )
+            }
+            other => panic!("{other:?}"),
         }
-        other => panic!("{other:?}"),
     }
     let sim = start();
     let mut c = conn(&sim);
     assert_eq!(c.server_version(), (5, 1, 0));
-    match c.prep("SELECT 1") {
+    for sql in ["SELECT 1", "SELECT ?", "INSERT INTO t VALUES (1)"] {
+        match c.prep(sql) {
+            Err(mysql::Error::MySqlError(e)) => {
+                assert_eq!(e.message, "Unsupported command(COM_STMT_PREPARE)")
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    exec(&mut c, "SELECT 1");
+}
+
+fn modern() -> starrocks_sim::Sim {
+    start_with(SimOptions {
+        server_version: "8.0.33".into(),
+        ..SimOptions::default()
+    })
+}
+
+#[test]
+fn prepared_select_binds_parameters() {
+    // STARROCKS.md §5: from 3.2 a SELECT goes through COM_STMT_PREPARE / COM_STMT_EXECUTE
+    let sim = modern();
+    let mut c = conn(&sim);
+    let tricky = "it's a \\ back\\slash 'quoted' ? `tick`";
+    let got: Option<(String,)> = c.exec_first("SELECT ?", (tricky,)).unwrap();
+    assert_eq!(got, Some((tricky.to_string(),)));
+    let got: Option<(i64, Option<String>, String, f64)> = c
+        .exec_first("SELECT ? + 1, ?, '?', ?", (41, None::<String>, 2.5))
+        .unwrap();
+    assert_eq!(got, Some((42, None, "?".to_string(), 2.5)));
+    let stmt = c.prep("SELECT ? AS a, ? AS b").unwrap();
+    assert_eq!(stmt.num_params(), 2);
+    let got: Vec<(String, i64)> = c.exec(&stmt, ("line\nbreak\ttab", -7)).unwrap();
+    assert_eq!(got, vec![("line\nbreak\ttab".to_string(), -7)]);
+    // the connection still answers text queries
+    assert_eq!(one(&mut c, "SELECT 'text'"), Some("text".into()));
+}
+
+#[test]
+fn prepared_select_over_a_table() {
+    // STARROCKS.md §5: a prepared SELECT runs like the text query, answered in the binary protocol
+    let sim = modern();
+    let mut c = conn(&sim);
+    exec(&mut c, "CREATE DATABASE d");
+    exec(&mut c, "CREATE TABLE d.t (id BIGINT, name STRING, score DOUBLE) DUPLICATE KEY(id) DISTRIBUTED BY HASH(id) BUCKETS 1 PROPERTIES (\"replication_num\" = \"1\")");
+    exec(
+        &mut c,
+        "INSERT INTO d.t VALUES (1, 'a', 1.5), (2, 'b''s', NULL), (3, 'c', 3.25), (4, 'd', 4)",
+    );
+    let sql = "SELECT id, name, score FROM d.t WHERE id >= ? AND name <> ? ORDER BY id";
+    let got: Vec<(i64, String, Option<f64>)> = c.exec(sql, (2, "c")).unwrap();
+    assert_eq!(
+        got,
+        vec![
+            (2, "b's".to_string(), None),
+            (4, "d".to_string(), Some(4.0))
+        ]
+    );
+    let stmt = c.prep(sql).unwrap();
+    let got: Vec<(i64,)> = c
+        .exec(&stmt, (0, "x"))
+        .unwrap()
+        .into_iter()
+        .map(|r: (i64, String, Option<f64>)| (r.0,))
+        .collect();
+    assert_eq!(got, vec![(1,), (2,), (3,), (4,)]);
+    let none: Vec<(i64, String, Option<f64>)> = c.exec(&stmt, (9, "x")).unwrap();
+    assert!(none.is_empty());
+    // the statement log holds the executed SELECT with its literals bound, and it fails like text
+    let log = sim.statements();
+    assert!(log.iter().any(|l| l.sql
+        == "SELECT id, name, score FROM d.t WHERE id >= 2 AND name <> 'c' ORDER BY id"
+        && l.error.is_none()));
+    match c.exec_drop("SELECT * FROM d.missing WHERE id = ?", (1,)) {
         Err(mysql::Error::MySqlError(e)) => {
-            assert_eq!(e.message, "Unsupported command(COM_STMT_PREPARE)")
+            let (code, msg) = fail(&mut c, "SELECT * FROM d.missing WHERE id = 1");
+            assert_eq!((e.code, e.message), (code, msg));
         }
         other => panic!("{other:?}"),
     }
+    // closed: the id is unknown (StarRocks ConnectProcessor.handleExecute), the connection lives on
+    let id = stmt.id();
+    c.close(stmt.clone()).unwrap();
+    match c.exec_drop(&stmt, (1, "x")) {
+        Err(mysql::Error::MySqlError(e)) => {
+            assert_eq!(e.code, 1047);
+            assert_eq!(
+                e.message,
+                format!("msg: Not Found prepared statement, stmtName: {id}")
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(one(&mut c, "SELECT COUNT(*) FROM d.t"), Some("4".into()));
 }
 
 #[test]
