@@ -1780,9 +1780,6 @@ fn restore_crash_at_every_step_boundary() {
                 tally.case(&id, vec![e]);
                 continue;
             }
-            if when == When::After {
-                std::thread::sleep(Duration::from_millis(50));
-            }
             child.kill(&env);
             p.extend(restore_settle(&env, &a, &want, false));
             tally.case(&id, p);
