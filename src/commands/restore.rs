@@ -1,221 +1,21 @@
-//! The commands, wiring config -> discovery -> planner -> (print | runner). Data goes to `out`
-//! (stdout), logs to stderr via tracing.
+//! `restore`: rebuild a table as of a point in time, continuing a dead run of the same restore.
 
-use std::collections::BTreeMap;
 use std::io::Write;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use tracing::{info, warn};
 
-use crate::cli::{Cli, Cmd, Format};
 use crate::cluster::Cluster;
 use crate::config::{Config, TableRef};
 use crate::error::BbrError;
 use crate::plan::{Command, Plan};
-use crate::planner::backup::{plan_backup_owned, plan_resume, random_suffix};
+use crate::planner::backup::random_suffix;
 use crate::planner::chain;
-use crate::planner::init::plan_init;
 use crate::planner::restore::{
     pick_adoption, plan_restore, plan_restore_resume, recorded_chain, ChainEntry,
 };
-use crate::runner::{RunOutcome, Runner};
-use crate::{history, list, state};
-
-pub fn run(cli: Cli, out: &mut dyn Write) -> Result<()> {
-    match cli.command {
-        Cmd::Init { common, dry_run } => {
-            let cfg = Config::load(&common.config)?;
-            init(&cfg, dry_run, out)
-        }
-        Cmd::Backup { common, dry_run } => {
-            let cfg = Config::load(&common.config)?;
-            backup(&cfg, dry_run, out)
-        }
-        Cmd::List { common, format } => {
-            let cfg = Config::load(&common.config)?;
-            list_cmd(&cfg, format, out)
-        }
-        Cmd::Restore {
-            common,
-            table,
-            timestamp,
-            dry_run,
-        } => {
-            let cfg = Config::load(&common.config)?;
-            let target =
-                TableRef::parse(&table).map_err(|m| BbrError::usage(m, "pass --table DB.TABLE"))?;
-            let target_time = parse_target_time(&timestamp)?;
-            restore(&cfg, &target, target_time, dry_run, out)
-        }
-    }
-}
-
-fn init(cfg: &Config, dry_run: bool, out: &mut dyn Write) -> Result<()> {
-    let mut c = Cluster::connect(cfg)?;
-    let st = state::init_state(&mut c, cfg)?;
-    let plan = plan_init(cfg, &st);
-    if dry_run {
-        plan.write_json(out)?;
-        return Ok(());
-    }
-    let outcome = Runner::new(&mut c, cfg).run(&plan);
-    if let Some(e) = outcome.error {
-        return Err(e.into());
-    }
-    if plan.steps.is_empty() {
-        writeln!(
-            out,
-            "{}: ops tables already exist, nothing to do",
-            cfg.ops_database
-        )?;
-    } else {
-        writeln!(
-            out,
-            "{}: created {} object(s); ops tables ready",
-            cfg.ops_database,
-            plan.steps.len()
-        )?;
-    }
-    Ok(())
-}
-
-/// Prints one line per job. `manifest_only`: labels of manifest-only records -> their base label.
-fn print_jobs(
-    outcome: &RunOutcome,
-    manifest_only: &BTreeMap<String, String>,
-    out: &mut dyn Write,
-) -> Result<()> {
-    for j in &outcome.jobs {
-        if let (Some(base), "FINISHED") = (manifest_only.get(&j.label), j.status.as_str()) {
-            writeln!(
-                out,
-                "{}: partitions dropped since {base}; recorded without a snapshot ({} FINISHED)",
-                j.database, j.label
-            )?;
-            continue;
-        }
-        let prefix = if j.resumed {
-            format!("{}: interrupted backup {}", j.database, j.label)
-        } else {
-            format!("{}: {}", j.database, j.label)
-        };
-        match j.status.as_str() {
-            "FINISHED" => writeln!(
-                out,
-                "{prefix} FINISHED ({}, {} partitions, backup_timestamp {})",
-                j.backup_type.as_deref().unwrap_or("resumed"),
-                j.partitions
-                    .map(|p| p.to_string())
-                    .unwrap_or_else(|| "?".into()),
-                j.backup_timestamp.as_deref().unwrap_or("-")
-            )?,
-            s => writeln!(
-                out,
-                "{prefix} {s}: {}",
-                j.error
-                    .as_deref()
-                    .map(crate::error::one_line)
-                    .unwrap_or_default()
-            )?,
-        }
-    }
-    Ok(())
-}
-
-fn backup(cfg: &Config, dry_run: bool, out: &mut dyn Write) -> Result<()> {
-    let mut c = Cluster::connect(cfg)?;
-    crate::preflight::check_repository(&mut c, cfg, true)?;
-    let mut st = state::backup_state(&mut c, cfg)?;
-    crate::preflight::check_history(&mut c, cfg)?;
-    if dry_run {
-        let plan = plan_backup_owned(cfg, st, None);
-        plan.write_json(out)?;
-        return Ok(());
-    }
-    // A dead restore run of a configured database is finished first too (any run touching it does).
-    let mut dead = Vec::new();
-    for db in cfg.tables_by_db().into_keys() {
-        dead.extend(state::restore::stale_restores(
-            &mut c,
-            cfg,
-            &db,
-            &st.cluster_time,
-        )?);
-    }
-    finish_dead_restores(&mut c, cfg, &dead, out)?;
-    // Finish what dead runs left RUNNING before anything new starts (SPEC.md "resumable").
-    if !st.resume.is_empty() {
-        info!("finishing {} interrupted backup(s) first", st.resume.len());
-        let plan = Plan::new(
-            Command::Backup,
-            serde_json::json!({ "resume": st.resume }),
-            plan_resume(cfg, &st.resume),
-        );
-        let outcome = Runner::new(&mut c, cfg).run(&plan);
-        print_jobs(&outcome, &BTreeMap::new(), out)?;
-        if let Some(e) = outcome.error {
-            return Err(e.into());
-        }
-        st = state::backup_state(&mut c, cfg)?;
-        st.resume.clear();
-    }
-    let plan = plan_backup_owned(cfg, st, Some(&random_suffix()));
-    let mut manifest_only = BTreeMap::new();
-    if let Some(dbs) = plan.inputs.get("databases").and_then(|d| d.as_array()) {
-        for d in dbs {
-            if d.get("action").and_then(|a| a.as_str()) == Some("manifest_only") {
-                let field = |k: &str| d.get(k).and_then(|v| v.as_str()).unwrap_or_default();
-                manifest_only.insert(field("label").to_string(), field("base_label").to_string());
-            }
-            if d.get("action").and_then(|a| a.as_str()) == Some("nothing_changed") {
-                writeln!(
-                    out,
-                    "{}: nothing changed since {}, no snapshot needed",
-                    d.get("database").and_then(|v| v.as_str()).unwrap_or("?"),
-                    d.get("base_label")
-                        .and_then(|v| v.as_str())
-                        .unwrap_or("the last backup")
-                )?;
-            }
-        }
-    }
-    if plan.is_empty() {
-        return Ok(());
-    }
-    let outcome = Runner::new(&mut c, cfg).run(&plan);
-    print_jobs(&outcome, &manifest_only, out)?;
-    match outcome.error {
-        Some(e) => Err(e.into()),
-        None => Ok(()),
-    }
-}
-
-fn list_cmd(cfg: &Config, format: Format, out: &mut dyn Write) -> Result<()> {
-    let mut c = Cluster::connect(cfg)?;
-    let sql = history::select_history_sql(&cfg.ops_database);
-    let rs = c
-        .query_retry(&sql, &crate::planner::idempotent(cfg))
-        .map_err(|e| match e {
-            crate::cluster::SqlError::Server { ref message, .. } => BbrError::usage(
-                format!("cannot read {}.backup_history: {message}", cfg.ops_database),
-                "run `starrocks-bbr init` first",
-            ),
-            e => e.into_bbr("reading the backup history"),
-        })
-        .context("list")?;
-    let rows: Vec<history::HistoryRow> = rs
-        .rows
-        .iter()
-        .map(|r| history::HistoryRow::from_row(r))
-        .collect();
-    let entries = list::entries(&rows);
-    let text = match format {
-        Format::Json => list::render_json(&entries),
-        Format::Table => list::render_table(&entries),
-    };
-    out.write_all(text.as_bytes())?;
-    Ok(())
-}
+use crate::runner::Runner;
+use crate::{history, state};
 
 /// `--timestamp`: exactly `YYYY-MM-DD HH:MM:SS` (no zone: it is read in the cluster's session time
 /// zone; a zone suffix or a date alone would be ambiguous).
@@ -231,7 +31,7 @@ pub fn parse_target_time(s: &str) -> Result<chrono::NaiveDateTime, BbrError> {
 }
 
 /// Finishes the records of dead restore runs (looks their last job up; never re-submits anything).
-fn finish_dead_restores(
+pub(super) fn finish_dead_restores(
     c: &mut Cluster,
     cfg: &Config,
     dead: &[crate::planner::restore::RestoreResume],
@@ -290,7 +90,7 @@ fn adoptable(
     Some((row, valid))
 }
 
-fn restore(
+pub(super) fn restore(
     cfg: &Config,
     target: &TableRef,
     target_time: chrono::NaiveDateTime,

@@ -1,0 +1,127 @@
+//! `backup`: finish dead runs, then plan and run one FULL or INCREMENTAL job per database.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+
+use anyhow::Result;
+use tracing::info;
+
+use crate::cluster::Cluster;
+use crate::config::Config;
+use crate::plan::{Command, Plan};
+use crate::planner::backup::{plan_backup_owned, plan_resume, random_suffix};
+use crate::runner::{RunOutcome, Runner};
+use crate::state;
+
+use super::restore::finish_dead_restores;
+
+/// Prints one line per job. `manifest_only`: labels of manifest-only records -> their base label.
+fn print_jobs(
+    outcome: &RunOutcome,
+    manifest_only: &BTreeMap<String, String>,
+    out: &mut dyn Write,
+) -> Result<()> {
+    for j in &outcome.jobs {
+        if let (Some(base), "FINISHED") = (manifest_only.get(&j.label), j.status.as_str()) {
+            writeln!(
+                out,
+                "{}: partitions dropped since {base}; recorded without a snapshot ({} FINISHED)",
+                j.database, j.label
+            )?;
+            continue;
+        }
+        let prefix = if j.resumed {
+            format!("{}: interrupted backup {}", j.database, j.label)
+        } else {
+            format!("{}: {}", j.database, j.label)
+        };
+        match j.status.as_str() {
+            "FINISHED" => writeln!(
+                out,
+                "{prefix} FINISHED ({}, {} partitions, backup_timestamp {})",
+                j.backup_type.as_deref().unwrap_or("resumed"),
+                j.partitions
+                    .map(|p| p.to_string())
+                    .unwrap_or_else(|| "?".into()),
+                j.backup_timestamp.as_deref().unwrap_or("-")
+            )?,
+            s => writeln!(
+                out,
+                "{prefix} {s}: {}",
+                j.error
+                    .as_deref()
+                    .map(crate::error::one_line)
+                    .unwrap_or_default()
+            )?,
+        }
+    }
+    Ok(())
+}
+
+pub(super) fn backup(cfg: &Config, dry_run: bool, out: &mut dyn Write) -> Result<()> {
+    let mut c = Cluster::connect(cfg)?;
+    crate::preflight::check_repository(&mut c, cfg, true)?;
+    let mut st = state::backup_state(&mut c, cfg)?;
+    crate::preflight::check_history(&mut c, cfg)?;
+    if dry_run {
+        let plan = plan_backup_owned(cfg, st, None);
+        plan.write_json(out)?;
+        return Ok(());
+    }
+    // A dead restore run of a configured database is finished first too (any run touching it does).
+    let mut dead = Vec::new();
+    for db in cfg.tables_by_db().into_keys() {
+        dead.extend(state::restore::stale_restores(
+            &mut c,
+            cfg,
+            &db,
+            &st.cluster_time,
+        )?);
+    }
+    finish_dead_restores(&mut c, cfg, &dead, out)?;
+    // Finish what dead runs left RUNNING before anything new starts (SPEC.md "resumable").
+    if !st.resume.is_empty() {
+        info!("finishing {} interrupted backup(s) first", st.resume.len());
+        let plan = Plan::new(
+            Command::Backup,
+            serde_json::json!({ "resume": st.resume }),
+            plan_resume(cfg, &st.resume),
+        );
+        let outcome = Runner::new(&mut c, cfg).run(&plan);
+        print_jobs(&outcome, &BTreeMap::new(), out)?;
+        if let Some(e) = outcome.error {
+            return Err(e.into());
+        }
+        st = state::backup_state(&mut c, cfg)?;
+        st.resume.clear();
+    }
+    let plan = plan_backup_owned(cfg, st, Some(&random_suffix()));
+    let mut manifest_only = BTreeMap::new();
+    if let Some(dbs) = plan.inputs.get("databases").and_then(|d| d.as_array()) {
+        for d in dbs {
+            if d.get("action").and_then(|a| a.as_str()) == Some("manifest_only") {
+                let field = |k: &str| d.get(k).and_then(|v| v.as_str()).unwrap_or_default();
+                manifest_only.insert(field("label").to_string(), field("base_label").to_string());
+            }
+            if d.get("action").and_then(|a| a.as_str()) == Some("nothing_changed") {
+                writeln!(
+                    out,
+                    "{}: nothing changed since {}, no snapshot needed",
+                    d.get("database").and_then(|v| v.as_str()).unwrap_or("?"),
+                    d.get("base_label")
+                        .and_then(|v| v.as_str())
+                        .unwrap_or("the last backup")
+                )?;
+            }
+        }
+    }
+    if plan.is_empty() {
+        return Ok(());
+    }
+    let outcome = Runner::new(&mut c, cfg).run(&plan);
+    print_jobs(&outcome, &manifest_only, out)?;
+    match outcome.error {
+        Some(e) => Err(e.into()),
+        None => Ok(()),
+    }
+}
