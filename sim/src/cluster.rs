@@ -674,7 +674,7 @@ impl Cluster {
         }
     }
 
-    fn mark_dirty(&mut self, db: &str, t: &str) {
+    pub(crate) fn mark_dirty(&mut self, db: &str, t: &str) {
         self.info_dirty.insert((db.to_string(), t.to_string()));
     }
 
@@ -1524,6 +1524,17 @@ impl Cluster {
             .or_else(|| s.db.clone())
             .ok_or_else(|| err(1046, "No database selected"))?;
         self.table(&db, &t)?;
+        self.check_alterable(&db, &t)?;
+        if c.eat_kw("RENAME") {
+            let new = c.ident()?;
+            self.rename_table(&db, &t, &new)?;
+            return ok();
+        }
+        if c.eat_kws(&["SWAP", "WITH"]) {
+            let other = c.ident()?;
+            self.swap_tables(&db, &t, &other)?;
+            return ok();
+        }
         if c.eat_kws(&["ADD", "COLUMN"]) {
             let name = c.ident()?;
             let ty = match c.next() {

@@ -478,6 +478,9 @@ impl Cluster {
                 .iter()
                 .filter(|p| o.partitions.is_empty() || o.partitions.contains(&p.name))
                 .collect();
+            if self.table_exists(&j.db, &target) {
+                alias_onto_existing(o)?;
+            }
             if let Some(local) = self.dbs.get(&j.db).and_then(|d| d.tables.get(&target)) {
                 let mut snap_sig = st.clone();
                 snap_sig.name = local.name.clone();
@@ -588,9 +591,16 @@ impl Cluster {
                 let Ok(tb) = self.table_mut(&j.db, &target) else {
                     return Err(format!("[NOT_FOUND, msg: table {target} does not exist]"));
                 };
+                // An unpartitioned table's one partition bears the table's name (OlapTable.setName
+                // renames it with the table, so a table restored AS alias has partition `alias`).
+                let pname = if tb.is_partitioned() {
+                    p.name.clone()
+                } else {
+                    target.clone()
+                };
                 let newp = Partition {
                     id,
-                    name: p.name.clone(),
+                    name: pname.clone(),
                     lower: p.lower.clone(),
                     upper: p.upper.clone(),
                     version: p.version,
@@ -605,7 +615,7 @@ impl Cluster {
                 match tb
                     .partitions
                     .iter_mut()
-                    .find(|x| x.name == p.name && !x.is_temp)
+                    .find(|x| x.name == pname && !x.is_temp)
                 {
                     Some(x) => *x = newp,
                     None => tb.partitions.push(newp),
@@ -1368,6 +1378,19 @@ impl Cluster {
 }
 
 /// Whether two [lower, upper) ranges (None = unbounded) overlap.
+/// RESTORE onto an EXISTING table named by `AS alias`: the FE compares `getSignature` of the local
+/// table (named alias) with the snapshot's (its backup-time name), and the table name is the
+/// signature's first item, so any alias other than the snapshot's own name is cancelled
+/// (backup/RestoreJob.java checkAndPrepareMeta, getSignature / getSignatureSequence).
+fn alias_onto_existing(o: &ObjRef) -> Result<(), String> {
+    match &o.alias {
+        Some(a) if *a != o.table => Err(format!(
+            "[COMMON_ERROR, msg: Table {a} already exist but with different schema, errMsg: Table name is inconsistent]"
+        )),
+        _ => Ok(()),
+    }
+}
+
 fn ranges_overlap(
     a: (&Option<String>, &Option<String>),
     b: (&Option<String>, &Option<String>),

@@ -8,6 +8,7 @@
 mod cluster;
 mod ddl;
 mod jobs;
+mod rename;
 mod server;
 mod sql;
 
