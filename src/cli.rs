@@ -50,13 +50,21 @@ pub enum Cmd {
     Restore {
         #[command(flatten)]
         common: Common,
-        /// The table to restore, DB.TABLE. It must not exist (exit 4 otherwise).
+        /// The table to restore, DB.TABLE. It must not exist (exit 4 otherwise) unless --as or
+        /// --replace is given.
         #[arg(long)]
         table: String,
         /// Target time "YYYY-MM-DD HH:MM:SS", read in the cluster's session time zone (the zone of
         /// SELECT NOW() and of `list`'s times), not the client's.
         #[arg(long)]
         timestamp: String,
+        /// Rebuild the table under this name (same database; the source table may exist).
+        #[arg(long = "as", value_name = "NAME")]
+        as_name: Option<String>,
+        /// Rebuild beside the existing table, then swap it in atomically (ALTER TABLE ... SWAP WITH);
+        /// the previous table is kept under a printed name.
+        #[arg(long, conflicts_with = "as_name")]
+        replace: bool,
         /// Print the plan as JSON; send only SELECT/SHOW.
         #[arg(long)]
         dry_run: bool,

@@ -61,6 +61,9 @@ pub enum StepKind {
     /// Restore continuing a dead run: look its current job up by label in SHOW RESTORE and wait
     /// for its end; decides which links StarRocks already ran.
     ResumeRestore,
+    /// Restore `--as` / `--replace`: give the complete table its final name (`ALTER TABLE ... RENAME`
+    /// or one atomic `ALTER TABLE ... SWAP WITH ...`).
+    PromoteRestore,
 }
 
 /// How the runner may retry a step. Transient errors are retried with exponential backoff + jitter.

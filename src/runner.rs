@@ -70,6 +70,10 @@ struct Job {
     claim_label: Option<String>,
     /// Continuing a dead restore: the links StarRocks ran, as ResumeRestore judged them.
     links_done: Option<u32>,
+    /// Restore: links this run saw FINISHED.
+    links_finished: u32,
+    /// Restore with several links: where a partial table goes when a later link fails.
+    aside_on_failure: Option<(String, String)>,
 }
 
 pub struct Runner<'a> {
@@ -129,7 +133,10 @@ impl<'a> Runner<'a> {
                 step.description
             );
             let result = self.step(step, &label, job);
-            if let Err(e) = result {
+            if let Err(mut e) = result {
+                if self.command == Command::Restore && e.exit == ExitCode::JobFailed {
+                    self.set_partial_aside(step, job, &mut e);
+                }
                 match e.exit {
                     ExitCode::Connect => {
                         // Nothing more can be recorded; the RUNNING row is resumed by the next run.
@@ -222,6 +229,7 @@ impl<'a> Runner<'a> {
             StepKind::AdoptRestore => self.adopt_restore(step, job),
             StepKind::TakeOverRestore => self.take_over_restore(step, label, job),
             StepKind::ResumeRestore => self.resume_restore(step, label, job),
+            StepKind::PromoteRestore => self.promote_restore(step),
             StepKind::Finalize if self.command == Command::Restore => {
                 self.finalize(step, label, job)?;
                 match &job.outcome {

@@ -89,33 +89,9 @@ fn restore_golden_plans() {
         return;
     }
     let env = Env::golden();
-    env.run_ok(&["init"], 0);
-    let full = apply_as_finished_at(&env, &dry_run(&env, "backup"), "2026-01-01-00-00-20-000");
-    env.sim.load("sales", "orders", "p20260102", 3).unwrap();
-    let incr1 = apply_as_finished_at(&env, &dry_run(&env, "backup"), "2026-01-01-00-00-40-000");
-    env.sim.load("sales", "orders", "p20260103", 4).unwrap();
-    let incr2 = apply_as_finished_at(&env, &dry_run(&env, "backup"), "2026-01-01-00-01-00-000");
+    let [full, incr1, incr2] = golden_chain(&env);
     env.sim.drop_table("sales", "orders").unwrap();
-    let at = |label: &str| {
-        env.query(&format!(
-            "SELECT snapshot_at FROM ops.backup_history WHERE label = '{label}'"
-        ))[0][0]
-            .clone()
-            .unwrap()[..19]
-            .to_string()
-    };
-    let restore = |label: &str| {
-        dry_run_args(
-            &env,
-            &[
-                "restore",
-                "--table",
-                "sales.orders",
-                "--timestamp",
-                &at(label),
-            ],
-        )
-    };
+    let restore = |label: &str| restore_dry_run(&env, label, &[]);
     let full_only = restore(&full);
     let v: serde_json::Value = serde_json::from_str(&full_only).unwrap();
     assert_eq!(v["inputs"]["restore_jobs"], 1);
@@ -130,6 +106,46 @@ fn restore_golden_plans() {
         .collect();
     assert_eq!(labels, vec![full.as_str(), incr1.as_str(), incr2.as_str()]);
     check_golden("restore_chain.json", &chain);
+}
+
+/// init, then a full and two incrementals recorded FINISHED (loads between): their labels.
+fn golden_chain(env: &Env) -> [String; 3] {
+    env.run_ok(&["init"], 0);
+    let full = apply_as_finished_at(env, &dry_run(env, "backup"), "2026-01-01-00-00-20-000");
+    env.sim.load("sales", "orders", "p20260102", 3).unwrap();
+    let incr1 = apply_as_finished_at(env, &dry_run(env, "backup"), "2026-01-01-00-00-40-000");
+    env.sim.load("sales", "orders", "p20260103", 4).unwrap();
+    let incr2 = apply_as_finished_at(env, &dry_run(env, "backup"), "2026-01-01-00-01-00-000");
+    [full, incr1, incr2]
+}
+
+/// The restore dry run of sales.orders as of `label`'s snapshot_at, with `extra` arguments.
+fn restore_dry_run(env: &Env, label: &str, extra: &[&str]) -> String {
+    let at = env.query(&format!(
+        "SELECT snapshot_at FROM ops.backup_history WHERE label = '{label}'"
+    ))[0][0]
+        .clone()
+        .unwrap()[..19]
+        .to_string();
+    let mut a = vec!["restore", "--table", "sales.orders", "--timestamp", &at];
+    a.extend_from_slice(extra);
+    dry_run_args(env, &a)
+}
+
+#[test]
+fn restore_as_and_replace_golden_plans() {
+    if skip_on_real_cluster("restore_as_replace_golden") {
+        return;
+    }
+    let env = Env::golden();
+    let [full, _, _] = golden_chain(&env);
+    // --replace beside the live table, from one snapshot (the full backup's time)
+    let replace = restore_dry_run(&env, &full, &["--replace"]);
+    assert!(replace.contains("SWAP WITH"), "{replace}");
+    check_golden("restore_replace.json", &replace);
+    let as_name = restore_dry_run(&env, &full, &["--as", "orders_copy"]);
+    assert!(as_name.contains("AS `orders_copy`"), "{as_name}");
+    check_golden("restore_as.json", &as_name);
 }
 
 /// Like `apply_as_finished`, but the BACKUP really runs (sent on the control connection with the

@@ -10,26 +10,12 @@ use std::time::Duration;
 type Parts = Vec<(String, u64, u64)>;
 
 fn parts(env: &Env, table: &str) -> Parts {
-    let mut v: Parts = env
-        .sim
-        .partitions("sales", table)
-        .unwrap()
-        .into_iter()
-        .filter(|p| !p.is_temp)
-        .map(|p| (p.name, p.visible_version, p.row_count))
-        .collect();
-    v.sort();
-    v
+    env.parts(table)
 }
 
 /// Runs a backup that must finish and returns the newest history label.
 fn backup(env: &Env) -> String {
-    let out = env.run_ok(&["backup"], 0);
-    assert!(out.contains("FINISHED"), "{out}");
-    let h = env.history();
-    let last = h.last().unwrap();
-    assert_eq!(last.2, "FINISHED", "{h:?}");
-    last.0.clone()
+    env.backup_finished()
 }
 
 /// The recorded snapshot time of a backup (session time zone): restore targets are picked from it.

@@ -34,13 +34,16 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<()> {
             common,
             table,
             timestamp,
+            as_name,
+            replace,
             dry_run,
         } => {
             let cfg = Config::load(&common.config)?;
             let target =
                 TableRef::parse(&table).map_err(|m| BbrError::usage(m, "pass --table DB.TABLE"))?;
             let target_time = parse_target_time(&timestamp)?;
-            restore::restore(&cfg, &target, target_time, dry_run, out)
+            let mode = restore::mode(&target, as_name.as_deref(), replace)?;
+            restore::restore(&cfg, &target, target_time, &mode, dry_run, out)
         }
     }
 }

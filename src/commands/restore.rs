@@ -12,7 +12,8 @@ use crate::plan::{Command, Plan};
 use crate::planner::backup::random_suffix;
 use crate::planner::chain;
 use crate::planner::restore::{
-    pick_adoption, plan_restore, plan_restore_resume, recorded_chain, ChainEntry,
+    pick_adoption, placement, plan_restore, plan_restore_resume, recorded_chain, ChainEntry,
+    Promote, RestoreMode,
 };
 use crate::runner::Runner;
 use crate::{history, state};
@@ -28,6 +29,44 @@ pub fn parse_target_time(s: &str) -> Result<chrono::NaiveDateTime, BbrError> {
             )
         },
     )
+}
+
+/// `--as NAME` / `--replace` as a mode. NAME is a table of the same database (`NAME` or `DB.NAME`).
+pub fn mode(
+    target: &TableRef,
+    as_name: Option<&str>,
+    replace: bool,
+) -> Result<RestoreMode, BbrError> {
+    if replace {
+        return Ok(RestoreMode::Replace);
+    }
+    let Some(n) = as_name else {
+        return Ok(RestoreMode::Plain);
+    };
+    let full = if n.contains('.') {
+        n.to_string()
+    } else {
+        format!("{}.{n}", target.database)
+    };
+    let r = TableRef::parse(&full).map_err(|m| {
+        BbrError::usage(
+            format!("--as '{n}': {m}"),
+            "pass --as NAME (a table name in the same database)",
+        )
+    })?;
+    if r.database != target.database {
+        return Err(BbrError::usage(
+            format!(
+                "--as '{n}' names database {}, but --as restores into the table's own database {}",
+                r.database, target.database
+            ),
+            "pass --as NAME without a database, or with the table's database",
+        ));
+    }
+    if r.table == target.table {
+        return Ok(RestoreMode::Plain);
+    }
+    Ok(RestoreMode::As(r.table))
 }
 
 /// Finishes the records of dead restore runs (looks their last job up; never re-submits anything).
@@ -94,11 +133,16 @@ pub(super) fn restore(
     cfg: &Config,
     target: &TableRef,
     target_time: chrono::NaiveDateTime,
+    mode: &RestoreMode,
     dry_run: bool,
     out: &mut dyn Write,
 ) -> Result<()> {
     let mut c = Cluster::connect(cfg)?;
     let mut disc = state::restore::restore_state(&mut c, cfg, target, target_time)?;
+    disc.state.mode = mode.clone();
+    // Only a plain restore continues a dead run of itself; --as / --replace runs start afresh
+    // under new side names (their dead runs' records are finished first, like any other).
+    let plain = *mode == RestoreMode::Plain;
     if let Some(now) = state::parse_time(&disc.state.cluster_time) {
         if target_time > now {
             return Err(BbrError::usage(
@@ -119,7 +163,7 @@ pub(super) fn restore(
         })
     };
     let mut resolved = resolve(&disc);
-    let mut adopt = adoptable(&disc, target, target_time, &resolved);
+    let mut adopt = adoptable(&disc, target, target_time, &resolved).filter(|_| plain);
     if adopt.is_none() {
         if let Err(e) = &resolved {
             return Err(e.clone().into());
@@ -155,12 +199,36 @@ pub(super) fn restore(
         disc = state::restore::restore_state(&mut c, cfg, target, target_time)?;
         resolved = resolve(&disc);
         adopt = adoptable(&disc, target, target_time, &resolved)
-            .filter(|(r, v)| Some(&r.label) == adopted_label.as_ref() && v.is_ok());
+            .filter(|(r, v)| plain && Some(&r.label) == adopted_label.as_ref() && v.is_ok());
         disc.state.resume.clear();
     } else {
         disc.state.resume = others;
     }
     let resolved = resolved?;
+    let suffix = random_suffix();
+    let stamp = target_time.format("%Y%m%d%H%M%S").to_string();
+    let place = placement(
+        mode,
+        target,
+        resolved.links.len(),
+        &stamp,
+        (!dry_run).then_some(suffix.as_str()),
+    )
+    .map_err(|e| {
+        BbrError::usage(
+            e.0,
+            "pick a --timestamp one snapshot covers (a full backup's RESTORABLE_AT in `starrocks-bbr list`), or rename the live table away and restore without --replace",
+        )
+    })?;
+    check_names(
+        &mut c,
+        cfg,
+        target,
+        mode,
+        &place,
+        disc.state.target_exists,
+        dry_run,
+    )?;
     if let Some((row, _)) = &adopt {
         let a = state::restore::observe_adoption(
             &mut c,
@@ -183,18 +251,20 @@ pub(super) fn restore(
                 "{target} exists: a real run would refuse (exit 4) until it is dropped or renamed"
             );
         }
-        let plan = plan_restore(cfg, &disc.state, &resolved, None);
+        let plan = plan_restore(cfg, &disc.state, &resolved, None)
+            .map_err(|e| BbrError::usage(e.0, "see `starrocks-bbr restore --help`"))?;
         plan.write_json(out)?;
         return Ok(());
     }
-    if disc.state.target_exists && disc.state.adopt.is_none() {
+    if plain && disc.state.target_exists && disc.state.adopt.is_none() {
         return Err(BbrError::refused(
             format!("table {target} exists; restore never overwrites a table"),
             "drop or rename it first (e.g. ALTER TABLE ... RENAME), then run restore again; if a restore of it is RUNNING in ops.restore_history, wait: once its heartbeat is stale (its run died) the same restore command continues it",
         )
         .into());
     }
-    let plan = plan_restore(cfg, &disc.state, &resolved, Some(&random_suffix()));
+    let plan = plan_restore(cfg, &disc.state, &resolved, Some(&suffix))
+        .map_err(|e| BbrError::usage(e.0, "see `starrocks-bbr restore --help`"))?;
     let outcome = Runner::new(&mut c, cfg).run(&plan);
     if let Some(e) = outcome.error {
         return Err(e.into());
@@ -215,10 +285,68 @@ pub(super) fn restore(
         )?,
         None => writeln!(
             out,
-            "{target}: restored as of {target_time} by {label} FINISHED ({} RESTORE job(s): {})",
+            "{target}: restored as of {target_time}{} by {label} FINISHED ({} RESTORE job(s): {}){}",
+            match mode {
+                RestoreMode::As(n) => format!(" as {}.{n}", target.database),
+                _ => String::new(),
+            },
             resolved.links.len(),
-            links.join(", ")
+            links.join(", "),
+            match &place.promote {
+                Some(Promote::Swap { stage, .. }) => format!(
+                    "; swapped in, the previous table is kept as {}.{stage}",
+                    target.database
+                ),
+                _ => String::new(),
+            }
         )?,
     }
     Ok(())
+}
+
+/// The names `--as` / `--replace` need: `--as NAME` must be free (exit 4) and, when several
+/// RESTORE jobs must write the snapshot's own name first, that name too (exit 2: StarRocks cannot
+/// build the chain under another name); `--replace` needs the table to exist (exit 2).
+fn check_names(
+    c: &mut Cluster,
+    cfg: &Config,
+    target: &TableRef,
+    mode: &RestoreMode,
+    place: &crate::planner::restore::Placement,
+    source_exists: bool,
+    dry_run: bool,
+) -> Result<(), BbrError> {
+    match mode {
+        RestoreMode::Plain => Ok(()),
+        RestoreMode::Replace if !source_exists => Err(BbrError::usage(
+            format!("--replace: table {target} does not exist, there is nothing to replace"),
+            "restore without --replace",
+        )),
+        RestoreMode::Replace => Ok(()),
+        RestoreMode::As(_) if place.mode == RestoreMode::Plain => Ok(()),
+        RestoreMode::As(n) => {
+            let fin = TableRef {
+                database: target.database.clone(),
+                table: n.clone(),
+            };
+            if state::restore::table_exists(c, cfg, &fin)? {
+                let e = BbrError::refused(
+                    format!("table {fin} exists; restore --as never overwrites a table"),
+                    "pick another --as NAME, or drop or rename that table first",
+                );
+                if dry_run {
+                    warn!("{}: a real run would refuse (exit 4)", e.what);
+                } else {
+                    return Err(e);
+                }
+            }
+            if place.works_under_source(target) && source_exists {
+                return Err(BbrError::usage(
+                    format!("--as {n}: {target} at that time needs several RESTORE jobs, and StarRocks restores partitions onto an existing table only when it bears the snapshot's table name, so they must be built under the name {} first, which is taken", target.table),
+                    "pick a --timestamp one snapshot covers (a full backup's RESTORABLE_AT in `starrocks-bbr list`), or rename the live table away first",
+                ));
+            }
+            Ok(())
+        }
+    }
 }

@@ -9,6 +9,9 @@
 use chrono::NaiveDateTime;
 use serde::{Deserialize, Serialize};
 
+mod placement;
+pub use placement::{placement, side_name, Placement, Promote, RestoreMode, Unplaceable};
+
 use super::chain::{Chain, ChainLink};
 use super::{finalize_step, job_step};
 use crate::config::{Config, TableRef};
@@ -111,6 +114,7 @@ pub fn pick_adoption<'a>(
     let candidates: Vec<&RestoreRow> = stale
         .iter()
         .filter(|r| r.database == target.database && r.table == target.table)
+        .filter(|r| r.label.starts_with(PLAIN_PREFIX))
         .filter(|r| r.target_time.as_deref() == Some(at.as_str()))
         .filter(|r| {
             !r.error_message
@@ -357,6 +361,8 @@ pub struct RestoreState {
     pub resume: Vec<RestoreResume>,
     /// The dead run this restore continues instead of starting afresh.
     pub adopt: Option<Adoption>,
+    /// Plain, `--as NAME` or `--replace`.
+    pub mode: RestoreMode,
 }
 
 /// CheckTargetAbsent details.
@@ -382,6 +388,21 @@ pub struct RestoreJob {
     /// 1-based position in the chain, and its length.
     pub link: u32,
     pub links: u32,
+    /// Links after the first: where the partial table is renamed when this or a later link fails.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aside_on_failure: Option<String>,
+}
+
+/// PromoteRestore details: how the complete table reaches its final name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PromoteJob {
+    /// `db.table` the restored data ends under.
+    pub table: String,
+    /// The restored table before the statement (the stage or the snapshot's name).
+    pub restored: String,
+    /// `--replace`: the name the previous table is kept under.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_kept_as: Option<String>,
 }
 
 /// PollRestore details. The job is SHOW RESTORE's row whose `Label` is `snapshot_label` and whose
@@ -414,15 +435,35 @@ fn sanitise(s: &str, max: usize) -> String {
     out
 }
 
-/// `bbr_restore_<db>_<table>_<target YYYYMMDDHHMMSS>[_<suffix>]`, at most 96 characters.
+/// Label prefix of plain restores: only their dead runs are continued (an `--as` / `--replace` run
+/// is finished by the next run and started afresh under new side names).
+pub const PLAIN_PREFIX: &str = "bbr_restore_";
+
+/// `bbr_restore_<db>_<table>_<target YYYYMMDDHHMMSS>[_<suffix>]` (`bbr_restoas_` for `--as`,
+/// `bbr_replace_` for `--replace`), at most 96 characters.
 pub fn restore_label(
     target: &TableRef,
     target_time: NaiveDateTime,
     suffix: Option<&str>,
 ) -> String {
+    mode_label(&RestoreMode::Plain, target, target_time, suffix)
+}
+
+/// [`restore_label`] for a mode.
+pub fn mode_label(
+    mode: &RestoreMode,
+    target: &TableRef,
+    target_time: NaiveDateTime,
+    suffix: Option<&str>,
+) -> String {
+    let prefix = match mode {
+        RestoreMode::Plain => PLAIN_PREFIX,
+        RestoreMode::As(_) => "bbr_restoas_",
+        RestoreMode::Replace => "bbr_replace_",
+    };
     let stamp = target_time.format("%Y%m%d%H%M%S");
     let base = format!(
-        "bbr_restore_{}_{}_{stamp}",
+        "{prefix}{}_{}_{stamp}",
         sanitise(&target.database, 24),
         sanitise(&target.table, 32)
     );
@@ -432,11 +473,19 @@ pub fn restore_label(
     }
 }
 
-/// The RESTORE statement for one snapshot of the chain.
-pub fn restore_sql(cfg: &Config, target: &TableRef, link: &ChainEntry) -> String {
+/// The RESTORE statement for one snapshot of the chain (`AS alias`: a new table of that name).
+pub fn restore_sql(
+    cfg: &Config,
+    target: &TableRef,
+    link: &ChainEntry,
+    alias: Option<&str>,
+) -> String {
     let parts: Vec<String> = link.partitions.iter().map(|p| ident(p)).collect();
+    let alias = alias
+        .map(|a| format!(" AS {}", ident(a)))
+        .unwrap_or_default();
     format!(
-        "RESTORE SNAPSHOT {} FROM {} ON ({} PARTITION ({})) PROPERTIES ({}, {}, {})",
+        "RESTORE SNAPSHOT {} FROM {} ON ({} PARTITION ({}){alias}) PROPERTIES ({}, {}, {})",
         qualified(&target.database, &link.label),
         ident(&cfg.repository),
         ident(&target.table),
@@ -453,6 +502,20 @@ pub fn show_restore_sql(db: &str) -> String {
 
 pub fn cancel_restore_sql(db: &str) -> String {
     format!("CANCEL RESTORE FROM {}", ident(db))
+}
+
+/// The statement that gives the restored table its final name.
+pub fn promote_sql(db: &str, p: &Promote) -> String {
+    match p {
+        Promote::Rename { from, to } => {
+            format!("ALTER TABLE {} RENAME {}", qualified(db, from), ident(to))
+        }
+        Promote::Swap { live, stage } => format!(
+            "ALTER TABLE {} SWAP WITH {}",
+            qualified(db, live),
+            ident(stage)
+        ),
+    }
 }
 
 /// Selective existence check of one table (any row = it exists).
@@ -544,12 +607,16 @@ struct RestoreInputs<'a> {
     /// The label of our claim row when continuing a dead run (withdrawn after the takeover).
     #[serde(skip_serializing_if = "Option::is_none")]
     claim_label: Option<&'a str>,
+    /// `--as` / `--replace`: the names the restore works with.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    placement: Option<&'a Placement>,
 }
 
 /// RestoreSnapshot + PollRestore for the links of `entries` after the first `skip`.
 fn link_steps(
     cfg: &Config,
     target: &TableRef,
+    place: &Placement,
     label: &str,
     entries: &[ChainEntry],
     skip: usize,
@@ -564,21 +631,32 @@ fn link_steps(
             label,
             StepKind::RestoreSnapshot,
             format!(
-                "RESTORE {} partition(s) of {target} from snapshot {} ({link} of {links})",
+                "RESTORE {} partition(s) of {target} from snapshot {} ({link} of {links}){}",
                 e.partitions.len(),
-                e.label
+                e.label,
+                match place.alias(target) {
+                    Some(a) => format!(" as {db}.{a}"),
+                    None if link >= 2 =>
+                        format!(" (first checks that {db}.{} still exists)", place.work),
+                    None => String::new(),
+                }
             ),
-            restore_sql(cfg, target, e),
+            restore_sql(cfg, target, e, place.alias(target)),
             super::submission(cfg),
             Some(Details::Other(
                 serde_json::to_value(RestoreJob {
                     snapshot_label: e.label.clone(),
                     backup_timestamp: e.backup_timestamp.clone(),
-                    table: target.table.clone(),
+                    table: place.work.clone(),
                     partitions: e.partitions.clone(),
                     replication_num: e.replication_num,
                     link,
                     links,
+                    aside_on_failure: if link >= 2 {
+                        place.aside_on_failure.clone()
+                    } else {
+                        None
+                    },
                 })
                 .unwrap_or_default(),
             )),
@@ -613,11 +691,35 @@ pub fn plan_restore(
     state: &RestoreState,
     chain: &Chain,
     suffix: Option<&str>,
-) -> Plan {
+) -> Result<Plan, Unplaceable> {
     let target = &state.target;
     let db = target.database.as_str();
-    let own_label = restore_label(target, state.target_time, suffix);
+    let own_label = mode_label(&state.mode, target, state.target_time, suffix);
     let adopt = state.adopt.as_ref();
+    let links_total = adopt.map_or(chain.links.len(), |a| a.chain.len());
+    let stamp = state.target_time.format("%Y%m%d%H%M%S").to_string();
+    let place = placement(
+        &state.mode,
+        target,
+        links_total,
+        &stamp,
+        suffix.map(|s| sanitise(s, 8)).as_deref(),
+    )?;
+    // The names that must not exist before the first RESTORE (the final name, and the snapshot's
+    // name when the jobs write it before a rename; for --replace the stage).
+    let mut absent: Vec<TableRef> = Vec::new();
+    if place.mode != RestoreMode::Replace {
+        absent.push(TableRef {
+            database: db.to_string(),
+            table: place.final_name.clone(),
+        });
+    }
+    if place.work != place.final_name {
+        absent.push(TableRef {
+            database: db.to_string(),
+            table: place.work.clone(),
+        });
+    }
     // Continuing: every step belongs to the adopted run's job; our own label only names the claim row.
     let label = adopt.map_or(own_label.clone(), |a| a.label.clone());
     let entries: Vec<ChainEntry> = match adopt {
@@ -645,24 +747,30 @@ pub fn plan_restore(
             details,
         )
     };
-    let check = |recheck: bool, adopted: Option<String>| {
+    let check_one = |recheck: bool, adopted: Option<String>, name: &TableRef| {
         step(
             StepKind::CheckTargetAbsent,
             match (&adopted, recheck) {
-                (Some(a), _) => format!("{target} must exist if {a} restored a link (it created it), else must not (exit 4)"),
-                (None, true) => format!("re-check right before the first RESTORE that {target} does not exist (else withdraw, exit 4)"),
-                (None, false) => format!("refuse (exit 4) if {target} exists"),
+                (Some(a), _) => format!("{name} must exist if {a} restored a link (it created it), else must not (exit 4)"),
+                (None, true) => format!("re-check right before the first RESTORE that {name} does not exist (else withdraw, exit 4)"),
+                (None, false) => format!("refuse (exit 4) if {name} exists"),
             },
-            target_exists_sql(target),
+            target_exists_sql(name),
             Some(Details::Other(
                 serde_json::to_value(TargetCheck {
-                    table: target.to_string(),
+                    table: name.to_string(),
                     recheck,
                     adopted,
                 })
                 .unwrap_or_default(),
             )),
         )
+    };
+    let check = |recheck: bool, adopted: Option<String>| -> Vec<Step> {
+        match &adopted {
+            Some(_) => vec![check_one(recheck, adopted.clone(), target)],
+            None => absent.iter().map(|n| check_one(recheck, None, n)).collect(),
+        }
     };
     let claim = || {
         step(
@@ -680,7 +788,7 @@ pub fn plan_restore(
     let mut steps = plan_restore_resume(cfg, &state.resume);
     match adopt {
         None => {
-            steps.push(check(false, None));
+            steps.extend(check(false, None));
             steps.push(step(
                 StepKind::RecordRestoreRunning,
                 format!(
@@ -690,8 +798,8 @@ pub fn plan_restore(
                 None,
             ));
             steps.push(claim());
-            steps.push(check(true, None));
-            steps.extend(link_steps(cfg, target, &label, &entries, 0));
+            steps.extend(check(true, None));
+            steps.extend(link_steps(cfg, target, &place, &label, &entries, 0));
         }
         Some(a) => {
             steps.push(step(
@@ -750,12 +858,37 @@ pub fn plan_restore(
                     .unwrap_or_default(),
                 )),
             ));
-            steps.push(check(true, Some(a.label.clone())));
+            steps.extend(check(true, Some(a.label.clone())));
             if let Some(done) = a.links_done {
                 let skip = usize::try_from(done).unwrap_or(usize::MAX);
-                steps.extend(link_steps(cfg, target, &label, &entries, skip));
+                steps.extend(link_steps(cfg, target, &place, &label, &entries, skip));
             }
         }
+    }
+    if let Some(p) = &place.promote {
+        let (what, previous) = match p {
+            Promote::Rename { from, to } => (
+                format!("rename the complete table {db}.{from} to {db}.{to}"),
+                None,
+            ),
+            Promote::Swap { live, stage } => (
+                format!("swap the restored {db}.{stage} in as {db}.{live} in one statement; the previous table is kept as {db}.{stage}"),
+                Some(format!("{db}.{stage}")),
+            ),
+        };
+        steps.push(step(
+            StepKind::PromoteRestore,
+            what,
+            promote_sql(db, p),
+            Some(Details::Other(
+                serde_json::to_value(PromoteJob {
+                    table: format!("{db}.{}", place.final_name),
+                    restored: format!("{db}.{}", place.work),
+                    previous_kept_as: previous,
+                })
+                .unwrap_or_default(),
+            )),
+        ));
     }
     steps.push(restore_finalize_step(cfg, db, &label));
 
@@ -777,12 +910,13 @@ pub fn plan_restore(
         resume: &state.resume,
         adopt,
         claim_label: adopt.map(|_| own_label.as_str()),
+        placement: (place.mode != RestoreMode::Plain).then_some(&place),
     };
-    Plan::new(
+    Ok(Plan::new(
         Command::Restore,
         serde_json::to_value(inputs).unwrap_or_default(),
         steps,
-    )
+    ))
 }
 
 #[cfg(test)]
@@ -820,6 +954,7 @@ mod tests {
             target_exists: exists,
             resume,
             adopt: None,
+            mode: RestoreMode::Plain,
         }
     }
 
@@ -871,7 +1006,7 @@ mod tests {
                 as_of: links.last().unwrap().snapshot_at,
                 links: links.clone(),
             };
-            let p = plan_restore(&cfg(), &state(false, vec![]), &chain, None);
+            let p = plan_restore(&cfg(), &state(false, vec![]), &chain, None).unwrap();
             let mut expect: Vec<StepKind> = head.to_vec();
             for _ in &links {
                 expect.extend([RestoreSnapshot, PollRestore]);
@@ -889,7 +1024,9 @@ mod tests {
             // same inputs, same bytes
             assert_eq!(
                 p.to_json(),
-                plan_restore(&cfg(), &state(false, vec![]), &chain, None).to_json()
+                plan_restore(&cfg(), &state(false, vec![]), &chain, None)
+                    .unwrap()
+                    .to_json()
             );
         }
     }
@@ -904,7 +1041,7 @@ mod tests {
                 link("incr1", "2026-01-01 01:00:13", &["p2"], 1),
             ],
         };
-        let p = plan_restore(&cfg(), &state(false, vec![]), &chain, Some("abc123"));
+        let p = plan_restore(&cfg(), &state(false, vec![]), &chain, Some("abc123")).unwrap();
         let rec = p.steps[1].sql.as_deref().unwrap();
         assert!(
             rec.starts_with("INSERT INTO `ops`.`restore_history`"),
@@ -971,7 +1108,7 @@ mod tests {
             as_of: t("2026-01-01 00:00:13"),
             links: vec![link("full0", "2026-01-01 00:00:13", &["p1"], 1)],
         };
-        let p = plan_restore(&cfg(), &state(false, resume), &chain, None);
+        let p = plan_restore(&cfg(), &state(false, resume), &chain, None).unwrap();
         assert_eq!(p.steps[0].kind, StepKind::PollRestore);
         assert_eq!(p.steps[0].label.as_deref(), Some("bbr_restore_old"));
         assert_eq!(p.steps[1].kind, StepKind::Finalize);
@@ -1065,7 +1202,11 @@ mod tests {
         .unwrap();
         let row = |label: &str, table: &str, at: &str, cur: Option<&str>, note: Option<&str>| {
             RestoreRow {
-                label: label.into(),
+                label: if label.starts_with("bbr_") {
+                    label.into()
+                } else {
+                    format!("{PLAIN_PREFIX}{label}")
+                },
                 database: "sales".into(),
                 table: table.into(),
                 started_at: Some(format!("2026-01-02 00:00:0{}", label.len() % 10)),
@@ -1078,14 +1219,21 @@ mod tests {
         };
         let target = TableRef::parse("sales.orders").unwrap();
         let at = t("2026-01-01 12:00:00");
-        let pick =
-            |rows: Vec<RestoreRow>| pick_adoption(&rows, &target, at).map(|r| r.label.clone());
+        let pick = |rows: Vec<RestoreRow>| {
+            pick_adoption(&rows, &target, at)
+                .map(|r| r.label.trim_start_matches(PLAIN_PREFIX).to_string())
+        };
         let same = "2026-01-01 12:00:00";
         assert_eq!(
             pick(vec![row("a", "orders", same, None, None)]),
             Some("a".into())
         );
         assert_eq!(pick(vec![row("a", "customers", same, None, None)]), None);
+        assert_eq!(
+            pick(vec![row("bbr_replace_x", "orders", same, None, None)]),
+            None,
+            "an --as / --replace run is never continued"
+        );
         assert_eq!(
             pick(vec![row("a", "orders", "2026-01-01 11:00:00", None, None)]),
             None

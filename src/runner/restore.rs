@@ -12,9 +12,10 @@ use crate::history::{self, RESTORE_HISTORY};
 use crate::plan::{Details, Step};
 use crate::planner::restore::{
     cancel_restore_sql, judge, show_restore_sql, target_exists_sql, AdoptClaim, Progress,
-    RestoreJob, RestorePoll, ResumeJob, TakeOver, TargetCheck,
+    PromoteJob, RestoreJob, RestorePoll, ResumeJob, TakeOver, TargetCheck,
 };
 use crate::poll::PollCadence;
+use crate::sql::{ident, qualified};
 use crate::sql::{literal, opt_literal};
 use crate::state::parse_time;
 
@@ -270,6 +271,36 @@ impl Runner<'_> {
         let r: RestoreJob = details(step)?;
         let db = step.database.clone().unwrap_or_default();
         let sql = step.sql.clone().unwrap_or_default();
+        if let Some(aside) = &r.aside_on_failure {
+            job.aside_on_failure = Some((r.table.clone(), aside.clone()));
+        }
+        // A later link adds to the table the earlier ones made: if it was dropped meanwhile,
+        // StarRocks would silently create it again with this link's partitions only.
+        if r.link >= 2 {
+            let work = TableRef {
+                database: db.clone(),
+                table: r.table.clone(),
+            };
+            let exists = !self
+                .read(
+                    step,
+                    &target_exists_sql(&work),
+                    "checking the table before the next RESTORE",
+                )?
+                .rows
+                .is_empty();
+            if !exists {
+                return Err(BbrError::job_failed(
+                    format!(
+                        "table {work} was dropped after {} of {} RESTORE job(s); the next RESTORE would re-create it with only the partitions of snapshot {}, so the restore stops",
+                        r.link - 1,
+                        r.links,
+                        r.snapshot_label
+                    ),
+                    "run restore again (it starts afresh)",
+                ));
+            }
+        }
         // Record the snapshot first, so a later run can find this job if we die after sending.
         let mark = history::set_current_label_sql(&self.cfg.ops_database, label, &r.snapshot_label);
         self.cluster
@@ -389,6 +420,9 @@ impl Runner<'_> {
             }
             match row.state.as_str() {
                 "FINISHED" => {
+                    if !p.resume {
+                        job.links_finished += 1;
+                    }
                     // link 0: the dead run's chain did not name this job, so it cannot be
                     // shown to be the last one: never claim a complete restore then.
                     if p.resume && (p.link == 0 || p.link < p.links) {
@@ -456,6 +490,83 @@ impl Runner<'_> {
             let sleep = cadence.next_sleep();
             debug!("{snapshot}: waiting {sleep:?}");
             std::thread::sleep(sleep);
+        }
+    }
+
+    /// `--as` over several links / `--replace`: one statement gives the complete table its final
+    /// name. On failure the restored data stays where it is, and the error says where.
+    pub(super) fn promote_restore(&mut self, step: &Step) -> Result<(), BbrError> {
+        let p: PromoteJob = details(step)?;
+        let sql = step.sql.clone().unwrap_or_default();
+        self.query(step, &sql, "renaming the restored table").map_err(|e| {
+            BbrError::job_failed(
+                format!(
+                    "the restore completed into {} but giving it the name {} failed: {}",
+                    p.restored, p.table, e.what
+                ),
+                format!(
+                    "{} is unchanged; rename or swap {} yourself (ALTER TABLE ... RENAME / SWAP WITH) or drop it",
+                    p.table, p.restored
+                ),
+            )
+        })?;
+        match &p.previous_kept_as {
+            Some(prev) => info!(
+                "{} swapped in; the previous table is kept as {prev}",
+                p.table
+            ),
+            None => info!("{} renamed to {}", p.restored, p.table),
+        }
+        Ok(())
+    }
+
+    /// A link after the first failed: the table holds the earlier links' partitions. It is renamed
+    /// aside (StarRocks put it back to NORMAL when the job was cancelled or refused), so the
+    /// target name is left as it was and a rerun starts afresh; the error says where it went.
+    pub(super) fn set_partial_aside(&mut self, step: &Step, job: &mut Job, e: &mut BbrError) {
+        let Some((work, aside)) = job.aside_on_failure.clone() else {
+            return;
+        };
+        if job.links_finished + job.links_done.unwrap_or(0) == 0 {
+            return;
+        }
+        let db = job.database.clone();
+        let t = TableRef {
+            database: db.clone(),
+            table: work.clone(),
+        };
+        let exists = self
+            .read(
+                step,
+                &target_exists_sql(&t),
+                "checking for a partly restored table",
+            )
+            .map(|rs| !rs.rows.is_empty())
+            .unwrap_or(false);
+        if !exists {
+            return;
+        }
+        let sql = format!(
+            "ALTER TABLE {} RENAME {}",
+            qualified(&db, &work),
+            ident(&aside)
+        );
+        match self.query(step, &sql, "moving the partly restored table aside") {
+            Ok(_) => {
+                warn!("the partly restored {t} was renamed to {db}.{aside}");
+                e.what = format!(
+                    "{}; the partly restored table was moved to {db}.{aside}",
+                    e.what
+                );
+                e.todo = format!("{t} is as before the restore; drop {db}.{aside} (DROP TABLE {db}.{aside}) when you no longer need it, fix the cause and run restore again");
+            }
+            Err(re) => {
+                warn!("could not rename the partly restored {t}: {re}");
+                e.what = format!("{}; {t} is partly restored", e.what);
+                e.todo = format!(
+                    "drop {t} (it holds only some partitions), fix the cause and run restore again"
+                );
+            }
         }
     }
 

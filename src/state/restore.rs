@@ -125,11 +125,23 @@ pub fn restore_state(
             target_exists,
             resume,
             adopt: None,
+            mode: crate::planner::restore::RestoreMode::Plain,
         },
         backups,
         manifest,
         stale,
     })
+}
+
+/// Whether a table exists (information_schema.tables).
+pub fn table_exists(c: &mut Cluster, cfg: &Config, t: &TableRef) -> Result<bool, BbrError> {
+    let rs = q(
+        c,
+        cfg,
+        &target_exists_sql(t),
+        "checking whether a table exists",
+    )?;
+    Ok(!rs.rows.is_empty())
 }
 
 /// What finishing dead runs' records needs of their rows, sorted.

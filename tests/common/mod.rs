@@ -227,6 +227,30 @@ impl Env {
         o
     }
 
+    /// (partition, visible version, rows) of sales.`table`, sorted: what a restore must reproduce.
+    pub fn parts(&self, table: &str) -> Vec<(String, u64, u64)> {
+        let mut v: Vec<(String, u64, u64)> = self
+            .sim
+            .partitions("sales", table)
+            .unwrap()
+            .into_iter()
+            .filter(|p| !p.is_temp)
+            .map(|p| (p.name, p.visible_version, p.row_count))
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// Runs a backup that must finish; returns the newest history label.
+    pub fn backup_finished(&self) -> String {
+        let out = self.run_ok(&["backup"], 0);
+        assert!(out.contains("FINISHED"), "{out}");
+        let h = self.history();
+        let last = h.last().unwrap();
+        assert_eq!(last.2, "FINISHED", "{h:?}");
+        last.0.clone()
+    }
+
     /// Statements the tool sent, as text.
     pub fn sent(&self) -> Vec<String> {
         self.sim.statements().into_iter().map(|s| s.sql).collect()

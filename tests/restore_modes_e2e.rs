@@ -1,0 +1,277 @@
+//! Issue 11 over the wire: `--as`, `--replace`, a failed later link leaving the target as it was,
+//! and a table dropped between two RESTORE links (issue 9).
+
+mod common;
+use common::*;
+use starrocks_sim::JobKind;
+use std::time::Duration;
+
+type Parts = Vec<(String, u64, u64)>;
+
+fn parts(env: &Env, table: &str) -> Parts {
+    env.parts(table)
+}
+
+fn backup(env: &Env) -> String {
+    env.backup_finished()
+}
+
+fn snapshot_at(env: &Env, label: &str) -> String {
+    let r = env.query(&format!(
+        "SELECT snapshot_at FROM ops.backup_history WHERE label = '{label}'"
+    ));
+    r[0][0].clone().unwrap()[..19].to_string()
+}
+
+/// Full (parts at t0), then incr2 changing p20260102 and p20260103: as of incr2 the chain has two links.
+fn two_links(env: &Env) -> (String, String, Parts, Parts) {
+    env.run_ok(&["init"], 0);
+    let full = backup(env);
+    let at_full = parts(env, "orders");
+    env.sim.load("sales", "orders", "p20260102", 5).unwrap();
+    env.sim.load("sales", "orders", "p20260103", 7).unwrap();
+    let incr = backup(env);
+    let at_incr = parts(env, "orders");
+    assert_ne!(at_full, at_incr);
+    (full, incr, at_full, at_incr)
+}
+
+fn restore(env: &Env, at: &str, extra: &[&str]) -> std::process::Output {
+    let mut a = vec!["restore", "--table", "sales.orders", "--timestamp", at];
+    a.extend_from_slice(extra);
+    env.run(&a)
+}
+
+fn last_line(o: &std::process::Output) -> String {
+    let err = String::from_utf8_lossy(&o.stderr).to_string();
+    err.lines().last().unwrap_or_default().to_string()
+}
+
+fn sent_like(env: &Env, prefix: &str) -> Vec<String> {
+    env.sent()
+        .into_iter()
+        .filter(|s| s.trim_start().to_ascii_uppercase().starts_with(prefix))
+        .collect()
+}
+
+fn tables(env: &Env) -> Vec<String> {
+    env.query("SELECT TABLE_NAME FROM information_schema.tables WHERE TABLE_SCHEMA = 'sales' ORDER BY TABLE_NAME")
+        .into_iter()
+        .map(|r| r[0].clone().unwrap_or_default())
+        .collect()
+}
+
+fn restore_rows(env: &Env) -> Vec<(String, String, Option<String>)> {
+    env.query(
+        "SELECT label, status, error_message FROM ops.restore_history ORDER BY started_at, label",
+    )
+    .into_iter()
+    .map(|r| {
+        (
+            r[0].clone().unwrap_or_default(),
+            r[1].clone().unwrap_or_default(),
+            r[2].clone(),
+        )
+    })
+    .collect()
+}
+
+#[test]
+fn restore_as_builds_beside_the_live_table() {
+    if skip_on_real_cluster("restore_as") {
+        return;
+    }
+    let env = Env::demo();
+    let (full, _, at_full, at_incr) = two_links(&env);
+    env.sim.clear_statements();
+    let o = restore(&env, &snapshot_at(&env, &full), &["--as", "orders_then"]);
+    assert_eq!(o.status.code(), Some(0), "{}", last_line(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("as sales.orders_then"), "{out}");
+    let r = sent_like(&env, "RESTORE");
+    assert_eq!(r.len(), 1, "{r:?}");
+    assert!(r[0].contains("AS `orders_then`"), "{}", r[0]);
+    assert_eq!(
+        parts(&env, "orders"),
+        at_incr,
+        "the live table is untouched"
+    );
+    assert_eq!(parts(&env, "orders_then"), at_full);
+    let h = restore_rows(&env);
+    assert_eq!(h.len(), 1);
+    assert_eq!(h[0].1, "FINISHED");
+    // the name is taken now: refused before anything is written
+    let o = restore(&env, &snapshot_at(&env, &full), &["--as", "orders_then"]);
+    assert_eq!(o.status.code(), Some(4), "{}", last_line(&o));
+    assert!(last_line(&o).contains("sales.orders_then exists"));
+    assert_eq!(restore_rows(&env).len(), 1);
+}
+
+#[test]
+fn restore_as_over_two_links_builds_under_the_snapshot_name_then_renames() {
+    if skip_on_real_cluster("restore_as_chain") {
+        return;
+    }
+    let env = Env::demo();
+    let (_, incr, _, at_incr) = two_links(&env);
+    let at = snapshot_at(&env, &incr);
+    // the live table holds the snapshot's name: StarRocks cannot build the chain elsewhere
+    env.sim.clear_statements();
+    let o = restore(&env, &at, &["--as", "orders_then"]);
+    assert_eq!(o.status.code(), Some(2), "{}", last_line(&o));
+    assert!(
+        last_line(&o).contains("snapshot's table name"),
+        "{}",
+        last_line(&o)
+    );
+    assert!(sent_like(&env, "RESTORE").is_empty());
+    assert!(restore_rows(&env).is_empty());
+    env.sim.drop_table("sales", "orders").unwrap();
+    let o = restore(&env, &at, &["--as", "orders_then"]);
+    assert_eq!(o.status.code(), Some(0), "{}", last_line(&o));
+    assert_eq!(parts(&env, "orders_then"), at_incr);
+    assert!(!env.sim.table_exists("sales", "orders"));
+    let renames = sent_like(&env, "ALTER TABLE");
+    assert_eq!(
+        renames,
+        ["ALTER TABLE `sales`.`orders` RENAME `orders_then`"]
+    );
+}
+
+#[test]
+fn replace_swaps_the_restored_table_in_and_keeps_the_previous_one() {
+    if skip_on_real_cluster("restore_replace") {
+        return;
+    }
+    let env = Env::demo();
+    let (full, incr, at_full, at_incr) = two_links(&env);
+    env.sim.clear_statements();
+    let o = restore(&env, &snapshot_at(&env, &full), &["--replace"]);
+    assert_eq!(o.status.code(), Some(0), "{}", last_line(&o));
+    let out = String::from_utf8_lossy(&o.stdout).to_string();
+    let kept = out
+        .split("the previous table is kept as sales.")
+        .nth(1)
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(kept.starts_with("orders_bbr_"), "{kept}");
+    let swaps = sent_like(&env, "ALTER TABLE");
+    assert_eq!(
+        swaps,
+        [format!("ALTER TABLE `sales`.`orders` SWAP WITH `{kept}`")]
+    );
+    let r = sent_like(&env, "RESTORE");
+    assert!(r[0].contains(&format!("AS `{kept}`")), "{}", r[0]);
+    assert_eq!(parts(&env, "orders"), at_full);
+    assert_eq!(parts(&env, &kept), at_incr, "the previous table is kept");
+    // over two links --replace cannot work (the chain must be built under the live name):
+    // refused before anything is written
+    env.sim.clear_statements();
+    let before = restore_rows(&env).len();
+    let o = restore(&env, &snapshot_at(&env, &incr), &["--replace"]);
+    assert_eq!(o.status.code(), Some(2), "{}", last_line(&o));
+    assert!(last_line(&o).contains("--replace needs a restore from one snapshot"));
+    assert_eq!(restore_rows(&env).len(), before);
+    assert!(sent_like(&env, "RESTORE").is_empty());
+}
+
+/// Plain restore over two links whose second link fails as `fault` arranges: exit 1, the target name
+/// is free again (the partial table renamed aside and named in the error), and a rerun succeeds.
+fn second_link_fails(fault: impl FnOnce(&Env, &str)) {
+    let env = Env::demo();
+    let (_, incr, _, at_incr) = two_links(&env);
+    let at = snapshot_at(&env, &incr);
+    env.sim.drop_table("sales", "orders").unwrap();
+    fault(&env, &incr);
+    let o = restore(&env, &at, &[]);
+    assert_eq!(o.status.code(), Some(1), "{}", last_line(&o));
+    let line = last_line(&o);
+    assert!(
+        !env.sim.table_exists("sales", "orders"),
+        "target untouched: {line}"
+    );
+    let aside: Vec<String> = tables(&env)
+        .into_iter()
+        .filter(|t| t.starts_with("orders_bbr_partial_"))
+        .collect();
+    assert_eq!(aside.len(), 1, "{:?}", tables(&env));
+    assert!(line.contains(&format!("sales.{}", aside[0])), "{line}");
+    assert!(line.contains("DROP TABLE"), "{line}");
+    let h = restore_rows(&env);
+    assert_eq!(h.len(), 1);
+    assert_eq!(h[0].1, "FAILED");
+    assert!(h[0].2.as_deref().unwrap_or_default().contains(&aside[0]));
+    env.sim.advance(Duration::from_secs(60));
+    let o = restore(&env, &at, &[]);
+    assert_eq!(o.status.code(), Some(0), "rerun: {}", last_line(&o));
+    assert_eq!(parts(&env, "orders"), at_incr);
+}
+
+#[test]
+fn a_second_restore_cancelled_leaves_the_target_as_it_was() {
+    if skip_on_real_cluster("second_link_cancelled") {
+        return;
+    }
+    second_link_fails(|env, _| {
+        env.sim.on_statement(
+            "^RESTORE",
+            Box::new(|sim| sim.cancel_next_job("[COMMON_ERROR, msg: injected download failure]")),
+        );
+    });
+}
+
+#[test]
+fn a_second_restore_refused_at_submission_leaves_the_target_as_it_was() {
+    if skip_on_real_cluster("second_link_refused") {
+        return;
+    }
+    second_link_fails(|env, incr| {
+        env.sim.fail_once(
+            &format!("^RESTORE SNAPSHOT `sales`.`{incr}`"),
+            5064,
+            "Table orders does not exist in snapshot x",
+        );
+    });
+}
+
+#[test]
+fn a_table_dropped_between_two_links_stops_the_restore() {
+    if skip_on_real_cluster("dropped_between_links") {
+        return;
+    }
+    let env = Env::demo();
+    let (full, incr, _, _) = two_links(&env);
+    let at = snapshot_at(&env, &incr);
+    env.sim.drop_table("sales", "orders").unwrap();
+    // the first RESTORE finishes at once, then the table is dropped before the second is sent
+    env.sim.on_statement(
+        "^RESTORE",
+        Box::new(|sim| {
+            sim.advance(Duration::from_secs(60));
+            sim.drop_table("sales", "orders").unwrap();
+        }),
+    );
+    env.sim.clear_statements();
+    let o = restore(&env, &at, &[]);
+    assert_eq!(o.status.code(), Some(1), "{}", last_line(&o));
+    assert!(
+        last_line(&o).contains("was dropped after 1 of 2"),
+        "{}",
+        last_line(&o)
+    );
+    let r = sent_like(&env, "RESTORE");
+    assert_eq!(
+        r.len(),
+        1,
+        "no second RESTORE re-creates it partially: {r:?}"
+    );
+    assert!(r[0].contains(&full));
+    assert!(!env.sim.table_exists("sales", "orders"));
+    let jobs: Vec<_> = env
+        .sim
+        .jobs()
+        .into_iter()
+        .filter(|j| j.kind == JobKind::Restore)
+        .collect();
+    assert_eq!(jobs.len(), 1);
+}
