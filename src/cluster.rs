@@ -204,6 +204,11 @@ impl Cluster {
 
     /// Sends one statement once (text protocol). A broken connection is dropped so the next call
     /// reconnects.
+    /// The server version of the handshake: StarRocks says 5.1.0 up to 3.3 and 8.0.33 from 3.4.
+    pub fn handshake_version(&self) -> Option<(u16, u16, u16)> {
+        self.conn.as_ref().map(|c| c.server_version())
+    }
+
     pub fn query(&mut self, sql: &str) -> Result<ResultSet, SqlError> {
         let mut rows = Vec::new();
         let columns = self.send_once(sql, |_, row| {

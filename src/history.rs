@@ -544,7 +544,13 @@ pub fn select_restore_running_sql(ops: &str, database: &str) -> String {
 pub fn select_finished_for_restore_sql(ops: &str, database: &str) -> String {
     format!(
         "SELECT {} FROM {} WHERE {} = 'FINISHED' AND {} = {}",
-        col_list(&["label", "status", "snapshot_at", "backup_timestamp"]),
+        col_list(&[
+            "label",
+            "status",
+            "snapshot_at",
+            "backup_timestamp",
+            "repository"
+        ]),
         qualified(ops, BACKUP_HISTORY),
         ident("status"),
         ident("database_name"),

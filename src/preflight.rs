@@ -7,6 +7,8 @@ use crate::cluster::{Cluster, SqlError};
 use crate::config::Config;
 use crate::error::BbrError;
 
+pub mod restore;
+
 /// The configured repository exists (SHOW REPOSITORIES) and, when `write` (backup), is not read-only.
 /// A SHOW REPOSITORIES the server refuses (e.g. privileges) is only warned about: the BACKUP or
 /// RESTORE itself then reports StarRocks' reason.

@@ -82,7 +82,7 @@ fn apply_as_finished_at(env: &Env, plan_json: &str, backup_timestamp: &str) -> S
 }
 
 /// Restore plans: a full-only chain and a full + two incrementals chain, from backups recorded as
-/// FINISHED by `apply_as_finished_at` (deterministic labels and times), after the table was dropped.
+/// FINISHED by `golden_chain` (really backed up; deterministic labels and times), after the table was dropped.
 #[test]
 fn restore_golden_plans() {
     if skip_on_real_cluster("restore_golden_plans") {
@@ -108,14 +108,15 @@ fn restore_golden_plans() {
     check_golden("restore_chain.json", &chain);
 }
 
-/// init, then a full and two incrementals recorded FINISHED (loads between): their labels.
+/// init, then a full and two incrementals really backed up and recorded FINISHED (loads between).
 fn golden_chain(env: &Env) -> [String; 3] {
+    // really backed up: the restore preflight checks every snapshot is in the repository
     env.run_ok(&["init"], 0);
-    let full = apply_as_finished_at(env, &dry_run(env, "backup"), "2026-01-01-00-00-20-000");
+    let full = apply_as_backed_up(env, &dry_run(env, "backup"));
     env.sim.load("sales", "orders", "p20260102", 3).unwrap();
-    let incr1 = apply_as_finished_at(env, &dry_run(env, "backup"), "2026-01-01-00-00-40-000");
+    let incr1 = apply_as_backed_up(env, &dry_run(env, "backup"));
     env.sim.load("sales", "orders", "p20260103", 4).unwrap();
-    let incr2 = apply_as_finished_at(env, &dry_run(env, "backup"), "2026-01-01-00-01-00-000");
+    let incr2 = apply_as_backed_up(env, &dry_run(env, "backup"));
     [full, incr1, incr2]
 }
 

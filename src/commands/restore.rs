@@ -12,9 +12,10 @@ use crate::plan::{Command, Plan};
 use crate::planner::backup::random_suffix;
 use crate::planner::chain;
 use crate::planner::restore::{
-    pick_adoption, placement, plan_restore, plan_restore_resume, recorded_chain, ChainEntry,
-    Promote, RestoreMode,
+    pick_adoption, placement, plan_restore, plan_restore_resume, recorded_chain, repository_of,
+    ChainEntry, Promote, RestoreMode,
 };
+use crate::preflight::restore::{check_restore, LinkToCheck};
 use crate::runner::Runner;
 use crate::{history, state};
 
@@ -163,6 +164,15 @@ pub(super) fn restore(
         })
     };
     let mut resolved = resolve(&disc);
+    // Preflight before anything is written (finishing dead runs' records included).
+    let suffix = random_suffix();
+    let place = match &resolved {
+        Ok(r) => Some(preflight(
+            &mut c, cfg, target, mode, r, &disc, dry_run, &suffix,
+        )?),
+        Err(_) => None,
+    };
+    let mut reread = false;
     let mut adopt = adoptable(&disc, target, target_time, &resolved).filter(|_| plain);
     if adopt.is_none() {
         if let Err(e) = &resolved {
@@ -201,34 +211,18 @@ pub(super) fn restore(
         adopt = adoptable(&disc, target, target_time, &resolved)
             .filter(|(r, v)| plain && Some(&r.label) == adopted_label.as_ref() && v.is_ok());
         disc.state.resume.clear();
+        reread = true;
     } else {
         disc.state.resume = others;
     }
     let resolved = resolved?;
-    let suffix = random_suffix();
-    let stamp = target_time.format("%Y%m%d%H%M%S").to_string();
-    let place = placement(
-        mode,
-        target,
-        resolved.links.len(),
-        &stamp,
-        (!dry_run).then_some(suffix.as_str()),
-    )
-    .map_err(|e| {
-        BbrError::usage(
-            e.0,
-            "pick a --timestamp one snapshot covers (a full backup's RESTORABLE_AT in `starrocks-bbr list`), or rename the live table away and restore without --replace",
-        )
-    })?;
-    check_names(
-        &mut c,
-        cfg,
-        target,
-        mode,
-        &place,
-        disc.state.target_exists,
-        dry_run,
-    )?;
+    // Re-checked when the history was re-read after finishing dead runs.
+    let place = match place {
+        Some(p) if !reread => p,
+        _ => preflight(
+            &mut c, cfg, target, mode, &resolved, &disc, dry_run, &suffix,
+        )?,
+    };
     if let Some((row, _)) = &adopt {
         let a = state::restore::observe_adoption(
             &mut c,
@@ -302,6 +296,60 @@ pub(super) fn restore(
         )?,
     }
     Ok(())
+}
+
+/// Everything checked before anything is written (exit 2 / 4): the placement of `--as` /
+/// `--replace`, their names, and the chain's repositories, snapshots, backends and database.
+#[allow(clippy::too_many_arguments)]
+fn preflight(
+    c: &mut Cluster,
+    cfg: &Config,
+    target: &TableRef,
+    mode: &RestoreMode,
+    resolved: &chain::Chain,
+    disc: &state::restore::RestoreDiscovery,
+    dry_run: bool,
+    suffix: &str,
+) -> Result<crate::planner::restore::Placement, BbrError> {
+    let stamp = resolved_stamp(disc);
+    let place = placement(
+        mode,
+        target,
+        resolved.links.len(),
+        &stamp,
+        (!dry_run).then_some(suffix),
+    )
+    .map_err(|e| {
+        BbrError::usage(
+            e.0,
+            "pick a --timestamp one snapshot covers (a full backup's RESTORABLE_AT in `starrocks-bbr list`), or rename the live table away and restore without --replace",
+        )
+    })?;
+    check_names(
+        c,
+        cfg,
+        target,
+        mode,
+        &place,
+        disc.state.target_exists,
+        dry_run,
+    )?;
+    let to_check: Vec<LinkToCheck> = resolved
+        .links
+        .iter()
+        .map(|l| LinkToCheck {
+            label: l.label.clone(),
+            backup_timestamp: l.backup_timestamp.clone(),
+            repository: repository_of(cfg, &disc.state.repositories, &l.label).to_string(),
+            replication_num: l.replication_num,
+        })
+        .collect();
+    check_restore(c, cfg, &target.database, &to_check)?;
+    Ok(place)
+}
+
+fn resolved_stamp(disc: &state::restore::RestoreDiscovery) -> String {
+    disc.state.target_time.format("%Y%m%d%H%M%S").to_string()
 }
 
 /// The names `--as` / `--replace` need: `--as NAME` must be free (exit 4) and, when several

@@ -6,6 +6,8 @@
 //! PARTITION list (so partitions dropped before the target time are never restored).
 //! All jobs of one run share one `ops.restore_history` row, labelled by the run.
 
+use std::collections::BTreeMap;
+
 use chrono::NaiveDateTime;
 use serde::{Deserialize, Serialize};
 
@@ -363,6 +365,20 @@ pub struct RestoreState {
     pub adopt: Option<Adoption>,
     /// Plain, `--as NAME` or `--replace`.
     pub mode: RestoreMode,
+    /// The repository each snapshot was written to (its backup_history row), by label; a label
+    /// absent here (or NULL there) is in the configured repository.
+    pub repositories: BTreeMap<String, String>,
+}
+
+/// The repository holding snapshot `label`.
+pub fn repository_of<'a>(
+    cfg: &'a Config,
+    repositories: &'a BTreeMap<String, String>,
+    label: &str,
+) -> &'a str {
+    repositories
+        .get(label)
+        .map_or(cfg.repository.as_str(), String::as_str)
 }
 
 /// CheckTargetAbsent details.
@@ -476,6 +492,7 @@ pub fn mode_label(
 /// The RESTORE statement for one snapshot of the chain (`AS alias`: a new table of that name).
 pub fn restore_sql(
     cfg: &Config,
+    repository: &str,
     target: &TableRef,
     link: &ChainEntry,
     alias: Option<&str>,
@@ -487,7 +504,7 @@ pub fn restore_sql(
     format!(
         "RESTORE SNAPSHOT {} FROM {} ON ({} PARTITION ({}){alias}) PROPERTIES ({}, {}, {})",
         qualified(&target.database, &link.label),
-        ident(&cfg.repository),
+        ident(repository),
         ident(&target.table),
         parts.join(", "),
         property("backup_timestamp", &link.backup_timestamp),
@@ -617,6 +634,7 @@ fn link_steps(
     cfg: &Config,
     target: &TableRef,
     place: &Placement,
+    repositories: &BTreeMap<String, String>,
     label: &str,
     entries: &[ChainEntry],
     skip: usize,
@@ -641,7 +659,13 @@ fn link_steps(
                     None => String::new(),
                 }
             ),
-            restore_sql(cfg, target, e, place.alias(target)),
+            restore_sql(
+                cfg,
+                repository_of(cfg, repositories, &e.label),
+                target,
+                e,
+                place.alias(target),
+            ),
             super::submission(cfg),
             Some(Details::Other(
                 serde_json::to_value(RestoreJob {
@@ -785,6 +809,18 @@ pub fn plan_restore(
         )
     };
 
+    // RestoreSnapshot + PollRestore of the links after the first `skip`.
+    let links_from = |skip: usize| {
+        link_steps(
+            cfg,
+            target,
+            &place,
+            &state.repositories,
+            &label,
+            &entries,
+            skip,
+        )
+    };
     let mut steps = plan_restore_resume(cfg, &state.resume);
     match adopt {
         None => {
@@ -799,7 +835,7 @@ pub fn plan_restore(
             ));
             steps.push(claim());
             steps.extend(check(true, None));
-            steps.extend(link_steps(cfg, target, &place, &label, &entries, 0));
+            steps.extend(links_from(0));
         }
         Some(a) => {
             steps.push(step(
@@ -861,7 +897,7 @@ pub fn plan_restore(
             steps.extend(check(true, Some(a.label.clone())));
             if let Some(done) = a.links_done {
                 let skip = usize::try_from(done).unwrap_or(usize::MAX);
-                steps.extend(link_steps(cfg, target, &place, &label, &entries, skip));
+                steps.extend(links_from(skip));
             }
         }
     }
@@ -955,6 +991,7 @@ mod tests {
             resume,
             adopt: None,
             mode: RestoreMode::Plain,
+            repositories: BTreeMap::new(),
         }
     }
 

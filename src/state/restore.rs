@@ -65,6 +65,10 @@ pub fn restore_state(
             backup_timestamp: rs.get(i, "backup_timestamp"),
         })
         .collect();
+    let repositories: std::collections::BTreeMap<String, String> = (0..rs.rows.len())
+        .filter_map(|i| Some((rs.get(i, "label")?, rs.get(i, "repository")?)))
+        .filter(|(_, r)| !r.trim().is_empty())
+        .collect();
 
     let sql = history::select_labels_holding_sql(ops, db, &target.table);
     let rs = q(c, cfg, &sql, "reading which backups hold the table")?;
@@ -126,6 +130,7 @@ pub fn restore_state(
             resume,
             adopt: None,
             mode: crate::planner::restore::RestoreMode::Plain,
+            repositories,
         },
         backups,
         manifest,
