@@ -55,7 +55,8 @@ pub enum Cmd {
         #[arg(long)]
         table: String,
         /// Target time "YYYY-MM-DD HH:MM:SS", read in the cluster's session time zone (the zone of
-        /// SELECT NOW() and of `list`'s times), not the client's.
+        /// SELECT NOW() and of `list`'s times), not the client's; or the same with an offset
+        /// ("2026-05-01 10:00:00+08:00", converted); or `latest` (the newest restorable point).
         #[arg(long)]
         timestamp: String,
         /// Rebuild the table under this name (same database; the source table may exist).

@@ -420,7 +420,7 @@ fn too_early_a_target_exits_2_naming_the_earliest_restorable_time() {
     for bad in [
         "yesterday",
         "2026-01-01",
-        "2026-01-01 00:00:00+08:00",
+        "2026-01-01 00:00:00 PST",
         "2026-13-01 00:00:00",
     ] {
         let o = env.run(&["restore", "--table", "sales.orders", "--timestamp", bad]);

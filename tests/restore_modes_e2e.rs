@@ -275,3 +275,66 @@ fn a_table_dropped_between_two_links_stops_the_restore() {
         .collect();
     assert_eq!(jobs.len(), 1);
 }
+
+fn target_times(env: &Env) -> Vec<String> {
+    env.query("SELECT target_time FROM ops.restore_history ORDER BY started_at")
+        .into_iter()
+        .map(|r| r[0].clone().unwrap_or_default()[..19].to_string())
+        .collect()
+}
+
+#[test]
+fn timestamp_latest_and_explicit_offsets() {
+    if skip_on_real_cluster("timestamp_forms") {
+        return;
+    }
+    let env = Env::demo();
+    let (_, incr, at_full, at_incr) = two_links(&env);
+    let at = snapshot_at(&env, &incr);
+    env.sim.drop_table("sales", "orders").unwrap();
+    // latest: the newest backup holding the table
+    let o = restore(&env, "latest", &[]);
+    assert_eq!(o.status.code(), Some(0), "{}", last_line(&o));
+    assert_eq!(parts(&env, "orders"), at_incr);
+    assert_eq!(target_times(&env), vec![at.clone()]);
+    // the same instant written at +08:00 (the session zone is +00:00): converted
+    let t = chrono::NaiveDateTime::parse_from_str(&at, "%Y-%m-%d %H:%M:%S").unwrap();
+    let plus8 = |d: i64| {
+        (t + chrono::Duration::hours(8) + chrono::Duration::seconds(d))
+            .format("%Y-%m-%d %H:%M:%S+08:00")
+            .to_string()
+    };
+    env.sim.drop_table("sales", "orders").unwrap();
+    let o = restore(&env, &plus8(0), &[]);
+    assert_eq!(o.status.code(), Some(0), "{}", last_line(&o));
+    assert_eq!(parts(&env, "orders"), at_incr);
+    // one second earlier: before the incremental, so the full backup's state
+    let o = restore(&env, &plus8(-1), &["--as", "orders_before"]);
+    assert_eq!(o.status.code(), Some(0), "{}", last_line(&o));
+    assert_eq!(parts(&env, "orders_before"), at_full);
+    let times = target_times(&env);
+    assert_eq!(times[1], at);
+    assert_eq!(
+        times[2],
+        (t - chrono::Duration::seconds(1))
+            .format("%Y-%m-%d %H:%M:%S")
+            .to_string()
+    );
+    let o = restore(&env, "2026-01-01 00:00:00 UTC", &[]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(last_line(&o).contains("or latest"), "{}", last_line(&o));
+}
+
+#[test]
+fn a_table_never_backed_up_says_so_and_lists_the_history() {
+    if skip_on_real_cluster("never_backed_up") {
+        return;
+    }
+    let env = Env::demo();
+    two_links(&env);
+    let o = env.run(&["restore", "--table", "sales.nope", "--timestamp", "latest"]);
+    assert_eq!(o.status.code(), Some(2), "{}", last_line(&o));
+    let line = last_line(&o);
+    assert!(line.contains("sales.nope was never backed up"), "{line}");
+    assert!(line.contains("customers, orders"), "{line}");
+}

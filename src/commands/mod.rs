@@ -14,7 +14,7 @@ mod init;
 mod list;
 mod restore;
 
-pub use restore::parse_target_time;
+pub use restore::{parse_target_time, TargetSpec};
 
 pub fn run(cli: Cli, out: &mut dyn Write) -> Result<()> {
     match cli.command {

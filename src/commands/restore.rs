@@ -19,17 +19,41 @@ use crate::preflight::restore::{check_restore, LinkToCheck};
 use crate::runner::Runner;
 use crate::{history, state};
 
-/// `--timestamp`: exactly `YYYY-MM-DD HH:MM:SS` (no zone: it is read in the cluster's session time
-/// zone; a zone suffix or a date alone would be ambiguous).
-pub fn parse_target_time(s: &str) -> Result<chrono::NaiveDateTime, BbrError> {
-    chrono::NaiveDateTime::parse_from_str(s.trim(), crate::planner::restore::TIME_FORMAT).map_err(
-        |_| {
-            BbrError::usage(
-                format!("--timestamp '{s}' is not YYYY-MM-DD HH:MM:SS"),
-                "pass e.g. --timestamp \"2026-01-01 12:00:00\" (the cluster's session time zone, no zone suffix)",
-            )
-        },
-    )
+/// `--timestamp`: `YYYY-MM-DD HH:MM:SS` in the cluster's session time zone, the same with an
+/// explicit offset (`2026-05-01 10:00:00+08:00`, converted to the session zone), or `latest`.
+pub fn parse_target_time(s: &str) -> Result<TargetSpec, BbrError> {
+    let t = s.trim();
+    if t.eq_ignore_ascii_case("latest") {
+        return Ok(TargetSpec::Latest);
+    }
+    if let Ok(at) = chrono::NaiveDateTime::parse_from_str(t, crate::planner::restore::TIME_FORMAT) {
+        return Ok(TargetSpec::At(at));
+    }
+    for f in [
+        "%Y-%m-%d %H:%M:%S%:z",
+        "%Y-%m-%d %H:%M:%S %:z",
+        "%Y-%m-%dT%H:%M:%S%:z",
+    ] {
+        if let Ok(at) = chrono::DateTime::parse_from_str(t, f) {
+            return Ok(TargetSpec::Offset(at));
+        }
+    }
+    Err(BbrError::usage(
+        format!("--timestamp '{s}' is not YYYY-MM-DD HH:MM:SS, the same with an offset (+08:00), or latest"),
+        "pass e.g. --timestamp \"2026-01-01 12:00:00\" (the cluster's session time zone), \"2026-01-01 12:00:00+08:00\" or latest",
+    ))
+}
+
+/// What `--timestamp` asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TargetSpec {
+    /// In the cluster's session time zone.
+    At(chrono::NaiveDateTime),
+    /// With an explicit offset: converted to the session zone with the zone's offset now
+    /// (`NOW()` - `UTC_TIMESTAMP()`).
+    Offset(chrono::DateTime<chrono::FixedOffset>),
+    /// The newest restorable point: the snapshot time of the newest FINISHED backup holding the table.
+    Latest,
 }
 
 /// `--as NAME` / `--replace` as a mode. NAME is a table of the same database (`NAME` or `DB.NAME`).
@@ -133,13 +157,43 @@ fn adoptable(
 pub(super) fn restore(
     cfg: &Config,
     target: &TableRef,
-    target_time: chrono::NaiveDateTime,
+    spec: TargetSpec,
     mode: &RestoreMode,
     dry_run: bool,
     out: &mut dyn Write,
 ) -> Result<()> {
     let mut c = Cluster::connect(cfg)?;
-    let mut disc = state::restore::restore_state(&mut c, cfg, target, target_time)?;
+    let asked = match spec {
+        TargetSpec::At(t) => Some(t),
+        TargetSpec::Offset(dt) => {
+            let off = state::restore::session_offset(&mut c, cfg)?;
+            let t = dt.naive_utc() + off;
+            info!("--timestamp {dt} is {t} in the cluster's session time zone");
+            Some(t)
+        }
+        TargetSpec::Latest => None,
+    };
+    let mut disc = state::restore::restore_state(&mut c, cfg, target, asked)?;
+    let target_time = disc.state.target_time;
+    if disc.holding == 0 {
+        let tables = state::restore::tables_in_history(&mut c, cfg, &target.database)?;
+        return Err(BbrError::usage(
+            format!(
+                "{target} was never backed up: the history of database {} holds {}",
+                target.database,
+                if tables.is_empty() {
+                    "no table".to_string()
+                } else {
+                    tables.join(", ")
+                }
+            ),
+            "check the table name (`starrocks-bbr list` shows the backups)",
+        )
+        .into());
+    }
+    if asked.is_none() {
+        info!("--timestamp latest: {target_time} (the newest backup holding {target})");
+    }
     disc.state.mode = mode.clone();
     // Only a plain restore continues a dead run of itself; --as / --replace runs start afresh
     // under new side names (their dead runs' records are finished first, like any other).
@@ -206,7 +260,7 @@ pub(super) fn restore(
         .collect();
     if !dry_run && !others.is_empty() {
         finish_dead_restores(&mut c, cfg, &others, out)?;
-        disc = state::restore::restore_state(&mut c, cfg, target, target_time)?;
+        disc = state::restore::restore_state(&mut c, cfg, target, Some(target_time))?;
         resolved = resolve(&disc);
         adopt = adoptable(&disc, target, target_time, &resolved)
             .filter(|(r, v)| plain && Some(&r.label) == adopted_label.as_ref() && v.is_ok());

@@ -28,17 +28,65 @@ pub struct RestoreDiscovery {
     pub manifest: Vec<ManifestRow>,
     /// The stale RUNNING restore rows of the database (`state.resume` describes the same runs).
     pub stale: Vec<RestoreRow>,
+    /// How many backups hold the table (0: it was never backed up).
+    pub holding: usize,
+}
+
+/// The tables the backup history of `db` holds (for "never backed up" errors).
+pub fn tables_in_history(c: &mut Cluster, cfg: &Config, db: &str) -> Result<Vec<String>, BbrError> {
+    let sql = format!(
+        "SELECT DISTINCT {} FROM {} WHERE {} = {} ORDER BY {}",
+        crate::sql::ident("table_name"),
+        crate::sql::qualified(&cfg.ops_database, history::BACKUP_PARTITIONS),
+        crate::sql::ident("database_name"),
+        crate::sql::literal(db),
+        crate::sql::ident("table_name"),
+    );
+    let rs = q(c, cfg, &sql, "reading which tables the history holds")?;
+    Ok(rs
+        .rows
+        .iter()
+        .filter_map(|r| r.first().cloned().flatten())
+        .collect())
+}
+
+/// The session time zone's offset from UTC now (`NOW()` - `UTC_TIMESTAMP()`, whole minutes).
+pub fn session_offset(c: &mut Cluster, cfg: &Config) -> Result<chrono::Duration, BbrError> {
+    let rs = q(
+        c,
+        cfg,
+        "SELECT NOW(), UTC_TIMESTAMP()",
+        "reading the session time zone",
+    )?;
+    let row = rs.rows.first();
+    let at = |i: usize| {
+        row.and_then(|r| r.get(i).cloned().flatten())
+            .as_deref()
+            .and_then(parse_time)
+    };
+    match (at(0), at(1)) {
+        (Some(now), Some(utc)) => {
+            let mins = ((now - utc).num_seconds() as f64 / 60.0).round() as i64;
+            Ok(chrono::Duration::minutes(mins))
+        }
+        _ => Err(BbrError::job_failed(
+            "cannot read the cluster's session time zone (SELECT NOW(), UTC_TIMESTAMP())",
+            "pass --timestamp without an offset, in the cluster's session time zone",
+        )),
+    }
 }
 
 fn num<T: std::str::FromStr>(s: Option<String>) -> Option<T> {
     s.and_then(|v| v.trim().parse().ok())
 }
 
+/// `target_time` None = `--timestamp latest`: the snapshot time of the newest FINISHED backup holding
+/// the table (the cluster clock when none does; resolution then says the table was never backed up).
 pub fn restore_state(
     c: &mut Cluster,
     cfg: &Config,
     target: &TableRef,
-    target_time: NaiveDateTime,
+    target_time: Option<NaiveDateTime>,
 ) -> Result<RestoreDiscovery, BbrError> {
     let cluster_time = cluster_now(c, cfg)?;
     let ops = &cfg.ops_database;
@@ -78,6 +126,16 @@ pub fn restore_state(
         .filter_map(|r| r.first().cloned().flatten())
         .collect();
 
+    let target_time = match target_time {
+        Some(t) => t,
+        None => backups
+            .iter()
+            .filter(|b| b.status == "FINISHED" && holding.contains(&b.label))
+            .filter_map(|b| b.snapshot_at)
+            .max()
+            .or_else(|| parse_time(&cluster_time))
+            .unwrap_or_default(),
+    };
     // The same rule as chain::resolve (latest FINISHED holding the table at or before the target),
     // so only that backup's rows are read; the resolver re-derives and checks it.
     let as_of = backups
@@ -135,6 +193,7 @@ pub fn restore_state(
         backups,
         manifest,
         stale,
+        holding: holding.len(),
     })
 }
 
