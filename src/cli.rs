@@ -70,12 +70,24 @@ pub enum Cmd {
         #[arg(long)]
         dry_run: bool,
     },
-    /// Print the backup history, newest first.
+    /// Print the backup history (or the restore runs), newest first.
     List {
         #[command(flatten)]
         common: Common,
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
+        /// List restore runs (table, target time, chain length, status, error) instead of backups.
+        #[arg(long)]
+        restores: bool,
+        /// Only this database.
+        #[arg(long)]
+        database: Option<String>,
+        /// Only rows with this status (RUNNING, FINISHED, FAILED, EXPIRED).
+        #[arg(long)]
+        status: Option<String>,
+        /// At most this many rows (the newest).
+        #[arg(long)]
+        limit: Option<u32>,
     },
 }
 

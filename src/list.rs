@@ -1,10 +1,112 @@
-//! `list`: the backup history, newest first — an aligned table for people, JSON for scripts.
+//! `list`: the backup history or the restore runs, newest first — an aligned table for people, JSON
+//! for scripts. Times are the cluster's session time zone, which both outputs name.
 
 use serde::Serialize;
 
-use crate::history::HistoryRow;
+use crate::error::BbrError;
+use crate::history::{self, col_list, HistoryRow, HISTORY_COLUMNS};
+use crate::sql::{ident, literal, qualified};
 
-/// One entry of `list --format json` (SPEC.md names the first eight fields).
+/// `--database`, `--status`, `--limit`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Filter {
+    pub database: Option<String>,
+    pub status: Option<String>,
+    pub limit: Option<u32>,
+}
+
+const STATUSES: [&str; 4] = ["RUNNING", "FINISHED", "FAILED", "EXPIRED"];
+
+impl Filter {
+    pub fn new(
+        database: Option<String>,
+        status: Option<&str>,
+        limit: Option<u32>,
+    ) -> Result<Filter, BbrError> {
+        let status = match status {
+            None => None,
+            Some(s) => {
+                let up = s.trim().to_ascii_uppercase();
+                if !STATUSES.contains(&up.as_str()) {
+                    return Err(BbrError::usage(
+                        format!("--status '{s}' is not a status"),
+                        format!("pass one of {}", STATUSES.join(", ")),
+                    ));
+                }
+                Some(up)
+            }
+        };
+        Ok(Filter {
+            database,
+            status,
+            limit,
+        })
+    }
+
+    /// ` WHERE ...` (or nothing), then the newest-first order and the limit.
+    fn clauses(&self) -> String {
+        let mut conds = Vec::new();
+        if let Some(d) = &self.database {
+            conds.push(format!("{} = {}", ident("database_name"), literal(d)));
+        }
+        if let Some(s) = &self.status {
+            conds.push(format!("{} = {}", ident("status"), literal(s)));
+        }
+        let mut out = String::new();
+        if !conds.is_empty() {
+            out.push_str(" WHERE ");
+            out.push_str(&conds.join(" AND "));
+        }
+        out.push_str(&format!(
+            " ORDER BY {} DESC, {} DESC",
+            ident("started_at"),
+            ident("label")
+        ));
+        if let Some(n) = self.limit {
+            out.push_str(&format!(" LIMIT {n}"));
+        }
+        out
+    }
+}
+
+pub fn select_backups_sql(ops: &str, f: &Filter) -> String {
+    format!(
+        "SELECT {} FROM {}{}",
+        col_list(&HISTORY_COLUMNS),
+        qualified(ops, history::BACKUP_HISTORY),
+        f.clauses()
+    )
+}
+
+const RESTORE_COLUMNS: [&str; 9] = [
+    "label",
+    "database_name",
+    "table_name",
+    "target_time",
+    "status",
+    "started_at",
+    "finished_at",
+    "chain",
+    "error_message",
+];
+
+pub fn select_restores_sql(ops: &str, f: &Filter) -> String {
+    format!(
+        "SELECT {} FROM {}{}",
+        col_list(&RESTORE_COLUMNS),
+        qualified(ops, history::RESTORE_HISTORY),
+        f.clauses()
+    )
+}
+
+/// `+08:00` for an offset of eight hours.
+pub fn zone_text(off: chrono::Duration) -> String {
+    let m = off.num_minutes();
+    let sign = if m < 0 { '-' } else { '+' };
+    format!("{sign}{:02}:{:02}", m.abs() / 60, m.abs() % 60)
+}
+
+/// One entry of `list --format json` (SPEC.md names the first nine fields).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ListEntry {
     pub label: String,
@@ -15,14 +117,19 @@ pub struct ListEntry {
     pub finished_at: Option<String>,
     pub backup_timestamp: Option<String>,
     pub partitions: Option<i64>,
+    /// The time a restore uses for this backup (its snapshot_at): a `--timestamp` at or after it
+    /// (and before the next one) restores this state. Only FINISHED backups are restorable.
+    pub restorable_at: Option<String>,
     pub snapshot_at: Option<String>,
     pub base_label: Option<String>,
     pub repository: String,
     pub error_message: Option<String>,
+    /// The session time zone of every time here (`+00:00`).
+    pub time_zone: String,
 }
 
-impl From<&HistoryRow> for ListEntry {
-    fn from(r: &HistoryRow) -> Self {
+impl ListEntry {
+    fn new(r: &HistoryRow, zone: &str) -> Self {
         ListEntry {
             label: r.label.clone(),
             database: r.database.clone(),
@@ -32,17 +139,19 @@ impl From<&HistoryRow> for ListEntry {
             finished_at: r.finished_at.clone(),
             backup_timestamp: r.backup_timestamp.clone(),
             partitions: r.partitions,
+            restorable_at: r.snapshot_at.clone().filter(|_| r.status == "FINISHED"),
             snapshot_at: r.snapshot_at.clone(),
             base_label: r.base_label.clone(),
             repository: r.repository.clone(),
             error_message: r.error_message.clone(),
+            time_zone: zone.to_string(),
         }
     }
 }
 
 /// Newest first: by started_at, then label, both descending (rows may arrive in any order).
-pub fn entries(rows: &[HistoryRow]) -> Vec<ListEntry> {
-    let mut v: Vec<ListEntry> = rows.iter().map(ListEntry::from).collect();
+pub fn entries(rows: &[HistoryRow], zone: &str) -> Vec<ListEntry> {
+    let mut v: Vec<ListEntry> = rows.iter().map(|r| ListEntry::new(r, zone)).collect();
     v.sort_by(|a, b| {
         b.started_at
             .cmp(&a.started_at)
@@ -51,13 +160,97 @@ pub fn entries(rows: &[HistoryRow]) -> Vec<ListEntry> {
     v
 }
 
-pub fn render_json(entries: &[ListEntry]) -> String {
+/// One restore run of `list --restores`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RestoreEntry {
+    pub label: String,
+    pub database: String,
+    pub table: String,
+    pub target_time: Option<String>,
+    pub status: String,
+    pub started_at: Option<String>,
+    pub finished_at: Option<String>,
+    /// RESTORE jobs the run's chain needs.
+    pub chain_length: usize,
+    pub error_message: Option<String>,
+    pub time_zone: String,
+}
+
+pub fn restore_entries(rows: &[Vec<Option<String>>], zone: &str) -> Vec<RestoreEntry> {
+    let at = |r: &Vec<Option<String>>, i: usize| r.get(i).cloned().flatten();
+    let time = |r: &Vec<Option<String>>, i: usize| at(r, i).map(|s| history::trim_datetime(&s));
+    let mut v: Vec<RestoreEntry> = rows
+        .iter()
+        .map(|r| RestoreEntry {
+            label: at(r, 0).unwrap_or_default(),
+            database: at(r, 1).unwrap_or_default(),
+            table: at(r, 2).unwrap_or_default(),
+            target_time: time(r, 3),
+            status: at(r, 4).unwrap_or_default(),
+            started_at: time(r, 5),
+            finished_at: time(r, 6),
+            chain_length: at(r, 7)
+                .and_then(|c| serde_json::from_str::<Vec<serde_json::Value>>(&c).ok())
+                .map_or(0, |c| c.len()),
+            error_message: at(r, 8),
+            time_zone: zone.to_string(),
+        })
+        .collect();
+    v.sort_by(|a, b| {
+        b.started_at
+            .cmp(&a.started_at)
+            .then_with(|| b.label.cmp(&a.label))
+    });
+    v
+}
+
+pub fn render_json<T: Serialize>(entries: &[T]) -> String {
     let mut s = serde_json::to_string_pretty(entries).unwrap_or_else(|_| "[]".into());
     s.push('\n');
     s
 }
 
-pub fn render_table(entries: &[ListEntry]) -> String {
+fn error_cell(e: &Option<String>) -> String {
+    e.as_deref().map(crate::error::one_line).unwrap_or_default()
+}
+
+fn dash(o: &Option<String>) -> String {
+    o.clone().unwrap_or_else(|| "-".into())
+}
+
+/// Aligned columns, then a line naming the time zone (or `empty` when there are no rows).
+fn aligned(header: &[&str], rows: &[Vec<String>], empty: &str, zone: &str) -> String {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
+    for r in rows {
+        for (w, c) in widths.iter_mut().zip(r.iter()) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let mut s = String::new();
+        for (i, c) in cells.iter().enumerate() {
+            s.push_str(c);
+            if i + 1 < cells.len() {
+                s.push_str(&" ".repeat(widths[i] - c.chars().count() + 2));
+            }
+        }
+        s.trim_end().to_string() + "\n"
+    };
+    let mut out = line(header.to_vec());
+    for r in rows {
+        out.push_str(&line(r.iter().map(String::as_str).collect()));
+    }
+    if rows.is_empty() {
+        out.push_str(empty);
+        out.push('\n');
+    }
+    out.push_str(&format!(
+        "(times in the cluster's session time zone, UTC{zone})\n"
+    ));
+    out
+}
+
+pub fn render_table(entries: &[ListEntry], zone: &str) -> String {
     let header = [
         "LABEL",
         "DATABASE",
@@ -65,21 +258,22 @@ pub fn render_table(entries: &[ListEntry]) -> String {
         "STATUS",
         "STARTED_AT",
         "FINISHED_AT",
+        "RESTORABLE_AT",
         "BACKUP_TIMESTAMP",
         "PARTITIONS",
         "ERROR",
     ];
-    let dash = |o: &Option<String>| o.clone().unwrap_or_else(|| "-".into());
-    let rows: Vec<[String; 9]> = entries
+    let rows: Vec<Vec<String>> = entries
         .iter()
         .map(|e| {
-            [
+            vec![
                 e.label.clone(),
                 e.database.clone(),
                 e.backup_type.clone(),
                 e.status.clone(),
                 dash(&e.started_at),
                 dash(&e.finished_at),
+                dash(&e.restorable_at),
                 match (&e.backup_timestamp, e.status.as_str()) {
                     // A manifest-only record: partitions were only dropped, no snapshot was taken.
                     (None, "FINISHED") => "(manifest only)".to_string(),
@@ -88,39 +282,40 @@ pub fn render_table(entries: &[ListEntry]) -> String {
                 e.partitions
                     .map(|p| p.to_string())
                     .unwrap_or_else(|| "-".into()),
-                e.error_message
-                    .as_deref()
-                    .map(crate::error::one_line)
-                    .unwrap_or_default(),
+                error_cell(&e.error_message),
             ]
         })
         .collect();
-    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
-    for r in &rows {
-        for (w, c) in widths.iter_mut().zip(r.iter()) {
-            *w = (*w).max(c.chars().count());
-        }
-    }
-    let line = |cells: Vec<&str>| {
-        let mut s = String::new();
-        for (i, c) in cells.iter().enumerate() {
-            if i + 1 == cells.len() {
-                s.push_str(c);
-            } else {
-                s.push_str(c);
-                s.push_str(&" ".repeat(widths[i] - c.chars().count() + 2));
-            }
-        }
-        s.trim_end().to_string() + "\n"
-    };
-    let mut out = line(header.to_vec());
-    for r in &rows {
-        out.push_str(&line(r.iter().map(String::as_str).collect()));
-    }
-    if entries.is_empty() {
-        out.push_str("(no backups recorded yet)\n");
-    }
-    out
+    aligned(&header, &rows, "(no backups recorded yet)", zone)
+}
+
+pub fn render_restores(entries: &[RestoreEntry], zone: &str) -> String {
+    let header = [
+        "LABEL",
+        "TABLE",
+        "TARGET_TIME",
+        "CHAIN",
+        "STATUS",
+        "STARTED_AT",
+        "FINISHED_AT",
+        "ERROR",
+    ];
+    let rows: Vec<Vec<String>> = entries
+        .iter()
+        .map(|e| {
+            vec![
+                e.label.clone(),
+                format!("{}.{}", e.database, e.table),
+                dash(&e.target_time),
+                e.chain_length.to_string(),
+                e.status.clone(),
+                dash(&e.started_at),
+                dash(&e.finished_at),
+                error_cell(&e.error_message),
+            ]
+        })
+        .collect();
+    aligned(&header, &rows, "(no restores recorded yet)", zone)
 }
 
 #[cfg(test)]
@@ -140,25 +335,50 @@ mod tests {
             base_label: None,
             error_message: None,
             heartbeat_at: None,
-            snapshot_at: None,
+            snapshot_at: Some("2026-01-01 00:00:05".into()),
             partitions: Some(3),
         }
     }
 
     #[test]
-    fn newest_first_and_aligned() {
+    fn newest_first_aligned_and_restorable_only_when_finished() {
         let rows = vec![
             row("a", "2026-01-01 00:00:01", "FINISHED"),
             row("bb", "2026-01-01 00:00:09", "FAILED"),
         ];
-        let e = entries(&rows);
+        let e = entries(&rows, "+08:00");
         assert_eq!(e[0].label, "bb");
-        let t = render_table(&e);
+        assert_eq!(e[0].restorable_at, None);
+        assert_eq!(e[1].restorable_at.as_deref(), Some("2026-01-01 00:00:05"));
+        let t = render_table(&e, "+08:00");
         let lines: Vec<&str> = t.lines().collect();
-        assert_eq!(lines.len(), 3);
+        assert_eq!(lines.len(), 4);
         assert_eq!(lines[0].find("DATABASE"), lines[1].find("sales"));
+        assert_eq!(
+            lines[0].find("RESTORABLE_AT"),
+            lines[2].find("2026-01-01 00:00:05")
+        );
+        assert!(lines[3].contains("UTC+08:00"), "{t}");
         let j: serde_json::Value = serde_json::from_str(&render_json(&e)).unwrap();
         assert_eq!(j[0]["partitions"], 3);
         assert_eq!(j[1]["status"], "FINISHED");
+        assert_eq!(j[1]["restorable_at"], "2026-01-01 00:00:05");
+        assert_eq!(j[1]["time_zone"], "+08:00");
+    }
+
+    #[test]
+    fn filters_become_where_order_and_limit() {
+        let cases = [
+            (Filter::default(), " ORDER BY `started_at` DESC, `label` DESC"),
+            (
+                Filter::new(Some("sales".into()), Some("finished"), Some(5)).unwrap(),
+                " WHERE `database_name` = 'sales' AND `status` = 'FINISHED' ORDER BY `started_at` DESC, `label` DESC LIMIT 5",
+            ),
+        ];
+        for (f, want) in cases {
+            assert_eq!(f.clauses(), want);
+        }
+        assert!(Filter::new(None, Some("done"), None).is_err());
+        assert_eq!(zone_text(chrono::Duration::minutes(-330)), "-05:30");
     }
 }

@@ -376,9 +376,19 @@ impl<'a> Runner<'a> {
             };
             if fresh && before {
                 self.withdraw(step, label);
+                let t = |x: Option<chrono::NaiveDateTime>| {
+                    x.map_or("?".to_string(), |v| {
+                        v.format("%Y-%m-%d %H:%M:%S").to_string()
+                    })
+                };
                 return Err(BbrError::refused(
-                    format!("another run holds database {db} (RUNNING {other})"),
-                    "wait for it to finish (see `starrocks-bbr list`) and run again",
+                    format!(
+                        "another run holds database {db}: {other} is RUNNING since {} (last heartbeat {}; it counts as dead from {} if its heartbeat stops, cluster time)",
+                        t(started),
+                        t(beat),
+                        t(beat.map(|b| b + stale))
+                    ),
+                    format!("wait for it to finish and run again: `starrocks-bbr list --database {db} --status RUNNING` shows a backup, `list --restores --database {db} --status RUNNING` a restore"),
                 ));
             }
         }

@@ -281,6 +281,7 @@ fn list_prints_both_formats() {
             "finished_at",
             "backup_timestamp",
             "partitions",
+            "restorable_at",
         ] {
             assert!(e.get(k).is_some(), "{k} missing in {e}");
         }
@@ -289,7 +290,8 @@ fn list_prints_both_formats() {
     assert_eq!(a[0]["partitions"], 1);
     let table = env.run_ok(&["list"], 0);
     let lines: Vec<&str> = table.lines().collect();
-    assert_eq!(lines.len(), 3, "{table}");
+    assert_eq!(lines.len(), 4, "{table}");
+    assert!(lines[3].contains("session time zone"), "{table}");
     assert!(lines[0].starts_with("LABEL"));
     assert!(lines[2].starts_with(&full));
     assert_eq!(lines[0].find("STATUS"), lines[1].find("FINISHED"));

@@ -338,3 +338,68 @@ fn a_table_never_backed_up_says_so_and_lists_the_history() {
     assert!(line.contains("sales.nope was never backed up"), "{line}");
     assert!(line.contains("customers, orders"), "{line}");
 }
+
+#[test]
+fn list_filters_restores_and_restorable_at() {
+    if skip_on_real_cluster("list_filters") {
+        return;
+    }
+    let env = Env::demo();
+    let (full, incr, at_full, _) = two_links(&env);
+    let json = |args: &[&str]| -> Vec<serde_json::Value> {
+        let mut a = vec!["list", "--format", "json"];
+        a.extend_from_slice(args);
+        serde_json::from_str::<serde_json::Value>(&env.run_ok(&a, 0))
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .clone()
+    };
+    // newest FINISHED of sales, one row: restorable_at is its snapshot_at, zone named
+    let v = json(&[
+        "--database",
+        "sales",
+        "--status",
+        "finished",
+        "--limit",
+        "1",
+    ]);
+    assert_eq!(v.len(), 1);
+    assert_eq!(v[0]["label"], incr.as_str());
+    assert_eq!(v[0]["restorable_at"], snapshot_at(&env, &incr).as_str());
+    assert_eq!(v[0]["time_zone"], "+00:00");
+    assert!(json(&["--database", "hr"]).is_empty());
+    assert!(json(&["--status", "FAILED"]).is_empty());
+    let table = env.run_ok(&["list"], 0);
+    assert!(
+        table.lines().next().unwrap().contains("RESTORABLE_AT"),
+        "{table}"
+    );
+    assert!(table.contains("session time zone, UTC+00:00"), "{table}");
+    // a RESTORABLE_AT taken from list is a working --timestamp
+    let all = json(&[]);
+    let full_at = all.iter().find(|e| e["label"] == full.as_str()).unwrap()["restorable_at"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let o = restore(&env, &full_at, &["--as", "orders_then"]);
+    assert_eq!(o.status.code(), Some(0), "{}", last_line(&o));
+    assert_eq!(parts(&env, "orders_then"), at_full);
+    // --restores: table, target time, chain length, status
+    let r = json(&["--restores"]);
+    assert_eq!(r.len(), 1);
+    assert_eq!(r[0]["table"], "orders");
+    assert_eq!(r[0]["target_time"], full_at.as_str());
+    assert_eq!(r[0]["chain_length"], 1);
+    assert_eq!(r[0]["status"], "FINISHED");
+    assert!(json(&["--restores", "--status", "FAILED"]).is_empty());
+    let t = env.run_ok(&["list", "--restores"], 0);
+    assert!(t.starts_with("LABEL") && t.contains("sales.orders"), "{t}");
+    let o = env.run(&["list", "--status", "done"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        last_line(&o).contains("--status 'done'"),
+        "{}",
+        last_line(&o)
+    );
+}

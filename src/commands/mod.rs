@@ -26,9 +26,17 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<()> {
             let cfg = Config::load(&common.config)?;
             backup::backup(&cfg, dry_run, out)
         }
-        Cmd::List { common, format } => {
+        Cmd::List {
+            common,
+            format,
+            restores,
+            database,
+            status,
+            limit,
+        } => {
             let cfg = Config::load(&common.config)?;
-            list::list_cmd(&cfg, format, out)
+            let filter = crate::list::Filter::new(database, status.as_deref(), limit)?;
+            list::list_cmd(&cfg, format, restores, &filter, out)
         }
         Cmd::Restore {
             common,
