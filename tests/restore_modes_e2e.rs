@@ -403,3 +403,47 @@ fn list_filters_restores_and_restorable_at() {
         last_line(&o)
     );
 }
+
+#[test]
+fn a_table_with_ten_thousand_partitions_restores_within_one_string_cell() {
+    if skip_on_real_cluster("ten_thousand_partitions") {
+        return;
+    }
+    use starrocks_sim::{PartitionSpec, TableSpec};
+    let env = Env::demo();
+    env.sim.drop_table("sales", "orders").unwrap();
+    let start = chrono::NaiveDate::from_ymd_opt(2000, 1, 1).unwrap();
+    let specs: Vec<PartitionSpec> = (0..10_001u32)
+        .map(|i| {
+            let upper = start + chrono::Days::new(u64::from(i) + 1);
+            PartitionSpec::less_than(&format!("p{i:05}"), &upper.format("%Y-%m-%d").to_string())
+        })
+        .collect();
+    env.sim
+        .create_table(
+            "sales",
+            "orders",
+            &TableSpec::new(&[("id", "BIGINT"), ("dt", "DATE"), ("amount", "INT")])
+                .range("dt", specs),
+        )
+        .unwrap();
+    env.run_ok(&["init"], 0);
+    backup(&env);
+    env.sim.load("sales", "orders", "p00007", 3).unwrap();
+    backup(&env);
+    let want = parts(&env, "orders");
+    env.sim.drop_table("sales", "orders").unwrap();
+    let o = restore(&env, "latest", &[]);
+    assert_eq!(o.status.code(), Some(0), "{}", last_line(&o));
+    assert_eq!(parts(&env, "orders"), want);
+    let cells = env.query("SELECT chain, error_message FROM ops.restore_history");
+    for cell in cells[0].iter().flatten() {
+        assert!(cell.len() <= 65_533, "a cell of {} bytes", cell.len());
+    }
+    let chain = cells[0][0].clone().unwrap();
+    assert!(
+        chain.contains("\"partition_count\":10000"),
+        "{}",
+        &chain[..200.min(chain.len())]
+    );
+}

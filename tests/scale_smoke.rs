@@ -40,8 +40,10 @@ fn list_polling_and_restore_scenarios_run() {
     let sim = start_sim().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let (table, json) = list_cases(&sim, dir.path(), &s, &mut log).unwrap();
-    assert_eq!(table.stdout.lines().count(), s.history_rows + 1);
-    assert_eq!(table.statements, 1);
+    // header + rows + the line naming the session time zone
+    assert_eq!(table.stdout.lines().count(), s.history_rows + 2);
+    // the history, and NOW()/UTC_TIMESTAMP() for the zone the output names
+    assert_eq!(table.statements, 2);
     assert!(json.stdout_bytes > 0);
     let p = poll_case(&s, &mut log).unwrap();
     assert!(p.per_min_overall > 0.0);

@@ -671,6 +671,12 @@ pub fn restore_case(s: &Sizes, log: &mut dyn FnMut(&str)) -> Result<(Measure, us
         );
     }
     sim.execute(&hist)?;
+    // the restore preflight checks every snapshot of the chain is in the repository
+    for d in 0..=days {
+        let at = t0 + chrono::Duration::days(d as i64);
+        let ts = at.format("%Y-%m-%d-%H-%M-%S-000").to_string();
+        sim.put_snapshot("backup_repo", &label(d), &ts, "rdb")?;
+    }
     let mut rows: Vec<String> = Vec::new();
     let flush = |rows: &mut Vec<String>| -> Result<()> {
         if !rows.is_empty() {

@@ -278,6 +278,34 @@ impl Sim {
         self.lock().table_exists(db, table)
     }
 
+    /// Files a finished snapshot without tables into a repository (as another cluster's backup
+    /// would leave it): SHOW SNAPSHOT lists it; a RESTORE of a table from it fails. For histories
+    /// written by hand (benchmarks) whose restores are only planned.
+    pub fn put_snapshot(
+        &self,
+        repo: &str,
+        label: &str,
+        timestamp: &str,
+        db: &str,
+    ) -> anyhow::Result<()> {
+        let mut c = self.lock();
+        let now = c.now();
+        let r = c
+            .repos
+            .get_mut(repo)
+            .ok_or_else(|| anyhow::anyhow!("repository {repo} does not exist"))?;
+        r.snapshots.push(jobs::Snap {
+            label: label.to_string(),
+            timestamp: timestamp.to_string(),
+            db: db.to_string(),
+            create_time: now,
+            tables: Vec::new(),
+            rows: Default::default(),
+            finished: true,
+        });
+        Ok(())
+    }
+
     /// Snapshots of a repository (finished and not), oldest first.
     pub fn snapshots(&self, repo: &str) -> Vec<SnapshotInfo> {
         self.lock().snapshots(repo)

@@ -13,7 +13,7 @@ use crate::planner::backup::random_suffix;
 use crate::planner::chain;
 use crate::planner::restore::{
     pick_adoption, placement, plan_restore, plan_restore_resume, recorded_chain, repository_of,
-    ChainEntry, Promote, RestoreMode,
+    same_chain, ChainEntry, Promote, RestoreMode,
 };
 use crate::preflight::restore::{check_restore, LinkToCheck};
 use crate::runner::Runner;
@@ -143,7 +143,7 @@ fn adoptable(
     let valid = match resolved {
         Ok(c) => {
             let now: Vec<ChainEntry> = c.links.iter().map(ChainEntry::from).collect();
-            if now == recorded {
+            if same_chain(&now, &recorded) {
                 Ok(())
             } else {
                 Err("its recorded chain is no longer what the backup history gives for this target (history changed since it started)".to_string())

@@ -37,8 +37,50 @@ pub struct ChainEntry {
     /// When the snapshot was taken (session time zone).
     pub snapshot_at: String,
     pub replication_num: u32,
-    /// Partitions of the target table this snapshot supplies.
+    /// Partitions of the target table this snapshot supplies (empty in a compact record).
     pub partitions: Vec<String>,
+    /// Compact record (the whole chain would not fit one STRING cell): how many partitions the
+    /// link supplies, its list left out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partition_count: Option<usize>,
+}
+
+/// The largest value of a StarRocks STRING cell (VARCHAR(65533)); a longer one fails the INSERT.
+pub const STRING_CELL_MAX: usize = 65_533;
+
+/// `restore_history.chain` as recorded: the whole chain, or — when that would not fit one STRING
+/// cell (a table with tens of thousands of partitions) — each link with its partition count
+/// instead of its list, so the cell stays bounded by the number of links. Continuing a run from a
+/// compact record uses the chain resolved again from the history (checked equal by [`same_chain`]).
+pub fn recorded_chain_json(entries: &[ChainEntry]) -> String {
+    let full = serde_json::to_string(entries).unwrap_or_else(|_| "[]".into());
+    if full.len() <= STRING_CELL_MAX {
+        return full;
+    }
+    let compact: Vec<ChainEntry> = entries
+        .iter()
+        .map(|e| ChainEntry {
+            partitions: Vec::new(),
+            partition_count: Some(e.partitions.len()),
+            ..e.clone()
+        })
+        .collect();
+    serde_json::to_string(&compact).unwrap_or_else(|_| "[]".into())
+}
+
+/// Whether a recorded chain (whole or compact) describes the chain resolved `now`.
+pub fn same_chain(now: &[ChainEntry], recorded: &[ChainEntry]) -> bool {
+    now.len() == recorded.len()
+        && now.iter().zip(recorded).all(|(n, r)| {
+            n.label == r.label
+                && n.backup_timestamp == r.backup_timestamp
+                && n.snapshot_at == r.snapshot_at
+                && n.replication_num == r.replication_num
+                && match r.partition_count {
+                    Some(k) => n.partitions.len() == k,
+                    None => n.partitions == r.partitions,
+                }
+        })
 }
 
 impl From<&ChainLink> for ChainEntry {
@@ -49,6 +91,7 @@ impl From<&ChainLink> for ChainEntry {
             snapshot_at: l.snapshot_at.format(TIME_FORMAT).to_string(),
             replication_num: l.replication_num,
             partitions: l.partitions.clone(),
+            partition_count: None,
         }
     }
 }
@@ -746,11 +789,10 @@ pub fn plan_restore(
     }
     // Continuing: every step belongs to the adopted run's job; our own label only names the claim row.
     let label = adopt.map_or(own_label.clone(), |a| a.label.clone());
-    let entries: Vec<ChainEntry> = match adopt {
-        Some(a) => a.chain.clone(),
-        None => chain.links.iter().map(ChainEntry::from).collect(),
-    };
-    let chain_json = serde_json::to_string(&entries).unwrap_or_else(|_| "[]".into());
+    // Continuing: adoption required the recorded chain to be this one (same_chain), and a compact
+    // record has no partition lists, so the links always come from the resolved chain.
+    let entries: Vec<ChainEntry> = chain.links.iter().map(ChainEntry::from).collect();
+    let chain_json = recorded_chain_json(&entries);
     let target_time = state.target_time.format(TIME_FORMAT).to_string();
     let running_row = RestoreRunningRow {
         label: &own_label,
@@ -1292,6 +1334,38 @@ mod tests {
             None,
             "two runs that both submitted: cannot tell which one the table holds"
         );
+    }
+
+    #[test]
+    fn a_chain_too_long_for_one_cell_is_recorded_compact_and_still_matches() {
+        let many: Vec<String> = (0..12_000).map(|i| format!("p{i:06}")).collect();
+        let parts: Vec<&str> = many.iter().map(String::as_str).collect();
+        let cases = [
+            (
+                vec![link("full0", "2026-01-01 00:00:13", &["p1"], 1)],
+                false,
+            ),
+            (
+                vec![
+                    link("full0", "2026-01-01 00:00:13", &parts, 1),
+                    link("incr1", "2026-01-01 01:00:13", &["p000001"], 1),
+                ],
+                true,
+            ),
+        ];
+        for (links, compact) in cases {
+            let entries: Vec<ChainEntry> = links.iter().map(ChainEntry::from).collect();
+            let json = recorded_chain_json(&entries);
+            assert!(json.len() <= STRING_CELL_MAX, "{}", json.len());
+            let back: Vec<ChainEntry> = serde_json::from_str(&json).unwrap();
+            assert_eq!(back.iter().any(|e| e.partition_count.is_some()), compact);
+            assert!(same_chain(&entries, &back));
+            // another partition set of the same size still matches a compact record only by count;
+            // a different label never does
+            let mut other = entries.clone();
+            other[0].label = "elsewhere".into();
+            assert!(!same_chain(&other, &back));
+        }
     }
 
     #[test]
