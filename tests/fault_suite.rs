@@ -1962,3 +1962,136 @@ fn restore_failures_and_races() {
     );
     tally.finish();
 }
+
+// ---------------------------------------------------------------------------------------------
+// Restore --replace: SIGKILL at every step; never the live table lost, never a wrong swap.
+
+/// A full backup, then the live table changes: `--replace` as of just after the full backup
+/// (one snapshot). Returns the arguments, the restored state and the live state.
+type Parts = Vec<(String, u64, u64)>;
+fn replace_setup(env: &Env) -> (Vec<String>, Parts, Parts) {
+    env.run_ok(&["init"], 0);
+    env.run_ok(&["backup"], 0);
+    let want = orders(env).unwrap();
+    env.sim.advance(Duration::from_secs(5));
+    let target = env.sim.now().format("%Y-%m-%d %H:%M:%S").to_string();
+    env.sim.load("sales", "orders", "p20260102", 4).unwrap();
+    let live = orders(env).unwrap();
+    env.sim.clear_statements();
+    (
+        args(&[
+            "restore",
+            "--table",
+            "sales.orders",
+            "--timestamp",
+            &target,
+            "--replace",
+        ]),
+        want,
+        live,
+    )
+}
+
+/// The tables of sales holding exactly `parts` (the live data or the restored one).
+fn tables_holding(env: &Env, parts: &Parts) -> Vec<String> {
+    env.query("SELECT TABLE_NAME FROM information_schema.tables WHERE TABLE_SCHEMA = 'sales'")
+        .into_iter()
+        .filter_map(|r| r[0].clone())
+        .filter(|t| env.sim.table_exists("sales", t) && &env.parts(t) == parts)
+        .collect()
+}
+
+/// What must hold at any moment of a --replace: `orders` is the live table or the complete
+/// restore (never partial, never another table), and the live data exists under some name.
+fn replace_invariants(env: &Env, want: &Parts, live: &Parts) -> Vec<String> {
+    let mut p = Vec::new();
+    let now = orders(env);
+    if now.as_ref() != Some(live) && now.as_ref() != Some(want) {
+        p.push(format!(
+            "sales.orders is {now:?}: neither the live table nor the restore"
+        ));
+    }
+    if tables_holding(env, live).is_empty() {
+        p.push("the live table's data is under no name: lost".into());
+    }
+    p
+}
+
+#[test]
+fn restore_replace_killed_at_every_step() {
+    if skip_on_real_cluster("restore_replace_killed_at_every_step") {
+        return;
+    }
+    let mut tally = Tally::new(
+        "restore-replace",
+        "SIGKILL at every step boundary of a one-snapshot restore --replace, before and after the step's first statement; the same command rerun: the live table is never lost, sales.orders is never partial or swapped wrongly",
+    );
+    let reference = {
+        let env = new_env("");
+        let (a, _, _) = replace_setup(&env);
+        let mut dry: Vec<&str> = a.iter().map(String::as_str).collect();
+        dry.push("--dry-run");
+        let steps = dry_run_steps(&env, &dry);
+        let env = new_env("");
+        let (a, want, live) = replace_setup(&env);
+        let av: Vec<&str> = a.iter().map(String::as_str).collect();
+        let o = run(&env, &av);
+        assert_eq!(code(&o), 0, "{}", text(&o.stderr));
+        assert_eq!(orders(&env).as_ref(), Some(&want));
+        assert_eq!(tables_holding(&env, &live).len(), 1);
+        Reference {
+            steps,
+            statements: env.sent(),
+        }
+    };
+    for (kind, idx) in boundaries(&reference) {
+        for when in [When::Before, When::After] {
+            let id = format!("replace kill {when:?} {kind} (statement #{idx})");
+            let env = new_env("");
+            let (a, want, live) = replace_setup(&env);
+            env.sim.hang_at(idx, when);
+            let av: Vec<&str> = a.iter().map(String::as_str).collect();
+            let mut child = spawn(&env, &av, "killed");
+            if let Err(e) = wait_for_statement(&env, &mut child, idx) {
+                child.kill(&env);
+                tally.case(&id, vec![e]);
+                continue;
+            }
+            child.kill(&env);
+            let mut p = replace_invariants(&env, &want, &live);
+            // StarRocks finishes what was submitted; the rerun (once the dead run's heartbeat is
+            // stale) finishes its record and replaces again
+            env.sim.advance(Duration::from_secs(60));
+            p.extend(replace_invariants(&env, &want, &live));
+            let mut done = false;
+            for _ in 0..3 {
+                let o = run(&env, &av);
+                p.extend(replace_invariants(&env, &want, &live));
+                if code(&o) == 0 {
+                    done = true;
+                    break;
+                }
+                if let Err(e) = error_line(&o) {
+                    p.push(e);
+                }
+                env.sim.advance(Duration::from_secs(60));
+            }
+            if !done {
+                p.push("no rerun completed the replace".into());
+            }
+            if orders(&env).as_ref() != Some(&want) {
+                p.push(format!(
+                    "after the rerun sales.orders is {:?}",
+                    orders(&env)
+                ));
+            }
+            let running =
+                env.query("SELECT label FROM ops.restore_history WHERE status = 'RUNNING'");
+            if !running.is_empty() {
+                p.push(format!("restore rows left RUNNING: {running:?}"));
+            }
+            tally.case(&id, p);
+        }
+    }
+    tally.finish();
+}

@@ -12,7 +12,7 @@ use crate::history::{self, RESTORE_HISTORY};
 use crate::plan::{Details, Step};
 use crate::planner::restore::{
     cancel_restore_sql, judge, show_restore_sql, target_exists_sql, AdoptClaim, Progress,
-    PromoteJob, RestoreJob, RestorePoll, ResumeJob, TakeOver, TargetCheck,
+    PromoteJob, RestoreJob, RestorePoll, ResumeJob, TakeOver, TargetCheck, PLAIN_PREFIX,
 };
 use crate::poll::PollCadence;
 use crate::sql::{ident, qualified};
@@ -429,6 +429,11 @@ impl Runner<'_> {
                         job.outcome = Some(Outcome::Failed(format!(
                             "its run died after restoring snapshot {snapshot} ({} of {}); the table is only partly restored: drop it and run restore again",
                             p.link, p.links
+                        )));
+                    } else if p.resume && !label.starts_with(PLAIN_PREFIX) {
+                        // --as / --replace: the rename or swap may not have run
+                        job.outcome = Some(Outcome::Failed(format!(
+                            "its run died after its last RESTORE ({snapshot}) finished, before or while giving the restored table its final name; a restored copy may be kept beside the table (a table named <table>_bbr_...): check, drop what you do not need, and run the command again"
                         )));
                     } else {
                         job.outcome = Some(Outcome::Finished);
