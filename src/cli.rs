@@ -50,10 +50,11 @@ pub enum Cmd {
     Restore {
         #[command(flatten)]
         common: Common,
-        /// The table to restore, DB.TABLE. It must not exist (exit 4 otherwise) unless --as or
+        /// The table to restore, DB.TABLE (repeatable: tables of one database restored to the same
+        /// instant share RESTORE jobs). It must not exist (exit 4 otherwise) unless --as or
         /// --replace is given.
-        #[arg(long)]
-        table: String,
+        #[arg(long, required = true)]
+        table: Vec<String>,
         /// Target time "YYYY-MM-DD HH:MM:SS", read in the cluster's session time zone (the zone of
         /// SELECT NOW() and of `list`'s times), not the client's; or the same with an offset
         /// ("2026-05-01 10:00:00+08:00", converted); or `latest` (the newest restorable point).

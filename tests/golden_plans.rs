@@ -134,12 +134,12 @@ fn restore_dry_run(env: &Env, label: &str, extra: &[&str]) -> String {
 }
 
 #[test]
-fn restore_as_and_replace_golden_plans() {
+fn restore_as_replace_and_two_tables_golden_plans() {
     if skip_on_real_cluster("restore_as_replace_golden") {
         return;
     }
     let env = Env::golden();
-    let [full, _, _] = golden_chain(&env);
+    let [full, _, incr2] = golden_chain(&env);
     // --replace beside the live table, from one snapshot (the full backup's time)
     let replace = restore_dry_run(&env, &full, &["--replace"]);
     assert!(replace.contains("SWAP WITH"), "{replace}");
@@ -147,6 +147,12 @@ fn restore_as_and_replace_golden_plans() {
     let as_name = restore_dry_run(&env, &full, &["--as", "orders_copy"]);
     assert!(as_name.contains("AS `orders_copy`"), "{as_name}");
     check_golden("restore_as.json", &as_name);
+    // two tables of one database at one instant: shared RESTORE jobs
+    env.sim.drop_table("sales", "orders").unwrap();
+    env.sim.drop_table("sales", "customers").unwrap();
+    let two = restore_dry_run(&env, &incr2, &["--table", "sales.customers"]);
+    assert!(two.contains("`customers` PARTITION (`customers`)"), "{two}");
+    check_golden("restore_two_tables.json", &two);
 }
 
 /// Like `apply_as_finished`, but the BACKUP really runs (sent on the control connection with the

@@ -447,3 +447,60 @@ fn a_table_with_ten_thousand_partitions_restores_within_one_string_cell() {
         &chain[..200.min(chain.len())]
     );
 }
+
+#[test]
+fn two_tables_of_one_database_share_restore_jobs() {
+    if skip_on_real_cluster("two_tables_shared_jobs") {
+        return;
+    }
+    let env = Env::demo();
+    let (full, incr, _, at_incr) = two_links(&env);
+    let customers = parts(&env, "customers");
+    let at = snapshot_at(&env, &incr);
+    env.sim.drop_table("sales", "orders").unwrap();
+    env.sim.drop_table("sales", "customers").unwrap();
+    env.sim.clear_statements();
+    let both = |extra: &[&str]| {
+        let mut a = vec![
+            "restore",
+            "--table",
+            "sales.orders",
+            "--table",
+            "sales.customers",
+            "--timestamp",
+            &at,
+        ];
+        a.extend_from_slice(extra);
+        env.run(&a)
+    };
+    let o = both(&[]);
+    assert_eq!(o.status.code(), Some(0), "{}", last_line(&o));
+    assert_eq!(parts(&env, "orders"), at_incr);
+    assert_eq!(parts(&env, "customers"), customers);
+    // one RESTORE per snapshot: the full backup's carries both tables
+    let r = sent_like(&env, "RESTORE");
+    assert_eq!(r.len(), 2, "{r:?}");
+    assert!(
+        r[0].contains(&full)
+            && r[0].contains("`orders` PARTITION (")
+            && r[0].contains("`customers` PARTITION (`customers`)"),
+        "{}",
+        r[0]
+    );
+    assert!(
+        r[1].contains(&incr) && !r[1].contains("customers"),
+        "{}",
+        r[1]
+    );
+    let h = restore_rows(&env);
+    assert_eq!(h.len(), 1, "one restore_history row for the run");
+    assert_eq!(h[0].1, "FINISHED");
+    let t = env.query("SELECT table_name FROM ops.restore_history");
+    assert_eq!(t[0][0].as_deref(), Some("orders,customers"));
+    // existing tables: refused before anything is written
+    let o = both(&[]);
+    assert_eq!(o.status.code(), Some(4), "{}", last_line(&o));
+    assert_eq!(restore_rows(&env).len(), 1);
+    let o = both(&["--replace"]);
+    assert_eq!(o.status.code(), Some(2));
+}

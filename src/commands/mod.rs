@@ -47,11 +47,25 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<()> {
             dry_run,
         } => {
             let cfg = Config::load(&common.config)?;
-            let target =
-                TableRef::parse(&table).map_err(|m| BbrError::usage(m, "pass --table DB.TABLE"))?;
+            let targets = table
+                .iter()
+                .map(|t| {
+                    TableRef::parse(t).map_err(|m| BbrError::usage(m, "pass --table DB.TABLE"))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
             let target_time = parse_target_time(&timestamp)?;
-            let mode = restore::mode(&target, as_name.as_deref(), replace)?;
-            restore::restore(&cfg, &target, target_time, &mode, dry_run, out)
+            match targets.as_slice() {
+                [target] => {
+                    let mode = restore::mode(target, as_name.as_deref(), replace)?;
+                    restore::restore(&cfg, target, target_time, &mode, dry_run, out)
+                }
+                _ if as_name.is_some() || replace => Err(BbrError::usage(
+                    "--as and --replace restore one table, but several --table were given",
+                    "restore those tables one by one",
+                )
+                .into()),
+                _ => restore::restore_many(&cfg, &targets, target_time, dry_run, out),
+            }
         }
     }
 }

@@ -19,6 +19,9 @@ use crate::preflight::restore::{check_restore, LinkToCheck};
 use crate::runner::Runner;
 use crate::{history, state};
 
+mod group;
+pub(crate) use group::restore_many;
+
 /// `--timestamp`: `YYYY-MM-DD HH:MM:SS` in the cluster's session time zone, the same with an
 /// explicit offset (`2026-05-01 10:00:00+08:00`, converted to the session zone), or `latest`.
 pub fn parse_target_time(s: &str) -> Result<TargetSpec, BbrError> {
@@ -42,6 +45,23 @@ pub fn parse_target_time(s: &str) -> Result<TargetSpec, BbrError> {
         format!("--timestamp '{s}' is not YYYY-MM-DD HH:MM:SS, the same with an offset (+08:00), or latest"),
         "pass e.g. --timestamp \"2026-01-01 12:00:00\" (the cluster's session time zone), \"2026-01-01 12:00:00+08:00\" or latest",
     ))
+}
+
+/// `--timestamp` in the session time zone (an offset converted); None = latest.
+fn asked_time(
+    c: &mut Cluster,
+    cfg: &Config,
+    spec: TargetSpec,
+) -> Result<Option<chrono::NaiveDateTime>, BbrError> {
+    Ok(match spec {
+        TargetSpec::At(t) => Some(t),
+        TargetSpec::Offset(dt) => {
+            let t = dt.naive_utc() + state::restore::session_offset(c, cfg)?;
+            info!("--timestamp {dt} is {t} in the cluster's session time zone");
+            Some(t)
+        }
+        TargetSpec::Latest => None,
+    })
 }
 
 /// What `--timestamp` asked for.
@@ -163,16 +183,7 @@ pub(super) fn restore(
     out: &mut dyn Write,
 ) -> Result<()> {
     let mut c = Cluster::connect(cfg)?;
-    let asked = match spec {
-        TargetSpec::At(t) => Some(t),
-        TargetSpec::Offset(dt) => {
-            let off = state::restore::session_offset(&mut c, cfg)?;
-            let t = dt.naive_utc() + off;
-            info!("--timestamp {dt} is {t} in the cluster's session time zone");
-            Some(t)
-        }
-        TargetSpec::Latest => None,
-    };
+    let asked = asked_time(&mut c, cfg, spec)?;
     let mut disc = state::restore::restore_state(&mut c, cfg, target, asked)?;
     let target_time = disc.state.target_time;
     if disc.holding == 0 {

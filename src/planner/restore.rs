@@ -11,7 +11,9 @@ use std::collections::BTreeMap;
 use chrono::NaiveDateTime;
 use serde::{Deserialize, Serialize};
 
+mod group;
 mod placement;
+pub use group::{group_jobs, plan_group_restore, GroupJob, GroupTable, GROUP_PREFIX};
 pub use placement::{placement, side_name, Placement, Promote, RestoreMode, Unplaceable};
 
 use super::chain::{Chain, ChainLink};
@@ -450,6 +452,10 @@ pub struct RestoreJob {
     /// Links after the first: where the partial table is renamed when this or a later link fails.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub aside_on_failure: Option<String>,
+    /// Shared jobs of several tables: the tables earlier jobs created, which must still exist
+    /// (`table` then lists the tables of this job).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub check_tables: Vec<String>,
 }
 
 /// PromoteRestore details: how the complete table reaches its final name.
@@ -724,6 +730,7 @@ fn link_steps(
                     } else {
                         None
                     },
+                    check_tables: Vec::new(),
                 })
                 .unwrap_or_default(),
             )),

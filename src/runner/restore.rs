@@ -276,10 +276,17 @@ impl Runner<'_> {
         }
         // A later link adds to the table the earlier ones made: if it was dropped meanwhile,
         // StarRocks would silently create it again with this link's partitions only.
-        if r.link >= 2 {
+        let must_exist: Vec<String> = if !r.check_tables.is_empty() {
+            r.check_tables.clone()
+        } else if r.link >= 2 {
+            vec![r.table.clone()]
+        } else {
+            Vec::new()
+        };
+        for table in must_exist {
             let work = TableRef {
                 database: db.clone(),
-                table: r.table.clone(),
+                table,
             };
             let exists = !self
                 .read(
