@@ -132,3 +132,49 @@ fn each_snapshot_is_restored_from_the_repository_its_row_names() {
         &format!("snapshot {full} (1 of 2 of this restore) is not in repository old_repo"),
     );
 }
+
+#[test]
+fn too_few_alive_backends_for_the_replicas_is_refused() {
+    if skip_on_real_cluster("preflight_backends") {
+        return;
+    }
+    use starrocks_sim::TableSpec;
+    let env = Env::with(
+        starrocks_sim::SimOptions {
+            backends: 3,
+            ..sim_options()
+        },
+        "",
+    );
+    // customers backed up with 3 replicas, then the cluster has only one backend
+    env.sim.drop_table("sales", "customers").unwrap();
+    env.sim
+        .create_table(
+            "sales",
+            "customers",
+            &TableSpec::new(&[("id", "BIGINT"), ("name", "VARCHAR(64)")]).replication(3),
+        )
+        .unwrap();
+    env.run_ok(&["init"], 0);
+    let full = env.backup_finished();
+    env.sim.drop_table("sales", "customers").unwrap();
+    env.sim.set_backends(1);
+    let at = snapshot_at(&env, &full);
+    for dry in [false, true] {
+        let mut a = vec!["restore", "--table", "sales.customers", "--timestamp", &at];
+        if dry {
+            a.push("--dry-run");
+        }
+        let o = env.run(&a);
+        let err = String::from_utf8_lossy(&o.stderr).to_string();
+        assert_eq!(o.status.code(), Some(2), "{err}");
+        assert!(
+            err.contains("replication_num 3") && err.contains("only 1 backend(s) are alive"),
+            "{err}"
+        );
+    }
+    assert!(env
+        .query("SELECT label FROM ops.restore_history")
+        .is_empty());
+    assert!(!env.sent().iter().any(|s| s.starts_with("RESTORE")));
+}

@@ -393,6 +393,12 @@ impl Sim {
     }
 
     /// Changes the handshake version (new connections) and the version-dependent behaviour.
+    /// How many backends SHOW BACKENDS lists (all alive) from now on, like [`SimOptions::backends`]
+    /// (a cluster that lost backends since a backup).
+    pub fn set_backends(&self, n: u32) {
+        self.lock().opts.backends = n;
+    }
+
     pub fn set_server_version(&self, version: &str) {
         self.lock().opts.server_version = version.to_string();
     }
