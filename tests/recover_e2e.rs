@@ -1,0 +1,276 @@
+//! Issue 14, end to end over the wire: catalog backups, and `recover` onto a new cluster that shares
+//! the lost cluster's repository, following docs/DISASTER-RECOVERY.md literally.
+
+mod common;
+use common::*;
+use starrocks_sim::{Sim, SimOptions};
+use std::time::Duration;
+
+/// (partition name, visible version, row count), sorted: what a restore must reproduce.
+type Parts = Vec<(String, u64, u64)>;
+
+fn parts(sim: &Sim, table: &str) -> Parts {
+    let mut v: Parts = sim
+        .partitions("sales", table)
+        .unwrap()
+        .into_iter()
+        .filter(|p| !p.is_temp)
+        .map(|p| (p.name, p.visible_version, p.row_count))
+        .collect();
+    v.sort();
+    v
+}
+
+/// The demo cluster with catalog backups on (the default; the generic test tuning turns them off).
+fn cluster_a() -> Env {
+    let env = Env::demo();
+    let text = std::fs::read_to_string(&env.config)
+        .unwrap()
+        .replace("catalog_backup: false", "catalog_backup: true");
+    std::fs::write(&env.config, text).unwrap();
+    env
+}
+
+/// A new cluster on A's repository storage: its clock later than A's, its ids unrelated, and the
+/// same config pointed at it.
+fn cluster_b(a: &Env) -> Env {
+    let sim = Sim::start(SimOptions {
+        repository_store: Some(a.sim.repository_store()),
+        first_id: 900_001,
+        start_time: a.sim.now() + chrono::Duration::hours(1),
+        ..sim_options()
+    })
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(&a.config).unwrap().replace(
+        &format!("port: {}", a.sim.port()),
+        &format!("port: {}", sim.port()),
+    );
+    let config = dir.path().join("config.yaml");
+    std::fs::write(&config, text).unwrap();
+    Env { sim, dir, config }
+}
+
+fn ts(t: chrono::NaiveDateTime) -> String {
+    t.format("%Y-%m-%d %H:%M:%S").to_string()
+}
+
+/// `list --format json` rows of the data databases as (label, type, status, backup_timestamp,
+/// restorable_at): what a restore on the new cluster must find exactly as on the old one.
+fn data_history(env: &Env) -> Vec<Vec<String>> {
+    let out = env.run_ok(&["list", "--format", "json"], 0);
+    let rows: Vec<serde_json::Value> = serde_json::from_str(&out).unwrap();
+    rows.iter()
+        .filter(|r| r["database"] != "ops")
+        .map(|r| {
+            [
+                "label",
+                "backup_type",
+                "status",
+                "backup_timestamp",
+                "restorable_at",
+                "snapshot_at",
+            ]
+            .iter()
+            .map(|k| r[*k].to_string())
+            .collect()
+        })
+        .collect()
+}
+
+fn catalog_rows(env: &Env) -> Vec<(String, String)> {
+    env.query("SELECT label, status FROM ops.backup_history WHERE database_name = 'ops' ORDER BY started_at, label")
+        .into_iter()
+        .map(|r| (r[0].clone().unwrap(), r[1].clone().unwrap()))
+        .collect()
+}
+
+#[test]
+fn every_backup_ends_with_a_catalog_backup_and_nothing_changed_needs_none() {
+    let a = cluster_a();
+    a.run_ok(&["init"], 0);
+    let out = a.run_ok(&["backup"], 0);
+    assert!(out.contains("ops: catalog backup bbr_catalog_"), "{out}");
+    let cats = catalog_rows(&a);
+    assert_eq!(cats.len(), 1);
+    assert_eq!(cats[0].1, "FINISHED");
+    // the catalog snapshot is in the same repository, complete, and holds every ops table
+    let snaps = a.sim.snapshots("backup_repo");
+    let cat = snaps.iter().find(|s| s.label == cats[0].0).unwrap();
+    assert!(cat.ok);
+    assert_eq!(cat.database, "ops");
+    let mut tables: Vec<&str> = cat.tables.iter().map(|t| t.name.as_str()).collect();
+    tables.sort();
+    assert_eq!(
+        tables,
+        ["backup_history", "backup_partitions", "restore_history"]
+    );
+    // nothing changed and the catalog is current: no snapshot at all
+    let out = a.run_ok(&["backup"], 0);
+    assert!(out.contains("nothing changed"), "{out}");
+    assert_eq!(catalog_rows(&a).len(), 1);
+    // a change: a data backup and a new catalog backup
+    a.sim.load("sales", "customers", "customers", 3).unwrap();
+    a.run_ok(&["backup"], 0);
+    assert_eq!(catalog_rows(&a).len(), 2);
+}
+
+#[test]
+fn a_failed_catalog_backup_warns_exits_0_and_the_next_run_covers_it() {
+    let a = cluster_a();
+    a.run_ok(&["init"], 0);
+    // the data BACKUP goes through; the catalog BACKUP of ops is refused
+    a.sim.fail_once(
+        "^BACKUP SNAPSHOT `ops`",
+        5064,
+        "Getting analyzing error. Detail message: Repository [backup_repo] does not exist.",
+    );
+    let out = a.run(&["backup"]);
+    assert_eq!(out.status.code(), Some(0));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stdout.contains("sales: bbr_sales_"), "{stdout}");
+    assert!(
+        stdout.contains("catalog backup") && stdout.contains("FAILED"),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains("the data backup is not affected"),
+        "{stderr}"
+    );
+    let h = a.history();
+    assert_eq!(
+        h.iter()
+            .filter(|r| r.0.starts_with("bbr_sales_") && r.2 == "FINISHED")
+            .count(),
+        1
+    );
+    assert_eq!(catalog_rows(&a)[0].1, "FAILED");
+    // nothing changed in the data, but the history changed since the last catalog: covered now
+    let out = a.run_ok(&["backup"], 0);
+    assert!(out.contains("nothing changed"), "{out}");
+    assert!(
+        out.contains("catalog backup bbr_catalog_") && out.contains("FINISHED"),
+        "{out}"
+    );
+    let cats = catalog_rows(&a);
+    assert_eq!(cats.len(), 2);
+    assert_eq!(cats[1].1, "FINISHED");
+}
+
+/// docs/DISASTER-RECOVERY.md, step by step.
+#[test]
+fn runbook_recover_onto_a_new_cluster() {
+    // Cluster A: full + incrementals with catalog backups on.
+    let a = cluster_a();
+    a.run_ok(&["init"], 0);
+    a.run_ok(&["backup"], 0);
+    a.sim.advance(Duration::from_secs(60));
+    let t1 = a.sim.now();
+    let orders_t1 = parts(&a.sim, "orders");
+    a.sim.load("sales", "orders", "p20260102", 7).unwrap();
+    a.sim.load("sales", "customers", "customers", 2).unwrap();
+    a.run_ok(&["backup"], 0);
+    a.sim.advance(Duration::from_secs(60));
+    let t2 = a.sim.now();
+    let customers_t2 = parts(&a.sim, "customers");
+    a.sim.load("sales", "orders", "p20260104", 1).unwrap();
+    a.sim.load("sales", "customers", "customers", 4).unwrap();
+    a.run_ok(&["backup"], 0);
+    let history_a = data_history(&a);
+    assert_eq!(history_a.len(), 3);
+
+    // A is lost; its repository survives. B: a new cluster on the same storage.
+    let b = cluster_b(&a);
+    drop(a);
+
+    // Step 1: create the repository on B with the SAME name and location.
+    b.sim
+        .execute("CREATE REPOSITORY backup_repo WITH BROKER ON LOCATION \"s3://sim-bucket/backup\" PROPERTIES (\"aws.s3.region\" = \"x\")")
+        .unwrap();
+    // Step 2: review the plan, then recover.
+    let plan = b.run_ok(&["recover", "--dry-run"], 0);
+    let plan: serde_json::Value = serde_json::from_str(&plan).unwrap();
+    assert_eq!(plan["command"], "recover");
+    assert!(b.sent().iter().all(|s| {
+        let u = s.trim_start().to_ascii_uppercase();
+        u.starts_with("SELECT") || u.starts_with("SHOW")
+    }));
+    let out = b.run_ok(&["recover"], 0);
+    assert!(
+        out.contains("recovered ops from catalog snapshot bbr_catalog_"),
+        "{out}"
+    );
+    assert!(out.contains("sales: 3 backups FINISHED"), "{out}");
+    // Step 3: the history is A's.
+    assert_eq!(data_history(&b), history_a);
+    assert!(catalog_rows(&b).iter().all(|(_, s)| s == "FINISHED"));
+    // Step 4: create the databases, restore the tables needed, each at its time.
+    b.sim.execute("CREATE DATABASE sales").unwrap();
+    b.run_ok(
+        &["restore", "--table", "sales.orders", "--timestamp", &ts(t1)],
+        0,
+    );
+    b.run_ok(
+        &[
+            "restore",
+            "--table",
+            "sales.customers",
+            "--timestamp",
+            &ts(t2),
+        ],
+        0,
+    );
+    assert_eq!(parts(&b.sim, "orders"), orders_t1);
+    assert_eq!(parts(&b.sim, "customers"), customers_t2);
+    // Step 5: backups go on from the recovered history (new PartitionIds: every partition differs).
+    let out = b.run_ok(&["backup"], 0);
+    assert!(
+        out.contains("sales: bbr_sales_") && out.contains("FINISHED (incremental"),
+        "{out}"
+    );
+    assert!(out.contains("catalog backup bbr_catalog_"), "{out}");
+    assert_eq!(data_history(&b).len(), 4);
+    // and what B backs up restores: orders as B holds it now
+    let now_b = b.sim.now();
+    b.sim.execute("DROP TABLE sales.orders").unwrap();
+    b.run_ok(
+        &[
+            "restore",
+            "--table",
+            "sales.orders",
+            "--timestamp",
+            &ts(now_b),
+        ],
+        0,
+    );
+    assert_eq!(parts(&b.sim, "orders"), orders_t1);
+}
+
+#[test]
+fn recover_refuses_an_existing_ops_database_and_a_repository_without_catalog() {
+    let a = cluster_a();
+    a.run_ok(&["init"], 0);
+    let out = a.run(&["recover"]);
+    assert_eq!(out.status.code(), Some(4));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("the ops database ops exists"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    // a new cluster on a repository holding only data snapshots (catalog backups were off)
+    let text = std::fs::read_to_string(&a.config)
+        .unwrap()
+        .replace("catalog_backup: true", "catalog_backup: false");
+    std::fs::write(&a.config, text).unwrap();
+    a.run_ok(&["backup"], 0);
+    let b = cluster_b(&a);
+    b.sim.create_repository("backup_repo", false).unwrap();
+    let out = b.run(&["recover"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no complete catalog snapshot"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(!b
+        .sent()
+        .iter()
+        .any(|s| s.starts_with("CREATE") || s.starts_with("RESTORE")));
+}
