@@ -90,7 +90,9 @@ pub fn catalog_needed(cfg: &Config, state: &CatalogState, run_writes_history: bo
     match (&state.last_catalog_started, &state.last_change) {
         (_, None) => false,
         (None, Some(_)) => true,
-        (Some(cat), Some(change)) => change >= cat,
+        // strictly later: a row finished in the second the catalog job started was written before
+        // its snapshot was taken (a job leaves PENDING no sooner than the FE's 3 s scheduler pass)
+        (Some(cat), Some(change)) => change > cat,
     }
 }
 
@@ -267,7 +269,7 @@ mod tests {
             (true, st(None, None), false, false),
             (true, st(None, t1), false, true),
             (true, st(t1, t2), false, true),
-            (true, st(t1, t1), false, true),
+            (true, st(t1, t1), false, false),
             (true, st(t2, t1), false, false),
             (true, st(t2, t1), true, true),
             (false, st(None, t1), true, false),
