@@ -87,6 +87,11 @@ fn catalog_rows(env: &Env) -> Vec<(String, String)> {
 
 #[test]
 fn every_backup_ends_with_a_catalog_backup_and_nothing_changed_needs_none() {
+    if skip_on_real_cluster(
+        "every_backup_ends_with_a_catalog_backup_and_nothing_changed_needs_none",
+    ) {
+        return;
+    }
     let a = cluster_a();
     a.run_ok(&["init"], 0);
     let out = a.run_ok(&["backup"], 0);
@@ -117,6 +122,9 @@ fn every_backup_ends_with_a_catalog_backup_and_nothing_changed_needs_none() {
 
 #[test]
 fn a_failed_catalog_backup_warns_exits_0_and_the_next_run_covers_it() {
+    if skip_on_real_cluster("a_failed_catalog_backup_warns_exits_0_and_the_next_run_covers_it") {
+        return;
+    }
     let a = cluster_a();
     a.run_ok(&["init"], 0);
     // the data BACKUP goes through; the catalog BACKUP of ops is refused
@@ -161,6 +169,9 @@ fn a_failed_catalog_backup_warns_exits_0_and_the_next_run_covers_it() {
 /// docs/DISASTER-RECOVERY.md, step by step.
 #[test]
 fn runbook_recover_onto_a_new_cluster() {
+    if skip_on_real_cluster("runbook_recover_onto_a_new_cluster") {
+        return;
+    }
     // Cluster A: full + incrementals with catalog backups on.
     let a = cluster_a();
     a.run_ok(&["init"], 0);
@@ -249,6 +260,11 @@ fn runbook_recover_onto_a_new_cluster() {
 
 #[test]
 fn recover_refuses_an_existing_ops_database_and_a_repository_without_catalog() {
+    if skip_on_real_cluster(
+        "recover_refuses_an_existing_ops_database_and_a_repository_without_catalog",
+    ) {
+        return;
+    }
     let a = cluster_a();
     a.run_ok(&["init"], 0);
     let out = a.run(&["recover"]);
@@ -273,4 +289,111 @@ fn recover_refuses_an_existing_ops_database_and_a_repository_without_catalog() {
         .sent()
         .iter()
         .any(|s| s.starts_with("CREATE") || s.starts_with("RESTORE")));
+}
+
+#[test]
+fn a_catalog_backup_another_run_holds_is_left_to_it_with_a_warning() {
+    if skip_on_real_cluster("a_catalog_backup_another_run_holds_is_left_to_it_with_a_warning") {
+        return;
+    }
+    let a = cluster_a();
+    a.run_ok(&["init"], 0);
+    // another run's live catalog claim on the ops database, older than ours
+    a.sim
+        .execute("INSERT INTO ops.backup_history (label, database_name, backup_type, status, repository, started_at, heartbeat_at, partitions, tables) VALUES ('bbr_catalog_20251231235959_other1', 'ops', 'full', 'RUNNING', 'backup_repo', '2025-12-31 23:59:59', NOW(), 0, '[]')")
+        .unwrap();
+    let out = a.run(&["backup"]);
+    assert_eq!(out.status.code(), Some(0));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("sales: bbr_sales_") && stdout.contains("FINISHED (full"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("catalog backup") && stdout.contains("WITHDRAWN"),
+        "{stdout}"
+    );
+    // no BACKUP of ops was sent, our claim row is gone, theirs stays
+    assert!(!a
+        .sent()
+        .iter()
+        .any(|s| s.starts_with("BACKUP SNAPSHOT `ops`")));
+    assert_eq!(
+        catalog_rows(&a),
+        [(
+            "bbr_catalog_20251231235959_other1".to_string(),
+            "RUNNING".to_string()
+        )]
+    );
+}
+
+/// What recover says about the repository: a FINISHED backup whose files were deleted from the
+/// bucket becomes EXPIRED; a backup taken after the catalog (its catalog backup failed) is named.
+#[test]
+fn recover_marks_absent_snapshots_and_names_unknown_newer_ones() {
+    if skip_on_real_cluster("recover_marks_absent_snapshots_and_names_unknown_newer_ones") {
+        return;
+    }
+    let a = cluster_a();
+    a.run_ok(&["init"], 0);
+    a.run_ok(&["backup"], 0);
+    let full = data_history(&a)[0][0].trim_matches('"').to_string();
+    a.sim.load("sales", "customers", "customers", 1).unwrap();
+    a.run_ok(&["backup"], 0);
+    let incr1 = data_history(&a)[0][0].trim_matches('"').to_string();
+    a.sim.load("sales", "customers", "customers", 1).unwrap();
+    // this run's catalog backup fails: the history of the next data snapshot is not in any catalog
+    a.sim.fail_once(
+        "^BACKUP SNAPSHOT `ops`",
+        5064,
+        "Getting analyzing error. Detail message: Repository [backup_repo] does not exist.",
+    );
+    a.run_ok(&["backup"], 0);
+    let incr2 = data_history(&a)[0][0].trim_matches('"').to_string();
+    assert_ne!(incr2, incr1);
+    a.sim.delete_snapshot_files("backup_repo", &incr1);
+    let b = cluster_b(&a);
+    b.sim.create_repository("backup_repo", false).unwrap();
+    let out = b.run_ok(&["recover"], 0);
+    assert!(
+        out.contains(&format!(
+            "marked EXPIRED, snapshot not in the repository: {incr1}"
+        )),
+        "{out}"
+    );
+    assert!(out.contains(&format!("not in the recovered history (taken after the catalog snapshot; restore cannot use them): {incr2}")), "{out}");
+    let status = |label: &str| {
+        b.query(&format!(
+            "SELECT status, error_message FROM ops.backup_history WHERE label = '{label}'"
+        ))[0]
+            .clone()
+    };
+    assert_eq!(status(&full)[0].as_deref(), Some("FINISHED"));
+    assert_eq!(status(&incr1)[0].as_deref(), Some("EXPIRED"));
+    assert!(status(&incr1)[1]
+        .as_deref()
+        .unwrap()
+        .contains("not in repository backup_repo"));
+    assert!(b
+        .query(&format!(
+            "SELECT label FROM ops.backup_history WHERE label = '{incr2}'"
+        ))
+        .is_empty());
+}
+
+/// A recover that died after creating the ops database but before its RESTORE left an empty ops
+/// database: recover goes on with it.
+#[test]
+fn recover_reuses_an_empty_ops_database() {
+    if skip_on_real_cluster("recover_reuses_an_empty_ops_database") {
+        return;
+    }
+    let a = cluster_a();
+    a.run_ok(&["init"], 0);
+    a.run_ok(&["backup"], 0);
+    let b = cluster_b(&a);
+    b.sim.create_repository("backup_repo", false).unwrap();
+    b.sim.create_database("ops").unwrap();
+    let out = b.run_ok(&["recover"], 0);
+    assert!(out.contains("sales: 1 backups FINISHED"), "{out}");
 }

@@ -224,6 +224,15 @@ impl Sim {
         Ok(())
     }
 
+    /// Deletes a snapshot's files from the repository's storage, as an operator or a bucket
+    /// lifecycle rule would (no SQL can before 4.2): it is no longer listed anywhere.
+    pub fn delete_snapshot_files(&self, repo: &str, label: &str) {
+        let c = self.lock();
+        if let Some(r) = c.repos.get(repo) {
+            r.snapshots(|v| v.retain(|s| s.label != label));
+        }
+    }
+
     /// A handle on this cluster's repository storage, for [`SimOptions::repository_store`].
     pub fn repository_store(&self) -> RepositoryStore {
         self.lock().store.clone()

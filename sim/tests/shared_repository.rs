@@ -135,3 +135,14 @@ fn clusters_without_a_shared_store_never_see_each_other() {
     assert!(b.snapshots("repo").is_empty());
     assert_eq!(a.snapshots("repo").len(), 1);
 }
+
+#[test]
+fn snapshot_files_deleted_from_storage_are_gone_for_every_cluster() {
+    let a = cluster_a();
+    let b = cluster_b(&a);
+    b.create_repository("repo", false).unwrap();
+    a.delete_snapshot_files("repo", "l1");
+    let mut c = conn(&b);
+    assert!(rows(&mut c, "SHOW SNAPSHOT ON repo").is_empty());
+    assert!(a.snapshots("repo").is_empty());
+}
