@@ -698,21 +698,7 @@ fn catalog_crash_after_the_data_backup() {
 /// Recovering onto a new cluster that shares the repository gives exactly the data history the
 /// cluster has (labels, status, backup_timestamp, snapshot_at), every catalog row FINISHED.
 fn recovered_history_is_whole(a: &Env) -> Vec<String> {
-    let b = starrocks_sim::Sim::start(starrocks_sim::SimOptions {
-        repository_store: Some(a.sim.repository_store()),
-        first_id: 900_001,
-        start_time: a.sim.now() + chrono::Duration::hours(1),
-        password: SECRET.to_string(),
-        ..sim_options()
-    })
-    .unwrap();
-    b.create_repository("backup_repo", false).unwrap();
-    let config = a.dir.path().join("config_b.yaml");
-    let cfg_text = std::fs::read_to_string(&a.config).unwrap().replace(
-        &format!("port: {}", a.sim.port()),
-        &format!("port: {}", b.port()),
-    );
-    std::fs::write(&config, cfg_text).unwrap();
+    let (b, config) = new_cluster_on(a);
     let out = std::process::Command::new(assert_cmd::cargo::cargo_bin("starrocks-bbr"))
         .args(["recover", "--config"])
         .arg(&config)
@@ -727,8 +713,7 @@ fn recovered_history_is_whole(a: &Env) -> Vec<String> {
             text(&out.stderr)
         )];
     }
-    let q = "SELECT label, status, backup_timestamp, snapshot_at FROM ops.backup_history WHERE database_name = 'sales' ORDER BY label";
-    let (ha, hb) = (a.query(q), b.execute(q).unwrap());
+    let (ha, hb) = (a.query(HISTORY_Q), b.execute(HISTORY_Q).unwrap());
     let mut p = Vec::new();
     if ha != hb {
         p.push(format!("recovered history {hb:?} != the cluster's {ha:?}"));
@@ -747,6 +732,124 @@ fn recovered_history_is_whole(a: &Env) -> Vec<String> {
     }
     p
 }
+
+// ---------------------------------------------------------------------------------------------
+// 1c. recover killed at every step boundary, then run again
+
+/// Cluster B: new, on `a`'s repository storage (repository created), and its config.
+fn new_cluster_on(a: &Env) -> (starrocks_sim::Sim, PathBuf) {
+    let b = starrocks_sim::Sim::start(starrocks_sim::SimOptions {
+        repository_store: Some(a.sim.repository_store()),
+        first_id: 900_001,
+        start_time: a.sim.now() + chrono::Duration::hours(1),
+        password: SECRET.to_string(),
+        job_state_duration: Duration::from_secs(1),
+        ..sim_options()
+    })
+    .unwrap();
+    b.create_repository("backup_repo", false).unwrap();
+    let dir = a.dir.path().join(format!("b{}", b.port()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("config.yaml");
+    let cfg_text = std::fs::read_to_string(&a.config).unwrap().replace(
+        &format!("port: {}", a.sim.port()),
+        &format!("port: {}", b.port()),
+    );
+    std::fs::write(&config, cfg_text).unwrap();
+    (b, config)
+}
+
+#[test]
+fn recover_crash_at_every_step_boundary() {
+    if skip_on_real_cluster("recover_crash_at_every_step_boundary") {
+        return;
+    }
+    let mut tally = Tally::new(
+        "recover-crash",
+        "SIGKILL at every step boundary of recover onto a new cluster, before and after the step's first statement; recover run again: one RESTORE, the whole history, the catalog row finished",
+    );
+    let a = new_env("");
+    Scenario::FullWithCatalog.setup(&a);
+    a.run_ok(&["backup"], 0);
+    let want = a.query(HISTORY_Q);
+    // the reference: a dry run and an uninterrupted run, each on a new cluster
+    let steps = {
+        let (b, config) = new_cluster_on(&a);
+        let env = Env {
+            sim: b,
+            dir: tempfile::tempdir().unwrap(),
+            config,
+        };
+        dry_run_steps(&env, &["recover", "--dry-run"])
+    };
+    let statements = {
+        let (b, config) = new_cluster_on(&a);
+        let env = Env {
+            sim: b,
+            dir: tempfile::tempdir().unwrap(),
+            config,
+        };
+        expect(&env, &["recover"], 0).unwrap();
+        env.sent()
+    };
+    let r = Reference { steps, statements };
+    let last = boundaries(&r).last().map(|b| b.1);
+    for (kind, idx) in boundaries(&r) {
+        for when in [When::Before, When::After] {
+            let (b, config) = new_cluster_on(&a);
+            let env = Env {
+                sim: b,
+                dir: tempfile::tempdir().unwrap(),
+                config,
+            };
+            let id = format!("recover kill {when:?} {kind} (statement #{idx})");
+            let mut p = Vec::new();
+            env.sim.hang_at(idx, when);
+            let mut child = spawn(&env, &["recover"], "killed");
+            if let Err(e) = wait_for_statement(&env, &mut child, idx) {
+                p.push(e);
+            }
+            child.kill(&env);
+            env.sim.advance(Duration::from_secs(60));
+            // killed after the last statement (the Finalize) ran: the recover is complete
+            let rerun = if Some(idx) == last && when == When::After {
+                4
+            } else {
+                0
+            };
+            if let Err(e) = expect(&env, &["recover"], rerun) {
+                p.push(format!("rerun: {e}"));
+            }
+            let got = env.sim.execute(HISTORY_Q).unwrap_or_default();
+            if got != want {
+                p.push(format!(
+                    "recovered history {got:?} != the lost cluster's {want:?}"
+                ));
+            }
+            let restores = env
+                .sim
+                .jobs()
+                .iter()
+                .filter(|j| j.kind == JobKind::Restore)
+                .count();
+            if restores != 1 {
+                p.push(format!("{restores} RESTORE jobs, one recover needs 1"));
+            }
+            for row in env
+                .sim
+                .execute("SELECT label, status FROM ops.backup_history WHERE status = 'RUNNING'")
+                .unwrap_or_default()
+            {
+                p.push(format!("{} left RUNNING", s(&row[0])));
+            }
+            tally.case(&id, p);
+        }
+    }
+    tally.finish();
+}
+
+/// The data history a recover must reproduce.
+const HISTORY_Q: &str = "SELECT label, status, backup_timestamp, snapshot_at FROM ops.backup_history WHERE database_name = 'sales' ORDER BY label";
 
 // ---------------------------------------------------------------------------------------------
 // 2. A dropped connection before and after every statement

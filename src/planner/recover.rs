@@ -52,6 +52,9 @@ pub struct RecoverState {
     /// its RESTORE leaves behind, and is reused).
     pub ops_tables: Vec<String>,
     pub snapshots: Vec<ListedSnapshot>,
+    /// A recover that died: the ops database's last job is the RESTORE of a catalog snapshot, still
+    /// running, or FINISHED while that catalog's own row is still RUNNING (Finalize comes last).
+    pub in_progress: Option<CatalogChoice>,
 }
 
 /// The catalog snapshot recover restores.
@@ -213,12 +216,17 @@ struct Inputs<'a> {
     replication_num: u32,
     catalog_snapshots: usize,
     catalog: &'a CatalogChoice,
+    /// A dead recover's RESTORE is continued (no CREATE DATABASE, no second RESTORE).
+    continuing: bool,
 }
 
 /// The recover plan, or why it refuses: an ops database with tables (exit 4), no complete catalog
 /// snapshot in the repository (exit 1).
 pub fn plan_recover(cfg: &Config, state: &RecoverState) -> Result<Plan, BbrError> {
     let ops = &cfg.ops_database;
+    if let Some(choice) = &state.in_progress {
+        return Ok(recover_plan(cfg, state, choice, true));
+    }
     if !state.ops_tables.is_empty() {
         return Err(BbrError::refused(
             format!(
@@ -237,6 +245,17 @@ pub fn plan_recover(cfg: &Config, state: &RecoverState) -> Result<Plan, BbrError
             "check `repository` names the repository the lost cluster backed up to (same name and location), and that it ran with catalog_backup on",
         ));
     };
+    Ok(recover_plan(cfg, state, &choice, false))
+}
+
+/// The steps; `continuing`: a dead recover's RESTORE was sent, so only wait, check and finish.
+fn recover_plan(
+    cfg: &Config,
+    state: &RecoverState,
+    choice: &CatalogChoice,
+    continuing: bool,
+) -> Plan {
+    let ops = &cfg.ops_database;
     let label = &choice.label;
     let poll = serde_json::to_value(CatalogPoll {
         snapshot_label: label.clone(),
@@ -250,50 +269,55 @@ pub fn plan_recover(cfg: &Config, state: &RecoverState) -> Result<Plan, BbrError
     let step = |kind, description: String, sql: String, retry, details| {
         job_step(ops, label, kind, description, sql, retry, details)
     };
-    let steps = vec![
-        step(
+    let mut steps = Vec::new();
+    if !continuing {
+        steps.push(step(
             StepKind::CreateDatabase,
             format!("create the ops database {ops} (before 3.4 RESTORE needs it to exist)"),
             create_database_sql(ops),
             super::idempotent(cfg),
             None,
-        ),
-        step(
+        ));
+        steps.push(step(
             StepKind::RestoreCatalog,
-            format!("restore every ops table from catalog snapshot {label} with replication_num {}", cfg.replication_num),
-            restore_catalog_sql(cfg, &choice),
+            format!(
+                "restore every ops table from catalog snapshot {label} with replication_num {}",
+                cfg.replication_num
+            ),
+            restore_catalog_sql(cfg, choice),
             super::submission(cfg),
             poll.clone(),
-        ),
-        step(
-            StepKind::PollRestore,
-            format!("poll SHOW RESTORE until the RESTORE of {label} is FINISHED or CANCELLED"),
-            show_restore_sql(ops),
-            super::idempotent(cfg),
-            poll,
-        ),
-        finalize_step(
-            cfg,
-            ops,
-            label,
-            "mark the catalog job's own row (RUNNING in its snapshot) FINISHED",
-            finish_catalog_row_sql(ops, &choice),
-            &[],
-        ),
-        step(
-            StepKind::CheckHistory,
-            format!("compare the recovered history with SHOW SNAPSHOT ON {}: mark FINISHED rows whose snapshot is absent EXPIRED, report newer snapshots the history does not know", cfg.repository),
-            select_snapshot_rows_sql(ops),
-            super::idempotent(cfg),
-            serde_json::to_value(HistoryCheck {
-                repository: cfg.repository.clone(),
-                show_snapshots_sql: show_snapshots_sql(&cfg.repository),
-                catalog_label: label.clone(),
-            })
-            .ok()
-            .map(Details::Other),
-        ),
-    ];
+        ));
+    }
+    steps.push(step(
+        StepKind::PollRestore,
+        format!("poll SHOW RESTORE until the RESTORE of {label} is FINISHED or CANCELLED"),
+        show_restore_sql(ops),
+        super::idempotent(cfg),
+        poll,
+    ));
+    steps.push(step(
+        StepKind::CheckHistory,
+        format!("compare the recovered history with SHOW SNAPSHOT ON {}: mark FINISHED rows whose snapshot is absent EXPIRED, report newer snapshots the history does not know", cfg.repository),
+        select_snapshot_rows_sql(ops),
+        super::idempotent(cfg),
+        serde_json::to_value(HistoryCheck {
+            repository: cfg.repository.clone(),
+            show_snapshots_sql: show_snapshots_sql(&cfg.repository),
+            catalog_label: label.clone(),
+        })
+        .ok()
+        .map(Details::Other),
+    ));
+    // last: while this row is RUNNING a rerun knows the recover did not finish and continues it
+    steps.push(finalize_step(
+        cfg,
+        ops,
+        label,
+        "mark the catalog job's own row (RUNNING in its snapshot) FINISHED: the recover is complete",
+        finish_catalog_row_sql(ops, choice),
+        &[],
+    ));
     let inputs = Inputs {
         cluster_time: &state.cluster_time,
         repository: &cfg.repository,
@@ -304,13 +328,14 @@ pub fn plan_recover(cfg: &Config, state: &RecoverState) -> Result<Plan, BbrError
             .iter()
             .filter(|s| s.ok && is_catalog_label(&s.label))
             .count(),
-        catalog: &choice,
+        catalog: choice,
+        continuing,
     };
-    Ok(Plan::new(
+    Plan::new(
         Command::Recover,
         serde_json::to_value(inputs).unwrap_or_default(),
         steps,
-    ))
+    )
 }
 
 #[cfg(test)]
@@ -395,6 +420,7 @@ mod tests {
             cluster_time: "2026-02-01 00:00:00".into(),
             ops_tables: ops_tables.iter().map(|s| s.to_string()).collect(),
             snapshots,
+            in_progress: None,
         }
     }
 
@@ -480,6 +506,20 @@ mod tests {
             "{}",
             e.what
         );
+        // a dead recover's RESTORE is continued even though the tables exist now
+        let mut cont = state(vec![], &["backup_history"]);
+        cont.in_progress = newest_catalog(&ok);
+        let p = plan_recover(&cfg(), &cont).unwrap();
+        let kinds: Vec<StepKind> = p.steps.iter().map(|s| s.kind).collect();
+        assert_eq!(
+            kinds,
+            [
+                StepKind::PollRestore,
+                StepKind::CheckHistory,
+                StepKind::Finalize
+            ]
+        );
+        assert_eq!(p.inputs["continuing"], true);
         let p = plan_recover(&cfg(), &state(ok, &[])).unwrap();
         let kinds: Vec<StepKind> = p.steps.iter().map(|s| s.kind).collect();
         assert_eq!(
@@ -488,8 +528,8 @@ mod tests {
                 StepKind::CreateDatabase,
                 StepKind::RestoreCatalog,
                 StepKind::PollRestore,
-                StepKind::Finalize,
-                StepKind::CheckHistory
+                StepKind::CheckHistory,
+                StepKind::Finalize
             ]
         );
         assert_eq!(
