@@ -85,6 +85,26 @@ fn catalog_rows(env: &Env) -> Vec<(String, String)> {
         .collect()
 }
 
+/// Cluster B (see `cluster_b`) with the repository attached under A's name and location.
+fn attached_b(a: &Env) -> Env {
+    let b = cluster_b(a);
+    b.sim.create_repository("backup_repo", false).unwrap();
+    b
+}
+
+/// `recover` refuses with `code` and one error line containing `what`, having sent only SELECT/SHOW.
+fn assert_recover_refused(b: &Env, code: i32, what: &str) {
+    let out = b.run(&["recover"]);
+    assert_eq!(out.status.code(), Some(code));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(what), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(b
+        .sent()
+        .iter()
+        .all(|s| s.starts_with("SELECT") || s.starts_with("SHOW")));
+}
+
 #[test]
 fn every_backup_ends_with_a_catalog_backup_and_nothing_changed_needs_none() {
     if skip_on_real_cluster(
@@ -267,28 +287,16 @@ fn recover_refuses_an_existing_ops_database_and_a_repository_without_catalog() {
     }
     let a = cluster_a();
     a.run_ok(&["init"], 0);
-    let out = a.run(&["recover"]);
-    assert_eq!(out.status.code(), Some(4));
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("the ops database ops exists"), "{err}");
-    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    a.sim.clear_statements();
+    assert_recover_refused(&a, 4, "the ops database ops exists");
     // a new cluster on a repository holding only data snapshots (catalog backups were off)
     let text = std::fs::read_to_string(&a.config)
         .unwrap()
         .replace("catalog_backup: true", "catalog_backup: false");
     std::fs::write(&a.config, text).unwrap();
     a.run_ok(&["backup"], 0);
-    let b = cluster_b(&a);
-    b.sim.create_repository("backup_repo", false).unwrap();
-    let out = b.run(&["recover"]);
-    assert_eq!(out.status.code(), Some(1));
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("no complete catalog snapshot"), "{err}");
-    assert_eq!(err.trim().lines().count(), 1, "{err}");
-    assert!(!b
-        .sent()
-        .iter()
-        .any(|s| s.starts_with("CREATE") || s.starts_with("RESTORE")));
+    let b = attached_b(&a);
+    assert_recover_refused(&b, 1, "no complete catalog snapshot");
 }
 
 #[test]
@@ -352,8 +360,7 @@ fn recover_marks_absent_snapshots_and_names_unknown_newer_ones() {
     let incr2 = data_history(&a)[0][0].trim_matches('"').to_string();
     assert_ne!(incr2, incr1);
     a.sim.delete_snapshot_files("backup_repo", &incr1);
-    let b = cluster_b(&a);
-    b.sim.create_repository("backup_repo", false).unwrap();
+    let b = attached_b(&a);
     let out = b.run_ok(&["recover"], 0);
     assert!(
         out.contains(&format!(
@@ -391,9 +398,53 @@ fn recover_reuses_an_empty_ops_database() {
     let a = cluster_a();
     a.run_ok(&["init"], 0);
     a.run_ok(&["backup"], 0);
-    let b = cluster_b(&a);
-    b.sim.create_repository("backup_repo", false).unwrap();
+    let b = attached_b(&a);
     b.sim.create_database("ops").unwrap();
     let out = b.run_ok(&["recover"], 0);
     assert!(out.contains("sales: 1 backups FINISHED"), "{out}");
+}
+
+/// The ops tables are restored with the configured replication_num: more than the new cluster's
+/// alive backends is a config the cluster refuses (exit 2, nothing written).
+#[test]
+fn recover_refuses_a_replication_num_above_the_alive_backends() {
+    if skip_on_real_cluster("recover_refuses_a_replication_num_above_the_alive_backends") {
+        return;
+    }
+    let a = cluster_a();
+    a.run_ok(&["init"], 0);
+    a.run_ok(&["backup"], 0);
+    let b = attached_b(&a);
+    let text = std::fs::read_to_string(&b.config)
+        .unwrap()
+        .replace("replication_num: 1", "replication_num: 3");
+    std::fs::write(&b.config, text).unwrap();
+    assert_recover_refused(
+        &b,
+        2,
+        "replication_num 3 is more than the 1 alive backend(s)",
+    );
+}
+
+/// A catalog written by an older layout (here: without restore_history) gets what `init` gives any
+/// ops database: the missing table is created after the RESTORE.
+#[test]
+fn a_catalog_from_an_older_layout_is_brought_up_to_date() {
+    if skip_on_real_cluster("a_catalog_from_an_older_layout_is_brought_up_to_date") {
+        return;
+    }
+    let a = cluster_a();
+    a.run_ok(&["init"], 0);
+    a.run_ok(&["backup"], 0);
+    // the newest catalog snapshot, as a release whose ops schema had no restore_history wrote it
+    a.sim.execute("DROP TABLE ops.restore_history").unwrap();
+    a.sim
+        .execute("BACKUP SNAPSHOT ops.bbr_catalog_20990101000000_older1 TO backup_repo")
+        .unwrap();
+    a.sim.advance(Duration::from_secs(60));
+    let b = attached_b(&a);
+    let out = b.run_ok(&["recover"], 0);
+    assert!(out.contains("bbr_catalog_20990101000000_older1"), "{out}");
+    assert!(b.sim.table_exists("ops", "restore_history"));
+    assert_eq!(data_history(&b), data_history(&a));
 }

@@ -55,6 +55,8 @@ pub struct RecoverState {
     /// A recover that died: the ops database's last job is the RESTORE of a catalog snapshot, still
     /// running, or FINISHED while that catalog's own row is still RUNNING (Finalize comes last).
     pub in_progress: Option<CatalogChoice>,
+    /// Alive backends (SHOW BACKENDS, `Alive` by name); None when the server refused to list them.
+    pub alive_backends: Option<u32>,
 }
 
 /// The catalog snapshot recover restores.
@@ -234,6 +236,15 @@ pub fn plan_recover(cfg: &Config, state: &RecoverState) -> Result<Plan, BbrError
                 state.ops_tables.join(", ")
             ),
             "nothing to recover: use `list` and `restore` as usual (or point ops_database at another name)",
+        ));
+    }
+    if let Some(alive) = state.alive_backends.filter(|n| *n < cfg.replication_num) {
+        return Err(BbrError::usage(
+            format!(
+                "replication_num {} is more than the {alive} alive backend(s): the ops tables cannot be restored",
+                cfg.replication_num
+            ),
+            "set replication_num in the config to at most the number of alive backends",
         ));
     }
     let Some(choice) = newest_catalog(&state.snapshots) else {
@@ -421,6 +432,7 @@ mod tests {
             ops_tables: ops_tables.iter().map(|s| s.to_string()).collect(),
             snapshots,
             in_progress: None,
+            alive_backends: Some(2),
         }
     }
 
@@ -503,6 +515,16 @@ mod tests {
         assert_eq!(e.exit, ExitCode::JobFailed);
         assert!(
             e.what.contains("no complete catalog snapshot"),
+            "{}",
+            e.what
+        );
+        let mut small = state(ok.clone(), &[]);
+        small.alive_backends = Some(1);
+        let e = plan_recover(&cfg(), &small).unwrap_err();
+        assert_eq!(e.exit, ExitCode::Usage);
+        assert!(
+            e.what
+                .contains("replication_num 2 is more than the 1 alive"),
             "{}",
             e.what
         );

@@ -39,7 +39,18 @@ pub fn recover_state(c: &mut Cluster, cfg: &Config) -> Result<RecoverState, BbrE
         &show_snapshots_sql(&cfg.repository),
         "listing the snapshots in the repository",
     )?;
+    let alive_backends = match c.query_retry("SHOW BACKENDS", &crate::planner::idempotent(cfg)) {
+        Ok(rs) => Some(
+            (0..rs.rows.len())
+                .filter(|&i| rs.get(i, "Alive").is_some_and(|a| a.trim() == "true"))
+                .count() as u32,
+        ),
+        // a refused listing (privileges): the RESTORE itself reports too few backends
+        Err(crate::cluster::SqlError::Server { .. }) => None,
+        Err(e) => return Err(e.into_bbr("listing backends")),
+    };
     Ok(RecoverState {
+        alive_backends,
         cluster_time,
         ops_tables,
         snapshots: listed_snapshots(&ls),
