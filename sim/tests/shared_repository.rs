@@ -146,3 +146,30 @@ fn snapshot_files_deleted_from_storage_are_gone_for_every_cluster() {
     assert!(rows(&mut c, "SHOW SNAPSHOT ON repo").is_empty());
     assert!(a.snapshots("repo").is_empty());
 }
+
+#[test]
+fn a_whole_database_snapshot_restores_every_table() {
+    let a = start_manual();
+    demo(&a);
+    let mut ca = conn(&a);
+    exec(&mut ca, "INSERT INTO sales.customers VALUES (1, 'x')");
+    exec(&mut ca, "BACKUP SNAPSHOT sales.all1 TO repo");
+    a.advance(secs(60));
+    assert_eq!(state(&mut ca, "SHOW BACKUP FROM sales"), "FINISHED");
+    let ts = a.snapshots("repo")[0].timestamp.clone();
+    let b = cluster_b(&a);
+    b.create_repository("repo", false).unwrap();
+    b.create_database("sales").unwrap();
+    let mut cb = conn(&b);
+    exec(
+        &mut cb,
+        &format!("RESTORE SNAPSHOT sales.all1 FROM repo PROPERTIES (\"backup_timestamp\" = \"{ts}\", \"replication_num\" = \"1\")"),
+    );
+    b.advance(secs(60));
+    assert_eq!(state(&mut cb, "SHOW RESTORE FROM sales"), "FINISHED");
+    assert!(b.table_exists("sales", "orders") && b.table_exists("sales", "customers"));
+    assert_eq!(
+        one(&mut cb, "SELECT COUNT(*) FROM sales.customers").as_deref(),
+        Some("1")
+    );
+}
