@@ -695,6 +695,42 @@ fn catalog_crash_after_the_data_backup() {
     tally.finish();
 }
 
+#[test]
+fn catalog_connection_dropped_at_every_statement() {
+    if skip_on_real_cluster("catalog_connection_dropped_at_every_statement") {
+        return;
+    }
+    let mut tally = Tally::new(
+        "catalog-connection",
+        "connection dropped before and after every statement of the catalog backup that ends a backup run: exit 0 (a catalog backup never fails the run), rerun; recover onto a new cluster must give the whole history",
+    );
+    let sc = Scenario::FullWithCatalog;
+    let r = reference(sc);
+    let first = r
+        .statements
+        .iter()
+        .position(|st| st.contains("bbr_catalog_"))
+        .expect("the run ends with a catalog backup");
+    for idx in first..r.statements.len() {
+        for when in [When::Before, When::After] {
+            let head: String = r.statements[idx].chars().take(60).collect();
+            let id = format!("{} drop {when:?} #{idx} {head}", sc.name());
+            let env = new_env("");
+            sc.setup(&env);
+            env.sim.drop_connection_at(idx, when);
+            let mut p = Vec::new();
+            if let Err(e) = expect(&env, &["backup"], 0) {
+                p.push(e);
+            }
+            p.extend(verify(&env, "backup_repo", &demo_tables(), false));
+            p.extend(settle(&env));
+            p.extend(recovered_history_is_whole(&env));
+            tally.case(&id, p);
+        }
+    }
+    tally.finish();
+}
+
 /// Recovering onto a new cluster that shares the repository gives exactly the data history the
 /// cluster has (labels, status, backup_timestamp, snapshot_at), every catalog row FINISHED.
 fn recovered_history_is_whole(a: &Env) -> Vec<String> {
