@@ -219,6 +219,11 @@ fn runbook_recover_onto_a_new_cluster() {
     b.sim
         .execute("CREATE REPOSITORY backup_repo WITH BROKER ON LOCATION \"s3://sim-bucket/backup\" PROPERTIES (\"aws.s3.region\" = \"x\")")
         .unwrap();
+    let listed = b.query("SHOW SNAPSHOT ON backup_repo");
+    assert!(listed
+        .iter()
+        .any(|r| r[0].as_deref().unwrap_or("").starts_with("bbr_catalog_")));
+    b.sim.clear_statements();
     // Step 2: review the plan, then recover.
     let plan = b.run_ok(&["recover", "--dry-run"], 0);
     let plan: serde_json::Value = serde_json::from_str(&plan).unwrap();
