@@ -16,6 +16,7 @@ pub enum Command {
     Init,
     Backup,
     Restore,
+    Recover,
 }
 
 /// Every kind of step any command can contain. Documented for auditors in plans/README.md.
@@ -64,6 +65,11 @@ pub enum StepKind {
     /// Restore `--as` / `--replace`: give the complete table its final name (`ALTER TABLE ... RENAME`
     /// or one atomic `ALTER TABLE ... SWAP WITH ...`).
     PromoteRestore,
+    /// Recover: RESTORE every ops table from the chosen catalog snapshot.
+    RestoreCatalog,
+    /// Recover: compare the restored history with SHOW SNAPSHOT ON the repository; FINISHED rows
+    /// whose snapshot is absent become EXPIRED, newer snapshots unknown to the history are reported.
+    CheckHistory,
 }
 
 /// How the runner may retry a step. Transient errors are retried with exponential backoff + jitter.
