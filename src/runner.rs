@@ -77,7 +77,7 @@ struct Job {
     /// Restore: links this run saw FINISHED.
     links_finished: u32,
     /// Restore with several links: where a partial table goes when a later link fails.
-    aside_on_failure: Option<(String, String)>,
+    aside_on_failure: Vec<(String, String)>,
 }
 
 pub struct Runner<'a> {

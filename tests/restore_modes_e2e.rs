@@ -504,3 +504,46 @@ fn two_tables_of_one_database_share_restore_jobs() {
     let o = both(&["--replace"]);
     assert_eq!(o.status.code(), Some(2));
 }
+
+#[test]
+fn two_tables_whose_second_shared_job_is_cancelled_leave_both_names_free() {
+    if skip_on_real_cluster("two_tables_cancelled") {
+        return;
+    }
+    let env = Env::demo();
+    let (_, incr, _, at_incr) = two_links(&env);
+    let at = snapshot_at(&env, &incr);
+    env.sim.drop_table("sales", "orders").unwrap();
+    env.sim.drop_table("sales", "customers").unwrap();
+    env.sim.on_statement(
+        "^RESTORE",
+        Box::new(|sim| sim.cancel_next_job("[COMMON_ERROR, msg: injected download failure]")),
+    );
+    let args = [
+        "restore",
+        "--table",
+        "sales.orders",
+        "--table",
+        "sales.customers",
+        "--timestamp",
+        at.as_str(),
+    ];
+    let o = env.run(&args);
+    assert_eq!(o.status.code(), Some(1), "{}", last_line(&o));
+    let line = last_line(&o);
+    assert!(line.contains("injected download failure"), "{line}");
+    assert!(!env.sim.table_exists("sales", "orders"), "{line}");
+    assert!(!env.sim.table_exists("sales", "customers"), "{line}");
+    let aside: Vec<String> = tables(&env)
+        .into_iter()
+        .filter(|t| t.contains("_bbr_partial_"))
+        .collect();
+    assert_eq!(aside.len(), 2, "{aside:?}");
+    for a in &aside {
+        assert!(line.contains(&format!("sales.{a}")), "{line}");
+    }
+    env.sim.advance(Duration::from_secs(60));
+    let o = env.run(&args);
+    assert_eq!(o.status.code(), Some(0), "rerun: {}", last_line(&o));
+    assert_eq!(parts(&env, "orders"), at_incr);
+}

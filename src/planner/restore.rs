@@ -456,6 +456,10 @@ pub struct RestoreJob {
     /// (`table` then lists the tables of this job).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub check_tables: Vec<String>,
+    /// Shared jobs: (table, name) for each table earlier jobs created, moved aside when this or a
+    /// later job fails (so no target name keeps a partly restored table).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub asides: Vec<(String, String)>,
 }
 
 /// PromoteRestore details: how the complete table reaches its final name.
@@ -731,6 +735,7 @@ fn link_steps(
                         None
                     },
                     check_tables: Vec::new(),
+                    asides: Vec::new(),
                 })
                 .unwrap_or_default(),
             )),

@@ -272,7 +272,10 @@ impl Runner<'_> {
         let db = step.database.clone().unwrap_or_default();
         let sql = step.sql.clone().unwrap_or_default();
         if let Some(aside) = &r.aside_on_failure {
-            job.aside_on_failure = Some((r.table.clone(), aside.clone()));
+            job.aside_on_failure = vec![(r.table.clone(), aside.clone())];
+        }
+        if !r.asides.is_empty() {
+            job.aside_on_failure = r.asides.clone();
         }
         // A later link adds to the table the earlier ones made: if it was dropped meanwhile,
         // StarRocks would silently create it again with this link's partitions only.
@@ -536,49 +539,63 @@ impl Runner<'_> {
     /// aside (StarRocks put it back to NORMAL when the job was cancelled or refused), so the
     /// target name is left as it was and a rerun starts afresh; the error says where it went.
     pub(super) fn set_partial_aside(&mut self, step: &Step, job: &mut Job, e: &mut BbrError) {
-        let Some((work, aside)) = job.aside_on_failure.clone() else {
-            return;
-        };
-        if job.links_finished + job.links_done.unwrap_or(0) == 0 {
+        if job.aside_on_failure.is_empty() || job.links_finished + job.links_done.unwrap_or(0) == 0
+        {
             return;
         }
         let db = job.database.clone();
-        let t = TableRef {
-            database: db.clone(),
-            table: work.clone(),
-        };
-        let exists = self
-            .read(
-                step,
-                &target_exists_sql(&t),
-                "checking for a partly restored table",
-            )
-            .map(|rs| !rs.rows.is_empty())
-            .unwrap_or(false);
-        if !exists {
-            return;
+        let (mut moved, mut stuck) = (Vec::new(), Vec::new());
+        for (work, aside) in job.aside_on_failure.clone() {
+            let t = TableRef {
+                database: db.clone(),
+                table: work.clone(),
+            };
+            let exists = self
+                .read(
+                    step,
+                    &target_exists_sql(&t),
+                    "checking for a partly restored table",
+                )
+                .map(|rs| !rs.rows.is_empty())
+                .unwrap_or(false);
+            if !exists {
+                continue;
+            }
+            let sql = format!(
+                "ALTER TABLE {} RENAME {}",
+                qualified(&db, &work),
+                ident(&aside)
+            );
+            match self.query(step, &sql, "moving the partly restored table aside") {
+                Ok(_) => {
+                    warn!("the partly restored {t} was renamed to {db}.{aside}");
+                    moved.push((t.to_string(), format!("{db}.{aside}")));
+                }
+                Err(re) => {
+                    warn!("could not rename the partly restored {t}: {re}");
+                    stuck.push(t.to_string());
+                }
+            }
         }
-        let sql = format!(
-            "ALTER TABLE {} RENAME {}",
-            qualified(&db, &work),
-            ident(&aside)
-        );
-        match self.query(step, &sql, "moving the partly restored table aside") {
-            Ok(_) => {
-                warn!("the partly restored {t} was renamed to {db}.{aside}");
-                e.what = format!(
-                    "{}; the partly restored table was moved to {db}.{aside}",
-                    e.what
-                );
-                e.todo = format!("{t} is as before the restore; drop {db}.{aside} (DROP TABLE {db}.{aside}) when you no longer need it, fix the cause and run restore again");
-            }
-            Err(re) => {
-                warn!("could not rename the partly restored {t}: {re}");
-                e.what = format!("{}; {t} is partly restored", e.what);
-                e.todo = format!(
-                    "drop {t} (it holds only some partitions), fix the cause and run restore again"
-                );
-            }
+        if !stuck.is_empty() {
+            e.what = format!("{}; {} partly restored", e.what, stuck.join(", "));
+            e.todo = format!(
+                "drop {} (partly restored), fix the cause and run restore again",
+                stuck.join(", ")
+            );
+        } else if !moved.is_empty() {
+            let to: Vec<&str> = moved.iter().map(|(_, a)| a.as_str()).collect();
+            let from: Vec<&str> = moved.iter().map(|(t, _)| t.as_str()).collect();
+            e.what = format!(
+                "{}; the partly restored table(s) were moved to {}",
+                e.what,
+                to.join(", ")
+            );
+            e.todo = format!(
+                "{} as before the restore; drop {} (DROP TABLE) when you no longer need it, fix the cause and run restore again",
+                from.join(", "),
+                to.join(", ")
+            );
         }
     }
 

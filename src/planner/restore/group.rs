@@ -10,7 +10,7 @@ use chrono::NaiveDateTime;
 use serde::Serialize;
 
 use super::{
-    poll_step, recorded_chain_json, repository_of, restore_finalize_step, sanitise,
+    poll_step, recorded_chain_json, repository_of, restore_finalize_step, sanitise, side_name,
     target_exists_sql, ChainEntry, RestoreJob, RestorePoll, RestoreResume, TargetCheck,
     TIME_FORMAT,
 };
@@ -238,6 +238,10 @@ pub fn plan_group_restore(
                     link,
                     links: n,
                     aside_on_failure: None,
+                    asides: restored
+                        .iter()
+                        .map(|t| (t.clone(), side_name(t, "partial", suffix.map(|s| sanitise(s, 8)).as_deref())))
+                        .collect(),
                     check_tables: restored.clone(),
                 })
                 .unwrap_or_default(),
