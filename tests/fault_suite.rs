@@ -2221,10 +2221,18 @@ fn restore_failures_and_races() {
 // ---------------------------------------------------------------------------------------------
 // Restore --replace: SIGKILL at every step; never the live table lost, never a wrong swap.
 
-/// A full backup, then the live table changes: `--replace` as of just after the full backup
-/// (one snapshot). Returns the arguments, the restored state and the live state.
+/// `--replace` (the live table swapped out) or `--as orders_copy` (a new table beside it).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Beside {
+    Replace,
+    As,
+}
+
 type Parts = Vec<(String, u64, u64)>;
-fn replace_setup(env: &Env) -> (Vec<String>, Parts, Parts) {
+
+/// A full backup, then the live table changes; the restore is as of just after the full backup
+/// (one snapshot). Returns the arguments, the restored state and the live state.
+fn beside_setup(env: &Env, mode: Beside) -> (Vec<String>, Parts, Parts) {
     env.run_ok(&["init"], 0);
     env.run_ok(&["backup"], 0);
     let want = orders(env).unwrap();
@@ -2233,18 +2241,12 @@ fn replace_setup(env: &Env) -> (Vec<String>, Parts, Parts) {
     env.sim.load("sales", "orders", "p20260102", 4).unwrap();
     let live = orders(env).unwrap();
     env.sim.clear_statements();
-    (
-        args(&[
-            "restore",
-            "--table",
-            "sales.orders",
-            "--timestamp",
-            &target,
-            "--replace",
-        ]),
-        want,
-        live,
-    )
+    let mut a = args(&["restore", "--table", "sales.orders", "--timestamp", &target]);
+    match mode {
+        Beside::Replace => a.push("--replace".into()),
+        Beside::As => a.extend(args(&["--as", "orders_copy"])),
+    }
+    (a, want, live)
 }
 
 /// The tables of sales holding exactly `parts` (the live data or the restored one).
@@ -2256,44 +2258,65 @@ fn tables_holding(env: &Env, parts: &Parts) -> Vec<String> {
         .collect()
 }
 
-/// What must hold at any moment of a --replace: `orders` is the live table or the complete
-/// restore (never partial, never another table), and the live data exists under some name.
-fn replace_invariants(env: &Env, want: &Parts, live: &Parts) -> Vec<String> {
+fn parts_of(env: &Env, table: &str) -> Option<Parts> {
+    env.sim
+        .table_exists("sales", table)
+        .then(|| env.parts(table))
+}
+
+/// What must hold at any moment. --replace: `orders` is the live table or the complete restore
+/// (never partial, never another table), and the live data exists under some name. --as:
+/// `orders` is the live table, `orders_copy` absent or the complete restore.
+fn beside_invariants(env: &Env, mode: Beside, want: &Parts, live: &Parts) -> Vec<String> {
     let mut p = Vec::new();
     let now = orders(env);
-    if now.as_ref() != Some(live) && now.as_ref() != Some(want) {
-        p.push(format!(
-            "sales.orders is {now:?}: neither the live table nor the restore"
-        ));
-    }
-    if tables_holding(env, live).is_empty() {
-        p.push("the live table's data is under no name: lost".into());
+    match mode {
+        Beside::Replace => {
+            if now.as_ref() != Some(live) && now.as_ref() != Some(want) {
+                p.push(format!(
+                    "sales.orders is {now:?}: neither the live table nor the restore"
+                ));
+            }
+            if tables_holding(env, live).is_empty() {
+                p.push("the live table's data is under no name: lost".into());
+            }
+        }
+        Beside::As => {
+            if now.as_ref() != Some(live) {
+                p.push(format!("the live sales.orders changed: {now:?}"));
+            }
+            let copy = parts_of(env, "orders_copy");
+            if copy.is_some() && copy.as_ref() != Some(want) {
+                p.push(format!("sales.orders_copy is partial: {copy:?}"));
+            }
+        }
     }
     p
 }
 
-#[test]
-fn restore_replace_killed_at_every_step() {
-    if skip_on_real_cluster("restore_replace_killed_at_every_step") {
-        return;
-    }
-    let mut tally = Tally::new(
-        "restore-replace",
-        "SIGKILL at every step boundary of a one-snapshot restore --replace, before and after the step's first statement; the same command rerun: the live table is never lost, sales.orders is never partial or swapped wrongly",
-    );
+fn beside_killed_at_every_step(mode: Beside, category: &'static str, what: &'static str) {
+    let mut tally = Tally::new(category, what);
+    let final_table = match mode {
+        Beside::Replace => "orders",
+        Beside::As => "orders_copy",
+    };
     let reference = {
         let env = new_env("");
-        let (a, _, _) = replace_setup(&env);
+        let (a, _, _) = beside_setup(&env, mode);
         let mut dry: Vec<&str> = a.iter().map(String::as_str).collect();
         dry.push("--dry-run");
         let steps = dry_run_steps(&env, &dry);
         let env = new_env("");
-        let (a, want, live) = replace_setup(&env);
+        let (a, want, live) = beside_setup(&env, mode);
         let av: Vec<&str> = a.iter().map(String::as_str).collect();
         let o = run(&env, &av);
         assert_eq!(code(&o), 0, "{}", text(&o.stderr));
-        assert_eq!(orders(&env).as_ref(), Some(&want));
-        assert_eq!(tables_holding(&env, &live).len(), 1);
+        assert_eq!(parts_of(&env, final_table).as_ref(), Some(&want));
+        assert_eq!(
+            tables_holding(&env, &live).len(),
+            1,
+            "the live data under one name"
+        );
         Reference {
             steps,
             statements: env.sent(),
@@ -2301,9 +2324,9 @@ fn restore_replace_killed_at_every_step() {
     };
     for (kind, idx) in boundaries(&reference) {
         for when in [When::Before, When::After] {
-            let id = format!("replace kill {when:?} {kind} (statement #{idx})");
+            let id = format!("kill {when:?} {kind} (statement #{idx})");
             let env = new_env("");
-            let (a, want, live) = replace_setup(&env);
+            let (a, want, live) = beside_setup(&env, mode);
             env.sim.hang_at(idx, when);
             let av: Vec<&str> = a.iter().map(String::as_str).collect();
             let mut child = spawn(&env, &av, "killed");
@@ -2313,16 +2336,21 @@ fn restore_replace_killed_at_every_step() {
                 continue;
             }
             child.kill(&env);
-            let mut p = replace_invariants(&env, &want, &live);
+            let mut p = beside_invariants(&env, mode, &want, &live);
             // StarRocks finishes what was submitted; the rerun (once the dead run's heartbeat is
-            // stale) finishes its record and replaces again
+            // stale) finishes its record and restores again
             env.sim.advance(Duration::from_secs(60));
-            p.extend(replace_invariants(&env, &want, &live));
+            p.extend(beside_invariants(&env, mode, &want, &live));
             let mut done = false;
             for _ in 0..3 {
                 let o = run(&env, &av);
-                p.extend(replace_invariants(&env, &want, &live));
-                if code(&o) == 0 {
+                p.extend(beside_invariants(&env, mode, &want, &live));
+                // --as whose dead run had renamed its complete copy into place: the name is taken
+                // by the finished result, which is what the rerun was for
+                let finished_before = mode == Beside::As
+                    && code(&o) == 4
+                    && parts_of(&env, "orders_copy").as_ref() == Some(&want);
+                if code(&o) == 0 || finished_before {
                     done = true;
                     break;
                 }
@@ -2332,12 +2360,12 @@ fn restore_replace_killed_at_every_step() {
                 env.sim.advance(Duration::from_secs(60));
             }
             if !done {
-                p.push("no rerun completed the replace".into());
+                p.push("no rerun completed the restore".into());
             }
-            if orders(&env).as_ref() != Some(&want) {
+            if parts_of(&env, final_table).as_ref() != Some(&want) {
                 p.push(format!(
-                    "after the rerun sales.orders is {:?}",
-                    orders(&env)
+                    "after the rerun sales.{final_table} is {:?}",
+                    parts_of(&env, final_table)
                 ));
             }
             let running =
@@ -2349,4 +2377,28 @@ fn restore_replace_killed_at_every_step() {
         }
     }
     tally.finish();
+}
+
+#[test]
+fn restore_replace_killed_at_every_step() {
+    if skip_on_real_cluster("restore_replace_killed_at_every_step") {
+        return;
+    }
+    beside_killed_at_every_step(
+        Beside::Replace,
+        "restore-replace",
+        "SIGKILL at every step boundary of a one-snapshot restore --replace, before and after the step's first statement; the same command rerun: the live table is never lost, sales.orders is never partial or swapped wrongly",
+    );
+}
+
+#[test]
+fn restore_as_killed_at_every_step() {
+    if skip_on_real_cluster("restore_as_killed_at_every_step") {
+        return;
+    }
+    beside_killed_at_every_step(
+        Beside::As,
+        "restore-as",
+        "SIGKILL at every step boundary of a one-snapshot restore --as, before and after the step's first statement; the same command rerun: the live table untouched, the new name never partial and never blocked by a leftover",
+    );
 }

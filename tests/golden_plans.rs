@@ -177,7 +177,7 @@ fn restore_as_replace_and_two_tables_golden_plans() {
     assert!(replace.contains("SWAP WITH"), "{replace}");
     check_golden("restore_replace.json", &replace);
     let as_name = restore_dry_run(&env, &full, &["--as", "orders_copy"]);
-    assert!(as_name.contains("AS `orders_copy`"), "{as_name}");
+    assert!(as_name.contains("RENAME `orders_copy`"), "{as_name}");
     check_golden("restore_as.json", &as_name);
     // two tables of one database at one instant: shared RESTORE jobs
     env.sim.drop_table("sales", "orders").unwrap();

@@ -90,7 +90,16 @@ fn restore_as_builds_beside_the_live_table() {
     assert!(out.contains("as sales.orders_then"), "{out}");
     let r = sent_like(&env, "RESTORE");
     assert_eq!(r.len(), 1, "{r:?}");
-    assert!(r[0].contains("AS `orders_then`"), "{}", r[0]);
+    // staged under a name of this attempt, then renamed: NAME never holds a partial table
+    assert!(r[0].contains("AS `orders_then_bbr_"), "{}", r[0]);
+    let renames = sent_like(&env, "ALTER TABLE");
+    assert_eq!(renames.len(), 1, "{renames:?}");
+    assert!(
+        renames[0].starts_with("ALTER TABLE `sales`.`orders_then_bbr_")
+            && renames[0].ends_with("RENAME `orders_then`"),
+        "{}",
+        renames[0]
+    );
     assert_eq!(
         parts(&env, "orders"),
         at_incr,

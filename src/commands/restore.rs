@@ -232,9 +232,16 @@ pub(super) fn restore(
     // Preflight before anything is written (finishing dead runs' records included).
     let suffix = random_suffix();
     let place = match &resolved {
-        Ok(r) => Some(preflight(
-            &mut c, cfg, target, mode, r, &disc, dry_run, &suffix,
-        )?),
+        Ok(r) => match preflight(&mut c, cfg, target, mode, r, &disc, dry_run, &suffix) {
+            Ok(p) => Some(p),
+            // exit 4 (the name is taken, possibly by a dead run of this very command that
+            // completed): dead runs' records are finished first, as for any refusal after them
+            Err(e) if e.exit == crate::error::ExitCode::Refused && !dry_run => {
+                finish_dead_restores(&mut c, cfg, &disc.state.resume, out)?;
+                return Err(e.into());
+            }
+            Err(e) => return Err(e.into()),
+        },
         Err(_) => None,
     };
     let mut reread = false;

@@ -4,9 +4,10 @@
 //! create a NEW table under any name (`AS alias`), but a partition-level RESTORE onto an EXISTING
 //! table is cancelled unless that table bears the snapshot's own table name (the signature hashes
 //! the name). So:
-//! - one snapshot: the job writes the final name directly (`AS name` for `--as`), or, for
-//!   `--replace`, a stage beside the live table that one `ALTER TABLE t SWAP WITH stage` puts in place;
-//!   a cancelled job drops the table it created, so no name ever holds a partial table;
+//! - one snapshot: the job writes a stage (`AS stage`) that one `ALTER TABLE stage RENAME name`
+//!   (`--as`) or `ALTER TABLE t SWAP WITH stage` (`--replace`) puts in place; a cancelled job drops
+//!   the table it created, and a run that dies leaves only its own stage (a new name per attempt), so
+//!   the final name is never taken by a leftover;
 //! - several snapshots: every job must write the snapshot's name `t`; links after the first add to
 //!   the table the first created. When a later link fails, the partial table is renamed aside so
 //!   the target name is left as it was (absent) and a rerun starts afresh. `--as` renames the
@@ -93,13 +94,20 @@ pub fn placement(
             promote: None,
             aside_on_failure: aside,
         },
-        RestoreMode::As(n) if links == 1 => Placement {
-            mode: mode.clone(),
-            work: n.clone(),
-            final_name: n.clone(),
-            promote: None,
-            aside_on_failure: None,
-        },
+        // staged too, so a run that dies mid-way never leaves NAME taken by its leftovers
+        RestoreMode::As(n) if links == 1 => {
+            let stage = side_name(n, target_stamp, suffix);
+            Placement {
+                mode: mode.clone(),
+                work: stage.clone(),
+                final_name: n.clone(),
+                promote: Some(Promote::Rename {
+                    from: stage,
+                    to: n.clone(),
+                }),
+                aside_on_failure: None,
+            }
+        }
         RestoreMode::As(n) => Placement {
             mode: mode.clone(),
             work: t.clone(),
@@ -172,7 +180,17 @@ mod tests {
                 None,
                 Some("orders_bbr_partial_abc123"),
             ),
-            (as_n.clone(), 1, "o2", "o2", None, None),
+            (
+                as_n.clone(),
+                1,
+                "o2_bbr_20260101120000_abc123",
+                "o2",
+                Some(Promote::Rename {
+                    from: "o2_bbr_20260101120000_abc123".into(),
+                    to: "o2".into(),
+                }),
+                None,
+            ),
             (
                 as_n.clone(),
                 3,
