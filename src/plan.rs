@@ -65,6 +65,9 @@ pub enum StepKind {
     /// Restore `--as` / `--replace`: give the complete table its final name (`ALTER TABLE ... RENAME`
     /// or one atomic `ALTER TABLE ... SWAP WITH ...`).
     PromoteRestore,
+    /// Restore of several tables: rename a table that a dead run of the same restore left partly
+    /// restored aside (proven its: the database's last job is that run's), so the rerun starts afresh.
+    SetAside,
     /// Recover: RESTORE every ops table from the chosen catalog snapshot.
     RestoreCatalog,
     /// Recover: compare the restored history with SHOW SNAPSHOT ON the repository; FINISHED rows

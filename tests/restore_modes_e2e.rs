@@ -457,18 +457,25 @@ fn a_table_with_ten_thousand_partitions_restores_within_one_string_cell() {
     );
 }
 
+/// [`two_links`], then both sales tables dropped: (full, incr, incr's time, orders and customers
+/// as backed up).
+fn two_tables_dropped(env: &Env) -> (String, String, String, Parts, Parts) {
+    let (full, incr, _, at_incr) = two_links(env);
+    let customers = parts(env, "customers");
+    let at = snapshot_at(env, &incr);
+    env.sim.drop_table("sales", "orders").unwrap();
+    env.sim.drop_table("sales", "customers").unwrap();
+    env.sim.clear_statements();
+    (full, incr, at, at_incr, customers)
+}
+
 #[test]
 fn two_tables_of_one_database_share_restore_jobs() {
     if skip_on_real_cluster("two_tables_shared_jobs") {
         return;
     }
     let env = Env::demo();
-    let (full, incr, _, at_incr) = two_links(&env);
-    let customers = parts(&env, "customers");
-    let at = snapshot_at(&env, &incr);
-    env.sim.drop_table("sales", "orders").unwrap();
-    env.sim.drop_table("sales", "customers").unwrap();
-    env.sim.clear_statements();
+    let (full, incr, at, at_incr, customers) = two_tables_dropped(&env);
     let both = |extra: &[&str]| {
         let mut a = vec![
             "restore",
@@ -520,10 +527,7 @@ fn two_tables_whose_second_shared_job_is_cancelled_leave_both_names_free() {
         return;
     }
     let env = Env::demo();
-    let (_, incr, _, at_incr) = two_links(&env);
-    let at = snapshot_at(&env, &incr);
-    env.sim.drop_table("sales", "orders").unwrap();
-    env.sim.drop_table("sales", "customers").unwrap();
+    let (_, _, at, at_incr, _) = two_tables_dropped(&env);
     env.sim.on_statement(
         "^RESTORE",
         Box::new(|sim| sim.cancel_next_job("[COMMON_ERROR, msg: injected download failure]")),
@@ -555,4 +559,55 @@ fn two_tables_whose_second_shared_job_is_cancelled_leave_both_names_free() {
     let o = env.run(&args);
     assert_eq!(o.status.code(), Some(0), "rerun: {}", last_line(&o));
     assert_eq!(parts(&env, "orders"), at_incr);
+}
+
+#[test]
+fn a_two_table_restore_killed_between_its_jobs_is_set_aside_and_redone_by_the_same_command() {
+    if skip_on_real_cluster("two_tables_killed") {
+        return;
+    }
+    let env = Env::demo();
+    let (_, incr, at, at_incr, customers) = two_tables_dropped(&env);
+    // the second shared RESTORE hangs unanswered (never reaches StarRocks); the run is killed
+    env.sim.hang(
+        &format!("^RESTORE SNAPSHOT `sales`.`{incr}`"),
+        starrocks_sim::When::Before,
+    );
+    let args = [
+        "restore",
+        "--table",
+        "sales.orders",
+        "--table",
+        "sales.customers",
+        "--timestamp",
+        at.as_str(),
+    ];
+    env.killed_run(
+        &args,
+        |log| {
+            log.iter()
+                .any(|s| s.starts_with("RESTORE") && s.contains(incr.as_str()))
+        },
+        Duration::from_millis(50),
+    );
+    assert!(env.sim.table_exists("sales", "orders"), "partly restored");
+    env.sim.advance(Duration::from_secs(600));
+    let o = env.run(&args);
+    assert_eq!(o.status.code(), Some(0), "rerun: {}", last_line(&o));
+    let out = String::from_utf8_lossy(&o.stdout).to_string();
+    assert!(
+        out.contains("left partly restored by the interrupted run"),
+        "{out}"
+    );
+    assert_eq!(parts(&env, "orders"), at_incr);
+    assert_eq!(parts(&env, "customers"), customers);
+    let aside: Vec<String> = tables(&env)
+        .into_iter()
+        .filter(|t| t.contains("_bbr_partial_"))
+        .collect();
+    assert_eq!(aside.len(), 2, "{aside:?}");
+    let h = restore_rows(&env);
+    assert_eq!(h.len(), 2, "{h:?}");
+    assert_eq!(h[0].1, "FAILED", "the dead run: {h:?}");
+    assert_eq!(h[1].1, "FINISHED", "{h:?}");
 }

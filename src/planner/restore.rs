@@ -18,7 +18,9 @@ pub use adopt::{
     judge, pick_adoption, recorded_chain, AdoptClaim, Adoption, LinkRef, Progress, RestoreResume,
     ResumeJob, ShowRestoreJob, TakeOver,
 };
-pub use group::{group_jobs, plan_group_restore, GroupJob, GroupTable, GROUP_PREFIX};
+pub use group::{
+    group_jobs, plan_group_restore, set_aside_plan, GroupJob, GroupTable, GROUP_PREFIX,
+};
 pub use placement::{placement, side_name, Placement, Promote, RestoreMode, Unplaceable};
 
 use super::chain::{Chain, ChainLink};

@@ -14,7 +14,10 @@ use crate::config::{Config, TableRef};
 use crate::error::BbrError;
 use crate::planner::backup::random_suffix;
 use crate::planner::chain;
-use crate::planner::restore::{group_jobs, plan_group_restore, repository_of, GroupTable};
+use crate::planner::restore::{
+    group_jobs, judge, plan_group_restore, recorded_chain, repository_of, set_aside_plan,
+    GroupTable, LinkRef, Progress, GROUP_PREFIX, TIME_FORMAT,
+};
 use crate::preflight::restore::{check_restore, LinkToCheck};
 use crate::runner::Runner;
 use crate::state;
@@ -48,6 +51,20 @@ pub(crate) fn restore_many(
         }
     }
     Ok(())
+}
+
+/// A stale RUNNING group row of the same tables and target time that submitted a RESTORE.
+fn dead_group_run(
+    stale: &[crate::history::RestoreRow],
+    tables: &str,
+    at: &str,
+) -> Option<crate::history::RestoreRow> {
+    stale
+        .iter()
+        .filter(|r| r.label.starts_with(GROUP_PREFIX) && r.table == tables)
+        .filter(|r| r.target_time.as_deref().map(|t| &t[..t.len().min(19)]) == Some(at))
+        .find(|r| r.current_label.is_some())
+        .cloned()
 }
 
 /// Restores the tables of one database to one instant with shared RESTORE jobs.
@@ -130,7 +147,7 @@ fn restore_database(
         })
         .collect();
     check_restore(&mut c, cfg, db, &links)?;
-    let existing: Vec<String> = tables
+    let mut existing: Vec<String> = tables
         .iter()
         .zip(&discs)
         .filter(|(_, d)| d.state.target_exists)
@@ -166,6 +183,63 @@ fn restore_database(
         let plan = plan_with(&resume, None);
         plan.write_json(out)?;
         return Ok(());
+    }
+    if !existing.is_empty() {
+        let at = target_time.format(TIME_FORMAT).to_string();
+        let table_list: Vec<&str> = tables.iter().map(|t| t.table.as_str()).collect();
+        let stale = discs.first().map(|d| d.stale.clone()).unwrap_or_default();
+        if let Some(dead) = dead_group_run(&stale, &table_list.join(","), &at) {
+            // the tables may be that run's leftovers: finish its record (waiting for its job),
+            // then set them aside only if the database's last job is provably its own
+            finish_dead_restores(&mut c, cfg, &resume, out)?;
+            resume.clear();
+            let last = state::restore::last_restore_job(&mut c, cfg, db)?;
+            let links: Vec<LinkRef> = recorded_chain(&dead)
+                .iter()
+                .map(|e| LinkRef {
+                    label: e.label.clone(),
+                    backup_timestamp: e.backup_timestamp.clone(),
+                })
+                .collect();
+            let n = u32::try_from(links.len()).unwrap_or(u32::MAX);
+            let progress = judge(
+                &links,
+                dead.current_label.as_deref(),
+                dead.started_at.as_deref().and_then(state::parse_time),
+                last.as_ref(),
+                true,
+            );
+            // provably its: the database's last job is one of its links (or the one before the
+            // link it never got to send); complete: every link FINISHED
+            let (its, complete) = match progress {
+                Progress::Continue { done, wait: None } => (true, done == n),
+                Progress::Continue { .. } | Progress::Cancelled(_) => (true, false),
+                Progress::Unknown(_) => (false, false),
+            };
+            if complete {
+                return Err(BbrError::refused(
+                    format!(
+                        "{} exist(s): the interrupted run {} of this restore completed them (its record is finished now)",
+                        existing.join(", "),
+                        dead.label
+                    ),
+                    "nothing to do; see `starrocks-bbr list --restores`",
+                )
+                .into());
+            }
+            if its {
+                let sfx = dead.label.rsplit('_').next().unwrap_or("dead");
+                let plan = set_aside_plan(cfg, db, &dead.label, &existing, sfx);
+                let outcome = Runner::new(&mut c, cfg).run(&plan);
+                if let Some(e) = outcome.error {
+                    return Err(e.into());
+                }
+                for s in &plan.steps {
+                    writeln!(out, "{}", s.description)?;
+                }
+                existing.clear();
+            }
+        }
     }
     if !existing.is_empty() {
         return Err(BbrError::refused(

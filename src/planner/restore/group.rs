@@ -116,6 +116,31 @@ struct GroupInputs<'a> {
     resume: &'a [RestoreResume],
 }
 
+/// Renames the tables a dead group run `dead` left partly restored to `<table>_bbr_partial_<sfx>`.
+pub fn set_aside_plan(cfg: &Config, db: &str, dead: &str, tables: &[String], sfx: &str) -> Plan {
+    let steps: Vec<Step> = tables
+        .iter()
+        .map(|t| {
+            let name = t.rsplit('.').next().unwrap_or(t);
+            let aside = side_name(name, "partial", Some(&sanitise(sfx, 8)));
+            job_step(
+                db,
+                dead,
+                StepKind::SetAside,
+                format!("{t}: left partly restored by the interrupted run {dead}; renamed to {db}.{aside}"),
+                format!("ALTER TABLE {} RENAME {}", qualified(db, name), ident(&aside)),
+                super::super::idempotent(cfg),
+                None,
+            )
+        })
+        .collect();
+    Plan::new(
+        Command::Restore,
+        serde_json::json!({ "set_aside": tables, "dead": dead }),
+        steps,
+    )
+}
+
 /// The plan of a group restore (all tables of `db`, one target time).
 #[allow(clippy::too_many_arguments)]
 pub fn plan_group_restore(
