@@ -61,7 +61,7 @@ fn show_partitions_fallback_without_partitions_meta() {
     }
     let env = Env::with(
         SimOptions {
-            partitions_meta: false,
+            partitions_meta: Some(false),
             ..sim_options()
         },
         "",

@@ -11,6 +11,7 @@ use sqlparser::tokenizer::Token;
 
 use crate::ddl::{self, Column, KeysType, PartitionSpec};
 use crate::jobs::{Job, Repo};
+use crate::release::Release;
 use crate::sql::{err, sqlite_ident, sqlite_str, table_ident, translate, Cur, ER_PARSE};
 use crate::{LoggedStatement, SimError, SimOptions, When};
 
@@ -113,6 +114,7 @@ struct StmtCtx {
     db: Option<String>,
     conn_id: u32,
     version: String,
+    current_version: String,
 }
 
 /// One partition of the model.
@@ -339,6 +341,8 @@ pub struct JobInfo {
 /// The whole simulated cluster.
 pub(crate) struct Cluster {
     pub(crate) opts: SimOptions,
+    /// The release played (parsed `opts.release`).
+    pub(crate) release: Release,
     now: NaiveDateTime,
     pub(crate) db: rusqlite::Connection,
     ctx: Arc<Mutex<StmtCtx>>,
@@ -355,12 +359,6 @@ pub(crate) struct Cluster {
     info_dirty_parts: BTreeSet<(String, String, String)>,
     /// Statements received since `drop_connection_after` was armed.
     drop_counter: usize,
-}
-
-/// Server versions that mean StarRocks >= 3.2 (prepared SELECTs exist).
-pub(crate) fn version_at_least_3_2(v: &str) -> bool {
-    // StarRocks reports 5.1.0 up to 3.3 and 8.0.33 from 3.4
-    !v.starts_with("5.")
 }
 
 fn lock_ctx(ctx: &Mutex<StmtCtx>) -> std::sync::MutexGuard<'_, StmtCtx> {
@@ -453,8 +451,8 @@ fn variable(name: &str, c: &Cluster, s: &Session) -> Option<String> {
         "wait_timeout" => "28800".to_string(),
         "interactive_timeout" => "3600".to_string(),
         "net_write_timeout" | "net_read_timeout" => "60".to_string(),
-        "version_comment" => "StarRocks version 3.3.0-sim".to_string(),
-        "version" => c.opts.server_version.clone(),
+        "version_comment" => format!("StarRocks version {}-sim", c.release),
+        "version" => c.release.handshake().to_string(),
         "time_zone" => tz_text(s.tz),
         "system_time_zone" => tz_text(c.opts.system_time_zone),
         "autocommit" => "1".to_string(),
@@ -524,6 +522,10 @@ impl Cluster {
             Ok(lock_ctx(&c1).version.clone())
         })?;
         let c1 = ctx.clone();
+        db.create_scalar_function("current_version", 0, flags, move |_| {
+            Ok(lock_ctx(&c1).current_version.clone())
+        })?;
+        let c1 = ctx.clone();
         db.create_scalar_function("sim_tz", 1, flags, move |f| {
             let v: Option<String> = f.get(0)?;
             let secs = lock_ctx(&c1).tz_secs;
@@ -545,8 +547,12 @@ impl Cluster {
         })?;
         db.execute_batch(INFO_DDL)?;
         let now = opts.start_time;
+        let release = Release::parse(&opts.release).ok_or_else(|| {
+            anyhow::anyhow!("unknown release {:?} (want e.g. 3.3.5)", opts.release)
+        })?;
         Ok(Cluster {
             opts,
+            release,
             now,
             db,
             ctx,
@@ -602,9 +608,16 @@ impl Cluster {
         }
     }
 
-    /// Errnos changed in 3.3 (5501/5502); the 8.x handshake stands for 3.4+.
+    /// Errnos changed in 3.3 (5501/5502).
     pub(crate) fn new_errnos(&self) -> bool {
-        version_at_least_3_2(&self.opts.server_version)
+        self.release.new_errnos()
+    }
+
+    /// Whether `information_schema.partitions_meta` exists now.
+    pub(crate) fn has_partitions_meta(&self) -> bool {
+        self.opts
+            .partitions_meta
+            .unwrap_or_else(|| self.release.has_partitions_meta())
     }
 
     pub(crate) fn unknown_db(&self, db: &str) -> SimError {
@@ -661,7 +674,8 @@ impl Cluster {
         c.tz_secs = s.tz.local_minus_utc();
         c.db = s.db.clone();
         c.conn_id = s.conn_id;
-        c.version = self.opts.server_version.clone();
+        c.version = self.release.handshake().to_string();
+        c.current_version = format!("{}-sim", self.release);
     }
 
     pub(crate) fn use_db(&mut self, s: &mut Session, db: &str) -> Result<(), SimError> {
@@ -847,7 +861,7 @@ impl Cluster {
         if db.eq_ignore_ascii_case("information_schema") {
             let tl = t.to_ascii_lowercase();
             let known = INFO_TABLES.contains(&tl.as_str())
-                && (tl != "partitions_meta" || self.opts.partitions_meta);
+                && (tl != "partitions_meta" || self.has_partitions_meta());
             if !known || for_write {
                 return Err(err(
                     if self.new_errnos() { 5502 } else { 1051 },
@@ -932,6 +946,7 @@ impl Cluster {
             "BACKUP" => self.backup(s, &mut c),
             "RESTORE" => self.restore(s, &mut c),
             "CANCEL" => self.cancel(s, &mut c),
+            "ADMIN" => self.admin(&mut c),
             "DESC" | "DESCRIBE" => {
                 c.next();
                 self.describe(s, &mut c)

@@ -906,7 +906,7 @@ impl Cluster {
         };
         let info_path = r.info_path(&label, &ts);
         if !self.dbs.contains_key(&db) {
-            if crate::cluster::version_at_least_3_2(&self.opts.server_version) {
+            if self.release.restore_creates_database() {
                 self.create_database(&db, true)?;
             } else {
                 return Err(self.unknown_db(&db));

@@ -5,9 +5,11 @@
 //! Ordinary SQL on user tables runs in an in-memory SQLite; the StarRocks catalog (partitions,
 //! versions, repositories, snapshots, backup/restore jobs) is modelled by hand in [`cluster`].
 
+mod admin;
 mod cluster;
 mod ddl;
 mod jobs;
+mod release;
 mod server;
 mod sql;
 
@@ -20,12 +22,15 @@ pub use cluster::{
     JobInfo, JobKind, PartitionInfo, SnapshotInfo, SnapshotPartition, SnapshotTable,
 };
 pub use ddl::{KeysType, PartitionSpec, TableSpec};
+pub use release::Release;
 
 /// Options for [`Sim::start`]. Every field is public so tests can tweak one with `..Default::default()`.
 #[derive(Debug, Clone)]
 pub struct SimOptions {
-    /// Handshake version: "5.1.0" (StarRocks up to 3.3) or "8.0.33" (3.4+). Also picks errnos.
-    pub server_version: String,
+    /// The StarRocks release played, `major.minor.patch` ("2.5.22" … "4.1.0"; "3.3.x" = 3.3.0). It
+    /// picks the handshake version, `current_version()`, errnos, partitions_meta, prepared
+    /// statements, LIST rules and SHOW time zones (see [`Release`]). Default "3.1.9".
+    pub release: String,
     /// Number of alive backends: bounds replication_num of new tables and restores.
     pub backends: u32,
     /// The FE JVM's zone: snapshot timestamps (`backup_timestamp`) are rendered in it.
@@ -38,8 +43,10 @@ pub struct SimOptions {
     pub tick_per_statement: Duration,
     /// How long each backup/restore job state lasts in virtual time.
     pub job_state_duration: Duration,
-    /// false simulates a cluster older than 3.1.9: `information_schema.partitions_meta` is absent.
-    pub partitions_meta: bool,
+    /// Overrides whether `information_schema.partitions_meta` exists (None: as the release has it).
+    pub partitions_meta: Option<bool>,
+    /// `run_mode` = `shared_data` (no BACKUP/RESTORE) instead of `shared_nothing`.
+    pub shared_data: bool,
     /// The only account.
     pub user: String,
     /// Its password ("" = none).
@@ -50,7 +57,7 @@ impl Default for SimOptions {
     fn default() -> Self {
         let utc = FixedOffset::east_opt(0).unwrap_or_else(|| unreachable!());
         SimOptions {
-            server_version: "5.1.0".to_string(),
+            release: "3.1.9".to_string(),
             backends: 1,
             system_time_zone: utc,
             session_time_zone: utc,
@@ -59,7 +66,8 @@ impl Default for SimOptions {
                 .unwrap_or_default(),
             tick_per_statement: Duration::from_secs(1),
             job_state_duration: Duration::from_secs(2),
-            partitions_meta: true,
+            partitions_meta: None,
+            shared_data: false,
             user: "root".to_string(),
             password: String::new(),
         }
@@ -363,15 +371,26 @@ impl Sim {
             .push((pattern(regex), hook));
     }
 
-    /// Changes the handshake version (new connections) and the version-dependent behaviour.
-    pub fn set_server_version(&self, version: &str) {
-        self.lock().opts.server_version = version.to_string();
+    /// Plays another release from the next statement on (new connections get its handshake).
+    /// An unparsable release is an error and changes nothing.
+    pub fn set_release(&self, release: &str) -> anyhow::Result<()> {
+        let r = Release::parse(release)
+            .ok_or_else(|| anyhow::anyhow!("unknown release {release:?} (want e.g. 3.3.5)"))?;
+        let mut c = self.lock();
+        c.opts.release = release.to_string();
+        c.release = r;
+        Ok(())
     }
 
-    /// Makes `information_schema.partitions_meta` present or absent (a cluster older than 3.1.9)
-    /// from the next statement on, like [`SimOptions::partitions_meta`].
+    /// The release played.
+    pub fn release(&self) -> Release {
+        self.lock().release
+    }
+
+    /// Makes `information_schema.partitions_meta` present or absent from the next statement on,
+    /// whatever the release (like [`SimOptions::partitions_meta`]).
     pub fn set_partitions_meta(&self, present: bool) {
-        self.lock().opts.partitions_meta = present;
+        self.lock().opts.partitions_meta = Some(present);
     }
 
     /// Every statement received from clients, in order.
