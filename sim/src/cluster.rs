@@ -104,6 +104,8 @@ pub(crate) struct Faults {
     pub(crate) drop: Vec<(regex::Regex, When)>,
     pub(crate) drop_after: Option<usize>,
     pub(crate) hang: Vec<(regex::Regex, When)>,
+    /// SHOW SNAPSHOT listings (without TIMESTAMP) that fail with a storage error, then succeed.
+    pub(crate) snapshot_listing_failures: usize,
 }
 
 /// Values the SQLite functions NOW(), DATABASE(), ... read; set before each statement.
@@ -129,9 +131,22 @@ pub(crate) struct Partition {
     pub(crate) row_count: u64,
     pub(crate) replication_num: u32,
     pub(crate) is_temp: bool,
+    /// LIST partitions: their values (empty for range and unpartitioned tables).
+    pub(crate) values: Vec<String>,
+    /// Physical partitions beyond the first (random distribution with automatic bucketing):
+    /// (physical id, visible version). The first is (`id`, `version`).
+    pub(crate) physical: Vec<(u64, u64)>,
 }
 
 impl Partition {
+    /// (physical id, visible version) of every physical partition, the first one first: the
+    /// rows partitions_meta and SHOW PARTITIONS give for this partition name (#27522).
+    pub(crate) fn physical_rows(&self) -> Vec<(u64, u64)> {
+        std::iter::once((self.id, self.version))
+            .chain(self.physical.iter().copied())
+            .collect()
+    }
+
     pub(crate) fn data_size(&self) -> u64 {
         self.row_count * 64
     }
@@ -151,6 +166,8 @@ pub(crate) struct Table {
     pub(crate) keys_type: KeysType,
     pub(crate) keys: Vec<String>,
     pub(crate) partition_column: Option<String>,
+    /// RANGE / LIST / automatic LIST (meaningful with a partition column).
+    pub(crate) partitioning: ddl::Partitioning,
     pub(crate) partitions: Vec<Partition>,
     pub(crate) replication_num: u32,
     pub(crate) distribution: Vec<String>,
@@ -162,6 +179,11 @@ pub(crate) struct Table {
 impl Table {
     pub(crate) fn is_partitioned(&self) -> bool {
         self.partition_column.is_some()
+    }
+
+    /// LIST or automatic LIST partitioning (PartitionInfo.isListPartition).
+    pub(crate) fn is_list(&self) -> bool {
+        self.is_partitioned() && self.partitioning != ddl::Partitioning::Range
     }
 
     pub(crate) fn partition(&self, name: &str) -> Option<&Partition> {
@@ -185,6 +207,10 @@ impl Table {
         if !self.is_partitioned() {
             return String::new();
         }
+        if self.is_list() {
+            let vals: Vec<String> = p.values.iter().map(|v| format!("('{v}')")).collect();
+            return format!("({})", vals.join(", "));
+        }
         let ty = self.partition_type();
         let (min, max) = match ty.as_str() {
             "DATE" => ("0000-01-01", "9999-12-31"),
@@ -202,7 +228,13 @@ impl Table {
     }
 
     /// The non-temporary partition a partition-column value falls into.
-    fn route(&self, v: &str) -> Option<usize> {
+    pub(crate) fn route(&self, v: &str) -> Option<usize> {
+        if self.is_list() {
+            return self
+                .partitions
+                .iter()
+                .position(|p| !p.is_temp && p.values.iter().any(|x| x == v));
+        }
         self.partitions.iter().position(|p| {
             !p.is_temp
                 && p.lower.as_deref().is_none_or(|l| cmp_bound(v, l) >= 0)
@@ -613,6 +645,12 @@ impl Cluster {
         self.release.new_errnos()
     }
 
+    /// The zone SHOW BACKUP/RESTORE/PARTITIONS/REPOSITORIES render times in: the session's, but
+    /// a fixed +08:00 from 4.1 (TimeUtils.TIME_ZONE, #66360).
+    pub(crate) fn show_zone(&self, s: &Session) -> FixedOffset {
+        self.release.fixed_show_zone().unwrap_or(s.tz)
+    }
+
     /// Whether `information_schema.partitions_meta` exists now.
     pub(crate) fn has_partitions_meta(&self) -> bool {
         self.opts
@@ -697,7 +735,7 @@ impl Cluster {
         if self.info_dirty.is_empty() && self.info_dirty_parts.is_empty() {
             return Ok(());
         }
-        let dirty = std::mem::take(&mut self.info_dirty);
+        let mut dirty = std::mem::take(&mut self.info_dirty);
         let dirty_parts = std::mem::take(&mut self.info_dirty_parts);
         let tx = self.db.unchecked_transaction().map_err(sqlite_err)?;
         {
@@ -718,6 +756,11 @@ impl Cluster {
                 let Some(p) = t.partition(pn) else {
                     continue;
                 };
+                if !p.physical.is_empty() {
+                    // one row per physical partition: rewrite the table's rows below
+                    dirty.insert((db.clone(), tn.clone()));
+                    continue;
+                }
                 upd.execute(rusqlite::params![
                     db,
                     tn,
@@ -774,18 +817,22 @@ impl Cluster {
                 let pkey = t.partition_column.clone().unwrap_or_default();
                 let dist = t.distribution.join(", ");
                 let mut rows = 0u64;
-                for p in &t.partitions {
-                    rows += p.row_count;
+                for (p, (id, version)) in t
+                    .partitions
+                    .iter()
+                    .flat_map(|p| p.physical_rows().into_iter().map(move |ph| (p, ph)))
+                {
+                    rows += if id == p.id { p.row_count } else { 0 };
                     ins_pm
                         .execute(rusqlite::params![
                             db,
                             tn,
                             p.name,
-                            p.id as i64,
-                            p.version as i64,
-                            p.version as i64,
+                            id as i64,
+                            version as i64,
+                            version as i64,
                             fmt_time(p.version_time),
-                            (p.version + 1) as i64,
+                            (version + 1) as i64,
                             pkey,
                             t.range_text(p),
                             dist,
@@ -1145,6 +1192,9 @@ impl Cluster {
         t: &str,
         select: &str,
     ) -> Result<BTreeMap<usize, i64>, SimError> {
+        if self.table(db, t)?.partitioning == ddl::Partitioning::AutoList {
+            self.auto_partitions(db, t, select)?;
+        }
         let table = self.table(db, t)?.clone();
         let mut out = BTreeMap::new();
         if !table.is_partitioned() {
@@ -1165,6 +1215,33 @@ impl Cluster {
             }
         }
         Ok(out)
+    }
+
+    /// Automatic partitioning: a value without a partition gets one (`p<value>`, alphanumerics
+    /// only, as the FE names them) before the rows are routed.
+    fn auto_partitions(&mut self, db: &str, t: &str, select: &str) -> Result<(), SimError> {
+        let mut values = BTreeSet::new();
+        if let Output::Rows { rows, .. } = self.query_sqlite(select)? {
+            for r in rows {
+                values.insert(r.into_iter().next().flatten().unwrap_or_default());
+            }
+        }
+        for v in values {
+            if self.table(db, t)?.route(&v).is_some() {
+                continue;
+            }
+            let name: String = std::iter::once('p')
+                .chain(v.chars().filter(|c| c.is_ascii_alphanumeric()))
+                .collect();
+            let spec = PartitionSpec {
+                name,
+                lower: None,
+                upper: None,
+                values: vec![v],
+            };
+            self.add_partition(db, t, &spec, false)?;
+        }
+        Ok(())
     }
 
     fn insert(&mut self, s: &Session, sql: &str, c: &Cur) -> Result<Output, SimError> {
@@ -1417,20 +1494,24 @@ impl Cluster {
                 row_count: 0,
                 replication_num: rn,
                 is_temp: false,
+                values: Vec::new(),
+                physical: Vec::new(),
             }],
             None => {
                 let mut v = Vec::new();
-                for (name, lower, upper) in &ct.partitions {
+                for spec in &ct.partitions {
                     v.push(Partition {
                         id: self.next_id(),
-                        name: name.clone(),
-                        lower: lower.clone(),
-                        upper: upper.clone(),
+                        name: spec.name.clone(),
+                        lower: spec.lower.clone(),
+                        upper: spec.upper.clone(),
                         version: 1,
                         version_time: now,
                         row_count: 0,
                         replication_num: rn,
                         is_temp: false,
+                        values: spec.values.clone(),
+                        physical: Vec::new(),
                     });
                 }
                 v
@@ -1443,6 +1524,7 @@ impl Cluster {
             keys_type: ct.keys_type,
             keys: ct.keys.clone(),
             partition_column: ct.partition_column,
+            partitioning: ct.partitioning,
             partitions,
             replication_num: rn,
             distribution: if ct.distribution.is_empty() {
@@ -1576,8 +1658,8 @@ impl Cluster {
         let temp_add = c.eat_kws(&["ADD", "TEMPORARY", "PARTITION"]);
         if temp_add || c.eat_kws(&["ADD", "PARTITION"]) {
             let prev = None;
-            let (name, lower, upper) = ddl::parse_partition_def(c, prev)?;
-            self.add_partition(&db, &t, &PartitionSpec { name, lower, upper }, temp_add)?;
+            let spec = ddl::parse_partition_def(c, prev)?;
+            self.add_partition(&db, &t, &spec, temp_add)?;
             return ok();
         }
         if c.eat_kws(&["DROP", "TEMPORARY", "PARTITION"]) || c.eat_kws(&["DROP", "PARTITION"]) {
@@ -1696,12 +1778,13 @@ impl Cluster {
                 .partitions
                 .iter()
                 .filter(|p| p.is_temp == temp)
-                .map(|p| {
+                .flat_map(|p| p.physical_rows().into_iter().map(move |ph| (p, ph)))
+                .map(|(p, (id, version))| {
                     vec![
-                        Some(p.id.to_string()),
+                        Some(id.to_string()),
                         Some(p.name.clone()),
-                        Some(p.version.to_string()),
-                        Some(fmt_time(in_zone(p.version_time, s.tz))),
+                        Some(version.to_string()),
+                        Some(fmt_time(in_zone(p.version_time, self.show_zone(s)))),
                         Some("0".to_string()),
                         Some("NORMAL".to_string()),
                         Some(table.partition_column.clone().unwrap_or_default()),
@@ -1828,6 +1911,7 @@ impl Cluster {
                 location: location.to_string(),
                 create_time: self.now,
                 snapshots: Vec::new(),
+                stray_info_files: Vec::new(),
             },
         );
         Ok(())
@@ -1958,6 +2042,8 @@ impl Cluster {
             row_count: 0,
             replication_num: rn,
             is_temp: temp,
+            values: part.values.clone(),
+            physical: Vec::new(),
         });
         Ok(())
     }
@@ -2102,6 +2188,7 @@ fn show_create(t: &Table) -> String {
                     name: p.name.clone(),
                     lower: p.lower.clone(),
                     upper: p.upper.clone(),
+                    values: p.values.clone(),
                 };
                 let text = spec.sql();
                 match (&p.lower, &p.upper) {
@@ -2113,10 +2200,17 @@ fn show_create(t: &Table) -> String {
                 }
             })
             .collect();
-        s.push_str(&format!(
-            "PARTITION BY RANGE(`{pc}`)\n({})\n",
-            parts.join(",\n")
-        ));
+        match t.partitioning {
+            ddl::Partitioning::Range => s.push_str(&format!(
+                "PARTITION BY RANGE(`{pc}`)\n({})\n",
+                parts.join(",\n")
+            )),
+            ddl::Partitioning::List => s.push_str(&format!(
+                "PARTITION BY LIST(`{pc}`)\n({})\n",
+                parts.join(",\n")
+            )),
+            ddl::Partitioning::AutoList => s.push_str(&format!("PARTITION BY (`{pc}`)\n")),
+        }
     }
     let dist: Vec<String> = t.distribution.iter().map(|k| format!("`{k}`")).collect();
     s.push_str(&format!(

@@ -21,7 +21,7 @@ use chrono::{FixedOffset, NaiveDate, NaiveDateTime};
 pub use cluster::{
     JobInfo, JobKind, PartitionInfo, SnapshotInfo, SnapshotPartition, SnapshotTable,
 };
-pub use ddl::{KeysType, PartitionSpec, TableSpec};
+pub use ddl::{KeysType, PartitionSpec, Partitioning, TableSpec};
 pub use release::Release;
 
 /// Options for [`Sim::start`]. Every field is public so tests can tweak one with `..Default::default()`.
@@ -240,6 +240,52 @@ impl Sim {
         Ok(())
     }
 
+    /// Gives a partition one more physical partition (random distribution with automatic
+    /// bucketing): a new physical id at version 1. Returns its index (1 = the second physical).
+    pub fn add_physical_partition(
+        &self,
+        db: &str,
+        table: &str,
+        partition: &str,
+    ) -> anyhow::Result<usize> {
+        let mut c = self.lock();
+        let id = c.next_id();
+        let t = c.table_mut(db, table)?;
+        let p = t
+            .partition_mut(partition)
+            .ok_or_else(|| anyhow::anyhow!("no partition {partition} in {db}.{table}"))?;
+        p.physical.push((id, 1));
+        Ok(p.physical.len())
+    }
+
+    /// A load that wrote only physical partition `k` (0 = the first) of a partition: only that
+    /// physical partition's version moves (rows +N, version time = now).
+    pub fn load_physical(
+        &self,
+        db: &str,
+        table: &str,
+        partition: &str,
+        k: usize,
+        rows: u64,
+    ) -> anyhow::Result<()> {
+        if k == 0 {
+            return self.load(db, table, partition, rows);
+        }
+        let mut c = self.lock();
+        let now = c.now();
+        let t = c.table_mut(db, table)?;
+        let p = t
+            .partition_mut(partition)
+            .ok_or_else(|| anyhow::anyhow!("no partition {partition} in {db}.{table}"))?;
+        let ph = p.physical.get_mut(k - 1).ok_or_else(|| {
+            anyhow::anyhow!("partition {partition} has no physical partition {k}")
+        })?;
+        ph.1 += 1;
+        p.row_count += rows;
+        p.version_time = now;
+        Ok(())
+    }
+
     /// Drops one partition (temporary ones included).
     pub fn drop_partition(&self, db: &str, table: &str, partition: &str) -> anyhow::Result<()> {
         self.lock().drop_partition(db, table, partition)?;
@@ -391,6 +437,22 @@ impl Sim {
     /// whatever the release (like [`SimOptions::partitions_meta`]).
     pub fn set_partitions_meta(&self, present: bool) {
         self.lock().opts.partitions_meta = Some(present);
+    }
+
+    /// Puts an info file whose name does not decode (e.g. `__info_2026-01-01-00-00-00.part`) into
+    /// the snapshot directory of `label`: SHOW SNAPSHOT lists it as `Invalid: <file>`, before
+    /// (`before`) or after the real timestamps.
+    pub fn add_stray_info_file(&self, repo: &str, label: &str, file: &str, before: bool) {
+        if let Some(r) = self.lock().repos.get_mut(repo) {
+            r.stray_info_files
+                .push((label.to_string(), file.to_string(), before));
+        }
+    }
+
+    /// The next `n` SHOW SNAPSHOT listings (without TIMESTAMP) fail as a transient storage error
+    /// does: Timestamp NULL, Status `ERROR: Failed to get info: ...`.
+    pub fn fail_snapshot_listing(&self, n: usize) {
+        self.lock().faults.snapshot_listing_failures = n;
     }
 
     /// Every statement received from clients, in order.

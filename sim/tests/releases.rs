@@ -5,13 +5,64 @@ mod common;
 
 use common::*;
 use mysql::prelude::Queryable;
-use starrocks_sim::{SimOptions, TableSpec};
+use mysql::Conn;
+use starrocks_sim::{PartitionSpec, Sim, SimOptions, TableSpec};
 
-fn at(release: &str) -> starrocks_sim::Sim {
+fn at(release: &str) -> Sim {
     start_with(SimOptions {
         release: release.into(),
+        tick_per_statement: std::time::Duration::ZERO,
         ..SimOptions::default()
     })
+}
+
+/// db `d` with a LIST table `l` (p_bj: 'bj', p_sh: 'sh'), an automatic-list table `a` and a range
+/// table `r`, plus repository `repo`.
+fn list_tables(sim: &Sim) {
+    sim.create_repository("repo", false).unwrap();
+    let cols = [("id", "BIGINT"), ("city", "VARCHAR(16)")];
+    sim.create_table(
+        "d",
+        "l",
+        &TableSpec::new(&cols).list(
+            "city",
+            vec![
+                PartitionSpec::list("p_bj", &["bj"]),
+                PartitionSpec::list("p_sh", &["sh"]),
+            ],
+        ),
+    )
+    .unwrap();
+    sim.create_table("d", "a", &TableSpec::new(&cols).auto_list("city"))
+        .unwrap();
+    sim.create_table(
+        "d",
+        "r",
+        &TableSpec::new(&[("id", "BIGINT"), ("dt", "DATE")])
+            .range("dt", vec![PartitionSpec::less_than("p1", "2024-02-01")]),
+    )
+    .unwrap();
+}
+
+/// Runs a statement that starts a job and waits (virtual time) until the db's job is terminal.
+fn run_job(
+    sim: &Sim,
+    c: &mut Conn,
+    sql: &str,
+    show: &str,
+) -> std::collections::BTreeMap<String, Option<String>> {
+    exec(c, sql);
+    sim.advance(secs(120));
+    show_map(c, show).remove(0)
+}
+
+fn snapshot_ts(c: &mut Conn, label: &str) -> String {
+    rows(
+        c,
+        &format!("SHOW SNAPSHOT ON repo WHERE SNAPSHOT = '{label}'"),
+    )[0][1]
+        .clone()
+        .unwrap()
 }
 
 #[test]
@@ -86,5 +137,237 @@ fn run_mode_in_frontend_config() {
     });
     let mut c = conn(&sim);
     assert_eq!(rows(&mut c, sql)[0][2].as_deref(), Some("shared_data"));
-    let _ = TableSpec::new(&[("a", "INT")]);
+}
+
+#[test]
+fn list_tables_backup_refused_on_3_1_to_3_3() {
+    // BackupRestoreAnalyzer.java (#27551 e75637d9e7, removed by #51993 d62055ed7f): every
+    // LIST-partitioned table ref, explicit or implied by a missing ON list, errno 1064
+    let text = "Getting analyzing error. Detail message: List partition table does not support backup/restore job.";
+    for (release, refused) in [
+        ("3.0.9", false),
+        ("3.1.9", true),
+        ("3.3.5", true),
+        ("3.4.0", false),
+        ("4.1.0", false),
+    ] {
+        let sim = at(release);
+        if !release.starts_with("3.0") {
+            list_tables(&sim);
+        } else {
+            sim.create_repository("repo", false).unwrap();
+            sim.create_table("d", "r", &TableSpec::new(&[("id", "BIGINT")]))
+                .unwrap();
+        }
+        let mut c = conn(&sim);
+        for sql in [
+            "BACKUP SNAPSHOT d.s1 TO repo ON (l)",
+            "BACKUP SNAPSHOT d.s2 TO repo ON (r, a)",
+            "BACKUP SNAPSHOT d.s3 TO repo",
+        ] {
+            if release.starts_with("3.0") {
+                continue;
+            }
+            if refused {
+                assert_eq!(
+                    fail(&mut c, sql),
+                    (1064, text.to_string()),
+                    "{release} {sql}"
+                );
+            } else {
+                let r = run_job(&sim, &mut c, sql, "SHOW BACKUP FROM d");
+                assert_eq!(r["State"].as_deref(), Some("FINISHED"), "{release} {sql}");
+            }
+        }
+        // the rest of the database still backs up when the LIST tables are left out
+        let r = run_job(
+            &sim,
+            &mut c,
+            "BACKUP SNAPSHOT d.s4 TO repo ON (r)",
+            "SHOW BACKUP FROM d",
+        );
+        assert_eq!(r["State"].as_deref(), Some("FINISHED"), "{release}");
+    }
+}
+
+#[test]
+fn automatic_list_partitions_appear_per_value_and_restore_cannot_add_one() {
+    // RestoreJob.java:740-766: only RANGE tables may gain partitions in a RESTORE onto an existing
+    // table; LIST (and automatic) ones are cancelled with this text. Existing ones are overwritten.
+    let sim = at("3.4.0");
+    list_tables(&sim);
+    let mut c = conn(&sim);
+    exec(&mut c, "INSERT INTO d.a VALUES (1, 'bj'), (2, 'sh')");
+    let names: Vec<Option<String>> = rows(&mut c, "SELECT PARTITION_NAME FROM information_schema.partitions_meta WHERE TABLE_NAME = 'a' ORDER BY PARTITION_NAME")
+        .into_iter()
+        .map(|r| r[0].clone())
+        .collect();
+    assert_eq!(names, [Some("pbj".into()), Some("psh".into())]);
+    let r = run_job(
+        &sim,
+        &mut c,
+        "BACKUP SNAPSHOT d.s1 TO repo ON (a, l)",
+        "SHOW BACKUP FROM d",
+    );
+    assert_eq!(r["State"].as_deref(), Some("FINISHED"));
+    let ts = snapshot_ts(&mut c, "s1");
+    // a new partition after the snapshot: restoring the snapshot's partitions overwrites fine
+    exec(&mut c, "INSERT INTO d.a VALUES (3, 'gz')");
+    let restore = |on: &str| {
+        format!(
+            r#"RESTORE SNAPSHOT d.s1 FROM repo ON ({on}) PROPERTIES ("backup_timestamp" = "{ts}", "replication_num" = "1")"#
+        )
+    };
+    let r = run_job(
+        &sim,
+        &mut c,
+        &restore("a PARTITION (pbj)"),
+        "SHOW RESTORE FROM d",
+    );
+    assert_eq!(r["State"].as_deref(), Some("FINISHED"), "{r:?}");
+    // a partition missing locally cannot be added to a LIST table
+    exec(&mut c, "ALTER TABLE d.l DROP PARTITION p_sh");
+    let r = run_job(&sim, &mut c, &restore("l"), "SHOW RESTORE FROM d");
+    assert_eq!(r["State"].as_deref(), Some("CANCELLED"));
+    assert_eq!(
+        r["Status"].as_deref(),
+        Some("[COMMON_ERROR, msg: No partition exist in single partitioned table l]")
+    );
+    // into a new table it works (3.4+)
+    let r = run_job(
+        &sim,
+        &mut c,
+        &format!(
+            r#"RESTORE SNAPSHOT d.s1 FROM repo ON (l AS l2) PROPERTIES ("backup_timestamp" = "{ts}", "replication_num" = "1")"#
+        ),
+        "SHOW RESTORE FROM d",
+    );
+    assert_eq!(r["State"].as_deref(), Some("FINISHED"), "{r:?}");
+    assert_eq!(sim.partitions("d", "l2").unwrap().len(), 2);
+}
+
+#[test]
+fn release_4_1_shows_job_times_in_fixed_plus_8() {
+    // TimeUtils.java:70 on branch-4.1 (TIME_ZONE = ZoneOffset.ofTotalSeconds(8 * 3600)), used by
+    // BackupJob.getInfo (BackupJob.java:904-905) and RestoreJob; NOW() stays in the session zone
+    for (release, expect) in [
+        ("4.0.1", "2026-01-01 00:00:00"),
+        ("4.1.0", "2026-01-01 08:00:00"),
+    ] {
+        let sim = at(release);
+        list_tables(&sim);
+        let mut c = conn(&sim);
+        exec(&mut c, "SET time_zone = '+00:00'");
+        assert_eq!(
+            one(&mut c, "SELECT NOW()"),
+            Some("2026-01-01 00:00:00".into())
+        );
+        let r = run_job(
+            &sim,
+            &mut c,
+            "BACKUP SNAPSHOT d.s1 TO repo ON (r)",
+            "SHOW BACKUP FROM d",
+        );
+        assert_eq!(r["CreateTime"].as_deref(), Some(expect), "{release}");
+        let parts = show_map(&mut c, "SHOW PARTITIONS FROM d.r");
+        assert_eq!(
+            parts[0]["VisibleVersionTime"].as_deref(),
+            Some(expect),
+            "{release}"
+        );
+        let vt: Option<String> = one(&mut c, "SELECT VISIBLE_VERSION_TIME FROM information_schema.partitions_meta WHERE TABLE_NAME = 'r'");
+        assert_eq!(
+            vt.as_deref(),
+            Some("2026-01-01 00:00:00"),
+            "partitions_meta follows the session zone"
+        );
+    }
+}
+
+#[test]
+fn show_snapshot_invalid_entries_and_transient_listing_errors() {
+    // Repository.getSnapshotInfo (backup/Repository.java:612-640)
+    let sim = at("3.3.5");
+    list_tables(&sim);
+    let mut c = conn(&sim);
+    let r = run_job(
+        &sim,
+        &mut c,
+        "BACKUP SNAPSHOT d.s1 TO repo ON (r)",
+        "SHOW BACKUP FROM d",
+    );
+    assert_eq!(r["State"].as_deref(), Some("FINISHED"));
+    let ts = snapshot_ts(&mut c, "s1");
+    sim.add_stray_info_file("repo", "s1", "__info_2026-01-01-00-00-00.part", true);
+    sim.add_stray_info_file("repo", "s1", "__info_junk", false);
+    let r = rows(&mut c, "SHOW SNAPSHOT ON repo WHERE SNAPSHOT = 's1'");
+    assert_eq!(
+        r[0][1].as_deref(),
+        Some(
+            format!("Invalid: __info_2026-01-01-00-00-00.part\n{ts}\nInvalid: __info_junk")
+                .as_str()
+        )
+    );
+    assert_eq!(r[0][2].as_deref(), Some("OK"));
+    sim.fail_snapshot_listing(1);
+    let r = rows(&mut c, "SHOW SNAPSHOT ON repo WHERE SNAPSHOT = 's1'");
+    assert_eq!(r[0][1], None);
+    assert!(r[0][2]
+        .as_deref()
+        .unwrap()
+        .starts_with("ERROR: Failed to get info: "));
+    let r = rows(&mut c, "SHOW SNAPSHOT ON repo WHERE SNAPSHOT = 's1'");
+    assert_eq!(
+        r[0][2].as_deref(),
+        Some("OK"),
+        "transient: the next listing works"
+    );
+}
+
+#[test]
+fn several_physical_partitions_per_partition_name() {
+    // #27522: partitions_meta / SHOW PARTITIONS give one row per PHYSICAL partition; a load bumps
+    // only the one it wrote; RestoreJob.java:700-705 refuses to overwrite an existing partition
+    // whose snapshot copy has several (3.2+)
+    let sim = at("3.3.5");
+    list_tables(&sim);
+    let mut c = conn(&sim);
+    assert_eq!(sim.add_physical_partition("d", "r", "p1").unwrap(), 1);
+    sim.load_physical("d", "r", "p1", 1, 10).unwrap();
+    let sql = "SELECT PARTITION_NAME, PARTITION_ID, VISIBLE_VERSION FROM information_schema.partitions_meta WHERE TABLE_NAME = 'r' ORDER BY PARTITION_ID";
+    let r = rows(&mut c, sql);
+    assert_eq!(r.len(), 2);
+    assert_eq!(r[0][0], r[1][0]);
+    assert_ne!(r[0][1], r[1][1]);
+    assert_eq!(
+        (r[0][2].as_deref(), r[1][2].as_deref()),
+        (Some("1"), Some("2"))
+    );
+    assert_eq!(show_map(&mut c, "SHOW PARTITIONS FROM d.r").len(), 2);
+    sim.load("d", "r", "p1", 1).unwrap();
+    let r = rows(&mut c, sql);
+    assert_eq!(
+        (r[0][2].as_deref(), r[1][2].as_deref()),
+        (Some("2"), Some("2"))
+    );
+    let r = run_job(
+        &sim,
+        &mut c,
+        "BACKUP SNAPSHOT d.s1 TO repo ON (r)",
+        "SHOW BACKUP FROM d",
+    );
+    assert_eq!(r["State"].as_deref(), Some("FINISHED"));
+    let ts = snapshot_ts(&mut c, "s1");
+    let r = run_job(
+        &sim,
+        &mut c,
+        &format!(
+            r#"RESTORE SNAPSHOT d.s1 FROM repo ON (r) PROPERTIES ("backup_timestamp" = "{ts}", "replication_num" = "1")"#
+        ),
+        "SHOW RESTORE FROM d",
+    );
+    assert_eq!(
+        r["Status"].as_deref(),
+        Some("[COMMON_ERROR, msg: Partition p1 in table r is automatic bucket partition, can not be restored]")
+    );
 }
