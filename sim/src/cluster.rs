@@ -174,6 +174,10 @@ pub(crate) struct Table {
     pub(crate) buckets: u32,
     pub(crate) state: TableState,
     pub(crate) create_time: NaiveDateTime,
+    /// `bloom_filter_columns` (table property), in declaration order.
+    pub(crate) bloom_filter_columns: Vec<String>,
+    /// Rollup / synchronous materialized view names (extra indexes of the table).
+    pub(crate) rollups: Vec<String>,
 }
 
 impl Table {
@@ -243,17 +247,27 @@ impl Table {
     }
 
     /// A schema signature (column names and types, keys) for restore checks.
+    /// What RESTORE compares on an existing table (STARROCKS-NOTES "What RESTORE compares"):
+    /// Column.equals (name, type, nullability, DEFAULT, COMMENT), key type and keys, index
+    /// (rollup) names and bloom-filter columns.
     pub(crate) fn signature(&self) -> String {
         let cols: Vec<String> = self
             .columns
             .iter()
-            .map(|c| format!("{}:{}", c.name, c.ty))
+            .map(|c| {
+                format!(
+                    "{}:{}:{}:{:?}:{}",
+                    c.name, c.ty, c.nullable, c.default, c.comment
+                )
+            })
             .collect();
         format!(
-            "{}|{}|{}",
+            "{}|{}|{}|rollups={}|bf={}",
             cols.join(","),
             self.keys_type.sql(),
-            self.keys.join(",")
+            self.keys.join(","),
+            self.rollups.join(","),
+            self.bloom_filter_columns.join(",")
         )
     }
 }
@@ -470,11 +484,21 @@ CREATE TABLE "information_schema.columns" (TABLE_CATALOG TEXT, TABLE_SCHEMA TEXT
   NUMERIC_SCALE INTEGER, DATETIME_PRECISION INTEGER, CHARACTER_SET_NAME TEXT, COLLATION_NAME TEXT,
   COLUMN_TYPE TEXT, COLUMN_KEY TEXT, EXTRA TEXT, PRIVILEGES TEXT, COLUMN_COMMENT TEXT);
 CREATE INDEX "information_schema.columns_t" ON "information_schema.columns" (TABLE_SCHEMA, TABLE_NAME);
+CREATE TABLE "information_schema.tables_config" (TABLE_SCHEMA TEXT, TABLE_NAME TEXT, TABLE_ENGINE TEXT,
+  TABLE_MODEL TEXT, PRIMARY_KEY TEXT, PARTITION_KEY TEXT, DISTRIBUTE_KEY TEXT, DISTRIBUTE_TYPE TEXT,
+  DISTRIBUTE_BUCKET INTEGER, SORT_KEY TEXT, PROPERTIES TEXT, TABLE_ID INTEGER);
+CREATE INDEX "information_schema.tables_config_t" ON "information_schema.tables_config" (TABLE_SCHEMA, TABLE_NAME);
 CREATE TABLE "information_schema.schemata" (CATALOG_NAME TEXT, SCHEMA_NAME TEXT,
   DEFAULT_CHARACTER_SET_NAME TEXT, DEFAULT_COLLATION_NAME TEXT, SQL_PATH TEXT);
 "#;
 
-const INFO_TABLES: &[&str] = &["partitions_meta", "tables", "columns", "schemata"];
+const INFO_TABLES: &[&str] = &[
+    "partitions_meta",
+    "tables",
+    "columns",
+    "schemata",
+    "tables_config",
+];
 
 /// Session variables answered by `SELECT @@x` and SHOW VARIABLES.
 fn variable(name: &str, c: &Cluster, s: &Session) -> Option<String> {
@@ -798,6 +822,14 @@ impl Cluster {
             let mut del_c = tx
                 .prepare_cached(r#"DELETE FROM "information_schema.columns" WHERE TABLE_SCHEMA = ?1 AND TABLE_NAME = ?2"#)
                 .map_err(sqlite_err)?;
+            let mut del_tc = tx
+                .prepare_cached(r#"DELETE FROM "information_schema.tables_config" WHERE TABLE_SCHEMA = ?1 AND TABLE_NAME = ?2"#)
+                .map_err(sqlite_err)?;
+            // InformationSchemaDataSource.genNormalTableConfigInfo: PROPERTIES is OlapTable.getProperties()
+            // as JSON (bloom_filter_columns among them, OlapTable.java:2936-2940)
+            let mut ins_tc = tx
+                .prepare_cached(r#"INSERT INTO "information_schema.tables_config" VALUES (?1, ?2, 'OLAP', ?3, ?4, ?5, ?6, 'HASH', ?7, ?6, ?8, ?9)"#)
+                .map_err(sqlite_err)?;
             let mut ins_pm = tx
                 .prepare_cached(r#"INSERT INTO "information_schema._pm" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, 'HDD', '9999-12-31 23:59:59', NULL, 0, ?14, ?15, ?16, 0, 0, 0, 0, NULL)"#)
                 .map_err(sqlite_err)?;
@@ -805,17 +837,56 @@ impl Cluster {
                 .prepare_cached(r#"INSERT INTO "information_schema.tables" VALUES ('def', ?1, ?2, 'BASE TABLE', 'StarRocks', NULL, NULL, ?3, 0, ?4, NULL, NULL, NULL, NULL, ?5, ?6, NULL, 'utf8_general_ci', NULL, NULL, '')"#)
                 .map_err(sqlite_err)?;
             let mut ins_c = tx
-                .prepare_cached(r#"INSERT INTO "information_schema.columns" VALUES ('def', ?1, ?2, ?3, ?4, ?5, ?6, ?7, NULL, NULL, NULL, NULL, NULL, 'utf8', 'utf8_general_ci', ?8, ?9, '', 'SELECT,INSERT,UPDATE,REFERENCES', '')"#)
+                .prepare_cached(r#"INSERT INTO "information_schema.columns" VALUES ('def', ?1, ?2, ?3, ?4, ?5, ?6, ?7, NULL, NULL, NULL, NULL, NULL, 'utf8', 'utf8_general_ci', ?8, ?9, '', 'SELECT,INSERT,UPDATE,REFERENCES', ?10)"#)
                 .map_err(sqlite_err)?;
             for (db, tn) in &dirty {
                 del_pm.execute([db, tn]).map_err(sqlite_err)?;
                 del_t.execute([db, tn]).map_err(sqlite_err)?;
                 del_c.execute([db, tn]).map_err(sqlite_err)?;
+                del_tc.execute([db, tn]).map_err(sqlite_err)?;
                 let Some(t) = self.dbs.get(db).and_then(|d| d.tables.get(tn)) else {
                     continue;
                 };
                 let pkey = t.partition_column.clone().unwrap_or_default();
                 let dist = t.distribution.join(", ");
+                let mut props = serde_json::Map::new();
+                props.insert(
+                    "replication_num".into(),
+                    t.replication_num.to_string().into(),
+                );
+                if !t.bloom_filter_columns.is_empty() {
+                    props.insert(
+                        "bloom_filter_columns".into(),
+                        t.bloom_filter_columns.join(", ").into(),
+                    );
+                }
+                let quoted = |v: &[String]| {
+                    v.iter()
+                        .map(|k| format!("`{k}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                };
+                let pk = if matches!(t.keys_type, KeysType::Primary | KeysType::Unique) {
+                    quoted(&t.keys)
+                } else {
+                    String::new()
+                };
+                ins_tc
+                    .execute(rusqlite::params![
+                        db,
+                        tn,
+                        t.keys_type.model_name(),
+                        pk,
+                        t.partition_column
+                            .as_ref()
+                            .map(|p| format!("`{p}`"))
+                            .unwrap_or_default(),
+                        quoted(&t.distribution),
+                        i64::from(t.buckets),
+                        serde_json::Value::Object(props).to_string(),
+                        0i64,
+                    ])
+                    .map_err(sqlite_err)?;
                 let mut rows = 0u64;
                 for (p, (id, version)) in t
                     .partitions
@@ -876,6 +947,7 @@ impl Cluster {
                             col.data_type(),
                             col.column_type(),
                             key,
+                            col.comment,
                         ])
                         .map_err(sqlite_err)?;
                 }
@@ -1535,6 +1607,13 @@ impl Cluster {
             buckets,
             state: TableState::Normal,
             create_time: now,
+            bloom_filter_columns: ct
+                .properties
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case("bloom_filter_columns"))
+                .map(|(_, v)| split_list(v))
+                .unwrap_or_default(),
+            rollups: Vec::new(),
         };
         if let Some(d) = self.dbs.get_mut(db) {
             d.tables.insert(ct.name.clone(), table);
@@ -1637,6 +1716,76 @@ impl Cluster {
                 _ => return Err(c.syntax()),
             };
             self.add_column(&db, &t, &name, &ty)?;
+            return ok();
+        }
+        if c.eat_kws(&["MODIFY", "COLUMN"]) {
+            // MODIFY COLUMN c [type] [NULL|NOT NULL] [DEFAULT v] [COMMENT 's']: metadata only here
+            // (neither partition ids nor versions move)
+            let name = c.ident()?;
+            let table = self.table(&db, &t)?;
+            let Some(mut col) = table.columns.iter().find(|x| x.name == name).cloned() else {
+                return Err(err(1054, format!("Unknown column '{name}' in '{t}'")));
+            };
+            if let Some(Token::Word(w)) = c.peek() {
+                let kw = w.value.to_ascii_uppercase();
+                if !["DEFAULT", "COMMENT", "NULL", "NOT"].contains(&kw.as_str()) {
+                    c.next();
+                    let mut ty = kw;
+                    if matches!(c.peek(), Some(Token::LParen)) {
+                        let start = c.i;
+                        c.skip_group()?;
+                        let args: String = c.t[start..c.i].iter().map(|t| t.to_string()).collect();
+                        ty.push_str(&args.replace(' ', ""));
+                    }
+                    col.ty = ty;
+                }
+            }
+            while !c.at_end() {
+                if c.eat_kws(&["NOT", "NULL"]) {
+                    col.nullable = false;
+                } else if c.eat_kw("NULL") {
+                    col.nullable = true;
+                } else if c.eat_kw("DEFAULT") {
+                    col.default = if c.eat_kw("NULL") {
+                        None
+                    } else {
+                        Some(c.value()?)
+                    };
+                } else if c.eat_kw("COMMENT") {
+                    col.comment = c.string()?;
+                } else {
+                    return Err(c.syntax());
+                }
+            }
+            let table = self.table_mut(&db, &t)?;
+            if let Some(x) = table.columns.iter_mut().find(|x| x.name == name) {
+                *x = col;
+            }
+            return ok();
+        }
+        if c.eat_kws(&["ADD", "ROLLUP"]) {
+            // ADD ROLLUP r (c1, c2): a new index; versions do not move
+            let name = c.ident()?;
+            c.ident_list()?;
+            let table = self.table_mut(&db, &t)?;
+            if table.rollups.contains(&name) {
+                return Err(err(
+                    ER_PARSE,
+                    format!("Rollup index[{name}] already exists"),
+                ));
+            }
+            table.rollups.push(name);
+            return ok();
+        }
+        if c.eat_kw("SET") {
+            // SET ("bloom_filter_columns" = "a, b"): metadata only here
+            let props = c.properties()?;
+            let table = self.table_mut(&db, &t)?;
+            for (k, v) in props {
+                if k.eq_ignore_ascii_case("bloom_filter_columns") {
+                    table.bloom_filter_columns = split_list(&v);
+                }
+            }
             return ok();
         }
         if c.eat_kws(&["DROP", "COLUMN"]) {
@@ -1773,6 +1922,7 @@ impl Cluster {
                 .or_else(|| s.db.clone())
                 .ok_or_else(|| err(1046, "No database selected"))?;
             let table = self.table(&db, &t)?;
+            let list = table.is_list();
             let dist = table.distribution.join(", ");
             let rows = table
                 .partitions
@@ -1801,6 +1951,8 @@ impl Cluster {
                     ]
                 })
                 .collect();
+            // PartitionsProcDir.java:121: the column is `List` for LIST tables, `Range` otherwise
+            let range_col = if list { "List" } else { "Range" };
             return Ok(Output::rows(
                 &[
                     "PartitionId",
@@ -1810,7 +1962,7 @@ impl Cluster {
                     "VisibleVersionHash",
                     "State",
                     "PartitionKey",
-                    "Range",
+                    range_col,
                     "DistributionKey",
                     "Buckets",
                     "ReplicationNum",
@@ -2060,6 +2212,7 @@ impl Cluster {
             ty: ty.to_ascii_uppercase(),
             nullable: true,
             default: None,
+            comment: String::new(),
         };
         let sqlite_ty = col.sqlite_type();
         let table = self.table_mut(db, t)?;
@@ -2156,6 +2309,14 @@ fn find_where(sql: &str) -> String {
         }
     }
     String::new()
+}
+
+/// `a, b` -> [a, b] (property lists).
+fn split_list(v: &str) -> Vec<String> {
+    v.split(',')
+        .map(|x| x.trim().to_string())
+        .filter(|x| !x.is_empty())
+        .collect()
 }
 
 /// A plausible `SHOW CREATE TABLE` text.

@@ -20,6 +20,16 @@ pub enum KeysType {
 }
 
 impl KeysType {
+    /// KeysType.toString() as tables_config.TABLE_MODEL shows it.
+    pub(crate) fn model_name(self) -> &'static str {
+        match self {
+            KeysType::Duplicate => "DUP_KEYS",
+            KeysType::Aggregate => "AGG_KEYS",
+            KeysType::Unique => "UNIQUE_KEYS",
+            KeysType::Primary => "PRIMARY_KEYS",
+        }
+    }
+
     pub(crate) fn sql(self) -> &'static str {
         match self {
             KeysType::Duplicate => "DUPLICATE KEY",
@@ -228,6 +238,8 @@ pub(crate) struct Column {
     pub(crate) ty: String,
     pub(crate) nullable: bool,
     pub(crate) default: Option<String>,
+    /// COMMENT (empty when none): RESTORE's Column.equals compares it.
+    pub(crate) comment: String,
 }
 
 impl Column {
@@ -438,6 +450,7 @@ pub(crate) fn parse_create_table(c: &mut Cur) -> Result<CreateTable, SimError> {
             }
             let mut nullable = true;
             let mut default = None;
+            let mut comment = String::new();
             while !matches!(c.peek(), Some(Token::Comma) | Some(Token::RParen) | None) {
                 if c.eat_kws(&["NOT", "NULL"]) {
                     nullable = false;
@@ -453,7 +466,7 @@ pub(crate) fn parse_create_table(c: &mut Cur) -> Result<CreateTable, SimError> {
                         default = Some(c.value()?);
                     }
                 } else if c.eat_kw("COMMENT") {
-                    c.string()?;
+                    comment = c.string()?;
                 } else if is_type_end(c) {
                     c.next();
                 } else if matches!(c.peek(), Some(Token::LParen)) {
@@ -467,6 +480,7 @@ pub(crate) fn parse_create_table(c: &mut Cur) -> Result<CreateTable, SimError> {
                 ty,
                 nullable,
                 default,
+                comment,
             });
         }
         if c.eat(&Token::Comma) {

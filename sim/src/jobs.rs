@@ -566,6 +566,8 @@ impl Cluster {
                     .map_err(|e| format!("[COMMON_ERROR, msg: {}]", e.message))?;
                 if let Ok(tb) = self.table_mut(&j.db, &target) {
                     tb.state = TableState::Restore;
+                    tb.rollups = st.rollups.clone();
+                    tb.bloom_filter_columns = st.bloom_filter_columns.clone();
                 }
                 j.created_tables.push(target.clone());
                 j.locked_tables.push(target);

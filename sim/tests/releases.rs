@@ -371,3 +371,69 @@ fn several_physical_partitions_per_partition_name() {
         Some("[COMMON_ERROR, msg: Partition p1 in table r is automatic bucket partition, can not be restored]")
     );
 }
+
+#[test]
+fn restore_onto_existing_table_compares_default_comment_rollups_and_bloom_filters() {
+    // RestoreJob.java (OlapTable.getSignature, Column.equals): DEFAULT, COMMENT, index names and
+    // bloom-filter columns all count; the ALTERs below move no partition id or version
+    let sim = at("3.3.5");
+    list_tables(&sim);
+    let mut c = conn(&sim);
+    let r = run_job(
+        &sim,
+        &mut c,
+        "BACKUP SNAPSHOT d.s1 TO repo ON (r)",
+        "SHOW BACKUP FROM d",
+    );
+    assert_eq!(r["State"].as_deref(), Some("FINISHED"));
+    let ts = snapshot_ts(&mut c, "s1");
+    let restore = format!(
+        r#"RESTORE SNAPSHOT d.s1 FROM repo ON (r) PROPERTIES ("backup_timestamp" = "{ts}", "replication_num" = "1")"#
+    );
+    let cancelled =
+        "[COMMON_ERROR, msg: Table r already exist but with different schema, errMsg: ]";
+    let alters = [
+        (
+            "ALTER TABLE d.r MODIFY COLUMN id COMMENT 'the id'",
+            "ALTER TABLE d.r MODIFY COLUMN id COMMENT ''",
+        ),
+        (
+            "ALTER TABLE d.r MODIFY COLUMN id BIGINT DEFAULT '7'",
+            "ALTER TABLE d.r MODIFY COLUMN id BIGINT DEFAULT NULL",
+        ),
+        (
+            r#"ALTER TABLE d.r SET ("bloom_filter_columns" = "id")"#,
+            r#"ALTER TABLE d.r SET ("bloom_filter_columns" = "")"#,
+        ),
+    ];
+    for (change, undo) in alters {
+        let before = sim.partitions("d", "r").unwrap();
+        exec(&mut c, change);
+        assert_eq!(
+            sim.partitions("d", "r").unwrap(),
+            before,
+            "{change} moved versions"
+        );
+        let r = run_job(&sim, &mut c, &restore, "SHOW RESTORE FROM d");
+        assert_eq!(r["Status"].as_deref(), Some(cancelled), "{change}");
+        exec(&mut c, undo);
+        let r = run_job(&sim, &mut c, &restore, "SHOW RESTORE FROM d");
+        assert_eq!(r["State"].as_deref(), Some("FINISHED"), "{undo}: {r:?}");
+    }
+    exec(&mut c, "ALTER TABLE d.r ADD ROLLUP r1 (id)");
+    let r = run_job(&sim, &mut c, &restore, "SHOW RESTORE FROM d");
+    assert_eq!(r["Status"].as_deref(), Some(cancelled));
+    // set-based sources: information_schema.columns and tables_config
+    exec(&mut c, "ALTER TABLE d.r MODIFY COLUMN dt COMMENT 'day'");
+    exec(
+        &mut c,
+        r#"ALTER TABLE d.r SET ("bloom_filter_columns" = "id, dt")"#,
+    );
+    assert_eq!(
+        rows(&mut c, "SELECT COLUMN_COMMENT, COLUMN_DEFAULT FROM information_schema.columns WHERE TABLE_NAME = 'r' AND COLUMN_NAME = 'dt'"),
+        vec![vec![Some("day".to_string()), None]]
+    );
+    let props = one(&mut c, "SELECT PROPERTIES FROM information_schema.tables_config WHERE TABLE_SCHEMA = 'd' AND TABLE_NAME = 'r'").unwrap();
+    let props: serde_json::Value = serde_json::from_str(&props).unwrap();
+    assert_eq!(props["bloom_filter_columns"], "id, dt");
+}
