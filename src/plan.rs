@@ -61,6 +61,8 @@ pub enum StepKind {
     /// Restore continuing a dead run: look its current job up by label in SHOW RESTORE and wait
     /// for its end; decides which links StarRocks already ran.
     ResumeRestore,
+    /// Backup: a FAILED history row naming the tables of a database this run left out, and why.
+    RecordLeftOut,
 }
 
 /// How the runner may retry a step. Transient errors are retried with exponential backoff + jitter.

@@ -47,7 +47,8 @@ fn dry_run_args(env: &Env, args: &[&str]) -> String {
     for s in env.sent() {
         let up = s.trim_start().to_ascii_uppercase();
         assert!(
-            up.starts_with("SELECT") || up.starts_with("SHOW"),
+            // ADMIN SHOW FRONTEND CONFIG (run_mode) is a read-only SHOW too
+            up.starts_with("SELECT") || up.starts_with("SHOW") || up.starts_with("ADMIN SHOW "),
             "dry run sent a non-read-only statement: {s}"
         );
     }

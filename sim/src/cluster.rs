@@ -112,6 +112,7 @@ pub(crate) struct Faults {
 #[derive(Debug, Default, Clone)]
 struct StmtCtx {
     now: String,
+    utc_now: String,
     tz_secs: i32,
     db: Option<String>,
     conn_id: u32,
@@ -564,6 +565,10 @@ impl Cluster {
         let c1 = ctx.clone();
         db.create_scalar_function("now", 0, flags, move |_| Ok(lock_ctx(&c1).now.clone()))?;
         let c1 = ctx.clone();
+        db.create_scalar_function("utc_timestamp", 0, flags, move |_| {
+            Ok(lock_ctx(&c1).utc_now.clone())
+        })?;
+        let c1 = ctx.clone();
         db.create_scalar_function("current_timestamp", 0, flags, move |_| {
             Ok(lock_ctx(&c1).now.clone())
         })?;
@@ -733,6 +738,7 @@ impl Cluster {
     fn set_ctx(&self, s: &Session) {
         let mut c = lock_ctx(&self.ctx);
         c.now = fmt_time(in_zone(self.now, s.tz));
+        c.utc_now = fmt_time(self.now);
         c.tz_secs = s.tz.local_minus_utc();
         c.db = s.db.clone();
         c.conn_id = s.conn_id;

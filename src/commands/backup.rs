@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::io::Write;
 
 use anyhow::Result;
-use tracing::info;
+use tracing::{info, warn};
 
 use crate::cluster::Cluster;
 use crate::config::Config;
@@ -60,8 +60,9 @@ fn print_jobs(
 
 pub(super) fn backup(cfg: &Config, dry_run: bool, out: &mut dyn Write) -> Result<()> {
     let mut c = Cluster::connect(cfg)?;
+    let info = crate::release::detect(&mut c, cfg)?;
     crate::preflight::check_repository(&mut c, cfg, true)?;
-    let mut st = state::backup_state(&mut c, cfg)?;
+    let mut st = state::backup_state(&mut c, cfg, &info)?;
     crate::preflight::check_history(&mut c, cfg)?;
     if dry_run {
         let plan = plan_backup_owned(cfg, st, None);
@@ -87,13 +88,18 @@ pub(super) fn backup(cfg: &Config, dry_run: bool, out: &mut dyn Write) -> Result
             serde_json::json!({ "resume": st.resume }),
             plan_resume(cfg, &st.resume),
         );
-        let outcome = Runner::new(&mut c, cfg).run(&plan);
+        let outcome = Runner::new(&mut c, cfg).with_cluster_info(&info).run(&plan);
         print_jobs(&outcome, &BTreeMap::new(), out)?;
         if let Some(e) = outcome.error {
             return Err(e.into());
         }
-        st = state::backup_state(&mut c, cfg)?;
+        st = state::backup_state(&mut c, cfg, &info)?;
         st.resume.clear();
+    }
+    // Typed, read before the planner consumes the state: named on stderr, exit 1 at the end.
+    let left_out = st.left_out.clone();
+    for l in &left_out {
+        warn!("{}", l.line());
     }
     let plan = plan_backup_owned(cfg, st, Some(&random_suffix()));
     let mut manifest_only = BTreeMap::new();
@@ -116,12 +122,37 @@ pub(super) fn backup(cfg: &Config, dry_run: bool, out: &mut dyn Write) -> Result
         }
     }
     if plan.is_empty() {
-        return Ok(());
+        return left_out_result(&left_out);
     }
-    let outcome = Runner::new(&mut c, cfg).run(&plan);
+    let outcome = Runner::new(&mut c, cfg).with_cluster_info(&info).run(&plan);
     print_jobs(&outcome, &manifest_only, out)?;
     match outcome.error {
         Some(e) => Err(e.into()),
-        None => Ok(()),
+        None => left_out_result(&left_out),
+    }
+}
+
+/// SPEC exit 1 "a run left something out": one line naming every left-out table (each was named
+/// with its reason and remedy on stderr before the run).
+fn left_out_result(left_out: &[crate::planner::left_out::LeftOut]) -> Result<()> {
+    match left_out {
+        [] => Ok(()),
+        [one] => Err(crate::error::BbrError::job_failed(
+            format!("{}.{} was left out of this backup: {}", one.database, one.table, one.why()),
+            one.todo(),
+        )
+        .into()),
+        many => Err(crate::error::BbrError::job_failed(
+            format!(
+                "{} tables were left out of this backup: {}",
+                many.len(),
+                many.iter()
+                    .map(|l| format!("{}.{}", l.database, l.table))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            "see the warnings above (or ops.backup_history's FAILED `_left` rows) for each reason and what to do",
+        )
+        .into()),
     }
 }

@@ -3,6 +3,7 @@
 pub mod backup;
 pub mod chain;
 pub mod init;
+pub mod left_out;
 pub mod restore;
 
 use crate::config::Config;
