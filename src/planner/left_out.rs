@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use crate::config::{Config, TableRef};
 use crate::plan::{Step, StepKind};
-use crate::sql::{ident, literal, qualified};
+use crate::sql::{literal, qualified};
 
 /// Why a configured table is not backed up in this run.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -114,7 +114,7 @@ pub fn left_out_steps(
             let label = left_out_label(db, cluster_time, suffix);
             let tables: Vec<&str> = items.iter().map(|l| l.table.as_str()).collect();
             let message: Vec<String> = items.iter().map(|l| l.line()).collect();
-            let cols = [
+            let cols = crate::history::col_list(&[
                 "label",
                 "database_name",
                 "backup_type",
@@ -126,11 +126,7 @@ pub fn left_out_steps(
                 "partitions",
                 "tables",
                 "error_message",
-            ]
-            .iter()
-            .map(|c| ident(c))
-            .collect::<Vec<_>>()
-            .join(", ");
+            ]);
             let sql = format!(
                 "INSERT INTO {} ({cols}) VALUES ({}, {}, {}, 'FAILED', {}, NOW(), NOW(), NOW(), 0, {}, {})",
                 qualified(&cfg.ops_database, crate::history::BACKUP_HISTORY),
