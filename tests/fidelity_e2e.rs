@@ -227,7 +227,16 @@ fn release_4_1_job_times_at_any_session_zone() {
         let out = env.run_ok(&["backup"], 0);
         assert!(out.contains("FINISHED"), "{offset_h}: {out}");
         let label = last(&env).0;
-        snapshot_at(&env, &label);
+        let t = snapshot_at(&env, &label) + chrono::Duration::seconds(1);
+        let want = parts(&env, "sales", "orders");
+        env.sim.drop_table("sales", "orders").unwrap();
+        let target = t.format("%Y-%m-%d %H:%M:%S").to_string();
+        let out = env.run_ok(
+            &["restore", "--table", "sales.orders", "--timestamp", &target],
+            0,
+        );
+        assert!(out.contains("FINISHED"), "{offset_h}: {out}");
+        assert_eq!(parts(&env, "sales", "orders"), want, "{offset_h}");
     }
 }
 

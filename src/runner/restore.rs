@@ -252,7 +252,12 @@ impl Runner<'_> {
                 return Ok(Some(RestoreRow {
                     state: rs.get(i, "State").unwrap_or_default(),
                     status: rs.get(i, "Status").unwrap_or_default(),
-                    create_time: rs.get(i, "CreateTime").as_deref().and_then(parse_time),
+                    // in the session zone, by the release's rule (4.1: fixed +08:00)
+                    create_time: rs
+                        .get(i, "CreateTime")
+                        .as_deref()
+                        .and_then(parse_time)
+                        .map(|t| t + self.fe_time_shift),
                 }));
             }
         }
