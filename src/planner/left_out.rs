@@ -135,7 +135,7 @@ pub fn left_out_steps(
                 literal(if has_base(db) { "incremental" } else { "full" }),
                 literal(&cfg.repository),
                 literal(&serde_json::to_string(&tables).unwrap_or_default()),
-                literal(&message.join(" | ")),
+                literal(&bounded(&message.join(" | "))),
             );
             Step {
                 kind: StepKind::RecordLeftOut,
@@ -152,6 +152,20 @@ pub fn left_out_steps(
             }
         })
         .collect()
+}
+
+/// error_message is a STRING (65,533 bytes at most; a longer value fails the whole INSERT in
+/// strict mode, STARROCKS.md §6): keep it well below, cut on a character boundary.
+fn bounded(s: &str) -> String {
+    const MAX: usize = 60_000;
+    if s.len() <= MAX {
+        return s.to_string();
+    }
+    let mut end = MAX;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{} ... (cut; every table is in `tables`)", &s[..end])
 }
 
 #[cfg(test)]
@@ -208,6 +222,7 @@ mod tests {
             sql.contains("'full'") && sql.contains("temporary partitions (tp1)"),
             "{sql}"
         );
+        assert!(bounded(&"é".repeat(40_000)).len() < 60_100);
         assert_eq!(
             left_out_label("d", "2026-01-01 00:00:00", Some("abc123")),
             "bbr_d_20260101000000_left_abc123"
