@@ -1364,7 +1364,27 @@ impl Cluster {
                 |r| r.get(0),
             )
             .map_err(sqlite_err)?;
-        let n = self.db.execute(&sqlite_sql, []).map_err(sqlite_err)? as u64;
+        self.db
+            .execute_batch("SAVEPOINT sim_insert")
+            .map_err(sqlite_err)?;
+        let n = match self.db.execute(&sqlite_sql, []) {
+            Ok(n) => n as u64,
+            Err(e) => {
+                let _ = self
+                    .db
+                    .execute_batch("ROLLBACK TO sim_insert; RELEASE sim_insert");
+                return Err(sqlite_err(e));
+            }
+        };
+        if let Some(e) = self.too_long(&table, &ident, before) {
+            self.db
+                .execute_batch("ROLLBACK TO sim_insert; RELEASE sim_insert")
+                .map_err(sqlite_err)?;
+            return Err(e);
+        }
+        self.db
+            .execute_batch("RELEASE sim_insert")
+            .map_err(sqlite_err)?;
         if n == 0 {
             return Ok(Output::Ok { affected: 0 });
         }
@@ -1392,6 +1412,27 @@ impl Cluster {
         };
         self.publish(&db, &tn, &parts)?;
         Ok(Output::Ok { affected: n })
+    }
+
+    /// Strict mode: a new row with a string longer than its column (in bytes) fails the whole
+    /// INSERT, nothing loaded (STARROCKS.md §6; the text per release in Release).
+    fn too_long(&mut self, table: &Table, ident: &str, before: i64) -> Option<SimError> {
+        for col in &table.columns {
+            let Some(limit) = col.byte_limit() else {
+                continue;
+            };
+            let sql = format!(
+                "SELECT COUNT(*) FROM {ident} WHERE rowid > {before} AND length(CAST({} AS BLOB)) > {limit}",
+                sqlite_ident(&col.name)
+            );
+            let over: i64 = self.db.query_row(&sql, [], |r| r.get(0)).unwrap_or(0);
+            if over > 0 {
+                let txn = self.next_id();
+                let job = self.next_id();
+                return Some(err(1064, self.release.filtered_insert_error(txn, job)));
+            }
+        }
+        None
     }
 
     fn update_delete(

@@ -243,6 +243,20 @@ pub(crate) struct Column {
 }
 
 impl Column {
+    /// The most bytes a value may take: VARCHAR(n) / CHAR(n) n, STRING 65,533 (VARCHAR(65533));
+    /// None for other types. The BE checks it; strict mode fails the whole INSERT.
+    pub(crate) fn byte_limit(&self) -> Option<usize> {
+        let ty = self.ty.to_ascii_uppercase();
+        if ty == "STRING" {
+            return Some(65_533);
+        }
+        let inner = ty
+            .strip_prefix("VARCHAR(")
+            .or_else(|| ty.strip_prefix("CHAR("))?
+            .strip_suffix(')')?;
+        inner.trim().parse().ok()
+    }
+
     /// SQLite affinity for the StarRocks type.
     pub(crate) fn sqlite_type(&self) -> &'static str {
         let base = self.base_type();

@@ -88,12 +88,16 @@ impl Release {
         }
     }
 
-    /// The strict-mode INSERT error for a too-long string (#49978 changed it in 3.4).
-    pub fn filtered_insert_error(self, txn_id: u64, label: &str) -> String {
+    /// The strict-mode INSERT error when the BE filtered rows (a string longer than its column):
+    /// StmtExecutor's text before #49978 (3.4) and after; errno 1064 (MysqlErrPacket default).
+    pub fn filtered_insert_error(self, txn_id: u64, job_id: u64) -> String {
+        let tracking = format!(
+            "select tracking_log from information_schema.load_tracking_logs where job_id={job_id}"
+        );
         if self.at_least(3, 4) {
-            format!("Insert has filtered data, txn_id = {txn_id}, tracking sql = select tracking_log from information_schema.load_tracking_logs where job_id={txn_id}")
+            format!("Insert has filtered data, txn_id = {txn_id}, tracking sql = {tracking}")
         } else {
-            format!("Insert has filtered data in strict mode, tracking_url=http://sim:8040/api/_load_error_log?file=error_log_{label}")
+            format!("Insert has filtered data in strict mode, txn_id = {txn_id} tracking sql = {tracking}")
         }
     }
 }

@@ -437,3 +437,48 @@ fn restore_onto_existing_table_compares_default_comment_rollups_and_bloom_filter
     let props: serde_json::Value = serde_json::from_str(&props).unwrap();
     assert_eq!(props["bloom_filter_columns"], "id, dt");
 }
+
+#[test]
+fn strings_longer_than_their_column_fail_the_whole_insert_in_strict_mode() {
+    // StmtExecutor.java:3438-3441 (3.4+, #49978 dbd37ef118) and its text before; errno 1064
+    // (MysqlErrPacket's default); STRING is VARCHAR(65533), limits in bytes; nothing is loaded
+    for (release, prefix) in [
+        (
+            "3.3.5",
+            "Insert has filtered data in strict mode, txn_id = ",
+        ),
+        ("3.4.0", "Insert has filtered data, txn_id = "),
+    ] {
+        let sim = at(release);
+        sim.create_table(
+            "d",
+            "s",
+            &TableSpec::new(&[("id", "BIGINT"), ("v", "STRING"), ("w", "VARCHAR(4)")]),
+        )
+        .unwrap();
+        let mut c = conn(&sim);
+        let before = sim.partitions("d", "s").unwrap();
+        let big = "x".repeat(65_534);
+        for sql in [
+            format!("INSERT INTO d.s VALUES (1, 'ok', 'abcd'), (2, '{big}', 'a')"),
+            "INSERT INTO d.s VALUES (1, 'ok', 'ééé')".to_string(),
+        ] {
+            let (code, msg) = fail(&mut c, &sql);
+            assert_eq!(code, 1064, "{release}");
+            assert!(msg.starts_with(prefix), "{release}: {msg}");
+            assert!(msg.contains("tracking sql = select tracking_log from information_schema.load_tracking_logs where job_id="), "{msg}");
+        }
+        assert_eq!(
+            sim.partitions("d", "s").unwrap(),
+            before,
+            "{release}: nothing loaded"
+        );
+        assert_eq!(one(&mut c, "SELECT COUNT(*) FROM d.s"), Some("0".into()));
+        let fits = "y".repeat(65_533);
+        exec(
+            &mut c,
+            &format!("INSERT INTO d.s VALUES (3, '{fits}', 'abcd')"),
+        );
+        assert_eq!(one(&mut c, "SELECT COUNT(*) FROM d.s"), Some("1".into()));
+    }
+}
