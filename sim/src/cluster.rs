@@ -1324,10 +1324,7 @@ impl Cluster {
 
     fn insert(&mut self, s: &Session, sql: &str, c: &Cur) -> Result<Output, SimError> {
         if c.is_kw_at(1, "OVERWRITE") {
-            return Err(err(
-                ER_PARSE,
-                "the simulator does not support INSERT OVERWRITE",
-            ));
+            return self.insert_overwrite(s, sql);
         }
         let tr = {
             let me = &*self;
@@ -1412,6 +1409,109 @@ impl Cluster {
         };
         self.publish(&db, &tn, &parts)?;
         Ok(Output::Ok { affected: n })
+    }
+
+    /// `INSERT OVERWRITE t [PARTITION (p, ...)] ...`: the target partitions (all without a PARTITION
+    /// clause) are replaced by new ones holding only the new rows — new ids, version 1 + the load
+    /// (InsertOverwriteJobRunner: temporary partitions `<p>_<jobId>` loaded, then swapped in; the
+    /// window they exist in is modelled by `Sim::begin_insert_overwrite`).
+    fn insert_overwrite(&mut self, s: &Session, sql: &str) -> Result<Output, SimError> {
+        let lower = sql.to_ascii_lowercase();
+        let k = lower
+            .find("overwrite")
+            .ok_or_else(|| err(ER_PARSE, "syntax"))?;
+        let rewritten = format!("{}INTO{}", &sql[..k], &sql[k + "overwrite".len()..]);
+        let tr = {
+            let me = &*self;
+            translate(&rewritten, &mut |db, t| me.resolve(s, db, t, true))?
+        };
+        let target = tr
+            .tables
+            .first()
+            .cloned()
+            .ok_or_else(|| err(ER_PARSE, "syntax"))?;
+        let db = target.db.clone().unwrap_or_default();
+        let tn = target.table.clone();
+        let targets: Vec<String> = if tr.partitions.is_empty() {
+            let t = self.table(&db, &tn)?;
+            t.partitions
+                .iter()
+                .filter(|p| !p.is_temp)
+                .map(|p| p.name.clone())
+                .collect()
+        } else {
+            tr.partitions.clone()
+        };
+        for p in &targets {
+            self.truncate_partition(&db, &tn, p)?;
+        }
+        let c = Cur::new(&rewritten)?;
+        self.insert(s, &rewritten, &c)
+    }
+
+    /// The first half of an INSERT OVERWRITE: a temporary partition `<p>_<job>` beside each target
+    /// (same range or values), as the FE holds while it loads. Returns the job id.
+    pub(crate) fn begin_insert_overwrite(
+        &mut self,
+        db: &str,
+        t: &str,
+        partitions: &[&str],
+    ) -> Result<u64, SimError> {
+        let job = self.next_id();
+        let table = self.table(db, t)?.clone();
+        for name in partitions {
+            let p = table.partition(name).ok_or_else(|| {
+                err(
+                    ER_PARSE,
+                    format!("Unknown partition '{name}' in table '{t}'"),
+                )
+            })?;
+            let spec = PartitionSpec {
+                name: format!("{name}_{job}"),
+                lower: p.lower.clone(),
+                upper: p.upper.clone(),
+                values: p.values.clone(),
+            };
+            self.add_partition(db, t, &spec, true)?;
+        }
+        Ok(job)
+    }
+
+    /// The second half: each temporary partition `<p>_<job>` (loaded with `rows` rows: version 2)
+    /// replaces `<p>` — the partition name stays, its id is the temporary one's.
+    pub(crate) fn finish_insert_overwrite(
+        &mut self,
+        db: &str,
+        t: &str,
+        job: u64,
+        rows: u64,
+    ) -> Result<(), SimError> {
+        let suffix = format!("_{job}");
+        let temps: Vec<String> = self
+            .table(db, t)?
+            .partitions
+            .iter()
+            .filter(|p| p.is_temp && p.name.ends_with(&suffix))
+            .map(|p| p.name.clone())
+            .collect();
+        for tmp in temps {
+            let name = tmp.trim_end_matches(&suffix).to_string();
+            self.truncate_partition(db, t, &name)?;
+            let now = self.now;
+            let table = self.table_mut(db, t)?;
+            let Some(k) = table.partitions.iter().position(|p| p.name == tmp) else {
+                continue;
+            };
+            let temp = table.partitions.remove(k);
+            if let Some(p) = table.partition_mut(&name) {
+                p.id = temp.id;
+                p.version = 2;
+                p.version_time = now;
+                p.row_count = rows;
+                p.physical.clear();
+            }
+        }
+        Ok(())
     }
 
     /// Strict mode: a new row with a string longer than its column (in bytes) fails the whole
@@ -2167,9 +2267,14 @@ impl Cluster {
         p.version_time = now;
         p.row_count = 0;
         let (lower, upper) = (p.lower.clone(), p.upper.clone());
+        let values = p.values.clone();
         let ident = table_ident(db, t);
         let mut sql = format!("DELETE FROM {ident}");
-        if is_part {
+        if is_part && !values.is_empty() {
+            let col = sqlite_ident(&col.clone().unwrap_or_default());
+            let vals: Vec<String> = values.iter().map(|v| sqlite_str(v)).collect();
+            sql.push_str(&format!(" WHERE {col} IN ({})", vals.join(", ")));
+        } else if is_part {
             let col = sqlite_ident(&col.unwrap_or_default());
             let mut conds = Vec::new();
             if let Some(l) = lower {

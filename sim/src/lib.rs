@@ -286,6 +286,30 @@ impl Sim {
         Ok(())
     }
 
+    /// An INSERT OVERWRITE in flight: a temporary partition `<p>_<job>` beside each named one
+    /// (BACKUP refuses the table meanwhile). Returns the job id for [`Sim::finish_insert_overwrite`].
+    pub fn begin_insert_overwrite(
+        &self,
+        db: &str,
+        table: &str,
+        partitions: &[&str],
+    ) -> anyhow::Result<u64> {
+        Ok(self.lock().begin_insert_overwrite(db, table, partitions)?)
+    }
+
+    /// The INSERT OVERWRITE ends: each temporary partition (loaded with `rows` rows, version 2)
+    /// replaces its partition, which keeps its name and takes the new id.
+    pub fn finish_insert_overwrite(
+        &self,
+        db: &str,
+        table: &str,
+        job: u64,
+        rows: u64,
+    ) -> anyhow::Result<()> {
+        self.lock().finish_insert_overwrite(db, table, job, rows)?;
+        Ok(())
+    }
+
     /// Drops one partition (temporary ones included).
     pub fn drop_partition(&self, db: &str, table: &str, partition: &str) -> anyhow::Result<()> {
         self.lock().drop_partition(db, table, partition)?;

@@ -482,3 +482,54 @@ fn strings_longer_than_their_column_fail_the_whole_insert_in_strict_mode() {
         assert_eq!(one(&mut c, "SELECT COUNT(*) FROM d.s"), Some("1".into()));
     }
 }
+
+#[test]
+fn insert_overwrite_holds_temporary_partitions_then_replaces_the_partition() {
+    // InsertOverwriteJobRunner.java:110/416: temporary partitions `<p>_<jobId>` exist while it
+    // loads; BackupHandler.java:421 refuses the table meanwhile; afterwards the partition has a
+    // NEW id (STARROCKS.md §4) and only the new rows
+    let sim = at("3.3.5");
+    list_tables(&sim);
+    let mut c = conn(&sim);
+    exec(
+        &mut c,
+        "INSERT INTO d.r VALUES (1, '2024-01-05'), (2, '2024-01-06')",
+    );
+    let old = sim.partitions("d", "r").unwrap()[0].clone();
+    let job = sim.begin_insert_overwrite("d", "r", &["p1"]).unwrap();
+    let temp: Vec<Vec<Option<String>>> = rows(&mut c, "SELECT PARTITION_NAME, IS_TEMP FROM information_schema.partitions_meta WHERE TABLE_NAME = 'r' ORDER BY PARTITION_NAME");
+    assert_eq!(temp.len(), 2);
+    assert_eq!(temp[1][0], Some(format!("p1_{job}")));
+    assert_eq!(
+        fail(&mut c, "BACKUP SNAPSHOT d.s1 TO repo ON (r)"),
+        (
+            5064,
+            "Do not support backing up table with temp partitions".to_string()
+        )
+    );
+    sim.finish_insert_overwrite("d", "r", job, 1).unwrap();
+    let new = sim.partitions("d", "r").unwrap();
+    assert_eq!(new.len(), 1);
+    assert_ne!(new[0].id, old.id);
+    assert_eq!(new[0].visible_version, 2);
+    let r = run_job(
+        &sim,
+        &mut c,
+        "BACKUP SNAPSHOT d.s2 TO repo ON (r)",
+        "SHOW BACKUP FROM d",
+    );
+    assert_eq!(r["State"].as_deref(), Some("FINISHED"));
+    // the SQL form: the target partition's rows are replaced, its id is new
+    let before = sim.partitions("d", "r").unwrap()[0].id;
+    exec(
+        &mut c,
+        "INSERT OVERWRITE d.r PARTITION (p1) VALUES (9, '2024-01-09')",
+    );
+    assert_eq!(
+        one(&mut c, "SELECT GROUP_CONCAT(id) FROM d.r"),
+        Some("9".into())
+    );
+    let p = sim.partitions("d", "r").unwrap()[0].clone();
+    assert_ne!(p.id, before);
+    assert_eq!(p.visible_version, 2);
+}
