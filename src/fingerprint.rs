@@ -1,7 +1,8 @@
 //! Schema fingerprints: what RESTORE compares on an existing table (STARROCKS.md §6) hashed per
 //! table, so a change that moves no partition version still makes the next backup take the
 //! table whole. Versioned: `v2:<32 hex>` covers columns with DEFAULT and COMMENT, key type,
-//! partition type, partition/distribution keys and bloom-filter columns; a bare 32-hex value is
+//! partition type, partition/distribution keys, bloom-filter columns and rollup / synchronous MV
+//! names; a bare 32-hex value is
 //! the previous algorithm (columns and keys only), still computed as `legacy` so old manifests
 //! are compared with what they covered instead of triggering a whole backup of every table.
 
@@ -67,6 +68,8 @@ pub struct TableDesign {
     pub partition_type: &'static str,
     /// tables_config PROPERTIES' bloom_filter_columns (and bloom_filter_fpp if set), normalised.
     pub bloom_filter: String,
+    /// Names of the table's rollups / synchronous MVs (materialized_views, REFRESH_TYPE ROLLUP), sorted.
+    pub rollups: String,
 }
 
 /// The current fingerprint, `v2:` + 32 hex.
@@ -83,8 +86,8 @@ pub fn v2(columns: &[ColumnDef], design: &TableDesign) -> String {
     }
     text.push_str(&design.keys);
     text.push_str(&format!(
-        "\npartition_type={}\nbloom_filter={}",
-        design.partition_type, design.bloom_filter
+        "\npartition_type={}\nbloom_filter={}\nrollups={}",
+        design.partition_type, design.bloom_filter, design.rollups
     ));
     format!("v2:{}", hash32(&text, "bbr-schema-v2"))
 }
@@ -130,6 +133,7 @@ mod tests {
             keys: "partition_key=dt|distribution_key=id".into(),
             partition_type: "range",
             bloom_filter: String::new(),
+            rollups: String::new(),
         };
         let base = v2(&cols, &design);
         assert!(base.starts_with("v2:") && base.len() == 35, "{base}");
@@ -158,6 +162,13 @@ mod tests {
                 &cols,
                 &TableDesign {
                     bloom_filter: "id".into(),
+                    ..design.clone()
+                },
+            ),
+            v2(
+                &cols,
+                &TableDesign {
+                    rollups: "r1".into(),
                     ..design.clone()
                 },
             ),

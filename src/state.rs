@@ -429,6 +429,55 @@ fn columns(c: &mut Cluster, cfg: &Config) -> Result<BTreeMap<TableRef, Vec<Colum
         .collect())
 }
 
+/// Rollup / synchronous MV names per configured table: ONE set-based query to
+/// information_schema.materialized_views, whose REFRESH_TYPE 'ROLLUP' rows are the tables' extra
+/// indexes (ShowMaterializedViewStatus.of(db, table, indexMeta)); the base table is the name after
+/// FROM in the definition. Absent or unreadable: empty (rollups then not fingerprinted).
+fn rollups(c: &mut Cluster, cfg: &Config) -> BTreeMap<TableRef, String> {
+    let dbs: Vec<String> = cfg.tables_by_db().into_keys().collect();
+    let sql = format!(
+        "SELECT TABLE_SCHEMA, TABLE_NAME, MATERIALIZED_VIEW_DEFINITION FROM information_schema.materialized_views WHERE REFRESH_TYPE = 'ROLLUP' AND TABLE_SCHEMA IN {}",
+        literal_list(&dbs)
+    );
+    let rs = match c.query_retry(&sql, &read_policy(cfg)) {
+        Ok(rs) => rs,
+        Err(e) => {
+            debug!("information_schema.materialized_views not readable ({e}): rollups not fingerprinted");
+            return BTreeMap::new();
+        }
+    };
+    let mut out: BTreeMap<TableRef, Vec<String>> = BTreeMap::new();
+    for i in 0..rs.rows.len() {
+        let def = rs
+            .get(i, "MATERIALIZED_VIEW_DEFINITION")
+            .unwrap_or_default();
+        let Some(base) = base_table_of(&def) else {
+            continue;
+        };
+        out.entry(TableRef {
+            database: rs.get(i, "TABLE_SCHEMA").unwrap_or_default(),
+            table: base,
+        })
+        .or_default()
+        .push(rs.get(i, "TABLE_NAME").unwrap_or_default());
+    }
+    out.into_iter()
+        .map(|(t, mut names)| {
+            names.sort();
+            (t, names.join(","))
+        })
+        .collect()
+}
+
+/// The table after the first FROM of a view definition (backticks and db prefix removed).
+fn base_table_of(def: &str) -> Option<String> {
+    let words: Vec<&str> = def.split_whitespace().collect();
+    let k = words.iter().position(|w| w.eq_ignore_ascii_case("from"))?;
+    let raw = words.get(k + 1)?.trim_end_matches([',', ';', ')']);
+    let name = raw.rsplit('.').next()?.trim_matches('`');
+    (!name.is_empty()).then(|| name.to_string())
+}
+
 /// Bloom-filter settings per configured table, from information_schema.tables_config's
 /// PROPERTIES JSON (OlapTable.getProperties: `bloom_filter_columns`, `bloom_filter_fpp`): one
 /// set-based query. Absent or unreadable: empty (the fingerprint then cannot see them).
@@ -504,6 +553,7 @@ pub fn backup_state(
     let mut parts = partitions(c, cfg)?;
     let cols = columns(c, cfg)?;
     let blooms = bloom_filters(c, cfg);
+    let rollup_names = rollups(c, cfg);
     let mut tables = BTreeMap::new();
     let mut left_out = Vec::new();
     for t in &cfg.tables {
@@ -535,6 +585,7 @@ pub fn backup_state(
             keys: tp.keys.clone(),
             partition_type: tp.partition_type.as_str(),
             bloom_filter: blooms.get(t).cloned().unwrap_or_default(),
+            rollups: rollup_names.get(t).cloned().unwrap_or_default(),
         };
         let whole_if_changed = if tp.partition_type == PartitionType::List
             && info.list_needs_whole_backup()
@@ -646,6 +697,24 @@ fn resumable(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rollup_base_tables() {
+        let cases = [
+            (
+                "create materialized view r1 as select id from orders group by id",
+                Some("orders"),
+            ),
+            (
+                "CREATE MATERIALIZED VIEW mv AS SELECT k, SUM(v) FROM `sales`.`orders` GROUP BY k",
+                Some("orders"),
+            ),
+            ("select 1", None),
+        ];
+        for (def, want) in cases {
+            assert_eq!(base_table_of(def).as_deref(), want, "{def}");
+        }
+    }
 
     #[test]
     fn times_parse() {

@@ -321,7 +321,7 @@ fn physical_partitions_are_grouped_and_the_table_taken_whole_when_changed() {
 }
 
 #[test]
-fn a_comment_default_or_bloom_filter_change_takes_the_table_whole() {
+fn a_comment_default_bloom_filter_or_rollup_change_takes_the_table_whole() {
     if skip_on_real_cluster("fingerprint") {
         return;
     }
@@ -332,6 +332,7 @@ fn a_comment_default_or_bloom_filter_change_takes_the_table_whole() {
         "ALTER TABLE sales.orders MODIFY COLUMN amount COMMENT 'in EUR'",
         "ALTER TABLE sales.orders MODIFY COLUMN amount DECIMAL(10,2) DEFAULT '0'",
         r#"ALTER TABLE sales.orders SET ("bloom_filter_columns" = "id")"#,
+        "ALTER TABLE sales.orders ADD ROLLUP r1 (id)",
     ] {
         env.query(alter);
         let out = env.run_ok(&["backup"], 0);

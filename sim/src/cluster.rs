@@ -178,7 +178,7 @@ pub(crate) struct Table {
     /// `bloom_filter_columns` (table property), in declaration order.
     pub(crate) bloom_filter_columns: Vec<String>,
     /// Rollup / synchronous materialized view names (extra indexes of the table).
-    pub(crate) rollups: Vec<String>,
+    pub(crate) rollups: Vec<(String, Vec<String>)>,
 }
 
 impl Table {
@@ -267,7 +267,11 @@ impl Table {
             cols.join(","),
             self.keys_type.sql(),
             self.keys.join(","),
-            self.rollups.join(","),
+            self.rollups
+                .iter()
+                .map(|(n, _)| n.as_str())
+                .collect::<Vec<_>>()
+                .join(","),
             self.bloom_filter_columns.join(",")
         )
     }
@@ -489,6 +493,12 @@ CREATE TABLE "information_schema.tables_config" (TABLE_SCHEMA TEXT, TABLE_NAME T
   TABLE_MODEL TEXT, PRIMARY_KEY TEXT, PARTITION_KEY TEXT, DISTRIBUTE_KEY TEXT, DISTRIBUTE_TYPE TEXT,
   DISTRIBUTE_BUCKET INTEGER, SORT_KEY TEXT, PROPERTIES TEXT, TABLE_ID INTEGER);
 CREATE INDEX "information_schema.tables_config_t" ON "information_schema.tables_config" (TABLE_SCHEMA, TABLE_NAME);
+CREATE TABLE "information_schema._mv" (MATERIALIZED_VIEW_ID INTEGER, TABLE_SCHEMA TEXT,
+  TABLE_NAME TEXT, REFRESH_TYPE TEXT, IS_ACTIVE TEXT, INACTIVE_REASON TEXT, PARTITION_TYPE TEXT,
+  TABLE_ROWS INTEGER, MATERIALIZED_VIEW_DEFINITION TEXT, BASE_TABLE TEXT);
+CREATE VIEW "information_schema.materialized_views" AS SELECT MATERIALIZED_VIEW_ID, TABLE_SCHEMA, TABLE_NAME,
+  REFRESH_TYPE, IS_ACTIVE, INACTIVE_REASON, PARTITION_TYPE, TABLE_ROWS, MATERIALIZED_VIEW_DEFINITION
+  FROM "information_schema._mv";
 CREATE TABLE "information_schema.schemata" (CATALOG_NAME TEXT, SCHEMA_NAME TEXT,
   DEFAULT_CHARACTER_SET_NAME TEXT, DEFAULT_COLLATION_NAME TEXT, SQL_PATH TEXT);
 "#;
@@ -499,6 +509,7 @@ const INFO_TABLES: &[&str] = &[
     "columns",
     "schemata",
     "tables_config",
+    "materialized_views",
 ];
 
 /// Session variables answered by `SELECT @@x` and SHOW VARIABLES.
@@ -828,6 +839,15 @@ impl Cluster {
             let mut del_c = tx
                 .prepare_cached(r#"DELETE FROM "information_schema.columns" WHERE TABLE_SCHEMA = ?1 AND TABLE_NAME = ?2"#)
                 .map_err(sqlite_err)?;
+            let mut del_mv = tx
+                .prepare_cached(r#"DELETE FROM "information_schema._mv" WHERE TABLE_SCHEMA = ?1 AND BASE_TABLE = ?2"#)
+                .map_err(sqlite_err)?;
+            // ShowMaterializedViewStatus.of(dbName, olapTable, indexMeta) (qe/ShowMaterializedViewStatus.java:364):
+            // every synchronous MV / rollup index is a row with REFRESH_TYPE 'ROLLUP' and the text of
+            // buildCreateMVSql (line 792) as its definition
+            let mut ins_mv = tx
+                .prepare_cached(r#"INSERT INTO "information_schema._mv" VALUES (?1, ?2, ?3, 'ROLLUP', 'true', '', ?4, 0, ?5, ?6)"#)
+                .map_err(sqlite_err)?;
             let mut del_tc = tx
                 .prepare_cached(r#"DELETE FROM "information_schema.tables_config" WHERE TABLE_SCHEMA = ?1 AND TABLE_NAME = ?2"#)
                 .map_err(sqlite_err)?;
@@ -850,11 +870,25 @@ impl Cluster {
                 del_t.execute([db, tn]).map_err(sqlite_err)?;
                 del_c.execute([db, tn]).map_err(sqlite_err)?;
                 del_tc.execute([db, tn]).map_err(sqlite_err)?;
+                del_mv.execute([db, tn]).map_err(sqlite_err)?;
                 let Some(t) = self.dbs.get(db).and_then(|d| d.tables.get(tn)) else {
                     continue;
                 };
                 let pkey = t.partition_column.clone().unwrap_or_default();
                 let dist = t.distribution.join(", ");
+                for (k, (name, cols)) in t.rollups.iter().enumerate() {
+                    let keys = cols.join(",");
+                    ins_mv
+                        .execute(rusqlite::params![
+                            (k + 1) as i64,
+                            db,
+                            name,
+                            if t.is_list() { "LIST" } else { "RANGE" },
+                            format!("create materialized view {name} as select {keys} from {tn} group by {keys}"),
+                            tn,
+                        ])
+                        .map_err(sqlite_err)?;
+                }
                 let mut props = serde_json::Map::new();
                 props.insert(
                     "replication_num".into(),
@@ -1913,15 +1947,15 @@ impl Cluster {
         if c.eat_kws(&["ADD", "ROLLUP"]) {
             // ADD ROLLUP r (c1, c2): a new index; versions do not move
             let name = c.ident()?;
-            c.ident_list()?;
+            let cols = c.ident_list()?;
             let table = self.table_mut(&db, &t)?;
-            if table.rollups.contains(&name) {
+            if table.rollups.iter().any(|(n, _)| *n == name) {
                 return Err(err(
                     ER_PARSE,
                     format!("Rollup index[{name}] already exists"),
                 ));
             }
-            table.rollups.push(name);
+            table.rollups.push((name, cols));
             return ok();
         }
         if c.eat_kw("SET") {

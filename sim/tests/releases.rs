@@ -436,6 +436,15 @@ fn restore_onto_existing_table_compares_default_comment_rollups_and_bloom_filter
     let props = one(&mut c, "SELECT PROPERTIES FROM information_schema.tables_config WHERE TABLE_SCHEMA = 'd' AND TABLE_NAME = 'r'").unwrap();
     let props: serde_json::Value = serde_json::from_str(&props).unwrap();
     assert_eq!(props["bloom_filter_columns"], "id, dt");
+    // ShowMaterializedViewStatus.java:364-368 / 792: a rollup is a materialized_views row
+    assert_eq!(
+        rows(&mut c, "SELECT TABLE_NAME, REFRESH_TYPE, MATERIALIZED_VIEW_DEFINITION FROM information_schema.materialized_views WHERE TABLE_SCHEMA = 'd'"),
+        vec![vec![
+            Some("r1".to_string()),
+            Some("ROLLUP".to_string()),
+            Some("create materialized view r1 as select id from r group by id".to_string())
+        ]]
+    );
 }
 
 #[test]
