@@ -127,6 +127,13 @@ struct RawConfig {
     job_timeout_s: u64,
     #[serde(default = "default_heartbeat_stale")]
     heartbeat_stale_s: u64,
+    /// Back up the ops database into the repository after each backup / expire (disaster recovery).
+    #[serde(default = "default_true")]
+    catalog_backup: bool,
+}
+
+fn default_true() -> bool {
+    true
 }
 
 /// A configured table, `db.table`.
@@ -181,6 +188,9 @@ pub struct Config {
     pub retry: Retry,
     pub job_timeout_s: u64,
     pub heartbeat_stale_s: u64,
+    /// SPEC `catalog_backup` (default true): a `bbr_catalog_` snapshot of the ops database ends
+    /// every backup and expire, so `recover` can rebuild the history on a new cluster.
+    pub catalog_backup: bool,
 }
 
 impl Config {
@@ -274,6 +284,7 @@ impl Config {
             retry: raw.retry,
             job_timeout_s: raw.job_timeout_s,
             heartbeat_stale_s: raw.heartbeat_stale_s,
+            catalog_backup: raw.catalog_backup,
         })
     }
 

@@ -16,7 +16,9 @@ use crate::planner::backup::{
 };
 use crate::planner::init::InitState;
 
+pub mod catalog;
 pub mod partitions;
+pub mod recover;
 pub mod restore;
 use crate::fingerprint::{self, ColumnDef, TableDesign};
 use crate::planner::left_out::{LeftOut, LeftOutReason};
@@ -641,7 +643,7 @@ fn log_legacy_fingerprints(
 }
 
 /// RUNNING rows whose runner is dead (stale heartbeat) or whose job visibly ended.
-fn resumable(
+pub(crate) fn resumable(
     c: &mut Cluster,
     cfg: &Config,
     dbs: &[String],

@@ -400,6 +400,8 @@ pub(crate) struct Cluster {
     pub(crate) dbs: BTreeMap<String, Database>,
     next_id: u64,
     pub(crate) repos: BTreeMap<String, Repo>,
+    /// The remote storage repositories write to (possibly shared with other clusters).
+    pub(crate) store: crate::storage::RepositoryStore,
     pub(crate) jobs: Vec<Job>,
     pub(crate) faults: Faults,
     pub(crate) stalled: bool,
@@ -622,6 +624,8 @@ impl Cluster {
         let release = Release::parse(&opts.release).ok_or_else(|| {
             anyhow::anyhow!("unknown release {:?} (want e.g. 3.3.5)", opts.release)
         })?;
+        let next_id = opts.first_id;
+        let store = opts.repository_store.clone().unwrap_or_default();
         Ok(Cluster {
             opts,
             release,
@@ -629,7 +633,8 @@ impl Cluster {
             db,
             ctx,
             dbs: BTreeMap::new(),
-            next_id: 10001,
+            next_id,
+            store,
             repos: BTreeMap::new(),
             jobs: Vec::new(),
             faults: Faults::default(),
@@ -2243,7 +2248,7 @@ impl Cluster {
                 read_only,
                 location: location.to_string(),
                 create_time: self.now,
-                snapshots: Vec::new(),
+                store: self.store.clone(),
                 stray_info_files: Vec::new(),
             },
         );
