@@ -440,3 +440,89 @@ fn temporary_partitions_are_seen_without_partitions_meta() {
         "{sent}"
     );
 }
+
+#[test]
+fn fingerprints_recorded_by_the_previous_algorithm_cause_no_storm() {
+    // a history written before `v2:` fingerprints: the base's values are compared with the legacy
+    // part, so nothing is taken whole, the log says why once per table, and the run records v2
+    if skip_on_real_cluster("legacy_fingerprints") {
+        return;
+    }
+    use starrocks_bbr::fingerprint::{legacy, ColumnDef};
+    let env = Env::with(at("3.3.5"), "");
+    env.run_ok(&["init"], 0);
+    env.run_ok(&["backup"], 0);
+    for table in ["orders", "customers"] {
+        let cols: Vec<ColumnDef> = env
+            .query(&format!("SELECT COLUMN_NAME, COLUMN_TYPE, IS_NULLABLE, COLUMN_KEY FROM information_schema.columns WHERE TABLE_SCHEMA = 'sales' AND TABLE_NAME = '{table}' ORDER BY ORDINAL_POSITION"))
+            .into_iter()
+            .map(|r| ColumnDef {
+                name: r[0].clone().unwrap_or_default(),
+                column_type: r[1].clone().unwrap_or_default(),
+                nullable: r[2].clone().unwrap_or_default(),
+                key: r[3].clone().unwrap_or_default(),
+                ..ColumnDef::default()
+            })
+            .collect();
+        let keys = env.query(&format!("SELECT PARTITION_KEY, DISTRIBUTION_KEY FROM information_schema.partitions_meta WHERE DB_NAME = 'sales' AND TABLE_NAME = '{table}' LIMIT 1"));
+        let keys = format!(
+            "partition_key={}|distribution_key={}",
+            keys[0][0].clone().unwrap_or_default(),
+            keys[0][1].clone().unwrap_or_default()
+        );
+        set_fingerprint(&env, table, &legacy(&cols, &keys));
+    }
+    env.sim.load("sales", "orders", "p20260101", 1).unwrap();
+    let o = env.run(&["backup"]);
+    let (out, err) = (String::from_utf8_lossy(&o.stdout), stderr(&o));
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    assert!(out.contains("FINISHED (incremental, 1 partitions"), "{out}");
+    assert!(err.contains("sales.orders: the last backup recorded an older schema fingerprint; compared on columns and keys only (unchanged)"), "{err}");
+    let fps = env.query("SELECT DISTINCT schema_fingerprint FROM ops.backup_partitions WHERE label = (SELECT MAX(label) FROM ops.backup_history WHERE status = 'FINISHED' AND label LIKE 'bbr_sales_%')");
+    assert!(
+        fps.iter()
+            .all(|r| r[0].as_deref().is_some_and(|f| f.starts_with("v2:"))),
+        "{fps:?}"
+    );
+    // a change the legacy part sees is still taken whole
+    set_fingerprint(&env, "orders", "0123456789abcdef0123456789abcdef");
+    env.sim.load("sales", "orders", "p20260101", 1).unwrap();
+    let out = env.run_ok(&["backup"], 0);
+    assert!(out.contains("FINISHED (incremental, 4 partitions"), "{out}");
+}
+
+/// Rewrites the recorded fingerprint of every manifest row of `table` (backup_partitions is a
+/// DUPLICATE KEY table: no UPDATE; copy the rows with the new value, delete the old ones).
+fn set_fingerprint(env: &Env, table: &str, fp: &str) {
+    let cols: Vec<String> = env
+        .query("SELECT COLUMN_NAME FROM information_schema.columns WHERE TABLE_SCHEMA = 'ops' AND TABLE_NAME = 'backup_partitions' ORDER BY ORDINAL_POSITION")
+        .into_iter()
+        .map(|r| r[0].clone().unwrap())
+        .collect();
+    let old: Vec<String> = env
+        .query(&format!("SELECT DISTINCT schema_fingerprint FROM ops.backup_partitions WHERE table_name = '{table}'"))
+        .into_iter()
+        .map(|r| r[0].clone().unwrap())
+        .collect();
+    let select: Vec<String> = cols
+        .iter()
+        .map(|c| {
+            if c == "schema_fingerprint" {
+                format!("'{fp}'")
+            } else {
+                format!("`{c}`")
+            }
+        })
+        .collect();
+    let list: Vec<String> = cols.iter().map(|c| format!("`{c}`")).collect();
+    env.query(&format!(
+        "INSERT INTO ops.backup_partitions ({}) SELECT {} FROM ops.backup_partitions WHERE table_name = '{table}'",
+        list.join(", "),
+        select.join(", ")
+    ));
+    for o in old.into_iter().filter(|o| o != fp) {
+        env.query(&format!(
+            "DELETE FROM ops.backup_partitions WHERE table_name = '{table}' AND schema_fingerprint = '{o}'"
+        ));
+    }
+}
