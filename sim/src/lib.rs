@@ -9,6 +9,7 @@ mod admin;
 mod cluster;
 mod ddl;
 mod jobs;
+mod loads;
 mod release;
 mod server;
 mod sql;
