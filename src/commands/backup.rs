@@ -136,7 +136,8 @@ pub(super) fn backup(cfg: &Config, dry_run: bool, out: &mut dyn Write) -> Result
         &st.cluster_time,
     )?);
     if dry_run {
-        let plan = with_catalog(&mut c, cfg, st, None)?;
+        let mut plan = with_catalog(&mut c, cfg, st, None)?;
+        record_cluster(&mut plan, &info);
         plan.write_json(out)?;
         return Ok(());
     }
@@ -172,7 +173,8 @@ pub(super) fn backup(cfg: &Config, dry_run: bool, out: &mut dyn Write) -> Result
     for l in &left_out {
         warn!("{}", l.line());
     }
-    let plan = with_catalog(&mut c, cfg, st, Some(&random_suffix()))?;
+    let mut plan = with_catalog(&mut c, cfg, st, Some(&random_suffix()))?;
+    record_cluster(&mut plan, &info);
     let mut manifest_only = BTreeMap::new();
     if let Some(dbs) = plan.inputs.get("databases").and_then(|d| d.as_array()) {
         for d in dbs {
@@ -200,6 +202,20 @@ pub(super) fn backup(cfg: &Config, dry_run: bool, out: &mut dyn Write) -> Result
     match outcome.error {
         Some(e) => Err(e.into()),
         None => left_out_result(&left_out),
+    }
+}
+
+/// Auditors see which release rules the plan was made under (release::ClusterInfo).
+fn record_cluster(plan: &mut Plan, info: &crate::release::ClusterInfo) {
+    if let Some(inputs) = plan.inputs.as_object_mut() {
+        inputs.insert(
+            "cluster".to_string(),
+            serde_json::json!({
+                "release": info.release.map(|r| r.to_string()),
+                "session_offset_s": info.session_offset_s,
+                "job_time_shift_s": info.job_time_shift().num_seconds(),
+            }),
+        );
     }
 }
 
