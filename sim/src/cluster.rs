@@ -213,8 +213,10 @@ impl Table {
             return String::new();
         }
         if self.is_list() {
-            let vals: Vec<String> = p.values.iter().map(|v| format!("('{v}')")).collect();
-            return format!("({})", vals.join(", "));
+            // ListPartitionInfo.getValuesFormat (catalog/ListPartitionInfo.java:509): GSON of the
+            // values, one list per value
+            let vals: Vec<Vec<&str>> = p.values.iter().map(|v| vec![v.as_str()]).collect();
+            return serde_json::to_string(&vals).unwrap_or_default();
         }
         let ty = self.partition_type();
         let (min, max) = match ty.as_str() {

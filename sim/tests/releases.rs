@@ -203,6 +203,13 @@ fn automatic_list_partitions_appear_per_value_and_restore_cannot_add_one() {
         .map(|r| r[0].clone())
         .collect();
     assert_eq!(names, [Some("pbj".into()), Some("psh".into())]);
+    // ListPartitionInfo.getValuesFormat (catalog/ListPartitionInfo.java:509) through
+    // PartitionsProcDir.findRangeOrListValues: GSON; SHOW PARTITIONS calls the column `List`
+    assert_eq!(
+        one(&mut c, "SELECT PARTITION_VALUE FROM information_schema.partitions_meta WHERE TABLE_NAME = 'a' AND PARTITION_NAME = 'pbj'"),
+        Some("[[\"bj\"]]".into())
+    );
+    assert!(columns(&mut c, "SHOW PARTITIONS FROM d.a").contains(&"List".to_string()));
     let r = run_job(
         &sim,
         &mut c,

@@ -15,16 +15,17 @@ pub enum PartitionType {
 }
 
 impl PartitionType {
-    /// From partitions_meta: PARTITION_KEY empty = unpartitioned; PARTITION_VALUE is the range
-    /// text (`[types: ...`) for RANGE tables and the values (`(('a'))`) for LIST ones
-    /// (PartitionsProcDir.findRangeOrListValues).
+    /// From partitions_meta: PARTITION_KEY empty = unpartitioned; PARTITION_VALUE is
+    /// `Range.toString()` (`[types: [DATE]; keys: [...]; ..types: ...; )`) for RANGE tables and the
+    /// values for LIST ones (PartitionsProcDir.findRangeOrListValues; ListPartitionInfo.getValuesFormat
+    /// renders them as JSON, `[["bj"]]`), so anything not a range text is LIST.
     pub fn from_meta(partition_key: &str, partition_value: &str) -> PartitionType {
         if partition_key.trim().is_empty() {
             PartitionType::Unpartitioned
-        } else if partition_value.trim_start().starts_with('(') {
-            PartitionType::List
-        } else {
+        } else if partition_value.trim_start().starts_with("[types:") {
             PartitionType::Range
+        } else {
+            PartitionType::List
         }
     }
 
@@ -132,5 +133,8 @@ mod tests {
             PartitionType::from_meta("city", "(('bj'))"),
             PartitionType::List
         );
+        for v in ["[[\"bj\"]]", ""] {
+            assert_eq!(PartitionType::from_meta("city", v), PartitionType::List);
+        }
     }
 }
