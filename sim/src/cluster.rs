@@ -2039,8 +2039,9 @@ impl Cluster {
                         Some("9060".to_string()),
                         Some("8040".to_string()),
                         Some("8060".to_string()),
-                        Some(fmt_time(self.opts.start_time)),
-                        Some(fmt_time(self.now)),
+                        // LastStartTime / LastHeartbeat: session zone, fixed +08:00 from 4.1
+                        Some(fmt_time(in_zone(self.opts.start_time, self.show_zone(s)))),
+                        Some(fmt_time(in_zone(self.now, self.show_zone(s)))),
                         Some("true".to_string()),
                         Some("false".to_string()),
                         Some("false".to_string()),

@@ -282,6 +282,8 @@ fn release_4_1_shows_job_times_in_fixed_plus_8() {
             Some(expect),
             "{release}"
         );
+        let be = show_map(&mut c, "SHOW BACKENDS");
+        assert_eq!(be[0]["LastStartTime"].as_deref(), Some(expect), "{release}");
         let vt: Option<String> = one(&mut c, "SELECT VISIBLE_VERSION_TIME FROM information_schema.partitions_meta WHERE TABLE_NAME = 'r'");
         assert_eq!(
             vt.as_deref(),
