@@ -102,8 +102,8 @@ fn a_missing_database_is_refused_before_3_4_and_created_from_3_4() {
     let at = snapshot_at(&env, &incr);
     env.query("DROP DATABASE sales");
     refused(&env, &at, "database sales does not exist");
-    // 3.4+ (handshake 8.0.33): RESTORE creates the database
-    env.sim.set_server_version("8.0.33");
+    // 3.4+ (release 3.4.0, handshake 8.0.33): RESTORE creates the database
+    env.sim.set_release("3.4.0").unwrap();
     env.run_ok(
         &["restore", "--table", "sales.orders", "--timestamp", &at],
         0,

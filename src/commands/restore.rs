@@ -183,6 +183,7 @@ pub(super) fn restore(
     out: &mut dyn Write,
 ) -> Result<()> {
     let mut c = Cluster::connect(cfg)?;
+    let info = crate::release::detect(&mut c, cfg)?;
     let asked = asked_time(&mut c, cfg, spec)?;
     let mut disc = state::restore::restore_state(&mut c, cfg, target, asked)?;
     let target_time = disc.state.target_time;
@@ -331,7 +332,7 @@ pub(super) fn restore(
     }
     let plan = plan_restore(cfg, &disc.state, &resolved, Some(&suffix))
         .map_err(|e| BbrError::usage(e.0, "see `starrocks-bbr restore --help`"))?;
-    let outcome = Runner::new(&mut c, cfg).run(&plan);
+    let outcome = Runner::new(&mut c, cfg).with_cluster_info(&info).run(&plan);
     if let Some(e) = outcome.error {
         return Err(e.into());
     }

@@ -77,6 +77,7 @@ fn restore_database(
     out: &mut dyn Write,
 ) -> Result<()> {
     let mut c = Cluster::connect(cfg)?;
+    let info = crate::release::detect(&mut c, cfg)?;
     let asked = super::asked_time(&mut c, cfg, spec)?;
     let mut discs = Vec::new();
     for t in tables {
@@ -193,7 +194,11 @@ fn restore_database(
             // then set them aside only if the database's last job is provably its own
             finish_dead_restores(&mut c, cfg, &resume, out)?;
             resume.clear();
-            let last = state::restore::last_restore_job(&mut c, cfg, db)?;
+            // CreateTime in the session zone (4.1 formats job times at +08:00)
+            let last = state::restore::last_restore_job(&mut c, cfg, db)?.map(|mut j| {
+                j.create_time = j.create_time.map(|t| t + info.job_time_shift());
+                j
+            });
             let links: Vec<LinkRef> = recorded_chain(&dead)
                 .iter()
                 .map(|e| LinkRef {
@@ -256,7 +261,7 @@ fn restore_database(
     resume.clear();
     let suffix = random_suffix();
     let plan = plan_with(&resume, Some(&suffix));
-    let outcome = Runner::new(&mut c, cfg).run(&plan);
+    let outcome = Runner::new(&mut c, cfg).with_cluster_info(&info).run(&plan);
     if let Some(e) = outcome.error {
         return Err(e.into());
     }
