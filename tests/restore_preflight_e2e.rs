@@ -39,7 +39,10 @@ fn refused(env: &Env, at: &str, want: &str) {
             .into_iter()
             .filter(|s| {
                 let u = s.trim_start().to_ascii_uppercase();
-                !(u.starts_with("SELECT") || u.starts_with("SHOW") || u.starts_with("SET"))
+                !(u.starts_with("SELECT")
+                    || u.starts_with("SHOW")
+                    || u.starts_with("ADMIN SHOW")
+                    || u.starts_with("SET"))
             })
             .collect();
         assert!(written.is_empty(), "dry={dry}: {written:?}");
