@@ -170,10 +170,18 @@ impl Cluster {
         let attempt = || -> Result<(), SqlError> { c.ensure_conn() };
         attempt
             .retry(backoff(&policy))
-            .sleep(std::thread::sleep)
-            .when(|e: &SqlError| e.retryable(&policy))
+            .sleep(crate::signals::sleep)
+            .when(|e: &SqlError| e.retryable(&policy) && crate::signals::received().is_none())
             .notify(|e: &SqlError, d: Duration| {
-                warn!("connecting to {endpoint} failed ({e}); retrying in {d:?}")
+                warn!(
+                    "cannot reach StarRocks at {endpoint} ({}); retrying in {d:?} (up to {} attempts, retry.max_ms {} ms apart)",
+                    match e {
+                        SqlError::Connect { message, .. } => message.clone(),
+                        other => other.to_string(),
+                    },
+                    policy.attempts,
+                    policy.max_ms
+                )
             })
             .call()
             .map_err(|e| e.into_bbr(&format!("connecting to {endpoint}")))?;
@@ -193,7 +201,7 @@ impl Cluster {
                 }
                 Err(e) => {
                     return Err(SqlError::Connect {
-                        message: e.to_string(),
+                        message: describe_connect_error(&e),
                         auth: false,
                     })
                 }
@@ -297,8 +305,8 @@ impl Cluster {
                 .map(|()| state)
         };
         op.retry(backoff(policy))
-            .sleep(std::thread::sleep)
-            .when(|e: &SqlError| e.retryable(policy))
+            .sleep(crate::signals::sleep)
+            .when(|e: &SqlError| e.retryable(policy) && crate::signals::received().is_none())
             .notify(|e: &SqlError, d: Duration| warn!("transient error ({e}); retrying in {d:?}"))
             .call()
     }
@@ -307,8 +315,8 @@ impl Cluster {
     pub fn query_retry(&mut self, sql: &str, policy: &RetryPolicy) -> Result<ResultSet, SqlError> {
         let op = || self.query(sql);
         op.retry(backoff(policy))
-            .sleep(std::thread::sleep)
-            .when(|e: &SqlError| e.retryable(policy))
+            .sleep(crate::signals::sleep)
+            .when(|e: &SqlError| e.retryable(policy) && crate::signals::received().is_none())
             .notify(|e: &SqlError, d: Duration| warn!("transient error ({e}); retrying in {d:?}"))
             .call()
     }
@@ -321,6 +329,40 @@ pub fn backoff(policy: &RetryPolicy) -> ExponentialBuilder {
         .with_max_delay(Duration::from_millis(policy.max_ms))
         .with_max_times(policy.attempts.saturating_sub(1) as usize)
         .with_jitter()
+}
+
+/// A connect failure in operator words (the driver's text carries addresses in quotes and OS
+/// error numbers).
+fn describe_connect_error(e: &mysql::Error) -> String {
+    use std::io::ErrorKind as K;
+    let kind = match e {
+        mysql::Error::IoError(io) => Some(io.kind()),
+        mysql::Error::DriverError(mysql::DriverError::CouldNotConnect(Some((_, _, k)))) => Some(*k),
+        mysql::Error::DriverError(mysql::DriverError::ConnectTimeout) => Some(K::TimedOut),
+        _ => None,
+    };
+    match kind {
+        Some(K::ConnectionRefused) => "connection refused (nothing listens on that port)".into(),
+        Some(K::TimedOut | K::WouldBlock) => {
+            "no answer within 10 s (host down or firewalled?)".into()
+        }
+        Some(K::NotFound) => "unknown host name".into(),
+        Some(K::ConnectionReset | K::ConnectionAborted | K::UnexpectedEof | K::BrokenPipe) => {
+            "the server closed the connection during the handshake".into()
+        }
+        Some(k) => {
+            let mut s = format!("{k:?}").chars().fold(String::new(), |mut acc, c| {
+                if c.is_uppercase() && !acc.is_empty() {
+                    acc.push(' ');
+                }
+                acc.push(c.to_ascii_lowercase());
+                acc
+            });
+            s.insert_str(0, "network error: ");
+            s
+        }
+        None => one_line(&e.to_string()),
+    }
 }
 
 fn value_to_string(v: mysql::Value) -> Option<String> {

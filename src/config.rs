@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use serde::Deserialize;
 
@@ -183,9 +184,53 @@ pub struct Config {
     pub heartbeat_stale_s: u64,
 }
 
+/// The config given before the subcommand (or by STARROCKS_BBR_CONFIG), used when the subcommand
+/// itself names none: `--config` is accepted on either side of the subcommand.
+static DEFAULT_PATH: OnceLock<PathBuf> = OnceLock::new();
+
+/// Records the config path given before the subcommand (once per process).
+pub fn set_default_path(path: Option<PathBuf>) {
+    if let Some(p) = path {
+        let _ = DEFAULT_PATH.set(p);
+    }
+}
+
+/// Where a command's config comes from: a path, or the subcommand's optional `--config` (None:
+/// the one given before the subcommand or by STARROCKS_BBR_CONFIG).
+pub trait ConfigPath {
+    fn given(&self) -> Option<&Path>;
+}
+
+impl ConfigPath for Path {
+    fn given(&self) -> Option<&Path> {
+        Some(self)
+    }
+}
+
+impl ConfigPath for PathBuf {
+    fn given(&self) -> Option<&Path> {
+        Some(self)
+    }
+}
+
+impl ConfigPath for Option<PathBuf> {
+    fn given(&self) -> Option<&Path> {
+        self.as_deref()
+    }
+}
+
 impl Config {
     /// Reads and validates the file.
-    pub fn load(path: &Path) -> Result<Config, BbrError> {
+    pub fn load<P: ConfigPath + ?Sized>(path: &P) -> Result<Config, BbrError> {
+        let path = match path.given() {
+            Some(p) => p,
+            None => DEFAULT_PATH.get().ok_or_else(|| {
+                BbrError::usage(
+                    "no config file given",
+                    "pass --config PATH (before or after the subcommand) or set STARROCKS_BBR_CONFIG",
+                )
+            })?,
+        };
         let text = std::fs::read_to_string(path).map_err(|e| {
             BbrError::usage(
                 format!("cannot read config {}: {e}", path.display()),

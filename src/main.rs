@@ -3,6 +3,7 @@
 use clap::Parser;
 use starrocks_bbr::cli::Cli;
 use starrocks_bbr::error::{classify, ExitCode};
+use starrocks_bbr::logging::{eprint_line, PipeSafe};
 
 fn main() {
     let cli = match Cli::try_parse() {
@@ -18,16 +19,30 @@ fn main() {
                 e.exit();
             }
             let line = clap_one_line(&e.to_string());
-            eprintln!("error: {line}; run `starrocks-bbr --help` for usage");
+            eprint_line(&format!(
+                "error: {line}; run `starrocks-bbr --help` for usage"
+            ));
             std::process::exit(ExitCode::Usage.code());
         }
     };
-    init_tracing(cli.verbose, cli.quiet);
-    let mut stdout = std::io::stdout().lock();
+    starrocks_bbr::logging::init(cli.verbose, cli.quiet, cli.log_format);
+    if let Err(e) = starrocks_bbr::signals::install() {
+        tracing::warn!("cannot handle SIGTERM/SIGINT ({e}); a stopped run is taken over only once its heartbeat is stale");
+    }
+    let mut stdout = PipeSafe::new(std::io::stdout().lock());
     let result = starrocks_bbr::commands::run(cli, &mut stdout);
+    let _ = std::io::Write::flush(&mut stdout);
     if let Err(err) = result {
         let (code, line) = classify(&err);
-        eprintln!("error: {line}");
+        eprint_line(&format!("error: {line}"));
+        std::process::exit(code.code());
+    }
+    // Stopped while nothing was running (discovery, a read-only command): still report the stop.
+    if let Some(code) = starrocks_bbr::signals::received() {
+        eprint_line(&format!(
+            "error: {}",
+            starrocks_bbr::signals::interrupted_error(code)
+        ));
         std::process::exit(code.code());
     }
 }
@@ -47,24 +62,4 @@ fn clap_one_line(text: &str) -> String {
         None if line.is_empty() => "invalid arguments".to_string(),
         None => line,
     }
-}
-
-/// Logs to stderr; default level warn+info for our crate, -v/-q adjust, RUST_LOG overrides.
-fn init_tracing(verbose: u8, quiet: u8) {
-    use tracing_subscriber::EnvFilter;
-    let level = match (i16::from(verbose) - i16::from(quiet)).clamp(-2, 3) {
-        -2 => "off",
-        -1 => "error",
-        0 => "warn,starrocks_bbr=info",
-        1 => "info",
-        2 => "debug",
-        _ => "trace",
-    };
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_target(false)
-        .init();
 }

@@ -19,6 +19,7 @@ use crate::history::{self, FinalizeValues, BACKUP_HISTORY, RESTORE_HISTORY};
 use crate::plan::{Command, Details, Plan, RetryPolicy, Step, StepKind};
 use crate::planner::backup::{cancel_backup_sql, show_backup_sql, show_snapshot_sql};
 use crate::poll::PollCadence;
+use crate::signals;
 use crate::sql::{literal, opt_literal};
 use crate::state::{cluster_now, parse_time};
 
@@ -103,6 +104,11 @@ impl<'a> Runner<'a> {
         let mut order: Vec<String> = Vec::new();
         let mut out = RunOutcome::default();
         for (i, step) in plan.steps.iter().enumerate() {
+            // A stop request: send nothing new (the rows we hold are released below).
+            if let Err(e) = signals::check() {
+                out.error = Some(e);
+                break;
+            }
             let Some(label) = step.label.clone() else {
                 info!("step {}: {}", i + 1, step.description);
                 if let Err(e) = self.exec(step) {
@@ -131,7 +137,7 @@ impl<'a> Runner<'a> {
             let result = self.step(step, &label, job);
             if let Err(e) = result {
                 match e.exit {
-                    ExitCode::Connect => {
+                    ExitCode::Connect | ExitCode::Interrupted | ExitCode::Terminated => {
                         // Nothing more can be recorded; the RUNNING row is resumed by the next run.
                         job.error = Some(e.clone());
                         job.done = true;
@@ -158,6 +164,13 @@ impl<'a> Runner<'a> {
                     }
                 }
             }
+        }
+        if out
+            .error
+            .as_ref()
+            .is_some_and(|e| matches!(e.exit, ExitCode::Interrupted | ExitCode::Terminated))
+        {
+            self.release(&jobs);
         }
         for label in order {
             let Some(job) = jobs.remove(&label) else {
@@ -207,6 +220,38 @@ impl<'a> Runner<'a> {
             });
         }
         out
+    }
+
+    /// After a stop request: every RUNNING row this run holds gets a heartbeat far in the past, so
+    /// the next run treats it as a dead run's and takes it over at once (claim, backup resume and
+    /// restore continuation all judge staleness by heartbeat_at); our own not-yet-won claim row of
+    /// a restore continuation is withdrawn. Only these UPDATE/DELETEs are sent, each once.
+    fn release(&mut self, jobs: &BTreeMap<String, Job>) {
+        let once = RetryPolicy {
+            safe_to_retry: true,
+            retry_when_busy: false,
+            attempts: 1,
+            initial_ms: 1,
+            max_ms: 1,
+        };
+        for (label, job) in jobs {
+            if let Some(claim) = &job.claim_label {
+                let sql =
+                    history::withdraw_sql(&self.cfg.ops_database, self.history_table(), claim);
+                if let Err(e) = self.cluster.query_retry(&sql, &once) {
+                    warn!("could not withdraw the claim {claim}: {e}");
+                }
+            }
+            if (job.recorded || job.resumed) && !job.finalized {
+                let sql = history::release_sql(&self.cfg.ops_database, self.history_table(), label);
+                match self.cluster.query_retry(&sql, &once) {
+                    Ok(_) => info!("released {label}: the next run takes it over at once"),
+                    Err(e) => warn!(
+                        "could not release {label} ({e}); the next run takes it over once its heartbeat is stale"
+                    ),
+                }
+            }
+        }
     }
 
     fn step(&mut self, step: &Step, label: &str, job: &mut Job) -> Result<(), BbrError> {
@@ -345,7 +390,8 @@ impl<'a> Runner<'a> {
                     "check the FE clock",
                 ));
             }
-            std::thread::sleep(Duration::from_millis(200));
+            signals::sleep(Duration::from_millis(200));
+            signals::check()?;
         }
         let rows = self.query(step, &sql, "reading the RUNNING claims")?;
         let now = self.now()?;
@@ -596,7 +642,8 @@ impl<'a> Runner<'a> {
                     warn!("heartbeat for {label} failed: {e}");
                 }
             }
-            std::thread::sleep(cadence.next_sleep());
+            signals::sleep(cadence.next_sleep());
+            signals::check()?;
         }
     }
 
@@ -709,6 +756,7 @@ fn rank(e: ExitCode) -> u8 {
         ExitCode::JobFailed => 2,
         ExitCode::Usage => 3,
         ExitCode::Connect => 4,
+        ExitCode::Interrupted | ExitCode::Terminated => 5,
     }
 }
 

@@ -10,6 +10,7 @@ use crate::config::{Config, TableRef};
 use crate::error::BbrError;
 
 mod backup;
+mod check;
 mod init;
 mod list;
 mod restore;
@@ -17,6 +18,7 @@ mod restore;
 pub use restore::parse_target_time;
 
 pub fn run(cli: Cli, out: &mut dyn Write) -> Result<()> {
+    crate::config::set_default_path(cli.config.clone());
     match cli.command {
         Cmd::Init { common, dry_run } => {
             let cfg = Config::load(&common.config)?;
@@ -25,6 +27,20 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<()> {
         Cmd::Backup { common, dry_run } => {
             let cfg = Config::load(&common.config)?;
             backup::backup(&cfg, dry_run, out)
+        }
+        Cmd::Check { common, format } => {
+            let cfg = Config::load(&common.config)?;
+            check::check_cmd(&cfg, format, out)
+        }
+        Cmd::Completions { shell } => {
+            use clap::CommandFactory;
+            clap_complete::generate(shell, &mut Cli::command(), "starrocks-bbr", out);
+            Ok(())
+        }
+        Cmd::Man => {
+            use clap::CommandFactory;
+            clap_mangen::Man::new(Cli::command()).render(out)?;
+            Ok(())
         }
         Cmd::List { common, format } => {
             let cfg = Config::load(&common.config)?;

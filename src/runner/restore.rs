@@ -455,7 +455,8 @@ impl Runner<'_> {
             }
             let sleep = cadence.next_sleep();
             debug!("{snapshot}: waiting {sleep:?}");
-            std::thread::sleep(sleep);
+            crate::signals::sleep(sleep);
+            crate::signals::check()?;
         }
     }
 

@@ -1,0 +1,248 @@
+//! Running under cron and Kubernetes: signals, closed pipes, per-process retry jitter, logging
+//! levels — over the wire against the simulator.
+
+mod common;
+use common::*;
+
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn bin() -> std::path::PathBuf {
+    assert_cmd::cargo::cargo_bin("starrocks-bbr")
+}
+
+/// Starts `args --config <env's>` in the background with stderr captured.
+fn spawn(env: &Env, args: &[&str]) -> Child {
+    Command::new(bin())
+        .args(args)
+        .arg("--config")
+        .arg(&env.config)
+        .env_remove("RUST_LOG")
+        .env_remove("STARROCKS_BBR_CONFIG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+fn wait_until(env: &Env, child: &mut Child, what: impl Fn(&[String]) -> bool) {
+    let start = Instant::now();
+    while !what(&env.sent()) {
+        assert!(start.elapsed() < Duration::from_secs(60), "never reached");
+        assert!(child.try_wait().unwrap().is_none(), "the run ended early");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn signal(child: &Child, sig: i32) {
+    let pid = i32::try_from(child.id()).unwrap();
+    // SAFETY: kill(2) on our own child's pid.
+    assert_eq!(unsafe { libc::kill(pid, sig) }, 0);
+}
+
+fn backup_row_status(env: &Env) -> Vec<(String, String)> {
+    env.query("SELECT status, heartbeat_at FROM ops.backup_history ORDER BY started_at")
+        .into_iter()
+        .map(|r| {
+            (
+                r[0].clone().unwrap_or_default(),
+                r[1].clone().unwrap_or_default(),
+            )
+        })
+        .collect()
+}
+
+/// SIGTERM / SIGINT while the job is polled: exit 143 / 130, nothing new sent, the job left running
+/// in StarRocks and its row released; an immediate rerun takes it over (no exit 4, no second BACKUP).
+#[test]
+fn signal_during_polling_then_an_immediate_rerun_finishes_the_job() {
+    if skip_on_real_cluster("signal_during_polling") {
+        return;
+    }
+    for (sig, code, name) in [
+        (libc::SIGTERM, 143, "SIGTERM"),
+        (libc::SIGINT, 130, "SIGINT"),
+    ] {
+        let env = Env::demo();
+        env.run_ok(&["init"], 0);
+        env.sim.stall_jobs(true);
+        let mut child = spawn(&env, &["backup"]);
+        wait_until(&env, &mut child, |sent| {
+            sent.iter().filter(|s| s.starts_with("SHOW BACKUP")).count() >= 2
+        });
+        let before = env.sent().len();
+        signal(&child, sig);
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+        assert_eq!(out.status.code(), Some(code), "{name}: {stderr}");
+        let last = stderr.lines().last().unwrap_or_default();
+        assert!(
+            last.starts_with("error: stopped by ") && last.contains(name),
+            "{last}"
+        );
+        // After the signal: only the release of our row (no BACKUP, no CANCEL, no new poll loop).
+        let after: Vec<String> = env.sent()[before..].to_vec();
+        assert!(
+            after.iter().all(|s| s.starts_with("SHOW BACKUP")
+                || s.starts_with("SELECT NOW()")
+                || s.contains("'1970-01-01 00:00:00'")),
+            "{after:#?}"
+        );
+        assert!(
+            after.iter().any(|s| s.contains("'1970-01-01 00:00:00'")),
+            "{after:#?}"
+        );
+        let rows = backup_row_status(&env);
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].0, "RUNNING");
+        assert!(rows[0].1.starts_with("1970-01-01"), "{rows:?}");
+        assert!(env.sim.jobs().iter().all(|j| j.state != "CANCELLED"));
+        // The rerun, at once: takes the job over and finishes it.
+        env.sim.stall_jobs(false);
+        let stdout = env.run_ok(&["backup"], 0);
+        assert!(stdout.contains("interrupted backup"), "{stdout}");
+        assert_eq!(env.backups_sent(), 1, "a second BACKUP was sent");
+        let rows = backup_row_status(&env);
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].0, "FINISHED");
+    }
+}
+
+/// Both ends of a pipe whose reader has gone (`backup 2>&1 | head -0`).
+fn closed_pipe() -> (Stdio, Stdio) {
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    (
+        Stdio::from(writer.try_clone().unwrap()),
+        Stdio::from(writer),
+    )
+}
+
+fn run_into_closed_pipe(env: &Env, args: &[&str]) -> Output {
+    let (out, err) = closed_pipe();
+    Command::new(bin())
+        .args(args)
+        .arg("--config")
+        .arg(&env.config)
+        .env_remove("RUST_LOG")
+        .stdout(out)
+        .stderr(err)
+        .output()
+        .unwrap()
+}
+
+/// A closed stdout/stderr never panics and never changes the outcome or the exit code.
+#[test]
+fn closed_pipes_keep_the_jobs_outcome_and_exit_code() {
+    let env = Env::demo();
+    env.run_ok(&["init"], 0);
+    let o = run_into_closed_pipe(&env, &["-vv", "backup"]);
+    assert_eq!(o.status.code(), Some(0), "good backup");
+    assert_eq!(env.history().last().unwrap().2, "FINISHED");
+    let o = run_into_closed_pipe(&env, &["list"]);
+    assert_eq!(o.status.code(), Some(0), "list | head -0");
+    if real_dsn().is_none() {
+        env.sim.load("sales", "orders", "p20260101", 3).unwrap();
+        env.sim
+            .cancel_next_job("[COMMON_ERROR, msg: upload failed]");
+        let o = run_into_closed_pipe(&env, &["backup"]);
+        assert_eq!(o.status.code(), Some(1), "a failed backup still exits 1");
+        assert_eq!(env.history().last().unwrap().2, "FAILED");
+    }
+}
+
+/// The first retry delays of two processes differ (jitter seeded per process, not backon's
+/// fixed no_std seed), and an unreachable FE ends in one line without library debug text.
+#[test]
+fn two_processes_retry_with_different_jitter() {
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("c.yaml");
+    std::fs::write(
+        &config,
+        format!("connection: {{host: 127.0.0.1, port: {port}, user: root}}\nrepository: r\ntables: [a.b]\nretry: {{attempts: 2, initial_ms: 100, max_ms: 200}}\n"),
+    )
+    .unwrap();
+    let delays: Vec<String> = (0..2)
+        .map(|_| {
+            let o = Command::new(bin())
+                .args(["list", "--config"])
+                .arg(&config)
+                .env_remove("RUST_LOG")
+                .output()
+                .unwrap();
+            let e = String::from_utf8_lossy(&o.stderr).to_string();
+            assert_eq!(o.status.code(), Some(3), "{e}");
+            let last = e.lines().last().unwrap();
+            assert!(last.starts_with("error: cannot reach"), "{last}");
+            for bad in ["Kind", "Some(", "DriverError", "{", "os error"] {
+                assert!(!last.contains(bad), "library text in: {last}");
+            }
+            let d = e
+                .lines()
+                .find_map(|l| l.split("retrying in ").nth(1))
+                .unwrap_or_else(|| panic!("no retry delay logged: {e}"));
+            d.to_string()
+        })
+        .collect();
+    assert_ne!(delays[0], delays[1], "same jitter in two processes");
+}
+
+/// -q < default < -v < -vv: each step changes what is printed; --log-format json is JSON lines.
+#[test]
+fn verbosity_steps_and_json_logs() {
+    let stderr_of = |args: &[&str]| {
+        let env = Env::demo();
+        env.run_ok(&["init"], 0);
+        let o = env.run(args);
+        assert_eq!(o.status.code(), Some(0));
+        String::from_utf8_lossy(&o.stderr).to_string()
+    };
+    let q = stderr_of(&["-q", "backup"]);
+    let d = stderr_of(&["backup"]);
+    let v = stderr_of(&["-v", "backup"]);
+    let vv = stderr_of(&["-vv", "backup"]);
+    let counts = [
+        q.lines().count(),
+        d.lines().count(),
+        v.lines().count(),
+        vv.lines().count(),
+    ];
+    assert!(
+        counts.windows(2).all(|w| w[0] < w[1]),
+        "{counts:?}\n{q}\n--\n{d}\n--\n{v}\n--\n{vv}"
+    );
+    let env = Env::demo();
+    env.run_ok(&["init"], 0);
+    let lines = |args: &[&str]| {
+        let o = env.run(args);
+        assert_eq!(o.status.code(), Some(0));
+        String::from_utf8_lossy(&o.stderr).to_string()
+    };
+    let j = lines(&["--log-format", "json", "-v", "backup"]);
+    assert!(!j.is_empty());
+    for l in j.lines() {
+        let v: serde_json::Value = serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}"));
+        assert!(
+            v.get("level").is_some() && v.get("message").is_some(),
+            "{l}"
+        );
+    }
+    // --config is accepted before the subcommand too.
+    let o = std::process::Command::new(bin())
+        .arg("--config")
+        .arg(&env.config)
+        .arg("list")
+        .env_remove("STARROCKS_BBR_CONFIG")
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
