@@ -23,6 +23,9 @@ pub struct Connection {
     /// Explicit password (discouraged; never logged).
     #[serde(default)]
     pub password: Option<String>,
+    /// A file whose first line is the password (a Kubernetes secret mount).
+    #[serde(default)]
+    pub password_file: Option<PathBuf>,
 }
 
 impl fmt::Debug for Connection {
@@ -33,6 +36,7 @@ impl fmt::Debug for Connection {
             .field("user", &self.user)
             .field("password_env", &self.password_env)
             .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("password_file", &self.password_file)
             .finish()
     }
 }
@@ -128,6 +132,9 @@ struct RawConfig {
     job_timeout_s: u64,
     #[serde(default = "default_heartbeat_stale")]
     heartbeat_stale_s: u64,
+    /// Patterns left out of `db.*` entries of `tables`.
+    #[serde(default)]
+    exclude: Vec<String>,
 }
 
 /// A configured table, `db.table`.
@@ -168,6 +175,73 @@ impl fmt::Display for TableRef {
     }
 }
 
+/// A `tables:` / `exclude:` entry with a wildcard in the table part (`hr.*`, `hr.tmp_*`): `*` any
+/// run of characters, `?` one. The database part is always literal.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct TablePattern {
+    pub database: String,
+    pub table: String,
+}
+
+impl TablePattern {
+    /// `Ok(None)` for a plain `db.table` (no wildcard).
+    pub fn parse(s: &str) -> Result<Option<TablePattern>, String> {
+        let Some((db, table)) = s.split_once('.') else {
+            return Err(format!("'{s}' must be written as db.table or db.*"));
+        };
+        if db.contains(['*', '?']) {
+            return Err(format!(
+                "'{s}': wildcards are allowed in the table part only (db.*)"
+            ));
+        }
+        if !table.contains(['*', '?']) {
+            return Ok(None);
+        }
+        TableRef::parse(&format!("{db}.{}", table.replace(['*', '?'], "x")))?;
+        Ok(Some(TablePattern {
+            database: db.to_string(),
+            table: table.to_string(),
+        }))
+    }
+
+    pub fn matches(&self, t: &TableRef) -> bool {
+        t.database == self.database && glob(self.table.as_bytes(), t.table.as_bytes())
+    }
+}
+
+impl fmt::Display for TablePattern {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}", self.database, self.table)
+    }
+}
+
+/// `*` / `?` glob over bytes (iterative, with one backtrack point: linear in practice).
+fn glob(p: &[u8], s: &[u8]) -> bool {
+    let (mut pi, mut si) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while si < s.len() {
+        match p.get(pi) {
+            Some(b'*') => {
+                star = Some((pi, si));
+                pi += 1;
+            }
+            Some(&c) if c == b'?' || c == s[si] => {
+                pi += 1;
+                si += 1;
+            }
+            _ => match star {
+                Some((sp, ss)) => {
+                    pi = sp + 1;
+                    si = ss + 1;
+                    star = Some((sp, ss + 1));
+                }
+                None => return false,
+            },
+        }
+    }
+    p[pi..].iter().all(|&c| c == b'*')
+}
+
 /// The validated config the rest of the tool uses.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -182,6 +256,11 @@ pub struct Config {
     pub retry: Retry,
     pub job_timeout_s: u64,
     pub heartbeat_stale_s: u64,
+    /// `tables:` entries with a wildcard, expanded against the cluster at run time
+    /// (`state::expand_table_patterns`, then [`Config::with_found_tables`]).
+    pub patterns: Vec<TablePattern>,
+    /// `exclude:` entries: tables a pattern found that stay out of scope.
+    pub exclude: Vec<TablePattern>,
 }
 
 /// The config given before the subcommand (or by STARROCKS_BBR_CONFIG), used when the subcommand
@@ -242,51 +321,79 @@ impl Config {
 
     /// Parses config text; `path` is only used in messages.
     pub fn parse(path: &Path, text: &str) -> Result<Config, BbrError> {
-        let raw: RawConfig = serde_saphyr::from_str(text).map_err(|e| {
-            let (loc, key) = match e.location() {
-                Some(l) => (
-                    format!(":{}:{}", l.line(), l.column()),
-                    key_at_line(text, l.line()),
-                ),
-                None => (String::new(), None),
-            };
-            let key = key.map(|k| format!(" (key '{k}')")).unwrap_or_default();
-            BbrError::usage(
-                format!(
-                    "bad config {}{loc}{key}: {}",
-                    path.display(),
-                    short_message(&e)
-                ),
-                "fix the config file (see SPEC.md \"Config\" for the keys)",
-            )
-        })?;
+        let raw: RawConfig =
+            serde_saphyr::from_str(text).map_err(|e| yaml_error(path, text, &e))?;
         let bad = |key: &str, msg: String| {
+            let leaf = key.rsplit('.').next().unwrap_or(key);
+            let leaf = leaf.split('[').next().unwrap_or(leaf);
+            let line = key_line(text, leaf)
+                .map(|l| format!(":{l}"))
+                .unwrap_or_default();
             BbrError::usage(
-                format!("bad config {}: key '{key}': {msg}", path.display()),
+                format!("bad config {}{line}: key '{key}' {msg}", path.display()),
                 "fix the config file",
             )
         };
         if raw.connection.host.trim().is_empty() {
             return Err(bad("connection.host", "must not be empty".into()));
         }
-        if raw.connection.password.is_some() && raw.connection.password_env.is_some() {
+        if raw.connection.port == 0 {
             return Err(bad(
-                "connection.password",
-                "give either password or password_env, not both".into(),
+                "connection.port",
+                "must be a port from 1 to 65535 (the FE query port, usually 9030)".into(),
+            ));
+        }
+        let given = [
+            raw.connection.password.is_some(),
+            raw.connection.password_env.is_some(),
+            raw.connection.password_file.is_some(),
+        ];
+        if given.iter().filter(|g| **g).count() > 1 {
+            return Err(bad(
+                if raw.connection.password_file.is_some() {
+                    "connection.password_file"
+                } else {
+                    "connection.password"
+                },
+                "conflicts with another password key: give only one of password, password_env and password_file".into(),
             ));
         }
         if raw.repository.trim().is_empty() {
             return Err(bad("repository", "must not be empty".into()));
         }
         if raw.tables.is_empty() {
-            return Err(bad("tables", "list at least one db.table".into()));
+            return Err(bad(
+                "tables",
+                "must list at least one db.table or db.*".into(),
+            ));
         }
         let mut tables = Vec::new();
+        let mut patterns = Vec::new();
         for (i, t) in raw.tables.iter().enumerate() {
-            tables.push(TableRef::parse(t).map_err(|m| bad(&format!("tables[{i}]"), m))?);
+            let key = format!("tables[{i}]");
+            match TablePattern::parse(t).map_err(|m| bad(&key, m))? {
+                Some(p) => patterns.push(p),
+                None => tables.push(TableRef::parse(t).map_err(|m| bad(&key, m))?),
+            }
         }
         tables.sort();
         tables.dedup();
+        patterns.sort();
+        patterns.dedup();
+        let mut exclude = Vec::new();
+        for (i, t) in raw.exclude.iter().enumerate() {
+            let key = format!("exclude[{i}]");
+            exclude.push(match TablePattern::parse(t).map_err(|m| bad(&key, m))? {
+                Some(p) => p,
+                None => {
+                    let r = TableRef::parse(t).map_err(|m| bad(&key, m))?;
+                    TablePattern {
+                        database: r.database,
+                        table: r.table,
+                    }
+                }
+            });
+        }
         if raw.ops_database.trim().is_empty() || raw.ops_database.contains('.') {
             return Err(bad("ops_database", "must be a plain database name".into()));
         }
@@ -299,14 +406,32 @@ impl Config {
         if raw.retry.initial_ms == 0 || raw.retry.max_ms < raw.retry.initial_ms {
             return Err(bad("retry", "need 0 < initial_ms <= max_ms".into()));
         }
+        if raw.retry.attempts == 0 {
+            return Err(bad(
+                "retry.attempts",
+                "must be at least 1 (it counts the first try)".into(),
+            ));
+        }
         if raw.job_timeout_s < 600 {
             return Err(bad(
                 "job_timeout_s",
                 "StarRocks requires a job timeout of at least 600 seconds".into(),
             ));
         }
-        if raw.heartbeat_stale_s == 0 {
-            return Err(bad("heartbeat_stale_s", "must be positive".into()));
+        // The lease must outlive a poll sleep (the heartbeat is refreshed between polls) and be
+        // judgeable on DATETIME's whole seconds; shorter, a live run looks dead to the next one.
+        let poll_cap_s = raw.poll.max_ms.div_ceil(1000);
+        if raw.heartbeat_stale_s < 2
+            || raw.heartbeat_stale_s.saturating_mul(1000) < raw.poll.max_ms.saturating_mul(2)
+        {
+            return Err(bad(
+                "heartbeat_stale_s",
+                format!(
+                    "({} s) is shorter than the heartbeat needs: at least 2 s and twice poll.max_ms ({} s), else a live run looks dead",
+                    raw.heartbeat_stale_s,
+                    poll_cap_s.saturating_mul(2).max(2)
+                ),
+            ));
         }
         Ok(Config {
             path: path.to_path_buf(),
@@ -319,7 +444,33 @@ impl Config {
             retry: raw.retry,
             job_timeout_s: raw.job_timeout_s,
             heartbeat_stale_s: raw.heartbeat_stale_s,
+            patterns,
+            exclude,
         })
+    }
+
+    /// Databases whose tables a `db.*` pattern picks at run time.
+    pub fn pattern_databases(&self) -> Vec<String> {
+        let mut dbs: Vec<String> = self.patterns.iter().map(|p| p.database.clone()).collect();
+        dbs.dedup();
+        dbs
+    }
+
+    /// This config with the tables that `found` (the OLAP tables of the pattern databases) adds
+    /// through the patterns, less `exclude`. Plainly listed tables always stay.
+    pub fn with_found_tables(&self, found: &[TableRef]) -> Config {
+        let mut c = self.clone();
+        for t in found {
+            if self.patterns.iter().any(|p| p.matches(t))
+                && !self.exclude.iter().any(|x| x.matches(t))
+            {
+                c.tables.push(t.clone());
+            }
+        }
+        c.tables.sort();
+        c.tables.dedup();
+        c.patterns.clear();
+        c
     }
 
     /// The configured tables grouped by database, both levels sorted.
@@ -333,8 +484,28 @@ impl Config {
         out
     }
 
-    /// Resolves the password: from `password_env` (must be set), `password`, or none.
+    /// Resolves the password: from `password_env` (must be set), `password_file` (its first line),
+    /// `password`, or none.
     pub fn password(&self) -> Result<Option<String>, BbrError> {
+        if let Some(file) = &self.connection.password_file {
+            let text = std::fs::read_to_string(file).map_err(|e| {
+                BbrError::usage(
+                    format!(
+                        "config {}: connection.password_file {} cannot be read ({})",
+                        self.path.display(),
+                        file.display(),
+                        e.kind()
+                    ),
+                    "mount the secret there or fix the path",
+                )
+            })?;
+            let first = text
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .trim_end_matches('\r');
+            return Ok(Some(first.to_string()));
+        }
         if let Some(var) = &self.connection.password_env {
             return match std::env::var(var) {
                 Ok(v) => Ok(Some(v)),
@@ -349,6 +520,161 @@ impl Config {
         }
         Ok(self.connection.password.clone())
     }
+}
+
+/// A YAML/type error as one line naming the file, line and the dotted key really at fault, in
+/// operator words (no Rust type names, no parser options).
+fn yaml_error(path: &Path, text: &str, e: &serde_saphyr::Error) -> BbrError {
+    let msg = short_message(e);
+    let (line, col) = e
+        .location()
+        .map(|l| (l.line(), l.column()))
+        .unwrap_or((0, 0));
+    let here = key_path(text, line, col);
+    let (line, key, what) = if let Some(field) = between(&msg, "missing field `", "`") {
+        // The location is somewhere inside the mapping that lacks the field: name the mapping.
+        let parent = parent_path(text, line);
+        let key = if parent.is_empty() {
+            field.to_string()
+        } else {
+            format!("{}.{field}", parent.join("."))
+        };
+        let at = parent.last().and_then(|p| key_line(text, p)).unwrap_or(0);
+        (at, Some(key), "is missing".to_string())
+    } else if msg.starts_with("duplicate mapping key") {
+        (line, here, "appears twice; keep one".to_string())
+    } else {
+        (line, here, operator_words(&msg))
+    };
+    let loc = if line > 0 {
+        format!(":{line}")
+    } else {
+        String::new()
+    };
+    let key = key.map(|k| format!(": key '{k}'")).unwrap_or_default();
+    BbrError::usage(
+        format!("bad config {}{loc}{key} {what}", path.display()),
+        "fix the config file",
+    )
+}
+
+fn between<'a>(s: &'a str, start: &str, end: &str) -> Option<&'a str> {
+    let i = s.find(start)? + start.len();
+    let j = s[i..].find(end)? + i;
+    Some(&s[i..j])
+}
+
+/// The parser's words for what was expected, as an operator reads them.
+fn operator_words(msg: &str) -> String {
+    const TYPES: [(&str, &str); 9] = [
+        ("invalid u16", "must be a whole number from 1 to 65535"),
+        ("invalid u32", "must be a whole number (0 or more)"),
+        ("invalid u64", "must be a whole number (0 or more)"),
+        ("invalid i64", "must be a whole number"),
+        ("invalid bool", "must be true or false"),
+        (
+            "expected sequence start",
+            "must be a list (`- item` lines or [a, b])",
+        ),
+        (
+            "expected mapping start",
+            "must be a mapping (`key: value` lines or {a: 1})",
+        ),
+        (
+            "did not find expected key",
+            "is not indented like its neighbours (or a `key:` is malformed)",
+        ),
+        ("invalid type: ", "has the wrong kind of value: "),
+    ];
+    for (k, words) in TYPES {
+        if let Some(i) = msg.find(k) {
+            if k.ends_with(": ") {
+                return format!("{words}{}", &msg[i + k.len()..]);
+            }
+            return words.to_string();
+        }
+    }
+    format!("is wrong: {msg}")
+}
+
+/// Leading spaces of a line (YAML indentation).
+fn indent(l: &str) -> usize {
+    l.len() - l.trim_start_matches([' ', '-']).len()
+}
+
+/// The block key a line holds (`key: ...` or `- key: ...`).
+fn line_key(l: &str) -> Option<String> {
+    let l = l.trim_start().trim_start_matches("- ");
+    let (k, _) = l.split_once(':')?;
+    let k = k.trim();
+    (!k.is_empty() && !k.contains([' ', '{', '[', '#'])).then(|| k.to_string())
+}
+
+/// 1-based line of the first block key `key` (for naming where a missing field belongs).
+fn key_line(text: &str, key: &str) -> Option<u64> {
+    text.lines()
+        .position(|l| line_key(l).as_deref() == Some(key))
+        .and_then(|i| u64::try_from(i + 1).ok())
+}
+
+/// The block keys enclosing 1-based `line` (outermost first), by indentation.
+fn parent_path(text: &str, line: u64) -> Vec<String> {
+    let lines: Vec<&str> = text.lines().collect();
+    let Some(n) = usize::try_from(line)
+        .ok()
+        .filter(|&n| n >= 1 && n <= lines.len())
+    else {
+        return Vec::new();
+    };
+    let mut level = indent(lines[n - 1]);
+    let mut out = Vec::new();
+    for l in lines[..n - 1].iter().rev() {
+        if l.trim().is_empty() || l.trim_start().starts_with('#') {
+            continue;
+        }
+        if indent(l) < level {
+            if let Some(k) = line_key(l) {
+                out.push(k);
+            }
+            level = indent(l);
+        }
+    }
+    out.reverse();
+    out
+}
+
+/// The dotted key at (line, column): enclosing block keys, the line's own key, and within a flow
+/// mapping (`retry: {attempts: 0}`) the last key before the column.
+fn key_path(text: &str, line: u64, col: u64) -> Option<String> {
+    let n = usize::try_from(line).ok()?;
+    let l = text.lines().nth(n.checked_sub(1)?)?;
+    let mut path = parent_path(text, line);
+    match line_key(l) {
+        Some(k) => path.push(k),
+        None => {
+            // a continued value: the key of the nearest line above
+            path = parent_path(text, line);
+            let above = key_at_line(text, line)?;
+            if path.last() != Some(&above) {
+                path.push(above);
+            }
+        }
+    }
+    let upto: String = l
+        .chars()
+        .take(usize::try_from(col).unwrap_or(0).saturating_sub(1))
+        .collect();
+    if let Some(brace) = upto.rfind('{') {
+        let inner = &upto[brace..];
+        if let Some(k) = inner
+            .rsplit([',', '{'])
+            .find_map(|part| part.split_once(':').map(|(k, _)| k.trim().to_string()))
+            .filter(|k| !k.is_empty())
+        {
+            path.push(k);
+        }
+    }
+    (!path.is_empty()).then(|| path.join("."))
 }
 
 /// The first line of serde-saphyr's message, without its source snippet and its own location prefix
@@ -409,12 +735,12 @@ mod tests {
         assert!(!line.contains('\n'), "{line}");
         assert!(line.contains("c.yaml:"), "{line}");
         assert!(line.contains("hots"), "{line}");
-        assert!(line.contains(":4:"), "{line}");
-        assert!(line.contains("(key 'hots')"), "{line}");
+        assert!(line.contains(":4"), "{line}");
+        assert!(line.contains("key 'connection.hots'"), "{line}");
         let e = parse(&GOOD.replace("  - sales.orders\n  - sales.customers\n", " 5\n"))
             .unwrap_err()
             .to_string();
-        assert!(e.contains("(key 'tables')"), "{e}");
+        assert!(e.contains("key 'tables'"), "{e}");
         let bad = format!("{GOOD}polll: {{}}\n");
         let e = parse(&bad).unwrap_err().to_string();
         assert!(e.contains("polll"), "{e}");
@@ -462,5 +788,126 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("job_timeout_s"));
+    }
+
+    /// Every config error of issue 12: one line, the real key and line, operator words.
+    #[test]
+    fn config_errors_name_the_real_key_in_operator_words() {
+        let base =
+            "connection:\n  host: h\n  port: 9030\n  user: u\nrepository: r\ntables: [a.b]\n";
+        let cases: Vec<(String, &str)> = vec![
+            (
+                base.replace("  user: u\n", ""),
+                "c.yaml:1: key 'connection.user' is missing",
+            ),
+            (
+                base.replace("repository: r\n", ""),
+                "key 'repository' is missing",
+            ),
+            (
+                base.replace("  port: 9030\n", "  port: 70000\n"),
+                "c.yaml:3: key 'connection.port' must be a whole number from 1 to 65535",
+            ),
+            (
+                base.replace("  port: 9030\n", "  port: 0\n"),
+                "c.yaml:3: key 'connection.port' must be a port from 1 to 65535",
+            ),
+            (
+                base.replace("  port: 9030\n", "  port: 9030\n  port: 9031\n"),
+                "c.yaml:4: key 'connection.port' appears twice",
+            ),
+            (
+                format!("{base}retry: {{attempts: 0}}\n"),
+                "key 'retry.attempts' must be at least 1",
+            ),
+            (
+                format!("{base}retry: {{attempts: -1}}\n"),
+                "c.yaml:7: key 'retry.attempts' must be a whole number",
+            ),
+            (
+                format!("{base}heartbeat_stale_s: 1\n"),
+                "c.yaml:7: key 'heartbeat_stale_s' (1 s) is shorter than the heartbeat needs",
+            ),
+            (
+                format!("{base}poll: {{max_ms: 120000}}\nheartbeat_stale_s: 200\n"),
+                "key 'heartbeat_stale_s' (200 s) is shorter",
+            ),
+            (
+                base.replace("tables: [a.b]", "tables: a.b"),
+                "c.yaml:6: key 'tables' must be a list",
+            ),
+            (
+                base.replace(
+                    "  user: u\n",
+                    "  user: u\n  password_env: X\n  password_file: /f\n",
+                ),
+                "key 'connection.password_file' conflicts",
+            ),
+            (format!("{base}exclude: [a]\n"), "key 'exclude[0]'"),
+            (
+                base.replace("[a.b]", "[\"*.b\"]"),
+                "wildcards are allowed in the table part only",
+            ),
+        ];
+        for (text, want) in cases {
+            let e = parse(&text).unwrap_err();
+            assert_eq!(e.exit, crate::error::ExitCode::Usage);
+            let line = e.to_string();
+            assert!(line.contains(want), "want {want:?} in: {line}");
+            assert!(!line.contains('\n'), "{line}");
+            for leak in ["DuplicateKeyPolicy", "u16", "u32", "SPEC.md", "Options"] {
+                assert!(!line.contains(leak), "{leak} in: {line}");
+            }
+        }
+        let ok = format!("{base}poll: {{max_ms: 120000}}\nheartbeat_stale_s: 240\n");
+        assert!(parse(&ok).is_ok());
+    }
+
+    #[test]
+    fn password_file_first_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("pw");
+        std::fs::write(&f, "s3cret\nignored\n").unwrap();
+        let text = GOOD.replace(
+            "  password_env: SR_PW_TEST_UNSET_X\n",
+            &format!("  password_file: {}\n", f.display()),
+        );
+        let c = parse(&text).unwrap();
+        assert_eq!(c.password().unwrap().as_deref(), Some("s3cret"));
+        let missing = text.replace("/pw", "/nope");
+        let e = parse(&missing).unwrap().password().unwrap_err().to_string();
+        assert!(e.contains("password_file") && !e.contains("s3cret"), "{e}");
+    }
+
+    #[test]
+    fn table_patterns_expand_and_exclude() {
+        let text = GOOD.replace(
+            "  - sales.customers\n",
+            "  - hr.*\nexclude: [hr.tmp_*, hr.x?]\n",
+        );
+        let c = parse(&text).unwrap();
+        assert_eq!(c.pattern_databases(), vec!["hr".to_string()]);
+        let t = |s: &str| TableRef::parse(s).unwrap();
+        let found = [
+            t("hr.people"),
+            t("hr.tmp_load"),
+            t("hr.xy"),
+            t("hr.xyz"),
+            t("other.people"),
+        ];
+        let e = c.with_found_tables(&found);
+        let names: Vec<String> = e.tables.iter().map(|t| t.to_string()).collect();
+        assert_eq!(names, ["hr.people", "hr.xyz", "sales.orders"]);
+        assert!(e.patterns.is_empty());
+        for (p, s, m) in [
+            ("a*", "abc", true),
+            ("*c", "abc", true),
+            ("a?c", "abc", true),
+            ("a*d", "abc", false),
+            ("*", "", true),
+            ("a*b*c", "aXbYc", true),
+        ] {
+            assert_eq!(glob(p.as_bytes(), s.as_bytes()), m, "{p} {s}");
+        }
     }
 }

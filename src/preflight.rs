@@ -144,3 +144,42 @@ pub fn check_history(c: &mut Cluster, cfg: &Config) -> Result<(), BbrError> {
     }
     Ok(())
 }
+
+/// Alive backends (SHOW BACKENDS, `Alive` = true); None when the server refuses the statement
+/// (privileges): callers then leave the judgement to StarRocks.
+pub fn alive_backends(c: &mut Cluster, cfg: &Config) -> Result<Option<u32>, BbrError> {
+    match c.query_retry("SHOW BACKENDS", &crate::planner::idempotent(cfg)) {
+        Ok(rs) => {
+            let alive = (0..rs.rows.len())
+                .filter(|&i| {
+                    rs.get(i, "Alive")
+                        .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
+                })
+                .count();
+            Ok(Some(u32::try_from(alive).unwrap_or(u32::MAX)))
+        }
+        Err(SqlError::Server { message, .. }) => {
+            warn!("cannot list backends ({message})");
+            Ok(None)
+        }
+        Err(e) => Err(e.into_bbr("listing backends")),
+    }
+}
+
+/// `replication_num` is at most the alive backends: StarRocks refuses CREATE TABLE otherwise, and
+/// that refusal is a config error (exit 2 naming the key), not a failed job.
+pub fn check_replication(c: &mut Cluster, cfg: &Config) -> Result<(), BbrError> {
+    if let Some(alive) = alive_backends(c, cfg)? {
+        if cfg.replication_num > alive {
+            return Err(BbrError::usage(
+                format!(
+                    "config {}: key 'replication_num' ({}) is above the {alive} alive backend(s) of the cluster",
+                    cfg.path.display(),
+                    cfg.replication_num
+                ),
+                format!("set replication_num to {alive} or less, or bring more backends up"),
+            ));
+        }
+    }
+    Ok(())
+}

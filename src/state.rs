@@ -17,6 +17,7 @@ use crate::planner::backup::{
 use crate::planner::init::InitState;
 
 pub mod restore;
+pub mod scope;
 use crate::sql::{ident, literal_list, qualified};
 
 fn read_policy(cfg: &Config) -> RetryPolicy {

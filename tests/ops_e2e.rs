@@ -246,3 +246,111 @@ fn verbosity_steps_and_json_logs() {
         String::from_utf8_lossy(&o.stderr)
     );
 }
+
+/// The config errors of issue 12 through the binary: exit 2, one line naming the real key.
+#[test]
+fn config_errors_are_one_line_naming_the_key() {
+    let env = Env::demo();
+    let cfg = std::fs::read_to_string(&env.config).unwrap();
+    let cases = [
+        (
+            cfg.replace("  user: root\n", ""),
+            "key 'connection.user' is missing",
+        ),
+        (
+            cfg.replace("  user: root\n", "  user: root\n  user: x\n"),
+            "key 'connection.user' appears twice",
+        ),
+        (
+            format!("{cfg}heartbeat_stale_s: 1\n"),
+            "key 'heartbeat_stale_s'",
+        ),
+        (
+            cfg.replace(&format!("port: {}", env.sim.port()), "port: 0"),
+            "key 'connection.port'",
+        ),
+        (
+            cfg.replace(&format!("port: {}", env.sim.port()), "port: 99999"),
+            "key 'connection.port' must be a whole number from 1 to 65535",
+        ),
+    ];
+    for (text, want) in cases {
+        std::fs::write(&env.config, &text).unwrap();
+        let o = env.run(&["backup"]);
+        let e = String::from_utf8_lossy(&o.stderr).to_string();
+        assert_eq!(o.status.code(), Some(2), "{e}");
+        assert_eq!(e.lines().count(), 1, "{e}");
+        assert!(
+            e.contains(want) && e.contains("config.yaml:"),
+            "want {want}: {e}"
+        );
+    }
+    // replication_num above the alive backends: init exits 2 naming the key, nothing created.
+    std::fs::write(
+        &env.config,
+        cfg.replace("replication_num: 1", "replication_num: 3"),
+    )
+    .unwrap();
+    let o = env.run(&["init"]);
+    let e = String::from_utf8_lossy(&o.stderr).to_string();
+    assert_eq!(o.status.code(), Some(2), "{e}");
+    assert!(
+        e.contains("key 'replication_num' (3) is above the 1 alive backend"),
+        "{e}"
+    );
+    assert!(!env.sent().iter().any(|s| s.starts_with("CREATE")));
+}
+
+/// password_file: the first line is the password; it never leaks.
+#[test]
+fn password_file_logs_in() {
+    let env = Env::with_secret("");
+    let pw = env.dir.path().join("pw");
+    std::fs::write(&pw, format!("{SECRET}\nsecond line\n")).unwrap();
+    let text = std::fs::read_to_string(&env.config).unwrap().replace(
+        &format!("  password_env: {SECRET_VAR}\n"),
+        &format!("  password_file: {}\n", pw.display()),
+    );
+    std::fs::write(&env.config, text).unwrap();
+    let o = env.cmd(&["init"]).env_remove(SECRET_VAR).output().unwrap();
+    let (out, err) = (
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr),
+    );
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    assert_no_secret(&env.sim, &[&out, &err]);
+}
+
+/// `db.*` picks up a table created after the config was written; `exclude:` leaves one out.
+#[test]
+fn db_star_picks_up_a_new_table_and_exclude_leaves_one_out() {
+    if skip_on_real_cluster("db_star") {
+        return;
+    }
+    let env = Env::demo();
+    let text = std::fs::read_to_string(&env.config).unwrap().replace(
+        "  - sales.orders\n  - sales.customers\n",
+        "  - sales.*\nexclude: [sales.tmp_*]\n",
+    );
+    std::fs::write(&env.config, text).unwrap();
+    env.run_ok(&["init"], 0);
+    let spec = starrocks_sim::TableSpec::new(&[("id", "BIGINT")]);
+    env.sim.create_table("sales", "tmp_load", &spec).unwrap();
+    env.run_ok(&["backup"], 0);
+    assert_eq!(
+        env.last_job_objects().len(),
+        2,
+        "{:?}",
+        env.last_job_objects()
+    );
+    env.sim.create_table("sales", "returns", &spec).unwrap();
+    env.sim.load("sales", "returns", "returns", 4).unwrap();
+    let out = env.run_ok(&["backup"], 0);
+    assert!(out.contains("FINISHED"), "{out}");
+    let objects = env.last_job_objects();
+    assert!(objects.iter().any(|o| o.contains("returns")), "{objects:?}");
+    assert!(
+        !objects.iter().any(|o| o.contains("tmp_load")),
+        "{objects:?}"
+    );
+}

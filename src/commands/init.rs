@@ -14,6 +14,9 @@ pub(super) fn init(cfg: &Config, dry_run: bool, out: &mut dyn Write) -> Result<(
     let mut c = Cluster::connect(cfg)?;
     let st = state::init_state(&mut c, cfg)?;
     let plan = plan_init(cfg, &st);
+    if !plan.steps.is_empty() {
+        crate::preflight::check_replication(&mut c, cfg)?;
+    }
     if dry_run {
         plan.write_json(out)?;
         return Ok(());
