@@ -135,6 +135,9 @@ struct RawConfig {
     /// Patterns left out of `db.*` entries of `tables`.
     #[serde(default)]
     exclude: Vec<String>,
+    /// Prometheus text file replaced after every backup, restore, expire and check.
+    #[serde(default)]
+    metrics_file: Option<PathBuf>,
 }
 
 /// A configured table, `db.table`.
@@ -261,6 +264,8 @@ pub struct Config {
     pub patterns: Vec<TablePattern>,
     /// `exclude:` entries: tables a pattern found that stay out of scope.
     pub exclude: Vec<TablePattern>,
+    /// Where the metrics go (src/metrics.rs); None = no metrics.
+    pub metrics_file: Option<PathBuf>,
 }
 
 /// The config given before the subcommand (or by STARROCKS_BBR_CONFIG), used when the subcommand
@@ -336,6 +341,18 @@ impl Config {
         };
         if raw.connection.host.trim().is_empty() {
             return Err(bad("connection.host", "must not be empty".into()));
+        }
+        if let Some(m) = &raw.metrics_file {
+            let dir_ok = m
+                .parent()
+                .map(|d| d.as_os_str().is_empty() || d.is_dir())
+                .unwrap_or(false);
+            if m.file_name().is_none() || !dir_ok {
+                return Err(bad(
+                    "metrics_file",
+                    format!("({}) must be a file in an existing directory", m.display()),
+                ));
+            }
         }
         if raw.connection.port == 0 {
             return Err(bad(
@@ -446,6 +463,7 @@ impl Config {
             heartbeat_stale_s: raw.heartbeat_stale_s,
             patterns,
             exclude,
+            metrics_file: raw.metrics_file,
         })
     }
 

@@ -9,6 +9,7 @@ pub mod error;
 pub mod history;
 pub mod list;
 pub mod logging;
+pub mod metrics;
 pub mod plan;
 pub mod planner;
 pub mod poll;

@@ -354,3 +354,176 @@ fn db_star_picks_up_a_new_table_and_exclude_leaves_one_out() {
         "{objects:?}"
     );
 }
+
+fn check_json(env: &Env, code: i32) -> Vec<serde_json::Value> {
+    let out = env.run_ok(&["check", "--format", "json"], code);
+    serde_json::from_str::<Vec<serde_json::Value>>(&out).unwrap()
+}
+
+fn status_of<'a>(results: &'a [serde_json::Value], name: &str) -> (&'a str, &'a str) {
+    let r = results
+        .iter()
+        .find(|r| r["name"] == name)
+        .unwrap_or_else(|| panic!("no check {name}: {results:#?}"));
+    (r["status"].as_str().unwrap(), r["detail"].as_str().unwrap())
+}
+
+/// `check`: ok after init + backup; fail (exit 1) naming the cause when the ops schema is missing,
+/// a table is gone, or a snapshot the newest restore point needs left the repository. Read-only.
+#[test]
+fn check_ok_and_fail_cases() {
+    if skip_on_real_cluster("check_ok_and_fail_cases") {
+        return;
+    }
+    let env = Env::demo();
+    let r = check_json(&env, 1);
+    assert_eq!(status_of(&r, "ops_schema").0, "fail");
+    assert!(status_of(&r, "ops_schema")
+        .1
+        .contains("run `starrocks-bbr init`"));
+    env.run_ok(&["init"], 0);
+    env.run_ok(&["backup"], 0);
+    env.sim.clear_statements();
+    let r = check_json(&env, 0);
+    for name in [
+        "connection",
+        "repository",
+        "backends",
+        "ops_schema",
+        "tables",
+        "snapshots",
+    ] {
+        assert_eq!(status_of(&r, name).0, "ok", "{name}: {r:#?}");
+    }
+    for s in env.sent() {
+        let u = s.trim_start().to_ascii_uppercase();
+        assert!(
+            u.starts_with("SELECT")
+                || u.starts_with("SHOW")
+                || u.starts_with("ADMIN SHOW")
+                || u.starts_with("SET"),
+            "check sent a write: {s}"
+        );
+    }
+    let table = env.run_ok(&["check"], 0);
+    assert!(
+        table
+            .lines()
+            .any(|l| l.starts_with("repository") && l.contains(" ok ")),
+        "{table}"
+    );
+    // the snapshots the newest restore point needs are not in the (re)configured repository
+    let label = env.history()[0].0.clone();
+    env.sim.create_repository("empty_repo", false).unwrap();
+    let cfg = std::fs::read_to_string(&env.config).unwrap();
+    std::fs::write(
+        &env.config,
+        cfg.replace("repository: backup_repo", "repository: empty_repo"),
+    )
+    .unwrap();
+    let r = check_json(&env, 1);
+    let (st, detail) = status_of(&r, "snapshots");
+    assert_eq!(st, "fail");
+    assert!(
+        detail.contains(&label) && detail.contains("empty_repo"),
+        "{detail}"
+    );
+    assert_eq!(status_of(&r, "repository").0, "ok");
+    std::fs::write(&env.config, cfg).unwrap();
+    env.sim.drop_table("sales", "customers").unwrap();
+    let o = env.run(&["check"]);
+    assert_eq!(o.status.code(), Some(1));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.lines().any(|l| l.starts_with("tables")
+            && l.contains("FAIL")
+            && l.contains("sales.customers")),
+        "{out}"
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.lines()
+            .last()
+            .unwrap()
+            .contains("checks failed: tables"),
+        "{err}"
+    );
+}
+
+/// Parses a Prometheus text file into (name{labels}) -> value.
+fn parse_prom(text: &str) -> std::collections::BTreeMap<String, f64> {
+    text.lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .map(|l| {
+            let (k, v) = l.rsplit_once(' ').unwrap();
+            (
+                k.to_string(),
+                v.parse::<f64>()
+                    .unwrap_or_else(|_| panic!("bad value: {l}")),
+            )
+        })
+        .collect()
+}
+
+/// metrics_file after a good backup and after a failed one (parsed), replaced each time.
+#[test]
+fn metrics_file_after_a_good_and_a_failed_run() {
+    if skip_on_real_cluster("metrics_file") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let prom = dir.path().join("bbr.prom");
+    let env = Env::with(
+        sim_options(),
+        &format!("metrics_file: {}\n", prom.display()),
+    );
+    env.run_ok(&["init"], 0);
+    env.run_ok(&["backup"], 0);
+    let m = parse_prom(&std::fs::read_to_string(&prom).unwrap());
+    assert_eq!(
+        m["starrocks_bbr_last_run_status{database=\"sales\"}"], 1.0,
+        "{m:#?}"
+    );
+    assert_eq!(
+        m["starrocks_bbr_backup_partitions{database=\"sales\"}"], 5.0,
+        "{m:#?}"
+    );
+    assert!(
+        m["starrocks_bbr_last_success_timestamp_seconds{database=\"sales\",type=\"full\"}"] > 1.6e9
+    );
+    assert!(m.contains_key("starrocks_bbr_backup_duration_seconds{database=\"sales\"}"));
+    assert_eq!(
+        m["starrocks_bbr_restore_jobs_needed{database=\"sales\",table=\"orders\"}"],
+        1.0
+    );
+    assert_eq!(
+        m["starrocks_bbr_last_run_exit_code{command=\"backup\"}"],
+        0.0
+    );
+    // a failed backup: status 0, the last success kept
+    env.sim.load("sales", "orders", "p20260101", 3).unwrap();
+    env.sim
+        .cancel_next_job("[COMMON_ERROR, msg: upload failed]");
+    env.run_ok(&["backup"], 1);
+    let m = parse_prom(&std::fs::read_to_string(&prom).unwrap());
+    assert_eq!(
+        m["starrocks_bbr_last_run_status{database=\"sales\"}"], 0.0,
+        "{m:#?}"
+    );
+    assert_eq!(
+        m["starrocks_bbr_last_run_exit_code{command=\"backup\"}"],
+        1.0
+    );
+    assert!(m.contains_key(
+        "starrocks_bbr_last_success_timestamp_seconds{database=\"sales\",type=\"full\"}"
+    ));
+    // check writes it too
+    env.run_ok(&["check"], 0);
+    let m = parse_prom(&std::fs::read_to_string(&prom).unwrap());
+    assert!(m.contains_key("starrocks_bbr_last_run_exit_code{command=\"check\"}"));
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        1,
+        "temp files left behind"
+    );
+}
