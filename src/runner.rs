@@ -18,7 +18,7 @@ use crate::error::{BbrError, ExitCode};
 use crate::history::{self, FinalizeValues, BACKUP_HISTORY, RESTORE_HISTORY};
 use crate::plan::{Command, Details, Plan, RetryPolicy, Step, StepKind};
 use crate::planner::backup::{cancel_backup_sql, show_backup_sql, show_snapshot_sql};
-use crate::poll::PollCadence;
+use crate::poll::{human, PollCadence, ProgressTicker};
 use crate::signals;
 use crate::sql::{literal, opt_literal};
 use crate::state::{cluster_now, parse_time};
@@ -38,6 +38,8 @@ pub struct JobReport {
     pub error: Option<String>,
     /// True when this run finished a job a dead run had started.
     pub resumed: bool,
+    /// Wall time this run spent on the job.
+    pub elapsed_ms: u64,
 }
 
 /// The result of running a plan: per-job reports and the error that decides the exit code.
@@ -71,6 +73,8 @@ struct Job {
     claim_label: Option<String>,
     /// Continuing a dead restore: the links StarRocks ran, as ResumeRestore judged them.
     links_done: Option<u32>,
+    /// When this run reached the job's first step (for the summary's durations).
+    started: Option<std::time::Instant>,
 }
 
 pub struct Runner<'a> {
@@ -103,6 +107,7 @@ impl<'a> Runner<'a> {
         let mut jobs: BTreeMap<String, Job> = BTreeMap::new();
         let mut order: Vec<String> = Vec::new();
         let mut out = RunOutcome::default();
+        let run_start = std::time::Instant::now();
         for (i, step) in plan.steps.iter().enumerate() {
             // A stop request: send nothing new (the rows we hold are released below).
             if let Err(e) = signals::check() {
@@ -122,6 +127,7 @@ impl<'a> Runner<'a> {
             }
             let job = jobs.entry(label.clone()).or_insert_with(|| Job {
                 database: step.database.clone().unwrap_or_default(),
+                started: Some(std::time::Instant::now()),
                 ..Job::default()
             });
             if job.done {
@@ -217,7 +223,31 @@ impl<'a> Runner<'a> {
                 backup_timestamp: job.backup_timestamp,
                 error,
                 resumed: job.resumed,
+                elapsed_ms: job
+                    .started
+                    .map(|t| u64::try_from(t.elapsed().as_millis()).unwrap_or(u64::MAX))
+                    .unwrap_or(0),
             });
+        }
+        if !out.jobs.is_empty() {
+            let parts: Vec<String> = out
+                .jobs
+                .iter()
+                .map(|j| {
+                    format!(
+                        "{} {} in {}",
+                        j.label,
+                        j.status,
+                        human(Duration::from_millis(j.elapsed_ms))
+                    )
+                })
+                .collect();
+            info!(
+                "summary: {} job(s) in {}: {}",
+                out.jobs.len(),
+                human(run_start.elapsed()),
+                parts.join("; ")
+            );
         }
         out
     }
@@ -528,6 +558,7 @@ impl<'a> Runner<'a> {
         let heartbeat = history::heartbeat_sql(&self.cfg.ops_database, BACKUP_HISTORY, label);
         let mut cadence = PollCadence::new(initial_ms, max_ms, self.cfg.heartbeat_stale_s);
         let mut last_state = String::new();
+        let mut ticker = ProgressTicker::new(max_ms);
         loop {
             // Upkeep (heartbeat + clock for the timeout) only every cadence.upkeep_every() of
             // scheduled sleep, never of wall time, so the same answers give the same statements on
@@ -551,6 +582,18 @@ impl<'a> Runner<'a> {
                             info!("{label}: {state} ({progress})");
                         }
                         last_state = state.clone();
+                    }
+                    if let Some(d) = ticker.observe(&state) {
+                        let progress = rs.get(i, "Progress").unwrap_or_default();
+                        info!(
+                            "{label}: still {state} after {} (Progress {})",
+                            human(d),
+                            if progress.trim().is_empty() {
+                                "-"
+                            } else {
+                                progress.trim()
+                            }
+                        );
                     }
                     let task_err = rs.get(i, "TaskErrMsg").unwrap_or_default();
                     if !task_err.trim().is_empty() {

@@ -527,3 +527,63 @@ fn metrics_file_after_a_good_and_a_failed_run() {
         "temp files left behind"
     );
 }
+
+/// A job sitting in one state gets periodic progress lines (state, elapsed, Progress column), and
+/// the run ends with a summary with durations.
+#[test]
+fn progress_lines_while_a_job_sits_in_one_state_and_a_final_summary() {
+    if skip_on_real_cluster("progress_lines") {
+        return;
+    }
+    let env = Env::demo();
+    env.run_ok(&["init"], 0);
+    env.sim.stall_jobs(true);
+    let mut child = spawn(&env, &["backup"]);
+    std::thread::sleep(Duration::from_millis(2500));
+    env.sim.stall_jobs(false);
+    let start = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        assert!(start.elapsed() < Duration::from_secs(60));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    let progress: Vec<&str> = err.lines().filter(|l| l.contains(": still ")).collect();
+    assert!(!progress.is_empty(), "{err}");
+    assert!(
+        progress[0].contains(" after ") && progress[0].contains("(Progress "),
+        "{}",
+        progress[0]
+    );
+    let summary = err
+        .lines()
+        .find(|l| l.contains("summary: 1 job(s) in "))
+        .unwrap_or_else(|| panic!("{err}"));
+    assert!(summary.contains("FINISHED in "), "{summary}");
+}
+
+/// `completions SHELL` and `man` print without a config.
+#[test]
+fn completions_and_man_print() {
+    for shell in ["bash", "zsh", "fish", "powershell", "elvish"] {
+        let o = Command::new(bin())
+            .args(["completions", shell])
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(0));
+        let text = String::from_utf8_lossy(&o.stdout);
+        assert!(
+            text.contains("starrocks-bbr") && text.contains("check"),
+            "{shell}"
+        );
+    }
+    let o = Command::new(bin()).arg("man").output().unwrap();
+    assert_eq!(o.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.starts_with(".ie") || text.contains(".TH"), "{text}");
+    assert!(
+        text.contains("starrocks\\-bbr") && text.contains("backup"),
+        "{text}"
+    );
+}

@@ -66,10 +66,7 @@ pub type TableChain = (TableRef, Result<Chain, ChainError>);
 /// The chain of the newest restore point (the cluster's NOW()) of every table in scope, for `check`
 /// (its snapshots must still be in the repository) and the metrics (RESTORE jobs it needs).
 /// A table that has no backup yet gets its ChainError.
-pub fn newest_chains(
-    c: &mut Cluster,
-    cfg: &Config,
-) -> Result<Vec<TableChain>, BbrError> {
+pub fn newest_chains(c: &mut Cluster, cfg: &Config) -> Result<Vec<TableChain>, BbrError> {
     let now = super::cluster_now(c, cfg)?;
     let now = super::parse_time(&now).ok_or_else(|| {
         BbrError::job_failed(format!("cannot parse cluster time '{now}'"), "report this")
