@@ -151,6 +151,7 @@ impl Cluster {
             .user(Some(cfg.connection.user.clone()))
             .pass(password)
             .prefer_socket(false)
+            .ssl_opts(ssl_opts(&cfg.connection.tls))
             .tcp_connect_timeout(Some(Duration::from_secs(10)))
             .read_timeout(Some(Duration::from_secs(300)))
             .write_timeout(Some(Duration::from_secs(60)));
@@ -200,10 +201,16 @@ impl Cluster {
                     })
                 }
                 Err(e) => {
+                    if let Some(message) = tls_failure(&format!("{e} {e:?}")) {
+                        return Err(SqlError::Connect {
+                            message,
+                            auth: true,
+                        });
+                    }
                     return Err(SqlError::Connect {
                         message: describe_connect_error(&e),
                         auth: false,
-                    })
+                    });
                 }
             }
         }
@@ -329,6 +336,47 @@ pub fn backoff(policy: &RetryPolicy) -> ExponentialBuilder {
         .with_max_delay(Duration::from_millis(policy.max_ms))
         .with_max_times(policy.attempts.saturating_sub(1) as usize)
         .with_jitter()
+}
+
+/// connection.tls as the driver's options (rustls; no OpenSSL).
+fn ssl_opts(tls: &crate::config::Tls) -> Option<mysql::SslOpts> {
+    use crate::config::TlsMode;
+    let base = || {
+        let o = mysql::SslOpts::default();
+        match &tls.ca_file {
+            Some(ca) => o.with_root_cert_path(Some(ca.clone())),
+            None => o,
+        }
+    };
+    match tls.mode {
+        TlsMode::Disabled => None,
+        TlsMode::Required => Some(
+            mysql::SslOpts::default()
+                .with_danger_accept_invalid_certs(true)
+                .with_danger_skip_domain_validation(true),
+        ),
+        TlsMode::VerifyCa => Some(base().with_danger_skip_domain_validation(true)),
+        TlsMode::VerifyIdentity => Some(base()),
+    }
+}
+
+/// A TLS failure (certificate not trusted, no TLS on the server) is permanent: never retried.
+fn tls_failure(text: &str) -> Option<String> {
+    let t = text.to_ascii_lowercase();
+    if t.contains("certificate") || t.contains("unknownissuer") || t.contains("unknown issuer") {
+        let why = if t.contains("notvalidforname") || t.contains("not valid for name") {
+            "the server's certificate does not name this host (connection.tls.mode verify_identity)"
+        } else if t.contains("expired") {
+            "the server's certificate has expired"
+        } else {
+            "the server's certificate is not signed by a CA in connection.tls.ca_file"
+        };
+        return Some(format!("TLS handshake failed: {why}"));
+    }
+    if t.contains("ssl") && (t.contains("not support") || t.contains("server does not")) {
+        return Some("the server does not offer TLS (connection.tls.mode needs it)".into());
+    }
+    None
 }
 
 /// A connect failure in operator words (the driver's text carries addresses in quotes and OS

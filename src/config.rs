@@ -26,6 +26,33 @@ pub struct Connection {
     /// A file whose first line is the password (a Kubernetes secret mount).
     #[serde(default)]
     pub password_file: Option<PathBuf>,
+    /// TLS to the FE (default disabled).
+    #[serde(default)]
+    pub tls: Tls,
+}
+
+/// How the connection to the FE is encrypted and what is verified (MySQL's ssl-mode names).
+#[derive(Debug, Deserialize, Clone, Copy, Default, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum TlsMode {
+    #[default]
+    Disabled,
+    /// Encrypted; the certificate is not verified.
+    Required,
+    /// The certificate must chain to `ca_file` (the host name is not compared).
+    VerifyCa,
+    /// As verify_ca, and the certificate must name the host.
+    VerifyIdentity,
+}
+
+#[derive(Debug, Deserialize, Clone, Default, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Tls {
+    #[serde(default)]
+    pub mode: TlsMode,
+    /// PEM file of the CA(s) the FE certificate must chain to (else the bundled web roots).
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
 }
 
 impl fmt::Debug for Connection {
@@ -37,6 +64,7 @@ impl fmt::Debug for Connection {
             .field("password_env", &self.password_env)
             .field("password", &self.password.as_ref().map(|_| "<redacted>"))
             .field("password_file", &self.password_file)
+            .field("tls", &self.tls)
             .finish()
     }
 }
@@ -351,6 +379,20 @@ impl Config {
                 return Err(bad(
                     "metrics_file",
                     format!("({}) must be a file in an existing directory", m.display()),
+                ));
+            }
+        }
+        if let Some(ca) = &raw.connection.tls.ca_file {
+            if raw.connection.tls.mode == TlsMode::Disabled {
+                return Err(bad(
+                    "connection.tls.ca_file",
+                    "is set but connection.tls.mode is disabled; set mode: verify_ca or verify_identity".into(),
+                ));
+            }
+            if let Err(e) = std::fs::metadata(ca) {
+                return Err(bad(
+                    "connection.tls.ca_file",
+                    format!("({}) cannot be read ({})", ca.display(), e.kind()),
                 ));
             }
         }

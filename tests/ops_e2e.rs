@@ -587,3 +587,83 @@ fn completions_and_man_print() {
         "{text}"
     );
 }
+
+/// A test CA and a server certificate for 127.0.0.1/localhost signed by it: (CA PEM, chain DER, key DER).
+fn test_pki() -> (String, Vec<Vec<u8>>, Vec<u8>) {
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "starrocks-bbr test CA");
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let srv_params =
+        rcgen::CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])
+            .unwrap();
+    let srv_key = rcgen::KeyPair::generate().unwrap();
+    let srv = srv_params.signed_by(&srv_key, &ca, &ca_key).unwrap();
+    (ca.pem(), vec![srv.der().to_vec()], srv_key.serialize_der())
+}
+
+/// connection.tls against the simulator serving TLS with a test CA: verify_ca / verify_identity /
+/// required connect and run; another CA is refused at once with exit 3 and one line.
+#[test]
+fn tls_verify_ca_connects_and_a_wrong_ca_is_exit_3() {
+    if skip_on_real_cluster("tls") {
+        return;
+    }
+    let env = Env::demo();
+    let (ca_pem, chain, key) = test_pki();
+    let front = starrocks_sim::TlsFront::start(env.sim.port(), chain, key).unwrap();
+    let ca = env.dir.path().join("ca.pem");
+    std::fs::write(&ca, &ca_pem).unwrap();
+    let plain = std::fs::read_to_string(&env.config).unwrap();
+    let with_tls = |mode: &str, ca_file: &std::path::Path| {
+        let text = plain
+            .replace(
+                &format!("port: {}", env.sim.port()),
+                &format!("port: {}", front.port()),
+            )
+            .replacen(
+                "  user: root\n",
+                &format!(
+                    "  user: root\n  tls: {{mode: {mode}, ca_file: {}}}\n",
+                    ca_file.display()
+                ),
+                1,
+            );
+        std::fs::write(&env.config, text).unwrap();
+    };
+    with_tls("verify_ca", &ca);
+    env.run_ok(&["init"], 0);
+    env.run_ok(&["backup"], 0);
+    with_tls("verify_identity", &ca);
+    env.run_ok(&["list"], 0);
+    let text = plain
+        .replace(
+            &format!("port: {}", env.sim.port()),
+            &format!("port: {}", front.port()),
+        )
+        .replacen(
+            "  user: root\n",
+            "  user: root\n  tls: {mode: required}\n",
+            1,
+        );
+    std::fs::write(&env.config, text).unwrap();
+    env.run_ok(&["list"], 0);
+    // a CA that did not sign the server's certificate
+    let (other_ca, _, _) = test_pki();
+    let wrong = env.dir.path().join("other-ca.pem");
+    std::fs::write(&wrong, other_ca).unwrap();
+    with_tls("verify_ca", &wrong);
+    let start = Instant::now();
+    let o = env.run(&["list"]);
+    let e = String::from_utf8_lossy(&o.stderr).to_string();
+    assert_eq!(o.status.code(), Some(3), "{e}");
+    assert_eq!(e.lines().count(), 1, "retried or more than one line: {e}");
+    assert!(
+        e.contains("TLS handshake failed") && e.contains("ca_file"),
+        "{e}"
+    );
+    assert!(start.elapsed() < Duration::from_secs(10));
+}

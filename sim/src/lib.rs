@@ -10,6 +10,7 @@ mod ddl;
 mod jobs;
 mod server;
 mod sql;
+mod tls;
 
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -20,6 +21,7 @@ pub use cluster::{
     JobInfo, JobKind, PartitionInfo, SnapshotInfo, SnapshotPartition, SnapshotTable,
 };
 pub use ddl::{KeysType, PartitionSpec, TableSpec};
+pub use tls::TlsFront;
 
 /// Options for [`Sim::start`]. Every field is public so tests can tweak one with `..Default::default()`.
 #[derive(Debug, Clone)]
