@@ -618,7 +618,7 @@ fn tls_verify_ca_connects_and_a_wrong_ca_is_exit_3() {
     let ca = env.dir.path().join("ca.pem");
     std::fs::write(&ca, &ca_pem).unwrap();
     let plain = std::fs::read_to_string(&env.config).unwrap();
-    let with_tls = |mode: &str, ca_file: &std::path::Path| {
+    let with_tls = |tls: &str| {
         let text = plain
             .replace(
                 &format!("port: {}", env.sim.port()),
@@ -626,36 +626,26 @@ fn tls_verify_ca_connects_and_a_wrong_ca_is_exit_3() {
             )
             .replacen(
                 "  user: root\n",
-                &format!(
-                    "  user: root\n  tls: {{mode: {mode}, ca_file: {}}}\n",
-                    ca_file.display()
-                ),
+                &format!("  user: root\n  tls: {tls}\n"),
                 1,
             );
         std::fs::write(&env.config, text).unwrap();
     };
-    with_tls("verify_ca", &ca);
+    let verify = |mode: &str, ca_file: &std::path::Path| {
+        format!("{{mode: {mode}, ca_file: {}}}", ca_file.display())
+    };
+    with_tls(&verify("verify_ca", &ca));
     env.run_ok(&["init"], 0);
     env.run_ok(&["backup"], 0);
-    with_tls("verify_identity", &ca);
+    with_tls(&verify("verify_identity", &ca));
     env.run_ok(&["list"], 0);
-    let text = plain
-        .replace(
-            &format!("port: {}", env.sim.port()),
-            &format!("port: {}", front.port()),
-        )
-        .replacen(
-            "  user: root\n",
-            "  user: root\n  tls: {mode: required}\n",
-            1,
-        );
-    std::fs::write(&env.config, text).unwrap();
+    with_tls("{mode: required}");
     env.run_ok(&["list"], 0);
     // a CA that did not sign the server's certificate
     let (other_ca, _, _) = test_pki();
     let wrong = env.dir.path().join("other-ca.pem");
     std::fs::write(&wrong, other_ca).unwrap();
-    with_tls("verify_ca", &wrong);
+    with_tls(&verify("verify_ca", &wrong));
     let start = Instant::now();
     let o = env.run(&["list"]);
     let e = String::from_utf8_lossy(&o.stderr).to_string();
