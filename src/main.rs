@@ -26,6 +26,7 @@ fn main() {
         }
     };
     starrocks_bbr::logging::init(cli.verbose, cli.quiet, cli.log_format);
+    let json = cli.log_format == starrocks_bbr::cli::LogFormat::Json;
     if let Err(e) = starrocks_bbr::signals::install() {
         tracing::warn!("cannot handle SIGTERM/SIGINT ({e}); a stopped run is taken over only once its heartbeat is stale");
     }
@@ -34,17 +35,24 @@ fn main() {
     let _ = std::io::Write::flush(&mut stdout);
     if let Err(err) = result {
         let (code, line) = classify(&err);
-        eprint_line(&format!("error: {line}"));
-        std::process::exit(code.code());
+        final_error(json, code, &line);
     }
     // Stopped while nothing was running (discovery, a read-only command): still report the stop.
     if let Some(code) = starrocks_bbr::signals::received() {
-        eprint_line(&format!(
-            "error: {}",
-            starrocks_bbr::signals::interrupted_error(code)
-        ));
-        std::process::exit(code.code());
+        let line = starrocks_bbr::signals::interrupted_error(code).to_string();
+        final_error(json, code, &line);
     }
+}
+
+/// The one error line, then exit; with `--log-format json` a JSON object like the log lines.
+fn final_error(json: bool, code: ExitCode, line: &str) -> ! {
+    if json {
+        let obj = serde_json::json!({"level": "ERROR", "message": format!("error: {line}"), "exit_code": code.code()});
+        eprint_line(&obj.to_string());
+    } else {
+        eprint_line(&format!("error: {line}"));
+    }
+    std::process::exit(code.code());
 }
 
 /// clap's message spans lines (what is wrong, then the offending arguments, then usage); keep what

@@ -231,6 +231,21 @@ fn verbosity_steps_and_json_logs() {
             "{l}"
         );
     }
+    // the final error line is a JSON object too
+    let o = env.run(&[
+        "--log-format",
+        "json",
+        "restore",
+        "--table",
+        "sales.nope",
+        "--timestamp",
+        "2020-01-01 00:00:00",
+    ]);
+    assert_ne!(o.status.code(), Some(0));
+    for l in String::from_utf8_lossy(&o.stderr).lines() {
+        let v: serde_json::Value = serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}"));
+        assert!(v.get("message").is_some(), "{l}");
+    }
     // --config is accepted before the subcommand too.
     let o = std::process::Command::new(bin())
         .arg("--config")
@@ -656,4 +671,66 @@ fn tls_verify_ca_connects_and_a_wrong_ca_is_exit_3() {
         "{e}"
     );
     assert!(start.elapsed() < Duration::from_secs(10));
+}
+
+/// SIGTERM while a restore polls its RESTORE job: exit 143 with the row released; an immediate
+/// rerun of the same command continues that run (restore continuation accepts the released row)
+/// without a second RESTORE, and the one restore_history row ends FINISHED.
+#[test]
+fn sigterm_during_a_restore_then_an_immediate_rerun_continues_it() {
+    if skip_on_real_cluster("sigterm_restore") {
+        return;
+    }
+    let env = Env::demo();
+    env.run_ok(&["init"], 0);
+    env.run_ok(&["backup"], 0);
+    env.sim.advance(Duration::from_secs(60));
+    let target = env.sim.now().format("%Y-%m-%d %H:%M:%S").to_string();
+    env.sim.drop_table("sales", "orders").unwrap();
+    env.sim.clear_statements();
+    env.sim.stall_jobs(true);
+    let args = [
+        "restore",
+        "--table",
+        "sales.orders",
+        "--timestamp",
+        target.as_str(),
+    ];
+    let mut child = spawn(&env, &args);
+    wait_until(&env, &mut child, |sent| {
+        sent.iter()
+            .filter(|s| s.starts_with("SHOW RESTORE"))
+            .count()
+            >= 2
+    });
+    signal(&child, libc::SIGTERM);
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert_eq!(out.status.code(), Some(143), "{err}");
+    let rows = env.query("SELECT status, heartbeat_at FROM ops.restore_history");
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0][0].as_deref(), Some("RUNNING"));
+    assert!(
+        rows[0][1]
+            .as_deref()
+            .unwrap_or_default()
+            .starts_with("1970-01-01"),
+        "{rows:?}"
+    );
+    env.sim.stall_jobs(false);
+    let o = env.run(&args);
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr),
+    );
+    assert_eq!(o.status.code(), Some(0), "{stdout}\n{stderr}");
+    let restores = env
+        .sent()
+        .iter()
+        .filter(|s| s.starts_with("RESTORE"))
+        .count();
+    assert_eq!(restores, 1, "a second RESTORE was sent");
+    let rows = env.query("SELECT status FROM ops.restore_history");
+    assert_eq!(rows, vec![vec![Some("FINISHED".to_string())]]);
+    assert!(env.sim.table_exists("sales", "orders"));
 }
