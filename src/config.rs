@@ -225,7 +225,14 @@ impl TablePattern {
                 "'{s}': wildcards are allowed in the table part only (db.*)"
             ));
         }
-        if !table.contains(['*', '?']) {
+        // A pattern is name characters and wildcards only. StarRocks allows `*` in a quoted table
+        // name, so anything else (`o;rd--er/*s*/`) is that literal name: found or reported missing,
+        // never a pattern silently matching nothing.
+        let pattern = table.contains(['*', '?'])
+            && table
+                .chars()
+                .all(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '$' | '*' | '?'));
+        if !pattern {
             return Ok(None);
         }
         TableRef::parse(&format!("{db}.{}", table.replace(['*', '?'], "x")))?;
@@ -959,6 +966,9 @@ mod tests {
         let names: Vec<String> = e.tables.iter().map(|t| t.to_string()).collect();
         assert_eq!(names, ["hr.people", "hr.xyz", "sales.orders"]);
         assert!(e.patterns.is_empty());
+        // a name with other special characters is a literal name, not a pattern
+        assert_eq!(TablePattern::parse("a.b/*x*/"), Ok(None));
+        assert!(TablePattern::parse("a.tmp_*").unwrap().is_some());
         for (p, s, m) in [
             ("a*", "abc", true),
             ("*c", "abc", true),
