@@ -166,20 +166,41 @@ pub fn alive_backends(c: &mut Cluster, cfg: &Config) -> Result<Option<u32>, BbrE
     }
 }
 
-/// `replication_num` is at most the alive backends: StarRocks refuses CREATE TABLE otherwise, and
-/// that refusal is a config error (exit 2 naming the key), not a failed job.
-pub fn check_replication(c: &mut Cluster, cfg: &Config) -> Result<(), BbrError> {
-    if let Some(alive) = alive_backends(c, cfg)? {
-        if cfg.replication_num > alive {
-            return Err(BbrError::usage(
-                format!(
-                    "config {}: key 'replication_num' ({}) is above the {alive} alive backend(s) of the cluster",
-                    cfg.path.display(),
-                    cfg.replication_num
-                ),
-                format!("set replication_num to {alive} or less, or bring more backends up"),
-            ));
-        }
+/// StarRocks's refusal of a CREATE TABLE whose replication_num exceeds the alive backends
+/// (STARROCKS.md §5: "Table replication num should be less than or equal to the number of available
+/// BE nodes ... Current alive backend is [ids]") is a config error: exit 2 naming the key. Read from
+/// the refusal itself, so `init` sends no extra statement.
+pub fn replication_refusal(cfg: &Config, e: &BbrError) -> Option<BbrError> {
+    const MARK: &str = "replication num should be less than or equal to the number of available BE";
+    if !e.what.contains(MARK) {
+        return None;
     }
-    Ok(())
+    // PropertyAnalyzer.java lists the alive backends' ids: "[10001,10002]".
+    let alive = e
+        .what
+        .split("Current alive backend is [")
+        .nth(1)
+        .and_then(|r| r.split(']').next())
+        .map(|ids| {
+            let n = ids.split(',').filter(|i| !i.trim().is_empty()).count();
+            u32::try_from(n).unwrap_or(u32::MAX)
+        });
+    let (what, todo) = match alive {
+        Some(n) => (
+            format!("is above the {n} alive backend(s) of the cluster"),
+            format!("set replication_num to {n} or less, or bring more backends up"),
+        ),
+        None => (
+            "is above the alive backends of the cluster".to_string(),
+            "lower replication_num or bring more backends up".to_string(),
+        ),
+    };
+    Some(BbrError::usage(
+        format!(
+            "config {}: key 'replication_num' ({}) {what}",
+            cfg.path.display(),
+            cfg.replication_num
+        ),
+        todo,
+    ))
 }

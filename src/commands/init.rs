@@ -14,16 +14,15 @@ pub(super) fn init(cfg: &Config, dry_run: bool, out: &mut dyn Write) -> Result<(
     let mut c = Cluster::connect(cfg)?;
     let st = state::init_state(&mut c, cfg)?;
     let plan = plan_init(cfg, &st);
-    if !plan.steps.is_empty() {
-        crate::preflight::check_replication(&mut c, cfg)?;
-    }
     if dry_run {
         plan.write_json(out)?;
         return Ok(());
     }
     let outcome = Runner::new(&mut c, cfg).run(&plan);
     if let Some(e) = outcome.error {
-        return Err(e.into());
+        return Err(crate::preflight::replication_refusal(cfg, &e)
+            .unwrap_or(e)
+            .into());
     }
     if plan.steps.is_empty() {
         writeln!(
