@@ -383,6 +383,10 @@ fn tls_failure(text: &str) -> Option<String> {
 /// error numbers).
 fn describe_connect_error(e: &mysql::Error) -> String {
     use std::io::ErrorKind as K;
+    let text = e.to_string().to_ascii_lowercase();
+    if text.contains("lookup address") || text.contains("name or service not known") {
+        return "unknown host name (the DNS lookup failed)".into();
+    }
     let kind = match e {
         mysql::Error::IoError(io) => Some(io.kind()),
         mysql::Error::DriverError(mysql::DriverError::CouldNotConnect(Some((_, _, k)))) => Some(*k),
