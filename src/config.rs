@@ -166,6 +166,13 @@ struct RawConfig {
     /// Prometheus text file replaced after every backup, restore, expire and check.
     #[serde(default)]
     metrics_file: Option<PathBuf>,
+    /// Back up the ops database into the repository after each backup / expire (disaster recovery).
+    #[serde(default = "default_true")]
+    catalog_backup: bool,
+}
+
+fn default_true() -> bool {
+    true
 }
 
 /// A configured table, `db.table`.
@@ -301,6 +308,9 @@ pub struct Config {
     pub exclude: Vec<TablePattern>,
     /// Where the metrics go (src/metrics.rs); None = no metrics.
     pub metrics_file: Option<PathBuf>,
+    /// SPEC `catalog_backup` (default true): a `bbr_catalog_` snapshot of the ops database ends
+    /// every backup and expire, so `recover` can rebuild the history on a new cluster.
+    pub catalog_backup: bool,
 }
 
 /// The config given before the subcommand (or by STARROCKS_BBR_CONFIG), used when the subcommand
@@ -513,6 +523,7 @@ impl Config {
             patterns,
             exclude,
             metrics_file: raw.metrics_file,
+            catalog_backup: raw.catalog_backup,
         })
     }
 

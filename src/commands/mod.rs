@@ -13,6 +13,7 @@ mod backup;
 mod check;
 mod init;
 mod list;
+mod recover;
 mod restore;
 
 pub use restore::parse_target_time;
@@ -43,6 +44,10 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<()> {
             use clap::CommandFactory;
             clap_mangen::Man::new(Cli::command()).render(out)?;
             Ok(())
+        }
+        Cmd::Recover { common, dry_run } => {
+            let cfg = Config::load(&common.config)?;
+            recover::recover(&cfg, dry_run, out)
         }
         Cmd::List { common, format } => {
             let cfg = Config::load(&common.config)?;
