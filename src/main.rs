@@ -33,12 +33,17 @@ fn main() {
     let mut stdout = PipeSafe::new(std::io::stdout().lock());
     let result = starrocks_bbr::commands::run(cli, &mut stdout);
     let _ = std::io::Write::flush(&mut stdout);
+    // A stop request decides the exit code (143/130) even when it cut a connect retry or a
+    // read short and that surfaced as another error.
+    let stopped = starrocks_bbr::signals::received();
     if let Err(err) = result {
         let (code, line) = classify(&err);
-        final_error(json, code, &line);
+        if stopped.is_none() || matches!(code, ExitCode::Interrupted | ExitCode::Terminated) {
+            final_error(json, code, &line);
+        }
     }
     // Stopped while nothing was running (discovery, a read-only command): still report the stop.
-    if let Some(code) = starrocks_bbr::signals::received() {
+    if let Some(code) = stopped {
         let line = starrocks_bbr::signals::interrupted_error(code).to_string();
         final_error(json, code, &line);
     }

@@ -736,3 +736,43 @@ fn sigterm_during_a_restore_then_an_immediate_rerun_continues_it() {
     assert_eq!(rows, vec![vec![Some("FINISHED".to_string())]]);
     assert!(env.sim.table_exists("sales", "orders"));
 }
+
+/// SIGTERM while the connection is being retried (an FE that is down): exit 143, not 3.
+#[test]
+fn sigterm_while_retrying_the_connection_exits_143() {
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("c.yaml");
+    std::fs::write(
+        &config,
+        format!("connection: {{host: 127.0.0.1, port: {port}, user: root}}\nrepository: r\ntables: [a.b]\nretry: {{attempts: 20, initial_ms: 2000, max_ms: 4000}}\n"),
+    )
+    .unwrap();
+    let child = Command::new(bin())
+        .args(["backup", "--config"])
+        .arg(&config)
+        .env_remove("RUST_LOG")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(700));
+    let start = Instant::now();
+    signal(&child, libc::SIGTERM);
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(143), "{err}");
+    assert!(
+        start.elapsed() < Duration::from_secs(2),
+        "did not stop at once"
+    );
+    assert!(
+        err.lines()
+            .last()
+            .unwrap()
+            .starts_with("error: stopped by SIGTERM"),
+        "{err}"
+    );
+}
