@@ -108,6 +108,22 @@ fn signal_during_polling_then_an_immediate_rerun_finishes_the_job() {
     }
 }
 
+/// A config pointing at a port where nothing listens (an FE that is down), with `retry` tuning.
+fn down_config(retry: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("c.yaml");
+    std::fs::write(
+        &config,
+        format!("connection: {{host: 127.0.0.1, port: {port}, user: root}}\nrepository: r\ntables: [a.b]\nretry: {{{retry}}}\n"),
+    )
+    .unwrap();
+    (dir, config)
+}
+
 /// Both ends of a pipe whose reader has gone (`backup 2>&1 | head -0`).
 fn closed_pipe() -> (Stdio, Stdio) {
     let (reader, writer) = std::io::pipe().unwrap();
@@ -155,17 +171,7 @@ fn closed_pipes_keep_the_jobs_outcome_and_exit_code() {
 /// fixed no_std seed), and an unreachable FE ends in one line without library debug text.
 #[test]
 fn two_processes_retry_with_different_jitter() {
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("c.yaml");
-    std::fs::write(
-        &config,
-        format!("connection: {{host: 127.0.0.1, port: {port}, user: root}}\nrepository: r\ntables: [a.b]\nretry: {{attempts: 2, initial_ms: 100, max_ms: 200}}\n"),
-    )
-    .unwrap();
+    let (_dir, config) = down_config("attempts: 2, initial_ms: 100, max_ms: 200");
     let delays: Vec<String> = (0..2)
         .map(|_| {
             let o = Command::new(bin())
@@ -740,17 +746,7 @@ fn sigterm_during_a_restore_then_an_immediate_rerun_continues_it() {
 /// SIGTERM while the connection is being retried (an FE that is down): exit 143, not 3.
 #[test]
 fn sigterm_while_retrying_the_connection_exits_143() {
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("c.yaml");
-    std::fs::write(
-        &config,
-        format!("connection: {{host: 127.0.0.1, port: {port}, user: root}}\nrepository: r\ntables: [a.b]\nretry: {{attempts: 20, initial_ms: 2000, max_ms: 4000}}\n"),
-    )
-    .unwrap();
+    let (_dir, config) = down_config("attempts: 20, initial_ms: 2000, max_ms: 4000");
     let child = Command::new(bin())
         .args(["backup", "--config"])
         .arg(&config)
@@ -775,4 +771,26 @@ fn sigterm_while_retrying_the_connection_exits_143() {
             .starts_with("error: stopped by SIGTERM"),
         "{err}"
     );
+}
+
+/// `check` against an FE that is down: one failed `connection` check in the JSON, exit 1.
+#[test]
+fn check_without_a_cluster_fails_the_connection_check() {
+    let (_dir, config) = down_config("attempts: 1");
+    let o = Command::new(bin())
+        .args(["check", "--format", "json", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let v: Vec<serde_json::Value> = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v.len(), 1);
+    assert_eq!(
+        (v[0]["name"].as_str(), v[0]["status"].as_str()),
+        (Some("connection"), Some("fail"))
+    );
+    assert!(v[0]["detail"]
+        .as_str()
+        .unwrap()
+        .contains("connection refused"));
 }
