@@ -10,6 +10,12 @@ use serde::Deserialize;
 
 use crate::error::BbrError;
 
+mod pattern;
+mod yaml_error;
+
+pub use pattern::TablePattern;
+use yaml_error::{key_line, yaml_error};
+
 #[derive(Deserialize, Clone, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct Connection {
@@ -211,80 +217,6 @@ impl fmt::Display for TableRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}.{}", self.database, self.table)
     }
-}
-
-/// A `tables:` / `exclude:` entry with a wildcard in the table part (`hr.*`, `hr.tmp_*`): `*` any
-/// run of characters, `?` one. The database part is always literal.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub struct TablePattern {
-    pub database: String,
-    pub table: String,
-}
-
-impl TablePattern {
-    /// `Ok(None)` for a plain `db.table` (no wildcard).
-    pub fn parse(s: &str) -> Result<Option<TablePattern>, String> {
-        let Some((db, table)) = s.split_once('.') else {
-            return Err(format!("'{s}' must be written as db.table or db.*"));
-        };
-        if db.contains(['*', '?']) {
-            return Err(format!(
-                "'{s}': wildcards are allowed in the table part only (db.*)"
-            ));
-        }
-        // A pattern is name characters and wildcards only. StarRocks allows `*` in a quoted table
-        // name, so anything else (`o;rd--er/*s*/`) is that literal name: found or reported missing,
-        // never a pattern silently matching nothing.
-        let pattern = table.contains(['*', '?'])
-            && table
-                .chars()
-                .all(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '$' | '*' | '?'));
-        if !pattern {
-            return Ok(None);
-        }
-        TableRef::parse(&format!("{db}.{}", table.replace(['*', '?'], "x")))?;
-        Ok(Some(TablePattern {
-            database: db.to_string(),
-            table: table.to_string(),
-        }))
-    }
-
-    pub fn matches(&self, t: &TableRef) -> bool {
-        t.database == self.database && glob(self.table.as_bytes(), t.table.as_bytes())
-    }
-}
-
-impl fmt::Display for TablePattern {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}.{}", self.database, self.table)
-    }
-}
-
-/// `*` / `?` glob over bytes (iterative, with one backtrack point: linear in practice).
-fn glob(p: &[u8], s: &[u8]) -> bool {
-    let (mut pi, mut si) = (0, 0);
-    let mut star: Option<(usize, usize)> = None;
-    while si < s.len() {
-        match p.get(pi) {
-            Some(b'*') => {
-                star = Some((pi, si));
-                pi += 1;
-            }
-            Some(&c) if c == b'?' || c == s[si] => {
-                pi += 1;
-                si += 1;
-            }
-            _ => match star {
-                Some((sp, ss)) => {
-                    pi = sp + 1;
-                    si = ss + 1;
-                    star = Some((sp, ss + 1));
-                }
-                None => return false,
-            },
-        }
-    }
-    p[pi..].iter().all(|&c| c == b'*')
 }
 
 /// The validated config the rest of the tool uses.
@@ -600,190 +532,9 @@ impl Config {
     }
 }
 
-/// A YAML/type error as one line naming the file, line and the dotted key really at fault, in
-/// operator words (no Rust type names, no parser options).
-fn yaml_error(path: &Path, text: &str, e: &serde_saphyr::Error) -> BbrError {
-    let msg = short_message(e);
-    let (line, col) = e
-        .location()
-        .map(|l| (l.line(), l.column()))
-        .unwrap_or((0, 0));
-    let here = key_path(text, line, col);
-    let (line, key, what) = if let Some(field) = between(&msg, "missing field `", "`") {
-        // The location is somewhere inside the mapping that lacks the field: name the mapping.
-        let parent = parent_path(text, line);
-        let key = if parent.is_empty() {
-            field.to_string()
-        } else {
-            format!("{}.{field}", parent.join("."))
-        };
-        let at = parent.last().and_then(|p| key_line(text, p)).unwrap_or(0);
-        (at, Some(key), "is missing".to_string())
-    } else if msg.starts_with("duplicate mapping key") {
-        (line, here, "appears twice; keep one".to_string())
-    } else {
-        (line, here, operator_words(&msg))
-    };
-    let loc = if line > 0 {
-        format!(":{line}")
-    } else {
-        String::new()
-    };
-    let key = key.map(|k| format!(": key '{k}'")).unwrap_or_default();
-    BbrError::usage(
-        format!("bad config {}{loc}{key} {what}", path.display()),
-        "fix the config file",
-    )
-}
-
-fn between<'a>(s: &'a str, start: &str, end: &str) -> Option<&'a str> {
-    let i = s.find(start)? + start.len();
-    let j = s[i..].find(end)? + i;
-    Some(&s[i..j])
-}
-
-/// The parser's words for what was expected, as an operator reads them.
-fn operator_words(msg: &str) -> String {
-    const TYPES: [(&str, &str); 9] = [
-        ("invalid u16", "must be a whole number from 1 to 65535"),
-        ("invalid u32", "must be a whole number (0 or more)"),
-        ("invalid u64", "must be a whole number (0 or more)"),
-        ("invalid i64", "must be a whole number"),
-        ("invalid bool", "must be true or false"),
-        (
-            "expected sequence start",
-            "must be a list (`- item` lines or [a, b])",
-        ),
-        (
-            "expected mapping start",
-            "must be a mapping (`key: value` lines or {a: 1})",
-        ),
-        (
-            "did not find expected key",
-            "is not indented like its neighbours (or a `key:` is malformed)",
-        ),
-        ("invalid type: ", "has the wrong kind of value: "),
-    ];
-    for (k, words) in TYPES {
-        if let Some(i) = msg.find(k) {
-            if k.ends_with(": ") {
-                return format!("{words}{}", &msg[i + k.len()..]);
-            }
-            return words.to_string();
-        }
-    }
-    format!("is wrong: {msg}")
-}
-
-/// Leading spaces of a line (YAML indentation).
-fn indent(l: &str) -> usize {
-    l.len() - l.trim_start_matches([' ', '-']).len()
-}
-
-/// The block key a line holds (`key: ...` or `- key: ...`).
-fn line_key(l: &str) -> Option<String> {
-    let l = l.trim_start().trim_start_matches("- ");
-    let (k, _) = l.split_once(':')?;
-    let k = k.trim();
-    (!k.is_empty() && !k.contains([' ', '{', '[', '#'])).then(|| k.to_string())
-}
-
-/// 1-based line of the first block key `key` (for naming where a missing field belongs).
-fn key_line(text: &str, key: &str) -> Option<u64> {
-    text.lines()
-        .position(|l| line_key(l).as_deref() == Some(key))
-        .and_then(|i| u64::try_from(i + 1).ok())
-}
-
-/// The block keys enclosing 1-based `line` (outermost first), by indentation.
-fn parent_path(text: &str, line: u64) -> Vec<String> {
-    let lines: Vec<&str> = text.lines().collect();
-    let Some(n) = usize::try_from(line)
-        .ok()
-        .filter(|&n| n >= 1 && n <= lines.len())
-    else {
-        return Vec::new();
-    };
-    let mut level = indent(lines[n - 1]);
-    let mut out = Vec::new();
-    for l in lines[..n - 1].iter().rev() {
-        if l.trim().is_empty() || l.trim_start().starts_with('#') {
-            continue;
-        }
-        if indent(l) < level {
-            if let Some(k) = line_key(l) {
-                out.push(k);
-            }
-            level = indent(l);
-        }
-    }
-    out.reverse();
-    out
-}
-
-/// The dotted key at (line, column): enclosing block keys, the line's own key, and within a flow
-/// mapping (`retry: {attempts: 0}`) the last key before the column.
-fn key_path(text: &str, line: u64, col: u64) -> Option<String> {
-    let n = usize::try_from(line).ok()?;
-    let l = text.lines().nth(n.checked_sub(1)?)?;
-    let mut path = parent_path(text, line);
-    match line_key(l) {
-        Some(k) => path.push(k),
-        None => {
-            // a continued value: the key of the nearest line above
-            path = parent_path(text, line);
-            let above = key_at_line(text, line)?;
-            if path.last() != Some(&above) {
-                path.push(above);
-            }
-        }
-    }
-    let upto: String = l
-        .chars()
-        .take(usize::try_from(col).unwrap_or(0).saturating_sub(1))
-        .collect();
-    if let Some(brace) = upto.rfind('{') {
-        let inner = &upto[brace..];
-        if let Some(k) = inner
-            .rsplit([',', '{'])
-            .find_map(|part| part.split_once(':').map(|(k, _)| k.trim().to_string()))
-            .filter(|k| !k.is_empty())
-        {
-            path.push(k);
-        }
-    }
-    (!path.is_empty()).then(|| path.join("."))
-}
-
-/// The first line of serde-saphyr's message, without its source snippet and its own location prefix
-/// (`error: line X column Y: `), which is printed already.
-fn short_message(e: &serde_saphyr::Error) -> String {
-    let full = e.to_string();
-    let mut msg = full.lines().next().unwrap_or("invalid YAML").trim();
-    msg = msg.strip_prefix("error:").unwrap_or(msg).trim();
-    if msg.starts_with("line ") {
-        if let Some(i) = msg.find(": ") {
-            msg = &msg[i + 2..];
-        }
-    }
-    msg.to_string()
-}
-
-/// The mapping key on a 1-based line (`key: ...` or `- key: ...`), or on the nearest line above it
-/// (a value continued on the next line).
-fn key_at_line(text: &str, line: u64) -> Option<String> {
-    let n = usize::try_from(line).ok()?;
-    let lines: Vec<&str> = text.lines().take(n).collect();
-    lines.iter().rev().find_map(|l| {
-        let l = l.trim_start().trim_start_matches("- ");
-        let (k, _) = l.split_once(':')?;
-        let k = k.trim();
-        (!k.is_empty() && !k.contains(' ') && !k.starts_with('#')).then(|| k.to_string())
-    })
-}
-
 #[cfg(test)]
 mod tests {
+    use super::pattern::glob;
     use super::*;
 
     const GOOD: &str = "connection:\n  host: 127.0.0.1\n  port: 9030\n  user: root\n  password_env: SR_PW_TEST_UNSET_X\nrepository: backup_repo\ntables:\n  - sales.orders\n  - sales.customers\n";
