@@ -4,6 +4,7 @@ pub mod backup;
 pub mod catalog;
 pub mod chain;
 pub mod init;
+pub mod left_out;
 pub mod recover;
 pub mod restore;
 
