@@ -410,6 +410,7 @@ fn check_ok_and_fail_cases() {
     let r = check_json(&env, 0);
     for name in [
         "connection",
+        "run_mode",
         "repository",
         "backends",
         "ops_schema",
@@ -471,6 +472,25 @@ fn check_ok_and_fail_cases() {
             .contains("checks failed: tables"),
         "{err}"
     );
+}
+
+/// `check` on a shared-data cluster: the run_mode check fails (exit 1) and says why.
+#[test]
+fn check_refuses_a_shared_data_cluster() {
+    if skip_on_real_cluster("check_shared_data") {
+        return;
+    }
+    let env = Env::with(
+        starrocks_sim::SimOptions {
+            shared_data: true,
+            ..sim_options()
+        },
+        "",
+    );
+    let r = check_json(&env, 1);
+    let (st, detail) = status_of(&r, "run_mode");
+    assert_eq!(st, "fail");
+    assert!(detail.contains("shared_data"), "{detail}");
 }
 
 /// Parses a Prometheus text file into (name{labels}) -> value.
