@@ -454,6 +454,21 @@ fn check_ok_and_fail_cases() {
     );
     assert_eq!(status_of(&r, "repository").0, "ok");
     std::fs::write(&env.config, cfg).unwrap();
+    // a table with temporary partitions cannot be backed up now
+    env.sim
+        .add_temp_partition(
+            "sales",
+            "orders",
+            &starrocks_sim::PartitionSpec::less_than("tp1", "2026-01-02"),
+        )
+        .unwrap();
+    let r = check_json(&env, 1);
+    let (st, detail) = status_of(&r, "tables");
+    assert_eq!(st, "fail");
+    assert!(
+        detail.contains("sales.orders") && detail.contains("temporary partitions"),
+        "{detail}"
+    );
     env.sim.drop_table("sales", "customers").unwrap();
     let o = env.run(&["check"]);
     assert_eq!(o.status.code(), Some(1));

@@ -233,10 +233,30 @@ fn tables(c: &mut Cluster, cfg: &Config) -> (Status, String) {
         .filter(|t| !have.contains(&(t.database.clone(), t.table.clone())))
         .map(|t| t.to_string())
         .collect();
-    if missing.is_empty() {
+    // Backupable on this release: what backup's own discovery leaves out (planner::left_out), when
+    // the history can be read (else only presence is checked).
+    let unbackupable: Vec<String> = crate::release::detect(c, cfg)
+        .and_then(|info| state::backup_state(c, cfg, &info))
+        .map(|st| {
+            st.left_out
+                .iter()
+                .filter(|l| l.reason != crate::planner::left_out::LeftOutReason::Missing)
+                .map(|l| format!("{}.{}: {}; {}", l.database, l.table, l.why(), l.todo()))
+                .collect()
+        })
+        .unwrap_or_default();
+    if missing.is_empty() && unbackupable.is_empty() {
         (
             Status::Ok,
-            format!("all {} table(s) in scope exist", cfg.tables.len()),
+            format!(
+                "all {} table(s) in scope exist and can be backed up on this release",
+                cfg.tables.len()
+            ),
+        )
+    } else if missing.is_empty() {
+        (
+            Status::Fail,
+            format!("cannot be backed up now: {}", unbackupable.join(" | ")),
         )
     } else {
         (
