@@ -280,6 +280,17 @@ impl ConfigPath for Option<PathBuf> {
     }
 }
 
+/// A file error in operator words (no OS error numbers).
+fn io_words(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => "no such file".into(),
+        std::io::ErrorKind::PermissionDenied => "permission denied".into(),
+        std::io::ErrorKind::IsADirectory => "it is a directory".into(),
+        std::io::ErrorKind::InvalidData => "not UTF-8 text".into(),
+        k => k.to_string(),
+    }
+}
+
 impl Config {
     /// Reads and validates the file.
     pub fn load<P: ConfigPath + ?Sized>(path: &P) -> Result<Config, BbrError> {
@@ -294,7 +305,7 @@ impl Config {
         };
         let text = std::fs::read_to_string(path).map_err(|e| {
             BbrError::usage(
-                format!("cannot read config {}: {e}", path.display()),
+                format!("cannot read config {}: {}", path.display(), io_words(&e)),
                 "pass an existing file with --config or STARROCKS_BBR_CONFIG",
             )
         })?;
@@ -341,7 +352,7 @@ impl Config {
             if let Err(e) = std::fs::metadata(ca) {
                 return Err(bad(
                     "connection.tls.ca_file",
-                    format!("({}) cannot be read ({})", ca.display(), e.kind()),
+                    format!("({}) cannot be read ({})", ca.display(), io_words(&e)),
                 ));
             }
         }
@@ -504,7 +515,7 @@ impl Config {
                         "config {}: connection.password_file {} cannot be read ({})",
                         self.path.display(),
                         file.display(),
-                        e.kind()
+                        io_words(&e)
                     ),
                     "mount the secret there or fix the path",
                 )
