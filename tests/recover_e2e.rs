@@ -3,7 +3,7 @@
 
 mod common;
 use common::*;
-use starrocks_sim::{Sim, SimOptions};
+use starrocks_sim::Sim;
 use std::time::Duration;
 
 /// (partition name, visible version, row count), sorted: what a restore must reproduce.
@@ -31,24 +31,9 @@ fn cluster_a() -> Env {
     env
 }
 
-/// A new cluster on A's repository storage: its clock later than A's, its ids unrelated, and the
-/// same config pointed at it.
+/// A new cluster on A's repository storage, the repository not yet created (runbook step 1).
 fn cluster_b(a: &Env) -> Env {
-    let sim = Sim::start(SimOptions {
-        repository_store: Some(a.sim.repository_store()),
-        first_id: 900_001,
-        start_time: a.sim.now() + chrono::Duration::hours(1),
-        ..sim_options()
-    })
-    .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let text = std::fs::read_to_string(&a.config).unwrap().replace(
-        &format!("port: {}", a.sim.port()),
-        &format!("port: {}", sim.port()),
-    );
-    let config = dir.path().join("config.yaml");
-    std::fs::write(&config, text).unwrap();
-    Env { sim, dir, config }
+    a.new_cluster_on(sim_options(), false)
 }
 
 fn ts(t: chrono::NaiveDateTime) -> String {
@@ -87,9 +72,7 @@ fn catalog_rows(env: &Env) -> Vec<(String, String)> {
 
 /// Cluster B (see `cluster_b`) with the repository attached under A's name and location.
 fn attached_b(a: &Env) -> Env {
-    let b = cluster_b(a);
-    b.sim.create_repository("backup_repo", false).unwrap();
-    b
+    a.new_cluster_on(sim_options(), true)
 }
 
 /// `recover` refuses with `code` and one error line containing `what`, having sent only SELECT/SHOW.
@@ -313,7 +296,7 @@ fn a_catalog_backup_another_run_holds_is_left_to_it_with_a_warning() {
     a.run_ok(&["init"], 0);
     // another run's live catalog claim on the ops database, older than ours
     a.sim
-        .execute("INSERT INTO ops.backup_history (label, database_name, backup_type, status, repository, started_at, heartbeat_at, partitions, tables) VALUES ('bbr_catalog_20251231235959_other1', 'ops', 'full', 'RUNNING', 'backup_repo', '2025-12-31 23:59:59', NOW(), 0, '[]')")
+        .execute("INSERT INTO ops.backup_history (label, database_name, backup_type, status, repository, started_at, heartbeat_at, partitions, tables) VALUES ('bbr_catalog_ops_20251231235959_other1', 'ops', 'full', 'RUNNING', 'backup_repo', '2025-12-31 23:59:59', NOW(), 0, '[]')")
         .unwrap();
     let out = a.run(&["backup"]);
     assert_eq!(out.status.code(), Some(0));
@@ -334,7 +317,7 @@ fn a_catalog_backup_another_run_holds_is_left_to_it_with_a_warning() {
     assert_eq!(
         catalog_rows(&a),
         [(
-            "bbr_catalog_20251231235959_other1".to_string(),
+            "bbr_catalog_ops_20251231235959_other1".to_string(),
             "RUNNING".to_string()
         )]
     );
@@ -354,6 +337,12 @@ fn recover_marks_absent_snapshots_and_names_unknown_newer_ones() {
     a.sim.load("sales", "customers", "customers", 1).unwrap();
     a.run_ok(&["backup"], 0);
     let incr1 = data_history(&a)[0][0].trim_matches('"').to_string();
+    // a later incremental of orders only: customers' data stays in incr1 (lean manifests)
+    a.sim.advance(Duration::from_secs(60));
+    a.sim.load("sales", "orders", "p20260102", 1).unwrap();
+    a.run_ok(&["backup"], 0);
+    a.sim.advance(Duration::from_secs(60));
+    let after_orders = ts(a.sim.now());
     a.sim.load("sales", "customers", "customers", 1).unwrap();
     // this run's catalog backup fails: the history of the next data snapshot is not in any catalog
     a.sim.fail_once(
@@ -391,6 +380,25 @@ fn recover_marks_absent_snapshots_and_names_unknown_newer_ones() {
             "SELECT label FROM ops.backup_history WHERE label = '{incr2}'"
         ))
         .is_empty());
+    // a restore point that needs the absent snapshot (customers' data is in incr1): refused in
+    // one clear line naming it
+    b.sim.execute("CREATE DATABASE sales").unwrap();
+    let out = b.run(&[
+        "restore",
+        "--table",
+        "sales.customers",
+        "--timestamp",
+        &after_orders,
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    let line = err.trim().lines().last().unwrap();
+    assert!(
+        line.contains(&format!("needs partitions from snapshot {incr1}"))
+            && line.contains("pick another --timestamp"),
+        "{err}"
+    );
+    assert!(!b.sim.table_exists("sales", "customers"));
 }
 
 /// A recover that died after creating the ops database but before its RESTORE left an empty ops
@@ -444,12 +452,245 @@ fn a_catalog_from_an_older_layout_is_brought_up_to_date() {
     // the newest catalog snapshot, as a release whose ops schema had no restore_history wrote it
     a.sim.execute("DROP TABLE ops.restore_history").unwrap();
     a.sim
-        .execute("BACKUP SNAPSHOT ops.bbr_catalog_20990101000000_older1 TO backup_repo")
+        .execute("BACKUP SNAPSHOT ops.bbr_catalog_ops_20990101000000_older1 TO backup_repo")
         .unwrap();
     a.sim.advance(Duration::from_secs(60));
     let b = attached_b(&a);
     let out = b.run_ok(&["recover"], 0);
-    assert!(out.contains("bbr_catalog_20990101000000_older1"), "{out}");
+    assert!(
+        out.contains("bbr_catalog_ops_20990101000000_older1"),
+        "{out}"
+    );
     assert!(b.sim.table_exists("ops", "restore_history"));
+    assert_eq!(data_history(&b), data_history(&a));
+}
+
+/// Cluster A like `cluster_a`, its sessions in `zone` (history times are zone-less: recover must
+/// write the settled rows' snapshot_at in the same zone).
+fn cluster_a_in(zone: chrono::FixedOffset) -> Env {
+    let env = Env::with(
+        starrocks_sim::SimOptions {
+            session_time_zone: zone,
+            ..sim_options()
+        },
+        "",
+    );
+    let text = std::fs::read_to_string(&env.config)
+        .unwrap()
+        .replace("catalog_backup: false", "catalog_backup: true");
+    std::fs::write(&env.config, text).unwrap();
+    env
+}
+
+/// A catalog snapshot taken the way the catalog job takes it (its own row RUNNING), by hand, so a
+/// test can decide what else is RUNNING in it.
+fn manual_catalog(a: &Env, label: &str) {
+    a.sim
+        .execute(&format!("INSERT INTO ops.backup_history (label, database_name, backup_type, status, repository, started_at, heartbeat_at, partitions, tables) VALUES ('{label}', 'ops', 'full', 'RUNNING', 'backup_repo', NOW(), NOW(), 0, '[]')"))
+        .unwrap();
+    a.sim
+        .execute(&format!("BACKUP SNAPSHOT ops.{label} TO backup_repo"))
+        .unwrap();
+    a.sim.advance(Duration::from_secs(60));
+}
+
+/// Finding 2: rows the lost cluster's runs left RUNNING inside the catalog snapshot are settled by
+/// recover: a backup whose snapshot is complete in the repository becomes FINISHED with its
+/// timestamp and a snapshot_at from the snapshot's own backup_time (in the session zone); a restore
+/// becomes FAILED. The next backup on B then continues the chain instead of waiting for (or
+/// resuming) a job of the dead cluster.
+#[test]
+fn recover_settles_rows_the_lost_cluster_left_running() {
+    if skip_on_real_cluster("recover_settles_rows_the_lost_cluster_left_running") {
+        return;
+    }
+    let zone = chrono::FixedOffset::east_opt(8 * 3600).unwrap();
+    let a = cluster_a_in(zone);
+    a.run_ok(&["init"], 0);
+    a.run_ok(&["backup"], 0);
+    a.sim.advance(Duration::from_secs(60));
+    a.sim.load("sales", "customers", "customers", 2).unwrap();
+    a.run_ok(&["backup"], 0);
+    let customers = parts(&a.sim, "customers");
+    a.sim.advance(Duration::from_secs(60));
+    let after_incr = a.query("SELECT NOW()")[0][0].clone().unwrap()[..19].to_string();
+    let incr = a.query("SELECT label, backup_timestamp, snapshot_at FROM ops.backup_history WHERE database_name = 'sales' AND backup_type = 'incremental'");
+    let (label, stamp, snap_at) = (
+        incr[0][0].clone().unwrap(),
+        incr[0][1].clone().unwrap(),
+        incr[0][2].clone().unwrap(),
+    );
+    // as the catalog snapshot sees them when A's runs were cut short: the incremental (snapshot
+    // complete, manifest written) and a restore still RUNNING
+    a.sim
+        .execute(&format!("UPDATE ops.backup_history SET status = 'RUNNING', finished_at = NULL, backup_timestamp = NULL, snapshot_at = NULL WHERE label = '{label}'"))
+        .unwrap();
+    a.sim
+        .execute("INSERT INTO ops.restore_history (label, database_name, table_name, target_time, status, started_at, heartbeat_at) VALUES ('bbr_restore_sales_orders_20260101000000_rrrrrr', 'sales', 'orders', NOW(), 'RUNNING', NOW(), NOW())")
+        .unwrap();
+    manual_catalog(&a, "bbr_catalog_ops_20990101000000_manua1");
+    let b = a.new_cluster_on(
+        starrocks_sim::SimOptions {
+            session_time_zone: zone,
+            ..sim_options()
+        },
+        true,
+    );
+    let out = b.run_ok(&["recover"], 0);
+    assert!(
+        out.contains("bbr_catalog_ops_20990101000000_manua1"),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!(
+            "running when the catalog was taken, snapshot complete in the repository: FINISHED {label}"
+        )),
+        "{out}"
+    );
+    assert!(
+        out.contains("their runs died with the lost cluster: FAILED bbr_restore_sales_orders_20260101000000_rrrrrr"),
+        "{out}"
+    );
+    let row = b.query(&format!(
+        "SELECT status, backup_timestamp, snapshot_at FROM ops.backup_history WHERE label = '{label}'"
+    ));
+    assert_eq!(row[0][0].as_deref(), Some("FINISHED"));
+    assert_eq!(row[0][1].as_deref(), Some(stamp.as_str()));
+    // the job's create time (Details backup_time), in A's session zone: at most the snapshot's
+    // finish time A recorded, never B's clock (an hour later)
+    let t = |s: &str| chrono::NaiveDateTime::parse_from_str(&s[..19], "%Y-%m-%d %H:%M:%S").unwrap();
+    let settled = t(row[0][2].as_deref().unwrap());
+    assert!(
+        settled <= t(&snap_at) && t(&snap_at) - settled < chrono::Duration::minutes(1),
+        "{settled} vs A's {snap_at}"
+    );
+    let r = b.query("SELECT status, error_message FROM ops.restore_history WHERE label = 'bbr_restore_sales_orders_20260101000000_rrrrrr'");
+    assert_eq!(r[0][0].as_deref(), Some("FAILED"));
+    assert_eq!(
+        r[0][1].as_deref(),
+        Some("its run died with the lost cluster")
+    );
+    // nothing of the dead cluster is RUNNING: the next backup continues the chain from the
+    // settled incremental
+    assert!(b
+        .query("SELECT label FROM ops.backup_history WHERE status = 'RUNNING'")
+        .is_empty());
+    // the settled incremental is a restore point: customers as A held it after it
+    b.sim.execute("CREATE DATABASE sales").unwrap();
+    b.run_ok(
+        &[
+            "restore",
+            "--table",
+            "sales.customers",
+            "--timestamp",
+            &after_incr,
+        ],
+        0,
+    );
+    assert_eq!(parts(&b.sim, "customers"), customers);
+    // every configured table restored (DISASTER-RECOVERY.md), backups go on
+    b.run_ok(
+        &[
+            "restore",
+            "--table",
+            "sales.orders",
+            "--timestamp",
+            &after_incr,
+        ],
+        0,
+    );
+    let out = b.run_ok(&["backup"], 0);
+    assert!(out.contains("FINISHED (incremental"), "{out}");
+}
+
+/// Finding 3: catalog labels carry the ops database, so a config whose ops database differs never
+/// recovers another's history from a shared repository, even a newer one.
+#[test]
+fn recover_takes_only_its_own_ops_databases_catalog() {
+    if skip_on_real_cluster("recover_takes_only_its_own_ops_databases_catalog") {
+        return;
+    }
+    let a = cluster_a();
+    a.run_ok(&["init"], 0);
+    a.run_ok(&["backup"], 0);
+    let ours = catalog_rows(&a)[0].0.clone();
+    assert!(ours.starts_with("bbr_catalog_ops_"), "{ours}");
+    // another config on the same repository, ops database `ops_other`, backs up later
+    let other = a.dir.path().join("other.yaml");
+    let text = std::fs::read_to_string(&a.config).unwrap();
+    std::fs::write(
+        &other,
+        text.replace("ops_database: ops\n", "ops_database: ops_other\n"),
+    )
+    .unwrap();
+    let cfg = other.to_str().unwrap();
+    a.sim.advance(Duration::from_secs(60));
+    a.sim.load("sales", "customers", "customers", 1).unwrap();
+    let run = |args: &[&str]| {
+        let mut c = assert_cmd::Command::cargo_bin("starrocks-bbr").unwrap();
+        c.args(args)
+            .args(["--config", cfg])
+            .env(SECRET_VAR, SECRET)
+            .env_remove("RUST_LOG")
+            .output()
+            .unwrap()
+    };
+    assert_eq!(run(&["init"]).status.code(), Some(0));
+    let out = run(&["backup"]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let theirs =
+        a.query("SELECT label FROM ops_other.backup_history WHERE database_name = 'ops_other'");
+    assert!(theirs[0][0]
+        .as_deref()
+        .unwrap()
+        .starts_with("bbr_catalog_ops_other_"));
+    let b = attached_b(&a);
+    let out = b.run_ok(&["recover"], 0);
+    assert!(
+        out.contains(&format!("recovered ops from catalog snapshot {ours}")),
+        "{out}"
+    );
+    assert!(out.contains("sales: 1 backups FINISHED"), "{out}");
+}
+
+/// Finding 12: a dead catalog job's RUNNING row is finished by the next backup even after
+/// `catalog_backup` was turned off.
+#[test]
+fn a_dead_catalog_row_is_settled_after_catalog_backup_is_turned_off() {
+    if skip_on_real_cluster("a_dead_catalog_row_is_settled_after_catalog_backup_is_turned_off") {
+        return;
+    }
+    let a = Env::demo(); // catalog_backup: false (test tuning)
+    a.run_ok(&["init"], 0);
+    a.sim
+        .execute("INSERT INTO ops.backup_history (label, database_name, backup_type, status, repository, started_at, heartbeat_at, partitions, tables) VALUES ('bbr_catalog_ops_20251231000000_dead01', 'ops', 'full', 'RUNNING', 'backup_repo', '2025-12-31 00:00:00', '2025-12-31 00:00:00', 0, '[]')")
+        .unwrap();
+    a.run_ok(&["backup"], 0);
+    assert_eq!(
+        catalog_rows(&a),
+        [(
+            "bbr_catalog_ops_20251231000000_dead01".to_string(),
+            "FAILED".to_string()
+        )]
+    );
+}
+
+/// Finding 6: `init` run on the new cluster by mistake leaves an empty history: recover refuses
+/// (4) and says to drop it; after `DROP DATABASE ops` recover gives A's history.
+#[test]
+fn recover_after_init_by_mistake_says_to_drop_the_empty_ops_database() {
+    if skip_on_real_cluster("recover_after_init_by_mistake_says_to_drop_the_empty_ops_database") {
+        return;
+    }
+    let a = cluster_a();
+    a.run_ok(&["init"], 0);
+    a.run_ok(&["backup"], 0);
+    let b = attached_b(&a);
+    b.run_ok(&["init"], 0);
+    b.sim.clear_statements();
+    assert_recover_refused(&b, 4, "backup_history is empty (did `init` run here before recover?): if so, `DROP DATABASE ops` and run recover again");
+    b.sim.execute("DROP DATABASE ops").unwrap();
+    let out = b.run_ok(&["recover"], 0);
+    assert!(out.contains("sales: 1 backups FINISHED"), "{out}");
     assert_eq!(data_history(&b), data_history(&a));
 }

@@ -23,7 +23,7 @@ fn print_jobs(
     out: &mut dyn Write,
 ) -> Result<()> {
     for j in &outcome.jobs {
-        if is_catalog_label(&j.label) {
+        if is_catalog_label(&j.database, &j.label) {
             print_catalog(j, out)?;
             continue;
         }

@@ -3,7 +3,9 @@
 pub mod backup;
 pub mod catalog;
 pub mod chain;
+pub mod history_check;
 pub mod init;
+pub mod listing;
 pub mod recover;
 pub mod restore;
 

@@ -8,11 +8,17 @@ use tracing::{info, warn};
 use super::Runner;
 use crate::cluster::SqlError;
 use crate::error::BbrError;
+use crate::history::{finalize_restore_sql, finalize_sql, FinalizeValues};
 use crate::plan::{Details, Plan, Step, StepKind};
-use crate::planner::recover::{
-    judge_history, mark_absent_sql, CatalogPoll, HistoryCheck, HistoryVerdict, RecoveredRow,
+use crate::planner::history_check::{
+    judge_history, mark_absent_sql, HistoryCheck, HistoryVerdict, RecoveredRow, DIED_WITH_CLUSTER,
 };
+use crate::planner::listing::{
+    backup_time_ms, datetime_in_zone, show_snapshot_details_sql, zone_offset_s,
+};
+use crate::planner::recover::CatalogPoll;
 use crate::poll::PollCadence;
+use crate::sql::literal;
 
 /// What a recover did, for the command to print.
 #[derive(Debug, Clone, Default)]
@@ -139,12 +145,14 @@ impl Runner<'_> {
         }
     }
 
-    /// Marks FINISHED rows whose snapshot the repository lacks EXPIRED; returns what it found.
+    /// Marks FINISHED rows whose snapshot the repository lacks EXPIRED, settles the rows the lost
+    /// cluster's runs left RUNNING; returns what it found.
     fn check_history(
         &mut self,
         step: &Step,
         check: &HistoryCheck,
     ) -> Result<HistoryVerdict, BbrError> {
+        let ops = self.cfg.ops_database.clone();
         let sql = step.sql.clone().unwrap_or_default();
         let rs = self.read(step, &sql, "reading the recovered history")?;
         let rows: Vec<RecoveredRow> = (0..rs.rows.len())
@@ -157,15 +165,86 @@ impl Runner<'_> {
             .collect();
         let ls = self.read(step, &check.show_snapshots_sql, "listing the repository")?;
         let listed = crate::state::recover::listed_snapshots(&ls);
-        let verdict = judge_history(&rows, &listed, &check.repository);
+        let mut verdict = judge_history(&rows, &listed, &check.repository, &check.catalog_label);
         let now = crate::state::cluster_now(self.cluster, self.cfg)?;
         for label in &verdict.absent {
             let why = format!(
                 "snapshot not in repository {} when recover checked it at {now}",
                 check.repository
             );
-            let mark = mark_absent_sql(&self.cfg.ops_database, label, &why);
+            let mark = mark_absent_sql(&ops, label, &why);
             self.query(step, &mark, "marking an absent snapshot")?;
+        }
+        if !verdict.finished.is_empty() {
+            let zone = self.read(step, &check.zone_sql, "reading the session time zone")?;
+            let cell = |i| zone.rows.first().and_then(|r| r.get(i).cloned().flatten());
+            let offset = cell(0)
+                .zip(cell(1))
+                .and_then(|(n, u)| zone_offset_s(&n, &u))
+                .ok_or_else(|| {
+                    BbrError::job_failed(
+                        format!("{} gave no usable times", check.zone_sql),
+                        "check the cluster, then run recover again",
+                    )
+                })?;
+            for (label, ts) in &verdict.finished {
+                let sql = show_snapshot_details_sql(&check.repository, label, ts);
+                let rs = self.read(step, &sql, "reading a snapshot's details")?;
+                let at = rs
+                    .get(0, "Details")
+                    .as_deref()
+                    .and_then(backup_time_ms)
+                    .and_then(|ms| datetime_in_zone(ms, offset))
+                    .ok_or_else(|| {
+                        BbrError::job_failed(
+                            format!(
+                                "could not read the details of snapshot {label} ({})",
+                                rs.get(0, "Status").unwrap_or_default()
+                            ),
+                            "run recover again (it continues where it stopped)",
+                        )
+                    })?;
+                let done = finalize_sql(
+                    &ops,
+                    label,
+                    &FinalizeValues {
+                        status: "'FINISHED'",
+                        backup_timestamp: &literal(ts),
+                        snapshot_at: &literal(&at),
+                        error_message: "NULL",
+                    },
+                );
+                self.query(step, &done, "finishing a row the lost cluster left RUNNING")?;
+            }
+        }
+        let died = literal(DIED_WITH_CLUSTER);
+        for label in &verdict.died {
+            let sql = finalize_sql(
+                &ops,
+                label,
+                &FinalizeValues {
+                    status: "'FAILED'",
+                    backup_timestamp: "NULL",
+                    snapshot_at: "NULL",
+                    error_message: &died,
+                },
+            );
+            self.query(step, &sql, "failing a row the lost cluster left RUNNING")?;
+        }
+        let rs = self.read(
+            step,
+            &check.running_restores_sql,
+            "reading RUNNING restore rows",
+        )?;
+        for i in 0..rs.rows.len() {
+            let label = rs.get(i, "label").unwrap_or_default();
+            let sql = finalize_restore_sql(&ops, &label, "'FAILED'", &died);
+            self.query(
+                step,
+                &sql,
+                "failing a restore the lost cluster left RUNNING",
+            )?;
+            verdict.restores_died.push(label);
         }
         Ok(verdict)
     }

@@ -137,6 +137,30 @@ impl Env {
         Env { sim, dir, config }
     }
 
+    /// A new cluster on this one's repository storage (disaster recovery): its clock an hour later,
+    /// its ids unrelated, `opts` for the rest, and this config pointed at it. `attach`: the
+    /// repository created under the same name and location (runbook step 1).
+    pub fn new_cluster_on(&self, opts: SimOptions, attach: bool) -> Env {
+        let sim = Sim::start(SimOptions {
+            repository_store: Some(self.sim.repository_store()),
+            first_id: 900_001,
+            start_time: self.sim.now() + chrono::Duration::hours(1),
+            ..opts
+        })
+        .unwrap();
+        if attach {
+            sim.create_repository("backup_repo", false).unwrap();
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let text = std::fs::read_to_string(&self.config).unwrap().replace(
+            &format!("port: {}", self.sim.port()),
+            &format!("port: {}", sim.port()),
+        );
+        let config = dir.path().join("config.yaml");
+        std::fs::write(&config, text).unwrap();
+        Env { sim, dir, config }
+    }
+
     pub fn cmd(&self, args: &[&str]) -> Command {
         let mut c = Command::cargo_bin("starrocks-bbr").unwrap();
         c.args(args)
