@@ -694,3 +694,45 @@ fn recover_after_init_by_mistake_says_to_drop_the_empty_ops_database() {
     assert!(out.contains("sales: 1 backups FINISHED"), "{out}");
     assert_eq!(data_history(&b), data_history(&a));
 }
+
+/// Finding 9: a history change in the very second the catalog job starts is inside its snapshot
+/// (Claim waits until the cluster clock passed the catalog row's started_at before the BACKUP), so
+/// the strict `>` of catalog_needed rightly plans no second catalog backup for it.
+#[test]
+fn a_change_in_the_second_the_catalog_starts_is_in_its_snapshot() {
+    if skip_on_real_cluster("a_change_in_the_second_the_catalog_starts_is_in_its_snapshot") {
+        return;
+    }
+    let a = cluster_a();
+    a.run_ok(&["init"], 0);
+    a.sim.on_statement(
+        "^INSERT INTO `ops`.`backup_history`.*'bbr_catalog_",
+        Box::new(|sim| {
+            sim.execute("UPDATE ops.backup_history SET error_message = 'same-second change', finished_at = NOW() WHERE database_name = 'sales'")
+                .unwrap();
+        }),
+    );
+    // the catalog BACKUP is sent only once the clock passed the catalog row's started_at
+    let passed = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = passed.clone();
+    a.sim.on_statement(
+        "^BACKUP SNAPSHOT `ops`",
+        Box::new(move |sim| {
+            let r = sim
+                .execute("SELECT NOW() > started_at FROM ops.backup_history WHERE database_name = 'ops' AND status = 'RUNNING'")
+                .unwrap();
+            seen.lock().unwrap().push(r[0][0].clone());
+        }),
+    );
+    a.run_ok(&["backup"], 0);
+    assert_eq!(*passed.lock().unwrap(), [Some("1".to_string())]);
+    let same_second = a.query("SELECT h.finished_at, c.started_at FROM ops.backup_history h, ops.backup_history c WHERE h.database_name = 'sales' AND c.database_name = 'ops'");
+    assert_eq!(same_second[0][0], same_second[0][1]);
+    let out = a.run_ok(&["backup"], 0);
+    assert!(out.contains("nothing changed"), "{out}");
+    assert_eq!(catalog_rows(&a).len(), 1);
+    let b = attached_b(&a);
+    b.run_ok(&["recover"], 0);
+    let got = b.query("SELECT error_message FROM ops.backup_history WHERE database_name = 'sales'");
+    assert_eq!(got[0][0].as_deref(), Some("same-second change"));
+}
