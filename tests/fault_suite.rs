@@ -255,8 +255,8 @@ fn norm(sql: &str) -> String {
     let mut i = 0;
     while i < b.len() {
         let rest = &sql[i..];
-        // catalog labels: bbr_catalog_<14 digits>_<suffix>
-        if let Some(tail) = rest.strip_prefix("bbr_catalog_") {
+        // catalog labels: bbr_catalog_ops_<14 digits>_<suffix> (the suite's ops database is `ops`)
+        if let Some(tail) = rest.strip_prefix("bbr_catalog_ops_") {
             let stamp: String = tail.chars().take(15).collect();
             let sfx: String = tail
                 .chars()
@@ -264,10 +264,10 @@ fn norm(sql: &str) -> String {
                 .take_while(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
                 .collect();
             if stamp.len() == 15 && stamp.ends_with('_') && sfx.len() == 6 {
-                out.push_str("bbr_catalog_");
+                out.push_str("bbr_catalog_ops_");
                 out.push_str(&stamp);
                 out.push_str("XXXXXX");
-                i += "bbr_catalog_".len() + 15 + 6;
+                i += "bbr_catalog_ops_".len() + 15 + 6;
                 continue;
             }
         }
