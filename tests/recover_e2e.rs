@@ -541,6 +541,8 @@ fn recover_settles_rows_the_lost_cluster_left_running() {
         out.contains("bbr_catalog_ops_20990101000000_manua1"),
         "{out}"
     );
+    // same zone on both clusters: no warning
+    assert!(!out.contains("WARNING"), "{out}");
     assert!(
         out.contains(&format!(
             "running when the catalog was taken, snapshot complete in the repository: FINISHED {label}"
@@ -735,4 +737,25 @@ fn a_change_in_the_second_the_catalog_starts_is_in_its_snapshot() {
     b.run_ok(&["recover"], 0);
     let got = b.query("SELECT error_message FROM ops.backup_history WHERE database_name = 'sales'");
     assert_eq!(got[0][0].as_deref(), Some("same-second change"));
+}
+
+/// Finding 6: history times are zone-less; a new cluster whose sessions run in another zone than
+/// the lost one's is warned (the lost zone read from the catalog row's started_at against its
+/// snapshot's backup_time).
+#[test]
+fn recover_warns_when_the_new_clusters_zone_differs() {
+    if skip_on_real_cluster("recover_warns_when_the_new_clusters_zone_differs") {
+        return;
+    }
+    let a = cluster_a_in(chrono::FixedOffset::east_opt(8 * 3600).unwrap());
+    a.run_ok(&["init"], 0);
+    a.run_ok(&["backup"], 0);
+    let b = attached_b(&a); // UTC
+    let out = b.run_ok(&["recover"], 0);
+    assert!(
+        out.contains(
+            "WARNING: the lost cluster's sessions ran at UTC+08:00, this cluster's at UTC+00:00"
+        ) && out.contains("set this cluster's time_zone to +08:00"),
+        "{out}"
+    );
 }

@@ -8,6 +8,7 @@ use anyhow::Result;
 
 use crate::cluster::Cluster;
 use crate::config::Config;
+use crate::planner::history_check::show_offset;
 use crate::planner::recover::plan_recover;
 use crate::runner::Runner;
 use crate::sql::{ident, qualified};
@@ -99,6 +100,15 @@ fn summarise(
             out,
             "  not in the recovered history (taken after the catalog snapshot; restore cannot use them): {}",
             v.unknown.join(", ")
+        )?;
+    }
+    if let Some((lost, here)) = v.zone_mismatch {
+        writeln!(
+            out,
+            "  WARNING: the lost cluster's sessions ran at UTC{}, this cluster's at UTC{}: history times (and restore --timestamp) are wall-clock times of the lost cluster's zone; set this cluster's time_zone to {} before restoring or backing up",
+            show_offset(lost),
+            show_offset(here),
+            show_offset(lost)
         )?;
     }
     writeln!(

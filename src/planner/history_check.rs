@@ -14,6 +14,10 @@ pub struct HistoryCheck {
     pub show_snapshots_sql: String,
     /// The catalog job's own row: Finalize settles it, CheckHistory leaves it RUNNING.
     pub catalog_label: String,
+    /// The catalog's Details `backup_time`: with its own row's started_at (the lost cluster's
+    /// session clock, seconds earlier) it tells the lost cluster's zone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub catalog_backup_time_ms: Option<i64>,
     /// RUNNING restore_history rows (their runs died with the lost cluster).
     pub running_restores_sql: String,
     /// The session zone's offset (snapshot_at of a settled row from Details `backup_time`, UTC).
@@ -33,11 +37,12 @@ pub fn show_snapshots_sql(repository: &str) -> String {
 /// Every history row's label, repository, status and timestamp, for CheckHistory (once per recover).
 pub fn select_snapshot_rows_sql(ops: &str) -> String {
     format!(
-        "SELECT {}, {}, {}, {} FROM {}",
+        "SELECT {}, {}, {}, {}, {} FROM {}",
         ident("label"),
         ident("repository"),
         ident("status"),
         ident("backup_timestamp"),
+        ident("started_at"),
         qualified(ops, BACKUP_HISTORY)
     )
 }
@@ -49,6 +54,7 @@ pub struct RecoveredRow {
     pub repository: String,
     pub status: String,
     pub backup_timestamp: Option<String>,
+    pub started_at: Option<String>,
 }
 
 /// What CheckHistory found.
@@ -67,6 +73,29 @@ pub struct HistoryVerdict {
     pub died: Vec<String>,
     /// RUNNING restore rows: FAILED (filled by the runner from restore_history).
     pub restores_died: Vec<String>,
+    /// (lost cluster's, this session's) zone offsets in seconds when they differ: history times
+    /// are zone-less wall clock, so every restore point would shift (filled by the runner).
+    pub zone_mismatch: Option<(i64, i64)>,
+}
+
+/// The lost cluster's session zone offset: the catalog row's started_at (its session clock) is a
+/// few seconds before the catalog BACKUP's create time (`backup_time`, UTC), so their difference
+/// rounded to a quarter hour (zones are whole quarter hours) is the offset.
+pub fn lost_zone_offset_s(started_at: &str, backup_time_ms: i64) -> Option<i64> {
+    let local = chrono::NaiveDateTime::parse_from_str(
+        &crate::history::trim_datetime(started_at),
+        "%Y-%m-%d %H:%M:%S",
+    )
+    .ok()?;
+    let utc = chrono::DateTime::from_timestamp_millis(backup_time_ms)?.naive_utc();
+    let secs = (local - utc).num_seconds() as f64;
+    Some((secs / 900.0).round() as i64 * 900)
+}
+
+/// `+08:00` for an offset in seconds.
+pub fn show_offset(s: i64) -> String {
+    let sign = if s < 0 { '-' } else { '+' };
+    format!("{sign}{:02}:{:02}", s.abs() / 3600, s.abs() % 3600 / 60)
 }
 
 /// Compares the recovered history with the repository listing. RUNNING rows other than the
@@ -150,6 +179,25 @@ pub fn mark_absent_sql(ops: &str, label: &str, why: &str) -> String {
 mod tests {
     use super::*;
 
+    #[test]
+    fn the_lost_clusters_zone() {
+        // 2026-01-01 00:00:00 UTC; the row was written a few seconds before the BACKUP
+        let t = 1_767_225_600_000;
+        for (started_at, want) in [
+            ("2026-01-01 07:59:57", Some(28800)),
+            ("2026-01-01 07:59:57.0", Some(28800)),
+            ("2025-12-31 23:59:58", Some(0)),
+            ("2025-12-31 18:59:50", Some(-18000)),
+            ("2026-01-01 05:29:59", Some(19800)),
+            ("not a time", None),
+        ] {
+            assert_eq!(lost_zone_offset_s(started_at, t), want, "{started_at}");
+        }
+        assert_eq!(show_offset(28800), "+08:00");
+        assert_eq!(show_offset(-18000), "-05:00");
+        assert_eq!(show_offset(19800), "+05:30");
+    }
+
     fn snap(label: &str, ts: &str, status: &str) -> ListedSnapshot {
         ListedSnapshot::parse(label, Some(ts), Some(status))
     }
@@ -161,6 +209,7 @@ mod tests {
             repository: repo.into(),
             status: status.into(),
             backup_timestamp: ts.map(str::to_string),
+            started_at: None,
         };
         let ts = Some("2026-01-01-00-00-10-000");
         let rows = vec![

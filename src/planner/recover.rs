@@ -55,6 +55,9 @@ pub struct RecoverState {
 pub struct CatalogChoice {
     pub label: String,
     pub backup_timestamp: String,
+    /// Its Details `backup_time` (UTC epoch ms); None when continuing a dead recover.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backup_time_ms: Option<i64>,
 }
 
 /// A catalog snapshot at least as new as the chosen one that the repository could not list:
@@ -78,10 +81,15 @@ pub fn newest_catalog(
         .filter(|c| c.error.is_none() && is_catalog_label(ops, &c.label))
         .filter_map(|c| {
             let ts = c.backup_timestamp.as_ref()?;
-            Some((c.backup_time_ms.unwrap_or(i64::MIN), ts, &c.label))
+            Some((
+                c.backup_time_ms.unwrap_or(i64::MIN),
+                ts,
+                &c.label,
+                c.backup_time_ms,
+            ))
         })
         .max();
-    let floor = best.and_then(|(_, _, l)| catalog_stamp(ops, l));
+    let floor = best.and_then(|(_, _, l, _)| catalog_stamp(ops, l));
     let unread = catalogs
         .iter()
         .filter(|c| c.error.is_some())
@@ -94,9 +102,10 @@ pub fn newest_catalog(
             error: c.error.clone().unwrap_or_default(),
         });
     }
-    Ok(best.map(|(_, t, l)| CatalogChoice {
+    Ok(best.map(|(_, t, l, ms)| CatalogChoice {
         label: l.clone(),
         backup_timestamp: t.clone(),
+        backup_time_ms: ms,
     }))
 }
 
@@ -276,6 +285,7 @@ fn recover_plan(
             repository: cfg.repository.clone(),
             show_snapshots_sql: show_snapshots_sql(&cfg.repository),
             catalog_label: label.clone(),
+            catalog_backup_time_ms: choice.backup_time_ms,
             running_restores_sql: select_running_restores_sql(ops),
             zone_sql: ZONE_SQL.to_string(),
         })

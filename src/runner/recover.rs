@@ -11,7 +11,8 @@ use crate::error::BbrError;
 use crate::history::{finalize_restore_sql, finalize_sql, FinalizeValues};
 use crate::plan::{Details, Plan, Step, StepKind};
 use crate::planner::history_check::{
-    judge_history, mark_absent_sql, HistoryCheck, HistoryVerdict, RecoveredRow, DIED_WITH_CLUSTER,
+    judge_history, lost_zone_offset_s, mark_absent_sql, show_offset, HistoryCheck, HistoryVerdict,
+    RecoveredRow, DIED_WITH_CLUSTER,
 };
 use crate::planner::listing::{
     backup_time_ms, datetime_in_zone, show_snapshot_details_sql, zone_offset_s,
@@ -161,6 +162,7 @@ impl Runner<'_> {
                 repository: rs.get(i, "repository").unwrap_or_default(),
                 status: rs.get(i, "status").unwrap_or_default(),
                 backup_timestamp: rs.get(i, "backup_timestamp"),
+                started_at: rs.get(i, "started_at"),
             })
             .collect();
         let ls = self.read(step, &check.show_snapshots_sql, "listing the repository")?;
@@ -175,47 +177,59 @@ impl Runner<'_> {
             let mark = mark_absent_sql(&ops, label, &why);
             self.query(step, &mark, "marking an absent snapshot")?;
         }
-        if !verdict.finished.is_empty() {
-            let zone = self.read(step, &check.zone_sql, "reading the session time zone")?;
-            let cell = |i| zone.rows.first().and_then(|r| r.get(i).cloned().flatten());
-            let offset = cell(0)
-                .zip(cell(1))
-                .and_then(|(n, u)| zone_offset_s(&n, &u))
+        let zone = self.read(step, &check.zone_sql, "reading the session time zone")?;
+        let cell = |i| zone.rows.first().and_then(|r| r.get(i).cloned().flatten());
+        let offset = cell(0)
+            .zip(cell(1))
+            .and_then(|(n, u)| zone_offset_s(&n, &u))
+            .ok_or_else(|| {
+                BbrError::job_failed(
+                    format!("{} gave no usable times", check.zone_sql),
+                    "check the cluster, then run recover again",
+                )
+            })?;
+        let lost = rows
+            .iter()
+            .find(|r| r.label == check.catalog_label)
+            .and_then(|r| r.started_at.as_deref())
+            .zip(check.catalog_backup_time_ms)
+            .and_then(|(at, ms)| lost_zone_offset_s(at, ms));
+        if let Some(lost) = lost.filter(|l| *l != offset) {
+            warn!(
+                "the lost cluster's sessions ran at UTC{}, this session at UTC{}: history times are wall-clock times of the lost cluster's zone",
+                show_offset(lost),
+                show_offset(offset)
+            );
+            verdict.zone_mismatch = Some((lost, offset));
+        }
+        for (label, ts) in &verdict.finished {
+            let sql = show_snapshot_details_sql(&check.repository, label, ts);
+            let rs = self.read(step, &sql, "reading a snapshot's details")?;
+            let at = rs
+                .get(0, "Details")
+                .as_deref()
+                .and_then(backup_time_ms)
+                .and_then(|ms| datetime_in_zone(ms, offset))
                 .ok_or_else(|| {
                     BbrError::job_failed(
-                        format!("{} gave no usable times", check.zone_sql),
-                        "check the cluster, then run recover again",
+                        format!(
+                            "could not read the details of snapshot {label} ({})",
+                            rs.get(0, "Status").unwrap_or_default()
+                        ),
+                        "run recover again (it continues where it stopped)",
                     )
                 })?;
-            for (label, ts) in &verdict.finished {
-                let sql = show_snapshot_details_sql(&check.repository, label, ts);
-                let rs = self.read(step, &sql, "reading a snapshot's details")?;
-                let at = rs
-                    .get(0, "Details")
-                    .as_deref()
-                    .and_then(backup_time_ms)
-                    .and_then(|ms| datetime_in_zone(ms, offset))
-                    .ok_or_else(|| {
-                        BbrError::job_failed(
-                            format!(
-                                "could not read the details of snapshot {label} ({})",
-                                rs.get(0, "Status").unwrap_or_default()
-                            ),
-                            "run recover again (it continues where it stopped)",
-                        )
-                    })?;
-                let done = finalize_sql(
-                    &ops,
-                    label,
-                    &FinalizeValues {
-                        status: "'FINISHED'",
-                        backup_timestamp: &literal(ts),
-                        snapshot_at: &literal(&at),
-                        error_message: "NULL",
-                    },
-                );
-                self.query(step, &done, "finishing a row the lost cluster left RUNNING")?;
-            }
+            let done = finalize_sql(
+                &ops,
+                label,
+                &FinalizeValues {
+                    status: "'FINISHED'",
+                    backup_timestamp: &literal(ts),
+                    snapshot_at: &literal(&at),
+                    error_message: "NULL",
+                },
+            );
+            self.query(step, &done, "finishing a row the lost cluster left RUNNING")?;
         }
         let died = literal(DIED_WITH_CLUSTER);
         for label in &verdict.died {

@@ -151,6 +151,7 @@ fn dead_recover(c: &mut Cluster, cfg: &Config) -> Result<Option<CatalogChoice>, 
     let choice = CatalogChoice {
         label: rs.get(i, "Label").unwrap_or_default(),
         backup_timestamp: rs.get(i, "Timestamp").unwrap_or_default(),
+        backup_time_ms: None,
     };
     match rs.get(i, "State").unwrap_or_default().as_str() {
         "CANCELLED" => Ok(None),
