@@ -60,6 +60,44 @@ pub struct CatalogChoice {
     pub backup_time_ms: Option<i64>,
 }
 
+/// How many of the newest complete catalog snapshots (by label stamp) discovery looks up one by
+/// one. Before 4.2 nothing deletes a snapshot (no DROP SNAPSHOT), so a repository may hold one
+/// catalog per run ever made; each look-up downloads an info file.
+pub const CATALOG_LOOKUPS: usize = 5;
+
+/// The listed catalog snapshots of `ops` worth looking up: the `n` newest complete ones by label
+/// stamp (the lost cluster's clock; the final ranking is by UTC backup_time among them), and every
+/// one whose listing failed with a stamp at least as new as the oldest of those.
+pub fn catalogs_to_look_up<'a>(
+    ops: &str,
+    snapshots: &'a [ListedSnapshot],
+    n: usize,
+) -> Vec<&'a ListedSnapshot> {
+    let mut ours: Vec<(&str, &ListedSnapshot)> = snapshots
+        .iter()
+        .filter_map(|s| Some((catalog_stamp(ops, &s.label)?, s)))
+        .collect();
+    ours.sort_by(|a, b| (b.0, &b.1.label).cmp(&(a.0, &a.1.label)));
+    let ok: Vec<(&str, &ListedSnapshot)> = ours
+        .iter()
+        .filter(|(_, s)| s.ok)
+        .take(n.max(1))
+        .copied()
+        .collect();
+    let floor = if ok.len() >= n.max(1) {
+        ok.last().map(|(st, _)| *st)
+    } else {
+        None
+    };
+    ours.into_iter()
+        .filter(|(st, s)| {
+            (s.ok && ok.iter().any(|(_, o)| o.label == s.label))
+                || (s.error.is_some() && floor.is_none_or(|f| *st >= f))
+        })
+        .map(|(_, s)| s)
+        .collect()
+}
+
 /// A catalog snapshot at least as new as the chosen one that the repository could not list:
 /// restoring the older one would silently lose the newest history.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -306,7 +344,11 @@ fn recover_plan(
         repository: &cfg.repository,
         ops_database: ops,
         replication_num: cfg.replication_num,
-        catalog_snapshots: state.catalogs.iter().filter(|c| c.error.is_none()).count(),
+        catalog_snapshots: state
+            .snapshots
+            .iter()
+            .filter(|s| s.ok && is_catalog_label(ops, &s.label))
+            .count(),
         catalog: choice,
         continuing,
     };
@@ -420,6 +462,66 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(chosen.backup_timestamp, "2026-01-01-00-00-10-000");
+    }
+
+    #[test]
+    fn only_the_newest_catalogs_are_looked_up() {
+        let snaps: Vec<ListedSnapshot> = vec![
+            ListedSnapshot::parse(
+                "bbr_catalog_ops_20260101000000_aaaaaa",
+                Some("t1"),
+                Some("OK"),
+            ),
+            ListedSnapshot::parse(
+                "bbr_catalog_ops_20260102000000_bbbbbb",
+                None,
+                Some("ERROR: Failed to get info: x"),
+            ),
+            ListedSnapshot::parse(
+                "bbr_catalog_ops_20260103000000_cccccc",
+                Some("t3"),
+                Some("OK"),
+            ),
+            ListedSnapshot::parse(
+                "bbr_catalog_ops_20260104000000_dddddd",
+                Some(""),
+                Some("ERROR: no snapshot"),
+            ),
+            ListedSnapshot::parse(
+                "bbr_catalog_ops_20260105000000_eeeeee",
+                Some("t5"),
+                Some("OK"),
+            ),
+            ListedSnapshot::parse(
+                "bbr_catalog_ops_20260106000000_ffffff",
+                None,
+                Some("ERROR: Failed to get info: y"),
+            ),
+            ListedSnapshot::parse(
+                "bbr_catalog_other_20260107000000_gggggg",
+                Some("t7"),
+                Some("OK"),
+            ),
+            ListedSnapshot::parse(
+                "bbr_sales_20260107000000_full_hhhhhh",
+                Some("t7"),
+                Some("OK"),
+            ),
+        ];
+        let labels = |n| -> Vec<String> {
+            catalogs_to_look_up("ops", &snaps, n)
+                .iter()
+                .map(|s| s.label[16..24].to_string())
+                .collect()
+        };
+        // the 2 newest complete ones and the failed one newer than the older of them
+        assert_eq!(labels(2), ["20260106", "20260105", "20260103"]);
+        // fewer complete ones than n: every failed one counts
+        assert_eq!(
+            labels(5),
+            ["20260106", "20260105", "20260103", "20260102", "20260101"]
+        );
+        assert_eq!(labels(1), ["20260106", "20260105"]);
     }
 
     #[test]

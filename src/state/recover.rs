@@ -10,7 +10,10 @@ use crate::planner::backup::show_snapshot_sql;
 use crate::planner::catalog::is_catalog_label;
 use crate::planner::history_check::show_snapshots_sql;
 use crate::planner::listing::{backup_time_ms, show_snapshot_details_sql};
-use crate::planner::recover::{CatalogCandidate, CatalogChoice, ListedSnapshot, RecoverState};
+use crate::planner::recover::{
+    catalogs_to_look_up, CatalogCandidate, CatalogChoice, ListedSnapshot, RecoverState,
+    CATALOG_LOOKUPS,
+};
 use crate::planner::restore::show_restore_sql;
 
 /// The rows of `SHOW SNAPSHOT ON repo` (Snapshot, Timestamp, Status).
@@ -80,7 +83,7 @@ pub fn recover_state(c: &mut Cluster, cfg: &Config) -> Result<RecoverState, BbrE
     })
 }
 
-/// Our ops database's catalog snapshots, each looked up on its own: a label whose listing failed
+/// Our ops database's newest catalog snapshots ([`catalogs_to_look_up`]), each looked up on its own: a label whose listing failed
 /// is listed again (`WHERE SNAPSHOT = l`; the error is often transient), and every complete one's
 /// Details give its `backup_time` (UTC, so snapshots are ranked the same whatever the FE's zone).
 fn catalog_candidates(
@@ -90,7 +93,7 @@ fn catalog_candidates(
 ) -> Result<Vec<CatalogCandidate>, BbrError> {
     let ops = &cfg.ops_database;
     let mut out = Vec::new();
-    for s in snapshots.iter().filter(|s| is_catalog_label(ops, &s.label)) {
+    for s in catalogs_to_look_up(ops, snapshots, CATALOG_LOOKUPS) {
         let s = if s.error.is_some() {
             let rs = q(
                 c,
