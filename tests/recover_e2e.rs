@@ -759,3 +759,47 @@ fn recover_warns_when_the_new_clusters_zone_differs() {
         "{out}"
     );
 }
+
+/// Finding 1: SHOW SNAPSHOT answers `ERROR: Failed to get info` (NULL Timestamp) for a label whose
+/// storage listing failed (Repository.java:621-624). Recover lists the catalog labels again; while
+/// the newest cannot be read it stops (exit 1, "run recover again") instead of restoring an older
+/// history, and a rerun once the storage answers restores the newest.
+#[test]
+fn a_failed_listing_never_makes_recover_restore_an_older_catalog() {
+    if skip_on_real_cluster("a_failed_listing_never_makes_recover_restore_an_older_catalog") {
+        return;
+    }
+    let a = cluster_a();
+    a.run_ok(&["init"], 0);
+    a.run_ok(&["backup"], 0);
+    a.sim.advance(Duration::from_secs(60));
+    a.sim.load("sales", "customers", "customers", 2).unwrap();
+    a.run_ok(&["backup"], 0);
+    let cats = catalog_rows(&a);
+    assert_eq!(cats.len(), 2);
+    let newest = &cats[1].0;
+    // one failed listing (the whole repository): each catalog label is listed again
+    let b = attached_b(&a);
+    b.sim.fail_snapshot_listing(1);
+    let out = b.run_ok(&["recover"], 0);
+    assert!(
+        out.contains(&format!("recovered ops from catalog snapshot {newest}")),
+        "{out}"
+    );
+    assert_eq!(data_history(&b), data_history(&a));
+    // the storage keeps failing: stop, nothing written, say to run again
+    let c = attached_b(&a);
+    c.sim.fail_snapshot_listing(1000);
+    c.sim.clear_statements();
+    assert_recover_refused(
+        &c,
+        1,
+        &format!("could not list catalog snapshot {newest} (ERROR: Failed to get info"),
+    );
+    c.sim.fail_snapshot_listing(0);
+    let out = c.run_ok(&["recover"], 0);
+    assert!(
+        out.contains(&format!("recovered ops from catalog snapshot {newest}")),
+        "{out}"
+    );
+}

@@ -71,6 +71,9 @@ pub struct HistoryVerdict {
     pub finished: Vec<(String, String)>,
     /// RUNNING backup rows without a complete snapshot in our repository: FAILED.
     pub died: Vec<String>,
+    /// RUNNING backup rows whose snapshot's listing failed (`ERROR: Failed to get info`): the
+    /// runner lists them again; still failing, the recover stops (exit 1, run again).
+    pub unsure: Vec<String>,
     /// RUNNING restore rows: FAILED (filled by the runner from restore_history).
     pub restores_died: Vec<String>,
     /// (lost cluster's, this session's) zone offsets in seconds when they differ: history times
@@ -135,8 +138,13 @@ pub fn judge_history(
         if r.status != "RUNNING" || r.label == own_label {
             continue;
         }
-        let listed_ok = by_label
-            .get(r.label.as_str())
+        let entry = by_label.get(r.label.as_str()).copied();
+        if r.repository == repository && entry.is_some_and(|s| s.error.is_some()) {
+            // its listing failed: finished or not, nobody can tell yet
+            v.unsure.push(r.label.clone());
+            continue;
+        }
+        let listed_ok = entry
             .filter(|s| s.ok && r.repository == repository)
             .and_then(|s| s.newest());
         match listed_ok {
@@ -237,6 +245,8 @@ mod tests {
                 "RUNNING",
                 None,
             ),
+            // running, its listing failed: unsure (listed again by the runner)
+            row("bbr_s_20260109000000_incr_nnnnnn", "repo", "RUNNING", None),
             // the catalog's own row: Finalize settles it
             row(
                 "bbr_catalog_ops_20260108000000_iiiiii",
@@ -275,6 +285,11 @@ mod tests {
             ),
             snap("bbr_s_20260109000000_incr_kkkkkk", "", "ERROR: no snapshot"),
             snap(
+                "bbr_s_20260109000000_incr_nnnnnn",
+                "",
+                "ERROR: Failed to get info: connection reset",
+            ),
+            snap(
                 "bbr_u_20260109000000_full_mmmmmm",
                 "2026-01-09-00-00-10-000",
                 "OK",
@@ -301,6 +316,7 @@ mod tests {
                 "2026-01-09-00-00-10-000".to_string()
             )]
         );
+        assert_eq!(v.unsure, ["bbr_s_20260109000000_incr_nnnnnn"]);
         assert_eq!(
             v.died,
             [

@@ -31,7 +31,7 @@ impl ListedSnapshot {
             .unwrap_or_default()
             .split('\n')
             .map(str::trim)
-            .filter(|t| !t.is_empty() && !t.starts_with("Invalid:") && *t != "\\N")
+            .filter(|t| crate::snapshot::is_backup_timestamp(t))
             .map(str::to_string)
             .collect();
         // `yyyy-MM-dd-HH-mm-ss-SSS` sorts as text

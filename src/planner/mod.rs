@@ -5,6 +5,7 @@ pub mod catalog;
 pub mod chain;
 pub mod history_check;
 pub mod init;
+pub mod left_out;
 pub mod listing;
 pub mod recover;
 pub mod restore;

@@ -10,6 +10,7 @@ use crate::cluster::SqlError;
 use crate::error::BbrError;
 use crate::history::{finalize_restore_sql, finalize_sql, FinalizeValues};
 use crate::plan::{Details, Plan, Step, StepKind};
+use crate::planner::backup::show_snapshot_sql;
 use crate::planner::history_check::{
     judge_history, lost_zone_offset_s, mark_absent_sql, show_offset, HistoryCheck, HistoryVerdict,
     RecoveredRow, DIED_WITH_CLUSTER,
@@ -166,8 +167,33 @@ impl Runner<'_> {
             })
             .collect();
         let ls = self.read(step, &check.show_snapshots_sql, "listing the repository")?;
-        let listed = crate::state::recover::listed_snapshots(&ls);
+        let mut listed = crate::state::recover::listed_snapshots(&ls);
+        // a RUNNING row's snapshot whose listing failed is listed again on its own
+        for s in listed.iter_mut().filter(|s| {
+            s.error.is_some()
+                && rows
+                    .iter()
+                    .any(|r| r.label == s.label && r.status == "RUNNING")
+        }) {
+            let sql = show_snapshot_sql(&check.repository, &s.label);
+            let rs = self.read(step, &sql, "listing a snapshot again")?;
+            if let Some(again) = crate::state::recover::listed_snapshots(&rs)
+                .into_iter()
+                .find(|a| a.label == s.label)
+            {
+                *s = again;
+            }
+        }
         let mut verdict = judge_history(&rows, &listed, &check.repository, &check.catalog_label);
+        if let Some(label) = verdict.unsure.first() {
+            return Err(BbrError::job_failed(
+                format!(
+                    "repository {} could not list snapshot {label}, whose run the lost cluster left RUNNING: whether it finished cannot be told",
+                    check.repository
+                ),
+                "run recover again (a storage error is usually transient; it continues where it stopped)",
+            ));
+        }
         let now = crate::state::cluster_now(self.cluster, self.cfg)?;
         for label in &verdict.absent {
             let why = format!(
