@@ -9,6 +9,8 @@ use std::time::{Duration, Instant};
 use assert_cmd::Command;
 use starrocks_sim::{PartitionSpec, Sim, SimOptions, TableSpec, When};
 
+pub mod recover;
+
 pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
