@@ -94,9 +94,7 @@ fn runbook_recover_onto_a_new_cluster() {
         return;
     }
     // Cluster A: full + incrementals with catalog backups on.
-    let a = cluster_a();
-    a.run_ok(&["init"], 0);
-    a.run_ok(&["backup"], 0);
+    let a = cluster_a_backed_up();
     a.sim.advance(Duration::from_secs(60));
     let t1 = a.sim.now();
     let orders_t1 = parts(&a.sim, "orders");
@@ -248,9 +246,7 @@ fn recover_marks_absent_snapshots_and_names_unknown_newer_ones() {
     if skip_on_real_cluster("recover_marks_absent_snapshots_and_names_unknown_newer_ones") {
         return;
     }
-    let a = cluster_a();
-    a.run_ok(&["init"], 0);
-    a.run_ok(&["backup"], 0);
+    let a = cluster_a_backed_up();
     let full = data_history(&a)[0][0].trim_matches('"').to_string();
     a.sim.load("sales", "customers", "customers", 1).unwrap();
     a.run_ok(&["backup"], 0);
@@ -326,9 +322,7 @@ fn recover_reuses_an_empty_ops_database() {
     if skip_on_real_cluster("recover_reuses_an_empty_ops_database") {
         return;
     }
-    let a = cluster_a();
-    a.run_ok(&["init"], 0);
-    a.run_ok(&["backup"], 0);
+    let a = cluster_a_backed_up();
     let b = attached_b(&a);
     b.sim.create_database("ops").unwrap();
     let out = b.run_ok(&["recover"], 0);
@@ -342,9 +336,7 @@ fn recover_refuses_a_replication_num_above_the_alive_backends() {
     if skip_on_real_cluster("recover_refuses_a_replication_num_above_the_alive_backends") {
         return;
     }
-    let a = cluster_a();
-    a.run_ok(&["init"], 0);
-    a.run_ok(&["backup"], 0);
+    let a = cluster_a_backed_up();
     let b = attached_b(&a);
     let text = std::fs::read_to_string(&b.config)
         .unwrap()
@@ -364,9 +356,7 @@ fn a_catalog_from_an_older_layout_is_brought_up_to_date() {
     if skip_on_real_cluster("a_catalog_from_an_older_layout_is_brought_up_to_date") {
         return;
     }
-    let a = cluster_a();
-    a.run_ok(&["init"], 0);
-    a.run_ok(&["backup"], 0);
+    let a = cluster_a_backed_up();
     // the newest catalog snapshot, as a release whose ops schema had no restore_history wrote it
     a.sim.execute("DROP TABLE ops.restore_history").unwrap();
     a.sim

@@ -125,9 +125,7 @@ fn recover_takes_only_its_own_ops_databases_catalog() {
     if skip_on_real_cluster("recover_takes_only_its_own_ops_databases_catalog") {
         return;
     }
-    let a = cluster_a();
-    a.run_ok(&["init"], 0);
-    a.run_ok(&["backup"], 0);
+    let a = cluster_a_backed_up();
     let ours = catalog_rows(&a)[0].0.clone();
     assert!(ours.starts_with("bbr_catalog_ops_"), "{ours}");
     // another config on the same repository, ops database `ops_other`, backs up later
@@ -197,9 +195,7 @@ fn recover_after_init_by_mistake_says_to_drop_the_empty_ops_database() {
     if skip_on_real_cluster("recover_after_init_by_mistake_says_to_drop_the_empty_ops_database") {
         return;
     }
-    let a = cluster_a();
-    a.run_ok(&["init"], 0);
-    a.run_ok(&["backup"], 0);
+    let a = cluster_a_backed_up();
     let b = attached_b(&a);
     b.run_ok(&["init"], 0);
     b.sim.clear_statements();
@@ -282,9 +278,7 @@ fn a_failed_listing_never_makes_recover_restore_an_older_catalog() {
     if skip_on_real_cluster("a_failed_listing_never_makes_recover_restore_an_older_catalog") {
         return;
     }
-    let a = cluster_a();
-    a.run_ok(&["init"], 0);
-    a.run_ok(&["backup"], 0);
+    let a = cluster_a_backed_up();
     a.sim.advance(Duration::from_secs(60));
     a.sim.load("sales", "customers", "customers", 2).unwrap();
     a.run_ok(&["backup"], 0);

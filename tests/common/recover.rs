@@ -30,6 +30,14 @@ pub fn cluster_a() -> Env {
     env
 }
 
+/// Cluster A after `init` and its first backup (a full and a catalog snapshot).
+pub fn cluster_a_backed_up() -> Env {
+    let a = cluster_a();
+    a.run_ok(&["init"], 0);
+    a.run_ok(&["backup"], 0);
+    a
+}
+
 /// A new cluster on A's repository storage, the repository not yet created (runbook step 1).
 pub fn cluster_b(a: &Env) -> Env {
     a.new_cluster_on(sim_options(), false)
