@@ -627,7 +627,6 @@ pub fn backup_state(
             t.clone(),
             TableState {
                 schema_fingerprint: fingerprint::v2(columns, &design),
-                legacy_fingerprint: fingerprint::legacy(columns, &tp.keys),
                 partitions: tp.parts,
                 whole_if_changed,
             },
@@ -643,25 +642,20 @@ pub fn backup_state(
     })
 }
 
-/// Once per table whose base recorded an older-format fingerprint: say that the comparison
-/// covers only what that format covered, so an operator is never surprised by what is (or is
-/// not) taken whole.
+/// Once per table whose base recorded an older-format fingerprint: say why it is taken whole
+/// (that format did not cover COMMENT, DEFAULT, ..., so it cannot be compared), so the one-off
+/// whole backups after an upgrade never surprise an operator.
 fn log_legacy_fingerprints(
     bases: &BTreeMap<String, BaseBackup>,
     tables: &BTreeMap<TableRef, TableState>,
 ) {
-    for (t, ts) in tables {
+    for t in tables.keys() {
         let Some(bt) = bases.get(&t.database).and_then(|b| b.tables.get(&t.table)) else {
             continue;
         };
-        if bt.fingerprints.iter().any(|f| !f.starts_with("v2:")) {
-            let same = bt
-                .fingerprints
-                .iter()
-                .all(|f| fingerprint::same_schema(f, ts));
+        if !bt.fingerprints.iter().all(|f| fingerprint::is_current(f)) {
             info!(
-                "{t}: the last backup recorded an older schema fingerprint; compared on columns and keys only ({}); this run records the full one (DEFAULT, COMMENT, partition type, bloom filters)",
-                if same { "unchanged" } else { "changed: backed up whole" }
+                "{t}: the last backup recorded an older-format schema fingerprint that cannot be compared (it did not cover DEFAULT, COMMENT, partition type, bloom filters, rollups): backed up whole once; this run records the full one"
             );
         }
     }

@@ -441,13 +441,8 @@ fn temporary_partitions_are_seen_without_partitions_meta() {
     );
 }
 
-#[test]
-fn fingerprints_recorded_by_the_previous_algorithm_cause_no_storm() {
-    // a history written before `v2:` fingerprints: the base's values are compared with the legacy
-    // part, so nothing is taken whole, the log says why once per table, and the run records v2
-    if skip_on_real_cluster("legacy_fingerprints") {
-        return;
-    }
+/// A 3.3 cluster with one full backup whose history was written before `v2:` fingerprints existed.
+fn backed_up_before_the_upgrade() -> Env {
     use starrocks_bbr::fingerprint::{legacy, ColumnDef};
     let env = Env::with(at("3.3.5"), "");
     env.run_ok(&["init"], 0);
@@ -472,23 +467,66 @@ fn fingerprints_recorded_by_the_previous_algorithm_cause_no_storm() {
         );
         set_fingerprint(&env, table, &legacy(&cols, &keys));
     }
+    env
+}
+
+#[test]
+fn fingerprints_recorded_by_the_previous_algorithm_take_each_table_whole_once() {
+    // a history written before `v2:` fingerprints cannot be compared (that format did not cover
+    // COMMENT, DEFAULT, ...): each table is taken whole once, the log says why per table, and
+    // the run records v2 so the next run is incremental again
+    if skip_on_real_cluster("legacy_fingerprints") {
+        return;
+    }
+    let env = backed_up_before_the_upgrade();
     env.sim.load("sales", "orders", "p20260101", 1).unwrap();
     let o = env.run(&["backup"]);
     let (out, err) = (String::from_utf8_lossy(&o.stdout), stderr(&o));
     assert_eq!(o.status.code(), Some(0), "{err}");
-    assert!(out.contains("FINISHED (incremental, 1 partitions"), "{out}");
-    assert!(err.contains("sales.orders: the last backup recorded an older schema fingerprint; compared on columns and keys only (unchanged)"), "{err}");
+    let sent = last_backup_sent(&env);
+    assert!(
+        sent.contains("`orders`") && sent.contains("`customers`") && !sent.contains("PARTITION"),
+        "{sent}"
+    );
+    for t in ["sales.orders", "sales.customers"] {
+        assert!(err.contains(&format!("{t}: the last backup recorded an older-format schema fingerprint that cannot be compared")), "{err}");
+    }
+    assert!(out.contains("FINISHED (incremental"), "{out}");
     let fps = env.query("SELECT DISTINCT schema_fingerprint FROM ops.backup_partitions WHERE label = (SELECT MAX(label) FROM ops.backup_history WHERE status = 'FINISHED' AND label LIKE 'bbr_sales_%')");
     assert!(
         fps.iter()
             .all(|r| r[0].as_deref().is_some_and(|f| f.starts_with("v2:"))),
         "{fps:?}"
     );
-    // a change the legacy part sees is still taken whole
-    set_fingerprint(&env, "orders", "0123456789abcdef0123456789abcdef");
+    // once recorded in the current format, back to incrementals
     env.sim.load("sales", "orders", "p20260101", 1).unwrap();
     let out = env.run_ok(&["backup"], 0);
-    assert!(out.contains("FINISHED (incremental, 4 partitions"), "{out}");
+    assert!(out.contains("FINISHED (incremental, 1 partitions"), "{out}");
+}
+
+#[test]
+fn a_comment_changed_after_the_last_pre_upgrade_backup_still_restores() {
+    // the old format never saw COMMENT: comparing on what it covered would have given "old
+    // schema full + new schema incremental", which RESTORE cancels (RestoreJob.java:646-690)
+    if skip_on_real_cluster("legacy_fingerprints_comment") {
+        return;
+    }
+    let env = backed_up_before_the_upgrade();
+    env.query("ALTER TABLE sales.orders MODIFY COLUMN amount COMMENT 'in EUR'");
+    env.sim.load("sales", "orders", "p20260102", 3).unwrap();
+    env.run_ok(&["backup"], 0);
+    assert!(!last_backup_sent(&env).contains("PARTITION"));
+    let want = parts(&env, "sales", "orders");
+    let target = (snapshot_at(&env, &last(&env).0) + chrono::Duration::seconds(1))
+        .format("%Y-%m-%d %H:%M:%S")
+        .to_string();
+    env.sim.drop_table("sales", "orders").unwrap();
+    let out = env.run_ok(
+        &["restore", "--table", "sales.orders", "--timestamp", &target],
+        0,
+    );
+    assert!(out.contains("FINISHED"), "{out}");
+    assert_eq!(parts(&env, "sales", "orders"), want);
 }
 
 /// Rewrites the recorded fingerprint of every manifest row of `table` (backup_partitions is a

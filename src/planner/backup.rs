@@ -39,9 +39,6 @@ pub struct PartitionState {
 pub struct TableState {
     pub schema_fingerprint: String,
     pub partitions: Vec<PartitionState>,
-    /// The fingerprint by the previous algorithm (fingerprint::legacy): what a base recorded
-    /// before `v2:` fingerprints existed is compared with this, not with `schema_fingerprint`.
-    pub legacy_fingerprint: String,
     /// Why a change must make the table whole (its restore must come from one snapshot): LIST
     /// tables on 3.4+, tables with several physical partitions per partition.
     pub whole_if_changed: Option<&'static str>,
@@ -210,6 +207,14 @@ pub fn decide_table(state: &TableState, base: Option<Option<&BaseTable>>) -> Tab
         None => TableDecision::Whole("full backup"),
         Some(None) => TableDecision::Whole("new table"),
         Some(Some(t)) if t.partitions.is_empty() => TableDecision::Whole("new table"),
+        Some(Some(t))
+            if !t
+                .fingerprints
+                .iter()
+                .all(|f| crate::fingerprint::is_current(f)) =>
+        {
+            TableDecision::Whole("older-format schema fingerprint: cannot compare")
+        }
         Some(Some(t))
             if t.fingerprints
                 .iter()
@@ -819,15 +824,15 @@ mod tests {
     #[test]
     fn decide_table_cases() {
         let ts = TableState {
-            schema_fingerprint: "f1".into(),
+            schema_fingerprint: "v2:f1".into(),
             partitions: vec![part("p1", 1, 2), part("p2", 2, 5)],
             ..TableState::default()
         };
-        let same = base_table(&[row("t", "p1", 1, 2, "f1"), row("t", "p2", 2, 5, "f1")]);
-        let loaded = base_table(&[row("t", "p1", 1, 1, "f1"), row("t", "p2", 2, 5, "f1")]);
-        let truncated = base_table(&[row("t", "p1", 9, 2, "f1"), row("t", "p2", 2, 5, "f1")]);
-        let schema = base_table(&[row("t", "p1", 1, 2, "f0"), row("t", "p2", 2, 5, "f0")]);
-        let new_part = base_table(&[row("t", "p1", 1, 2, "f1")]);
+        let same = base_table(&[row("t", "p1", 1, 2, "v2:f1"), row("t", "p2", 2, 5, "v2:f1")]);
+        let loaded = base_table(&[row("t", "p1", 1, 1, "v2:f1"), row("t", "p2", 2, 5, "v2:f1")]);
+        let truncated = base_table(&[row("t", "p1", 9, 2, "v2:f1"), row("t", "p2", 2, 5, "v2:f1")]);
+        let schema = base_table(&[row("t", "p1", 1, 2, "v2:f0"), row("t", "p2", 2, 5, "v2:f0")]);
+        let new_part = base_table(&[row("t", "p1", 1, 2, "v2:f1")]);
         let empty = BaseTable::default();
         let cases: Vec<(Option<Option<&BaseTable>>, TableDecision)> = vec![
             (None, TableDecision::Whole("full backup")),
@@ -878,28 +883,15 @@ mod tests {
             decide_table(&list, Some(Some(&new_part))),
             TableDecision::Whole("list")
         );
-        // a base recorded by the previous fingerprint algorithm is compared with the legacy part
-        let v2 = TableState {
-            schema_fingerprint: "v2:new".into(),
-            legacy_fingerprint: "f1".into(),
-            ..ts.clone()
-        };
-        assert_eq!(
-            decide_table(&v2, Some(Some(&same))),
-            TableDecision::Unchanged
-        );
-        assert_eq!(
-            decide_table(&v2, Some(Some(&schema))),
-            TableDecision::Whole("schema changed")
-        );
-        let v2_base = base_table(&[
-            row("t", "p1", 1, 2, "v2:old"),
-            row("t", "p2", 2, 5, "v2:old"),
-        ]);
-        assert_eq!(
-            decide_table(&v2, Some(Some(&v2_base))),
-            TableDecision::Whole("schema changed")
-        );
+        // a base recorded by the previous fingerprint algorithm cannot be compared: whole once
+        let old = base_table(&[row("t", "p1", 1, 2, "f1"), row("t", "p2", 2, 5, "f1")]);
+        let mixed = base_table(&[row("t", "p1", 1, 2, "v2:f1"), row("t", "p2", 2, 5, "f1")]);
+        for base in [&old, &mixed] {
+            assert_eq!(
+                decide_table(&ts, Some(Some(base))),
+                TableDecision::Whole("older-format schema fingerprint: cannot compare")
+            );
+        }
     }
 
     #[test]
@@ -965,7 +957,7 @@ mod tests {
         s.tables.insert(
             TableRef::parse("sales.orders").unwrap(),
             TableState {
-                schema_fingerprint: "fo".into(),
+                schema_fingerprint: "v2:fo".into(),
                 partitions: vec![part("p1", 1, 2), part("p2", 2, 1)],
                 ..TableState::default()
             },
@@ -973,7 +965,7 @@ mod tests {
         s.tables.insert(
             TableRef::parse("sales.customers").unwrap(),
             TableState {
-                schema_fingerprint: "fc".into(),
+                schema_fingerprint: "v2:fc".into(),
                 partitions: vec![part("customers", 3, 1)],
                 ..TableState::default()
             },
@@ -984,9 +976,9 @@ mod tests {
                 BaseBackup::from_rows(
                     "base",
                     vec![
-                        row("orders", "p1", 1, 1, "fo"),
-                        row("orders", "p2", 2, 1, "fo"),
-                        row("customers", "customers", 3, 1, "fc"),
+                        row("orders", "p1", 1, 1, "v2:fo"),
+                        row("orders", "p2", 2, 1, "v2:fo"),
+                        row("customers", "customers", 3, 1, "v2:fc"),
                     ],
                 ),
             );
