@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use tracing::{debug, info};
+use tracing::{debug, info, warn};
 
 use crate::cluster::{Cluster, ResultSet, SqlError};
 use crate::config::{Config, TableRef};
@@ -459,19 +459,15 @@ fn columns(c: &mut Cluster, cfg: &Config) -> Result<BTreeMap<TableRef, Vec<Colum
 /// Rollup / synchronous MV names per configured table: ONE set-based query to
 /// information_schema.materialized_views, whose REFRESH_TYPE 'ROLLUP' rows are the tables' extra
 /// indexes (ShowMaterializedViewStatus.of(db, table, indexMeta)); the base table is the name after
-/// FROM in the definition. Absent or unreadable: empty (rollups then not fingerprinted).
-fn rollups(c: &mut Cluster, cfg: &Config) -> BTreeMap<TableRef, String> {
+/// FROM in the definition. Absent on this release: empty (rollups then not fingerprinted).
+fn rollups(c: &mut Cluster, cfg: &Config) -> Result<BTreeMap<TableRef, String>, BbrError> {
     let dbs: Vec<String> = cfg.tables_by_db().into_keys().collect();
     let sql = format!(
         "SELECT TABLE_SCHEMA, TABLE_NAME, MATERIALIZED_VIEW_DEFINITION FROM information_schema.materialized_views WHERE REFRESH_TYPE = 'ROLLUP' AND TABLE_SCHEMA IN {}",
         literal_list(&dbs)
     );
-    let rs = match c.query_retry(&sql, &read_policy(cfg)) {
-        Ok(rs) => rs,
-        Err(e) => {
-            debug!("information_schema.materialized_views not readable ({e}): rollups not fingerprinted");
-            return BTreeMap::new();
-        }
+    let Some(rs) = optional_info_table(c, cfg, &sql, "materialized_views", "rollups")? else {
+        return Ok(BTreeMap::new());
     };
     let mut out: BTreeMap<TableRef, Vec<String>> = BTreeMap::new();
     for i in 0..rs.rows.len() {
@@ -488,12 +484,36 @@ fn rollups(c: &mut Cluster, cfg: &Config) -> BTreeMap<TableRef, String> {
         .or_default()
         .push(rs.get(i, "TABLE_NAME").unwrap_or_default());
     }
-    out.into_iter()
+    Ok(out
+        .into_iter()
         .map(|(t, mut names)| {
             names.sort();
             (t, names.join(","))
         })
-        .collect()
+        .collect())
+}
+
+/// Reads an information_schema table the fingerprint needs (transient errors retried). Only
+/// "that table does not exist on this release" means "not fingerprinted" (said once, as a
+/// warning); any other error fails the run: an empty input would hide a real schema change.
+fn optional_info_table(
+    c: &mut Cluster,
+    cfg: &Config,
+    sql: &str,
+    table: &str,
+    what: &str,
+) -> Result<Option<ResultSet>, BbrError> {
+    match c.query_retry(sql, &read_policy(cfg)) {
+        Ok(rs) => Ok(Some(rs)),
+        Err(SqlError::Server { message, .. })
+            if message.contains("Unknown table")
+                && message.to_ascii_lowercase().contains(table) =>
+        {
+            warn!("information_schema.{table} does not exist on this StarRocks release: {what} are not part of the schema fingerprint");
+            Ok(None)
+        }
+        Err(e) => Err(e.into_bbr(&format!("reading information_schema.{table}"))),
+    }
 }
 
 /// The table after the first FROM of a view definition (backticks and db prefix removed).
@@ -507,8 +527,8 @@ fn base_table_of(def: &str) -> Option<String> {
 
 /// Bloom-filter settings per configured table, from information_schema.tables_config's
 /// PROPERTIES JSON (OlapTable.getProperties: `bloom_filter_columns`, `bloom_filter_fpp`): one
-/// set-based query. Absent or unreadable: empty (the fingerprint then cannot see them).
-fn bloom_filters(c: &mut Cluster, cfg: &Config) -> BTreeMap<TableRef, String> {
+/// set-based query. Absent on this release: empty (the fingerprint then cannot see them).
+fn bloom_filters(c: &mut Cluster, cfg: &Config) -> Result<BTreeMap<TableRef, String>, BbrError> {
     let dbs: Vec<String> = cfg.tables_by_db().into_keys().collect();
     let tables: BTreeSet<String> = cfg.tables.iter().map(|t| t.table.clone()).collect();
     let tables: Vec<String> = tables.into_iter().collect();
@@ -517,12 +537,8 @@ fn bloom_filters(c: &mut Cluster, cfg: &Config) -> BTreeMap<TableRef, String> {
         literal_list(&dbs),
         literal_list(&tables)
     );
-    let rs = match c.query_retry(&sql, &read_policy(cfg)) {
-        Ok(rs) => rs,
-        Err(e) => {
-            debug!("information_schema.tables_config not readable ({e}): bloom filters not fingerprinted");
-            return BTreeMap::new();
-        }
+    let Some(rs) = optional_info_table(c, cfg, &sql, "tables_config", "bloom filters")? else {
+        return Ok(BTreeMap::new());
     };
     let mut out = BTreeMap::new();
     for i in 0..rs.rows.len() {
@@ -552,7 +568,7 @@ fn bloom_filters(c: &mut Cluster, cfg: &Config) -> BTreeMap<TableRef, String> {
             out.insert(tref, format!("columns={}|fpp={fpp}", cols.join(",")));
         }
     }
-    out
+    Ok(out)
 }
 
 /// Everything `backup` plans from. Only RUNNING rows that are stale or whose job visibly ended
@@ -579,8 +595,8 @@ pub fn backup_state(
 
     let mut parts = partitions(c, cfg)?;
     let cols = columns(c, cfg)?;
-    let blooms = bloom_filters(c, cfg);
-    let rollup_names = rollups(c, cfg);
+    let blooms = bloom_filters(c, cfg)?;
+    let rollup_names = rollups(c, cfg)?;
     let mut tables = BTreeMap::new();
     let mut left_out = Vec::new();
     for t in &cfg.tables {

@@ -3,7 +3,7 @@
 
 mod common;
 use common::*;
-use starrocks_sim::{PartitionSpec, SimOptions, TableSpec};
+use starrocks_sim::{PartitionSpec, SimOptions, TableSpec, When};
 use std::time::Duration;
 
 /// (partition name, visible version, row count) of a table, sorted by name.
@@ -346,6 +346,53 @@ fn a_comment_default_bloom_filter_or_rollup_change_takes_the_table_whole() {
             "{alter}: taken once, then unchanged"
         );
     }
+}
+
+#[test]
+fn fingerprint_inputs_are_never_silently_empty() {
+    // rollups and bloom filters are fingerprint inputs: a transient error is retried, a
+    // persistent one fails the run (an empty input would hide a real change), and only "that
+    // information_schema table does not exist on this release" means "not fingerprinted"
+    if skip_on_real_cluster("fingerprint_inputs") {
+        return;
+    }
+    let env = Env::with(at("3.3.5"), "");
+    env.run_ok(&["init"], 0);
+    env.run_ok(&["backup"], 0);
+    env.query(r#"ALTER TABLE sales.orders SET ("bloom_filter_columns" = "id")"#);
+    env.sim
+        .drop_connection("information_schema.tables_config", When::Before);
+    let out = env.run_ok(&["backup"], 0);
+    assert!(out.contains("FINISHED (incremental, 4 partitions"), "{out}");
+
+    env.query("ALTER TABLE sales.orders ADD ROLLUP r1 (id)");
+    env.sim.fail_once(
+        "information_schema.materialized_views",
+        1064,
+        "Internal error: catalog is being loaded",
+    );
+    let o = env.run(&["backup"]);
+    let err = stderr(&o);
+    assert_ne!(o.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains("reading information_schema.materialized_views"),
+        "{err}"
+    );
+    let out = env.run_ok(&["backup"], 0);
+    assert!(out.contains("FINISHED (incremental, 4 partitions"), "{out}");
+
+    env.sim.fail_once(
+        "information_schema.materialized_views",
+        1051,
+        "Getting analyzing error. Detail message: Unknown table 'information_schema.materialized_views'.",
+    );
+    let o = env.run(&["backup"]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains("information_schema.materialized_views does not exist on this StarRocks release: rollups are not part of the schema fingerprint"),
+        "{err}"
+    );
 }
 
 #[test]
