@@ -459,6 +459,43 @@ fn a_table_under_insert_overwrite_is_left_out_then_backed_up_next_run() {
 }
 
 #[test]
+fn a_run_that_loses_the_claim_records_no_left_out_row() {
+    // the `_left` FAILED row is written after the database's claim: a run refused with exit 4
+    // (another live run holds the database) leaves the history as it found it
+    if skip_on_real_cluster("left_out_after_claim") {
+        return;
+    }
+    let env = Env::with(at("3.3.5"), "");
+    env.run_ok(&["init"], 0);
+    env.sim
+        .add_temp_partition(
+            "sales",
+            "orders",
+            &PartitionSpec::less_than("tp1", "2026-01-02"),
+        )
+        .unwrap();
+    env.sim
+        .execute("INSERT INTO ops.backup_history (label, database_name, backup_type, status, repository, started_at, heartbeat_at) VALUES ('bbr_sales_other', 'sales', 'full', 'RUNNING', 'backup_repo', NOW(), NOW())")
+        .unwrap();
+    let o = env.run(&["backup"]);
+    assert_eq!(o.status.code(), Some(4), "{}", stderr(&o));
+    let h = env.history();
+    assert!(h.iter().all(|r| !r.0.contains("_left")), "{h:?}");
+    // once the other run is gone, the left-out table is recorded with this run's backup
+    env.sim
+        .execute("DELETE FROM ops.backup_history WHERE label = 'bbr_sales_other'")
+        .unwrap();
+    let o = env.run(&["backup"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let h = env.history();
+    assert_eq!(
+        h.iter().filter(|r| r.0.contains("_left")).count(),
+        1,
+        "{h:?}"
+    );
+}
+
+#[test]
 fn temporary_partitions_are_seen_without_partitions_meta() {
     // 2.5 has no partitions_meta and SHOW PARTITIONS omits temporary partitions: SHOW TEMPORARY
     // PARTITIONS finds them, so the table is left out instead of failing the database's BACKUP
