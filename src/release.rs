@@ -114,11 +114,13 @@ pub fn detect(c: &mut Cluster, cfg: &Config) -> Result<ClusterInfo, BbrError> {
             }
             r
         }
+        // Transient errors were retried; a server error left would turn every release rule
+        // off (LIST refusal, 4.1 job times), so it stops the run instead (exit 2).
         Err(SqlError::Server { message, .. }) => {
-            warn!(
-                "could not read the StarRocks version ({message}); release-specific rules are off"
-            );
-            None
+            return Err(BbrError::usage(
+                format!("could not read the StarRocks version (SELECT current_version() failed: {message})"),
+                "check that the configured user may run SELECT current_version() on this cluster, then run again",
+            ))
         }
         Err(e) => return Err(e.into_bbr("reading the StarRocks version")),
     };

@@ -419,6 +419,40 @@ fn shared_data_clusters_are_refused_up_front() {
 }
 
 #[test]
+fn an_unreadable_release_stops_the_run_instead_of_turning_rules_off() {
+    // without the release, the LIST refusal and 4.1's job-time rule would silently be off: a
+    // dropped connection is retried, a server error stops the run with one line (exit 2)
+    if skip_on_real_cluster("unreadable_release") {
+        return;
+    }
+    let env = Env::with(at("4.1.0"), "");
+    env.run_ok(&["init"], 0);
+    env.sim
+        .drop_connection("^SELECT current_version", When::Before);
+    env.run_ok(&["backup"], 0);
+    env.sim.load("sales", "orders", "p20260101", 1).unwrap();
+    let before = env.history().len();
+    env.sim.fail_once(
+        "^SELECT current_version",
+        1064,
+        "Access denied; you need (at least one of) the SELECT privilege(s)",
+    );
+    let o = env.run(&["backup"]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    let line = err.lines().last().unwrap();
+    assert!(
+        line.contains("could not read the StarRocks version"),
+        "{err}"
+    );
+    assert_eq!(
+        env.history().len(),
+        before,
+        "nothing planned, nothing recorded"
+    );
+}
+
+#[test]
 fn a_table_under_insert_overwrite_is_left_out_then_backed_up_next_run() {
     if skip_on_real_cluster("insert_overwrite") {
         return;
@@ -458,14 +492,9 @@ fn a_table_under_insert_overwrite_is_left_out_then_backed_up_next_run() {
     );
 }
 
-#[test]
-fn a_run_that_loses_the_claim_records_no_left_out_row() {
-    // the `_left` FAILED row is written after the database's claim: a run refused with exit 4
-    // (another live run holds the database) leaves the history as it found it
-    if skip_on_real_cluster("left_out_after_claim") {
-        return;
-    }
-    let env = Env::with(at("3.3.5"), "");
+/// An initialised cluster whose sales.orders holds a temporary partition `tp1`.
+fn with_temp_partition(release: &str) -> Env {
+    let env = Env::with(at(release), "");
     env.run_ok(&["init"], 0);
     env.sim
         .add_temp_partition(
@@ -474,6 +503,17 @@ fn a_run_that_loses_the_claim_records_no_left_out_row() {
             &PartitionSpec::less_than("tp1", "2026-01-02"),
         )
         .unwrap();
+    env
+}
+
+#[test]
+fn a_run_that_loses_the_claim_records_no_left_out_row() {
+    // the `_left` FAILED row is written after the database's claim: a run refused with exit 4
+    // (another live run holds the database) leaves the history as it found it
+    if skip_on_real_cluster("left_out_after_claim") {
+        return;
+    }
+    let env = with_temp_partition("3.3.5");
     env.sim
         .execute("INSERT INTO ops.backup_history (label, database_name, backup_type, status, repository, started_at, heartbeat_at) VALUES ('bbr_sales_other', 'sales', 'full', 'RUNNING', 'backup_repo', NOW(), NOW())")
         .unwrap();
@@ -502,15 +542,7 @@ fn temporary_partitions_are_seen_without_partitions_meta() {
     if skip_on_real_cluster("temporary_partitions_2_5") {
         return;
     }
-    let env = Env::with(at("2.5.22"), "");
-    env.run_ok(&["init"], 0);
-    env.sim
-        .add_temp_partition(
-            "sales",
-            "orders",
-            &PartitionSpec::less_than("tp1", "2026-01-02"),
-        )
-        .unwrap();
+    let env = with_temp_partition("2.5.22");
     let o = env.run(&["backup"]);
     let err = stderr(&o);
     assert_eq!(o.status.code(), Some(1), "{err}");
