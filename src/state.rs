@@ -571,6 +571,21 @@ fn bloom_filters(c: &mut Cluster, cfg: &Config) -> Result<BTreeMap<TableRef, Str
     Ok(out)
 }
 
+/// The partition type of a table with no partition to read it from (automatic partitioning
+/// before the first load): from SHOW CREATE TABLE, one round trip per such table (rare).
+fn partition_type_without_partitions(
+    c: &mut Cluster,
+    cfg: &Config,
+    t: &TableRef,
+) -> Result<PartitionType, BbrError> {
+    let sql = format!("SHOW CREATE TABLE {}", qualified(&t.database, &t.table));
+    let rs = c
+        .query_retry(&sql, &read_policy(cfg))
+        .map_err(|e| e.into_bbr(&format!("reading the definition of {t}")))?;
+    let ddl = rs.get(0, "Create Table").unwrap_or_default();
+    Ok(PartitionType::from_create_table(&ddl))
+}
+
 /// Everything `backup` plans from. Only RUNNING rows that are stale or whose job visibly ended
 /// become resume jobs (a fresh one belongs to a live run, which the claim respects).
 pub fn backup_state(
@@ -605,7 +620,10 @@ pub fn backup_state(
             continue;
         };
         // moved, not cloned: 1M partitions must not exist twice
-        let tp = parts.remove(t).unwrap_or_default();
+        let mut tp = parts.remove(t).unwrap_or_default();
+        if tp.parts.iter().all(|p| p.is_temp) {
+            tp.partition_type = partition_type_without_partitions(c, cfg, t)?;
+        }
         if tp.partition_type == PartitionType::List && info.refuses_list_backup() {
             let release = info.release.map(|r| r.to_string()).unwrap_or_default();
             left_out.push(LeftOut::new(t, LeftOutReason::ListPartitioned { release }));
