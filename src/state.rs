@@ -367,29 +367,28 @@ fn partitions(c: &mut Cluster, cfg: &Config) -> Result<BTreeMap<TableRef, TableP
                     }
                 }
                 // SHOW PARTITIONS omits temporary partitions, which make BACKUP refuse the table
-                // (STARROCKS.md §6): a partitioned table needs a second statement for them
-                if partition_type != PartitionType::Unpartitioned {
-                    let sql = format!(
-                        "SHOW TEMPORARY PARTITIONS FROM {}",
-                        qualified(&t.database, &t.table)
-                    );
-                    match c.query_retry(&sql, &read_policy(cfg)) {
-                        Ok(tmp) => {
-                            for i in 0..tmp.rows.len() {
-                                parts.push(PartitionState {
-                                    name: tmp.get(i, "PartitionName").unwrap_or_default().into(),
-                                    id: num(tmp.get(i, "PartitionId")),
-                                    visible_version: num(tmp.get(i, "VisibleVersion")),
-                                    is_temp: true,
-                                    replication_num: None,
-                                });
-                            }
+                // (STARROCKS.md §6): a second statement for them, on unpartitioned tables too
+                // (INSERT OVERWRITE creates one there, InsertOverwriteJobRunner.java:398-417)
+                let sql = format!(
+                    "SHOW TEMPORARY PARTITIONS FROM {}",
+                    qualified(&t.database, &t.table)
+                );
+                match c.query_retry(&sql, &read_policy(cfg)) {
+                    Ok(tmp) => {
+                        for i in 0..tmp.rows.len() {
+                            parts.push(PartitionState {
+                                name: tmp.get(i, "PartitionName").unwrap_or_default().into(),
+                                id: num(tmp.get(i, "PartitionId")),
+                                visible_version: num(tmp.get(i, "VisibleVersion")),
+                                is_temp: true,
+                                replication_num: None,
+                            });
                         }
-                        Err(SqlError::Server { message, .. }) => {
-                            debug!("SHOW TEMPORARY PARTITIONS failed: {message}");
-                        }
-                        Err(e) => return Err(e.into_bbr("reading temporary partitions")),
                     }
+                    Err(SqlError::Server { message, .. }) => {
+                        debug!("SHOW TEMPORARY PARTITIONS failed: {message}");
+                    }
+                    Err(e) => return Err(e.into_bbr("reading temporary partitions")),
                 }
                 out.insert(
                     t.clone(),
