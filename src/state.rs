@@ -107,6 +107,34 @@ pub fn history_rows(
     Ok(rs.rows.iter().map(|r| HistoryRow::from_row(r)).collect())
 }
 
+/// The runs that left `t` out (their `_left` FAILED rows, planner::left_out) after `as_of` and
+/// at or before `until`: a restore as of `until` returns the table as of its last backup, which
+/// the operator must be told.
+pub fn left_out_between(
+    c: &mut Cluster,
+    cfg: &Config,
+    t: &TableRef,
+    as_of: chrono::NaiveDateTime,
+    until: chrono::NaiveDateTime,
+) -> Result<Vec<HistoryRow>, BbrError> {
+    let needle = format!("{t} left out of this backup");
+    Ok(
+        history_rows(c, cfg, std::slice::from_ref(&t.database), "FAILED")?
+            .into_iter()
+            .filter(|r| {
+                r.label.contains("_left")
+                    && r.error_message
+                        .as_deref()
+                        .is_some_and(|m| m.contains(&needle))
+                    && r.started_at
+                        .as_deref()
+                        .and_then(parse_time)
+                        .is_some_and(|s| s > as_of && s <= until)
+            })
+            .collect(),
+    )
+}
+
 /// The bases (latest FINISHED backup per database) with what they recorded for the configured
 /// tables only: ONE streamed query reading only the columns the planner compares, folded straight
 /// into the compact [`BaseBackup`] (a 1M-partition manifest never exists as rows of strings).

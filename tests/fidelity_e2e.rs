@@ -595,6 +595,52 @@ fn a_temporary_partition_appearing_after_planning_is_left_out_on_a_second_plan()
     );
 }
 
+#[test]
+fn restoring_a_table_left_out_since_its_last_backup_says_so() {
+    // the chain ends at the table's last backup; a later run that left it out means the
+    // restore is older than the --timestamp asked for: a warning names that run
+    if skip_on_real_cluster("restore_left_out_warning") {
+        return;
+    }
+    let env = Env::with(at("3.3.5"), "");
+    env.run_ok(&["init"], 0);
+    env.run_ok(&["backup"], 0);
+    let full = last(&env).0;
+    env.sim
+        .add_temp_partition(
+            "sales",
+            "orders",
+            &PartitionSpec::less_than("tp1", "2026-01-02"),
+        )
+        .unwrap();
+    env.sim.load("sales", "customers", "customers", 1).unwrap();
+    let o = env.run(&["backup"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let left = env
+        .history()
+        .into_iter()
+        .find(|r| r.0.contains("_left"))
+        .unwrap()
+        .0;
+    let now = env.query("SELECT NOW()")[0][0].clone().unwrap();
+    env.sim.drop_table("sales", "orders").unwrap();
+    let o = env.run(&[
+        "restore",
+        "--table",
+        "sales.orders",
+        "--timestamp",
+        &now[..19],
+    ]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains(&format!(
+            "sales.orders was left out of the backup run {left}"
+        )) && err.contains(&format!("restored as of its last backup {full}")),
+        "{err}"
+    );
+}
+
 /// An initialised cluster whose sales.orders holds a temporary partition `tp1`.
 fn with_temp_partition(release: &str) -> Env {
     let env = Env::with(at(release), "");

@@ -162,6 +162,15 @@ pub(super) fn restore(
         disc.state.resume = others;
     }
     let resolved = resolved?;
+    for r in state::left_out_between(&mut c, cfg, target, resolved.as_of, target_time)? {
+        warn!(
+            "{target} was left out of the backup run {} at {}: it is restored as of its last backup {} ({}), not as of {target_time}",
+            r.label,
+            r.started_at.as_deref().unwrap_or("?"),
+            resolved.as_of_label,
+            resolved.as_of
+        );
+    }
     if let Some((row, _)) = &adopt {
         let a = state::restore::observe_adoption(
             &mut c,
