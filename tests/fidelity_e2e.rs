@@ -277,6 +277,107 @@ fn release_4_1_job_times_at_any_session_zone() {
 }
 
 #[test]
+fn job_times_are_calibrated_where_the_release_rule_does_not_know() {
+    // a 4.0 patch release with the fixed +08:00 rendering backported: the release rule says
+    // "session zone", the job's CreateTime read back after sending says otherwise, and wins
+    if skip_on_real_cluster("job_time_calibration") {
+        return;
+    }
+    for offset_h in [-5, 14] {
+        let opts = SimOptions {
+            session_time_zone: chrono::FixedOffset::east_opt(offset_h * 3600).unwrap(),
+            fixed_job_time_zone: Some(true),
+            ..at("4.0.5")
+        };
+        let env = Env::with(opts, "job_timeout_s: 600\n");
+        env.run_ok(&["init"], 0);
+        env.run_ok(&["backup"], 0);
+        env.sim.load("sales", "orders", "p20260102", 5).unwrap();
+        let out = env.run_ok(&["backup"], 0);
+        assert!(out.contains("FINISHED (incremental"), "{offset_h}: {out}");
+        let label = last(&env).0;
+        let t = snapshot_at(&env, &label) + chrono::Duration::seconds(1);
+        let want = parts(&env, "sales", "orders");
+        env.sim.drop_table("sales", "orders").unwrap();
+        let target = t.format("%Y-%m-%d %H:%M:%S").to_string();
+        env.run_ok(
+            &["restore", "--table", "sales.orders", "--timestamp", &target],
+            0,
+        );
+        assert_eq!(parts(&env, "sales", "orders"), want, "{offset_h}");
+    }
+}
+
+/// On 4.1 at `offset_h`: a full and an incremental backup, then a restore to the incremental
+/// killed while polling its second RESTORE, its heartbeat gone stale. Returns the env, the
+/// target time and the dead run's label.
+fn restore_killed_on_4_1(offset_h: i32) -> (Env, String, String) {
+    let opts = SimOptions {
+        session_time_zone: chrono::FixedOffset::east_opt(offset_h * 3600).unwrap(),
+        ..at("4.1.0")
+    };
+    let env = Env::with(opts, "");
+    env.run_ok(&["init"], 0);
+    env.run_ok(&["backup"], 0);
+    env.sim.load("sales", "orders", "p20260102", 5).unwrap();
+    env.run_ok(&["backup"], 0);
+    let incr = last(&env).0;
+    let target = (snapshot_at(&env, &incr) + chrono::Duration::seconds(1))
+        .format("%Y-%m-%d %H:%M:%S")
+        .to_string();
+    env.sim.drop_table("sales", "orders").unwrap();
+    env.sim.on_statement(
+        &format!("^RESTORE SNAPSHOT `sales`.`{incr}`"),
+        Box::new(|sim| sim.hang("^SHOW RESTORE", When::Before)),
+    );
+    let second = incr.clone();
+    env.killed_run(
+        &["restore", "--table", "sales.orders", "--timestamp", &target],
+        |log| {
+            log.iter()
+                .position(|s| s.starts_with("RESTORE") && s.contains(&second))
+                .is_some_and(|i| log[i..].iter().any(|s| s.starts_with("SHOW RESTORE")))
+        },
+        Duration::from_millis(50),
+    );
+    env.sim.advance(Duration::from_secs(600));
+    let dead = env.query("SELECT label FROM ops.restore_history WHERE status = 'RUNNING'")[0][0]
+        .clone()
+        .unwrap();
+    (env, target, dead)
+}
+
+#[test]
+fn interrupted_restores_are_judged_in_the_session_zone_on_4_1() {
+    // SHOW RESTORE's CreateTime is fixed +08:00 on 4.1: the job a dead run sent is recognised
+    // as its own (created after it started) only once converted, both when the same restore
+    // continues it and when a backup run finishes its record
+    if skip_on_real_cluster("restore_adoption_4_1") {
+        return;
+    }
+    for offset_h in [14, -5] {
+        let (env, target, dead) = restore_killed_on_4_1(offset_h);
+        let out = env.run_ok(
+            &["restore", "--table", "sales.orders", "--timestamp", &target],
+            0,
+        );
+        assert!(
+            out.contains(&format!(
+                "by {dead} FINISHED, continuing the interrupted run (0 of 2"
+            )),
+            "{offset_h}: {out}"
+        );
+
+        let (env, _, dead) = restore_killed_on_4_1(offset_h);
+        let out = env.run_ok(&["backup"], 0);
+        assert!(
+            out.contains(&format!("interrupted restore {dead} FINISHED")),
+            "{offset_h}: {out}"
+        );
+    }
+}
+
+#[test]
 fn show_snapshot_invalid_entries_and_transient_errors_never_become_the_outcome() {
     if skip_on_real_cluster("show_snapshot") {
         return;

@@ -695,7 +695,12 @@ impl Cluster {
     /// The zone SHOW BACKUP/RESTORE/PARTITIONS/REPOSITORIES render times in: the session's, but
     /// a fixed +08:00 from 4.1 (TimeUtils.TIME_ZONE, #66360).
     pub(crate) fn show_zone(&self, s: &Session) -> FixedOffset {
-        self.release.fixed_show_zone().unwrap_or(s.tz)
+        let fixed = match self.opts.fixed_job_time_zone {
+            None => self.release.fixed_show_zone(),
+            Some(true) => FixedOffset::east_opt(8 * 3600),
+            Some(false) => None,
+        };
+        fixed.unwrap_or(s.tz)
     }
 
     /// Whether `information_schema.partitions_meta` exists now.

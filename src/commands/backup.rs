@@ -151,7 +151,7 @@ pub(super) fn backup(cfg: &Config, dry_run: bool, out: &mut dyn Write) -> Result
             &st.cluster_time,
         )?);
     }
-    finish_dead_restores(&mut c, cfg, &dead, out)?;
+    finish_dead_restores(&mut c, cfg, &dead, &info, out)?;
     // Finish what dead runs left RUNNING before anything new starts (SPEC.md "resumable").
     if !st.resume.is_empty() {
         info!("finishing {} interrupted backup(s) first", st.resume.len());
