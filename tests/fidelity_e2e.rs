@@ -544,15 +544,17 @@ fn shared_data_clusters_are_refused_up_front() {
         },
         "",
     );
-    let o = env.run(&["backup"]);
-    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
-    let e = stderr(&o);
-    let line = e.lines().last().unwrap();
-    assert!(line.contains("shared-data"), "{e}");
+    for cmd in ["init", "backup"] {
+        let o = env.run(&[cmd]);
+        assert_eq!(o.status.code(), Some(2), "{cmd}: {}", stderr(&o));
+        let e = stderr(&o);
+        let line = e.lines().last().unwrap();
+        assert!(line.contains("shared-data"), "{cmd}: {e}");
+    }
     assert!(!env
         .sent()
         .iter()
-        .any(|s| s.starts_with("BACKUP") || s.starts_with("INSERT")));
+        .any(|s| s.starts_with("BACKUP") || s.starts_with("INSERT") || s.starts_with("CREATE")));
 }
 
 #[test]
