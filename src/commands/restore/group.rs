@@ -192,13 +192,10 @@ fn restore_database(
         if let Some(dead) = dead_group_run(&stale, &table_list.join(","), &at) {
             // the tables may be that run's leftovers: finish its record (waiting for its job),
             // then set them aside only if the database's last job is provably its own
-            finish_dead_restores(&mut c, cfg, &resume, out)?;
+            finish_dead_restores(&mut c, cfg, &resume, &info, out)?;
             resume.clear();
             // CreateTime in the session zone (4.1 formats job times at +08:00)
-            let last = state::restore::last_restore_job(&mut c, cfg, db)?.map(|mut j| {
-                j.create_time = j.create_time.map(|t| t + info.job_time_shift());
-                j
-            });
+            let last = state::restore::last_restore_job(&mut c, cfg, db, info.job_time_shift())?;
             let links: Vec<LinkRef> = recorded_chain(&dead)
                 .iter()
                 .map(|e| LinkRef {
@@ -257,7 +254,7 @@ fn restore_database(
         .into());
     }
     // dead restore runs of the database are finished first (never continued by a group run)
-    finish_dead_restores(&mut c, cfg, &resume, out)?;
+    finish_dead_restores(&mut c, cfg, &resume, &info, out)?;
     resume.clear();
     let suffix = random_suffix();
     let plan = plan_with(&resume, Some(&suffix));
