@@ -127,6 +127,16 @@ struct RawConfig {
     job_timeout_s: u64,
     #[serde(default = "default_heartbeat_stale")]
     heartbeat_stale_s: u64,
+    #[serde(default)]
+    retention: Option<Retention>,
+}
+
+/// `retention: { keep_days: N }`: every point in time of the last N days stays restorable; without
+/// it `expire` never expires anything.
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Retention {
+    pub keep_days: u32,
 }
 
 /// A configured table, `db.table`.
@@ -181,6 +191,7 @@ pub struct Config {
     pub retry: Retry,
     pub job_timeout_s: u64,
     pub heartbeat_stale_s: u64,
+    pub retention: Option<Retention>,
 }
 
 impl Config {
@@ -263,6 +274,12 @@ impl Config {
         if raw.heartbeat_stale_s == 0 {
             return Err(bad("heartbeat_stale_s", "must be positive".into()));
         }
+        if raw.retention.is_some_and(|r| r.keep_days == 0) {
+            return Err(bad(
+                "retention.keep_days",
+                "must be at least 1 (a window of 0 days would keep no restore point)".into(),
+            ));
+        }
         Ok(Config {
             path: path.to_path_buf(),
             connection: raw.connection,
@@ -274,6 +291,7 @@ impl Config {
             retry: raw.retry,
             job_timeout_s: raw.job_timeout_s,
             heartbeat_stale_s: raw.heartbeat_stale_s,
+            retention: raw.retention,
         })
     }
 

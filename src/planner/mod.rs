@@ -2,6 +2,7 @@
 
 pub mod backup;
 pub mod chain;
+pub mod expire;
 pub mod init;
 pub mod restore;
 
