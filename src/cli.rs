@@ -61,6 +61,14 @@ pub enum Cmd {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Apply `retention`: expire every snapshot no restore point of the last keep_days needs.
+    Expire {
+        #[command(flatten)]
+        common: Common,
+        /// Print the plan as JSON; send only SELECT/SHOW.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Print the backup history, newest first.
     List {
         #[command(flatten)]

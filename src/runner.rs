@@ -22,6 +22,7 @@ use crate::poll::PollCadence;
 use crate::sql::{literal, opt_literal};
 use crate::state::{cluster_now, parse_time};
 
+mod expire;
 mod restore;
 
 /// How a job ended, for the caller to print.
@@ -44,6 +45,8 @@ pub struct JobReport {
 pub struct RunOutcome {
     pub jobs: Vec<JobReport>,
     pub error: Option<BbrError>,
+    /// Expire: snapshots StarRocks refused to drop (label, its answer), left to the operator.
+    pub refused_drops: Vec<(String, String)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -77,6 +80,8 @@ pub struct Runner<'a> {
     cfg: &'a Config,
     /// The plan's command: decides which history table RUNNING rows and Finalize write.
     command: Command,
+    /// Expire: drops StarRocks refused (label, answer).
+    refused_drops: Vec<(String, String)>,
 }
 
 impl<'a> Runner<'a> {
@@ -85,6 +90,7 @@ impl<'a> Runner<'a> {
             cluster,
             cfg,
             command: Command::Backup,
+            refused_drops: Vec::new(),
         }
     }
 
@@ -139,6 +145,15 @@ impl<'a> Runner<'a> {
                         break;
                     }
                     ExitCode::Refused => {
+                        job.error = Some(e);
+                        job.done = true;
+                    }
+                    _ if self.command == Command::Expire => {
+                        // Nothing to finalize: every row already says what happened to it (a
+                        // pending drop is completed by the next run). Give the database back.
+                        if job.recorded {
+                            self.withdraw(step, &label);
+                        }
                         job.error = Some(e);
                         job.done = true;
                     }
@@ -206,6 +221,7 @@ impl<'a> Runner<'a> {
                 resumed: job.resumed,
             });
         }
+        out.refused_drops = std::mem::take(&mut self.refused_drops);
         out
     }
 
@@ -217,6 +233,9 @@ impl<'a> Runner<'a> {
                 Ok(())
             }
             StepKind::CheckTargetAbsent => self.check_target_absent(step, label, job),
+            StepKind::DropSnapshot => self.drop_snapshot(step, label, job),
+            StepKind::RecordDropped => self.record_dropped(step),
+            StepKind::ReleaseClaim => self.release_claim(step, job),
             StepKind::RestoreSnapshot => self.restore_snapshot(step, label, job),
             StepKind::PollRestore => self.poll_restore(step, label, job),
             StepKind::AdoptRestore => self.adopt_restore(step, job),

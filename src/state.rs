@@ -16,6 +16,7 @@ use crate::planner::backup::{
 };
 use crate::planner::init::InitState;
 
+pub mod expire;
 pub mod restore;
 use crate::sql::{ident, literal_list, qualified};
 
@@ -483,6 +484,10 @@ fn resumable(
     let now = parse_time(cluster_time);
     let mut out = Vec::new();
     let mut shown: BTreeMap<String, ResultSet> = BTreeMap::new();
+    // An expire claim is no backup: the next `expire` clears it (planner::expire).
+    let running = running
+        .into_iter()
+        .filter(|r| r.backup_type != crate::planner::expire::EXPIRE_CLAIM_TYPE);
     for r in running {
         let beat = r
             .heartbeat_at

@@ -73,6 +73,9 @@ pub(crate) struct Snap {
     /// SQLite rows per (table, partition), with the column names per table.
     pub(crate) rows: BTreeMap<(String, String), Vec<Vec<Value>>>,
     pub(crate) finished: bool,
+    /// 4.2+: the cluster that wrote it (None: written before 4.2) and when its backup finished.
+    pub(crate) cluster_id: Option<String>,
+    pub(crate) finish_time: Option<NaiveDateTime>,
 }
 
 /// A repository and the snapshots written to it.
@@ -134,7 +137,7 @@ pub(crate) struct Job {
 }
 
 impl Job {
-    fn done(&self) -> bool {
+    pub(crate) fn done(&self) -> bool {
         self.cancelled || self.state == FINISHED
     }
 
@@ -339,6 +342,7 @@ impl Cluster {
                         .find(|s| s.label == j.label && s.timestamp == j.timestamp)
                     {
                         s.finished = true;
+                        s.finish_time = Some(at);
                     }
                 }
             }
@@ -384,6 +388,11 @@ impl Cluster {
             tables,
             rows,
             finished: false,
+            cluster_id: self
+                .opts
+                .drop_snapshot
+                .then(|| self.opts.cluster_id.clone()),
+            finish_time: None,
         };
         if let Some(r) = self.repos.get_mut(&j.repo) {
             r.snapshots.push(snap);
@@ -1256,6 +1265,7 @@ impl Cluster {
                 vec![row],
             ));
         }
+        let lifecycle = self.opts.drop_snapshot;
         let names: Vec<String> = match labels {
             Some(v) => v,
             None => {
@@ -1282,13 +1292,20 @@ impl Cluster {
                 } else {
                     "OK"
                 };
-                vec![
-                    Some(label),
+                let mut row = vec![
+                    Some(label.clone()),
                     Some(stamps.join("\n")),
                     Some(status.to_string()),
-                ]
+                ];
+                if lifecycle {
+                    row.extend(self.lifecycle_columns(repo, &label));
+                }
+                row
             })
             .collect();
+        if lifecycle {
+            return Ok(Output::rows(&crate::snapshots::SHOW_SNAPSHOT_42, rows));
+        }
         Ok(Output::rows(&["Snapshot", "Timestamp", "Status"], rows))
     }
 

@@ -9,6 +9,7 @@ mod cluster;
 mod ddl;
 mod jobs;
 mod server;
+mod snapshots;
 mod sql;
 
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -44,6 +45,12 @@ pub struct SimOptions {
     pub user: String,
     /// Its password ("" = none).
     pub password: String,
+    /// The 4.2 snapshot-lifecycle capability (PR #78092): `DROP SNAPSHOT <name> ON <repo> [FORCE]`,
+    /// SHOW SNAPSHOT's ClusterId/FinishTime/TTL/ExpireTime columns, snapshots stamped with
+    /// `cluster_id`. false = every release before 4.2 (a minimal flag until a `release` knob exists).
+    pub drop_snapshot: bool,
+    /// The id this cluster writes into its snapshots (4.2+); DROP without FORCE refuses others'.
+    pub cluster_id: String,
 }
 
 impl Default for SimOptions {
@@ -62,6 +69,8 @@ impl Default for SimOptions {
             partitions_meta: true,
             user: "root".to_string(),
             password: String::new(),
+            drop_snapshot: false,
+            cluster_id: "sim-cluster-1".to_string(),
         }
     }
 }
@@ -366,6 +375,18 @@ impl Sim {
     /// Changes the handshake version (new connections) and the version-dependent behaviour.
     pub fn set_server_version(&self, version: &str) {
         self.lock().opts.server_version = version.to_string();
+    }
+
+    /// Turns the 4.2 DROP SNAPSHOT capability on or off (an upgrade: older snapshots carry no
+    /// cluster id), like [`SimOptions::drop_snapshot`].
+    pub fn set_drop_snapshot(&self, on: bool) {
+        self.lock().opts.drop_snapshot = on;
+    }
+
+    /// Deletes a snapshot's files from the repository's storage behind StarRocks's back (a person,
+    /// a bucket lifecycle rule, a server-side ttl): SHOW SNAPSHOT no longer lists it. False if absent.
+    pub fn delete_snapshot_files(&self, repo: &str, label: &str) -> bool {
+        self.lock().delete_snapshot_files(repo, label)
     }
 
     /// Makes `information_schema.partitions_meta` present or absent (a cluster older than 3.1.9)

@@ -10,6 +10,7 @@ use crate::config::{Config, TableRef};
 use crate::error::BbrError;
 
 mod backup;
+mod expire;
 mod init;
 mod list;
 mod restore;
@@ -25,6 +26,10 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<()> {
         Cmd::Backup { common, dry_run } => {
             let cfg = Config::load(&common.config)?;
             backup::backup(&cfg, dry_run, out)
+        }
+        Cmd::Expire { common, dry_run } => {
+            let cfg = Config::load(&common.config)?;
+            expire::expire(&cfg, dry_run, out)
         }
         Cmd::List { common, format } => {
             let cfg = Config::load(&common.config)?;
