@@ -20,6 +20,11 @@ fn print_report(
     refused: &[(String, String)],
     out: &mut dyn Write,
 ) -> Result<()> {
+    writeln!(
+        out,
+        "retention: every restore point since {} stays restorable",
+        report.window_start
+    )?;
     for e in &report.expired {
         let what = match e.disposal {
             Disposal::Drop if refused.iter().any(|(l, _)| *l == e.label) => format!(
