@@ -297,12 +297,11 @@ pub fn expire_label(db: &str, now: NaiveDateTime, suffix: Option<&str>) -> Strin
 
 fn mark_expired_sql(ops: &str, label: &str, note: &str, from: &[&str]) -> String {
     format!(
-        "UPDATE {} SET {} = 'EXPIRED', {} = {}, {} = NOW() WHERE {} = {} AND {} IN {}",
+        "UPDATE {} SET {} = 'EXPIRED', {} = {} WHERE {} = {} AND {} IN {}",
         qualified(ops, history::BACKUP_HISTORY),
         ident("status"),
         ident("error_message"),
         literal(note),
-        ident("finished_at"),
         ident("label"),
         literal(label),
         ident("status"),
