@@ -1962,3 +1962,9 @@ fn restore_failures_and_races() {
     );
     tally.finish();
 }
+
+// ---------------------------------------------------------------------------------------------
+// Expire (issue 13)
+
+#[path = "fault_suite/expire.rs"]
+mod expire;

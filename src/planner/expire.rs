@@ -403,13 +403,14 @@ fn plan_database(
                 mark_expired_sql(ops, label, note, &["FINISHED", "FAILED"]),
                 snapshot_details(&e),
             ));
-            work.push(step(
-                StepKind::DeleteManifest,
-                format!("delete the manifest rows of {label}"),
-                delete_manifest_sql(ops, db, label),
-                None,
-            ));
         }
+        // Also for a dead run's pending row: it may have died before deleting them.
+        work.push(step(
+            StepKind::DeleteManifest,
+            format!("delete the manifest rows of {label}"),
+            delete_manifest_sql(ops, db, label),
+            None,
+        ));
         match e.disposal {
             Disposal::Drop => {
                 work.push(step(

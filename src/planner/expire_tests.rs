@@ -265,20 +265,27 @@ fn a_dead_runs_pending_drop_is_completed() {
         [
             "RecordRunning",
             "Claim",
+            "DeleteManifest",
             "DropSnapshot",
             "RecordDropped",
             "ReleaseClaim"
         ]
     );
-    // Already dropped by the dead run: only the note is completed.
+    // Already dropped by the dead run: only the manifest and the note are completed.
     view.snapshots
         .insert(("repo".into(), "incr1".into()), Presence::Absent);
     let (p, _) = plan_expire(&cfg(), now, 1, &[h], &[r], &view, None);
     assert_eq!(
         kinds(&p),
-        ["RecordRunning", "Claim", "RecordDropped", "ReleaseClaim"]
+        [
+            "RecordRunning",
+            "Claim",
+            "DeleteManifest",
+            "RecordDropped",
+            "ReleaseClaim"
+        ]
     );
-    assert!(p.steps[2].sql.as_deref().unwrap().contains(NOTE_DROPPED));
+    assert!(p.steps[3].sql.as_deref().unwrap().contains(NOTE_DROPPED));
 }
 
 /// A table's life and the backup tool's recording rule (as chain.rs's property test models it).
