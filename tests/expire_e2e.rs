@@ -138,7 +138,10 @@ fn scenario(drop_snapshot: bool) -> Vec<String> {
         days[1].0, days[2].0
     ));
     assert!(manifest_left.is_empty(), "expired manifests are deleted");
-    assert!(!sent.iter().any(|s| s.to_ascii_lowercase().contains("ttl")));
+    assert!(
+        !sent.iter().any(|s| s.contains("\"ttl\"")),
+        "never a ttl property"
+    );
     let drops: Vec<&String> = sent
         .iter()
         .filter(|s| s.starts_with("DROP SNAPSHOT"))
@@ -226,4 +229,136 @@ fn a_needed_snapshot_deleted_behind_the_tools_back_is_reported() {
         row.2.as_deref().unwrap_or("").contains("vanished"),
         "{row:?}"
     );
+}
+
+/// Four daily backups (loads into p20260102 each day); with keep_days 1 only the second is needed by
+/// no restore point. Returns the labels, oldest first.
+fn four_days(env: &Env) -> Vec<String> {
+    env.run_ok(&["init"], 0);
+    for day in 0..4 {
+        if day > 0 {
+            env.sim.advance(Duration::from_secs(86_400));
+            env.sim.load("sales", "orders", "p20260102", 3).unwrap();
+        }
+        env.run_ok(&["backup"], 0);
+    }
+    env.sim.advance(Duration::from_secs(3_600));
+    env.history().into_iter().map(|h| h.0).collect()
+}
+
+fn status(env: &Env, label: &str) -> (String, Option<String>) {
+    let h = status_of(env);
+    let r = h.iter().find(|(l, _, _)| l == label).unwrap();
+    (r.1.clone(), r.2.clone())
+}
+
+#[test]
+fn a_live_backup_claim_refuses_expire_before_anything_changes() {
+    let env = Env::with(sim_options(), "retention: { keep_days: 1 }\n");
+    let labels = four_days(&env);
+    env.sim
+        .execute("INSERT INTO ops.backup_history (label, database_name, backup_type, status, repository, started_at, heartbeat_at) VALUES ('bbr_sales_live_incr', 'sales', 'incremental', 'RUNNING', 'backup_repo', NOW(), NOW())")
+        .unwrap();
+    let o = env.run(&["expire"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(4), "{err}");
+    assert!(err.contains("another run holds database sales"), "{err}");
+    assert_eq!(status(&env, &labels[1]).0, "FINISHED", "nothing expired");
+    let claims = env.query("SELECT label FROM ops.backup_history WHERE backup_type = 'expire'");
+    assert!(
+        claims.is_empty(),
+        "the refused claim was withdrawn: {claims:?}"
+    );
+}
+
+#[test]
+fn restore_records_older_than_the_window_are_deleted() {
+    let env = Env::with(sim_options(), "retention: { keep_days: 1 }\n");
+    four_days(&env);
+    let row = |label: &str, status: &str, started: &str, finished: &str| {
+        env.sim
+            .execute(&format!(
+                "INSERT INTO ops.restore_history (label, database_name, table_name, status, started_at, finished_at, heartbeat_at) VALUES ('{label}', 'sales', 'orders', '{status}', '{started}', {finished}, '{started}')"
+            ))
+            .unwrap();
+    };
+    row(
+        "r_old",
+        "FINISHED",
+        "2026-01-01 10:00:00",
+        "'2026-01-01 11:00:00'",
+    );
+    row(
+        "r_old_failed",
+        "FAILED",
+        "2026-01-02 10:00:00",
+        "'2026-01-02 11:00:00'",
+    );
+    row(
+        "r_recent",
+        "FINISHED",
+        "2026-01-04 00:10:00",
+        "'2026-01-04 00:20:00'",
+    );
+    let out = env.run_ok(&["expire"], 0);
+    assert!(out.contains("deleted 2 restore record(s)"), "{out}");
+    let left: Vec<String> = env
+        .query("SELECT label FROM ops.restore_history ORDER BY label")
+        .into_iter()
+        .map(|r| r[0].clone().unwrap())
+        .collect();
+    assert_eq!(left, vec!["r_recent".to_string()]);
+}
+
+#[test]
+fn snapshots_written_before_the_upgrade_to_42_are_listed_not_dropped() {
+    let env = Env::with(sim_options(), "retention: { keep_days: 1 }\n");
+    let labels = four_days(&env);
+    env.sim.set_drop_snapshot(true);
+    env.sim.clear_statements();
+    let out = env.run_ok(&["expire"], 0);
+    assert!(
+        !env.sent().iter().any(|s| s.starts_with("DROP SNAPSHOT")),
+        "no FORCE, no refused DROP: {:#?}",
+        env.sent()
+    );
+    assert!(
+        out.contains(&format!("delete from storage: snapshot {}", labels[1])),
+        "{out}"
+    );
+    assert_eq!(status(&env, &labels[1]).0, "EXPIRED");
+}
+
+#[test]
+fn a_drop_refused_for_ownership_is_left_to_the_operator() {
+    let env = Env::with(
+        SimOptions {
+            drop_snapshot: true,
+            ..sim_options()
+        },
+        "retention: { keep_days: 1 }\n",
+    );
+    let labels = four_days(&env);
+    env.sim.fail_once(
+        "^DROP SNAPSHOT",
+        5064,
+        "Snapshot was not created by this cluster; use DROP SNAPSHOT ... FORCE to drop it",
+    );
+    let out = env.run_ok(&["expire"], 0);
+    assert!(out.contains("StarRocks refused DROP SNAPSHOT"), "{out}");
+    let (st, note) = status(&env, &labels[1]);
+    assert_eq!(st, "EXPIRED");
+    assert!(
+        note.unwrap_or_default().contains("delete the snapshot"),
+        "note"
+    );
+    assert!(env
+        .sim
+        .snapshots("backup_repo")
+        .iter()
+        .any(|s| s.label == labels[1]));
+    // The next run does not try again: the row is no longer pending.
+    env.sim.clear_statements();
+    let again = env.run_ok(&["expire"], 0);
+    assert!(again.contains("nothing to expire"), "{again}");
 }

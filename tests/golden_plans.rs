@@ -277,19 +277,13 @@ fn expire_golden_plan() {
     if skip_on_real_cluster("expire_golden_plan") {
         return;
     }
-    let sim = starrocks_sim::Sim::start(starrocks_sim::SimOptions {
-        drop_snapshot: true,
-        ..sim_options()
-    })
-    .unwrap();
-    demo_setup(&sim);
-    let dir = tempfile::tempdir().unwrap();
-    let text = std::fs::read_to_string(repo_root().join("fixtures/demo.yaml"))
-        .unwrap()
-        .replace("port: 9030", &format!("port: {}", sim.port()));
-    let config = dir.path().join("config.yaml");
-    std::fs::write(&config, format!("{text}retention: {{ keep_days: 1 }}\n")).unwrap();
-    let env = Env { sim, dir, config };
+    let env = Env::golden_with(
+        starrocks_sim::SimOptions {
+            drop_snapshot: true,
+            ..sim_options()
+        },
+        "retention: { keep_days: 1 }\n",
+    );
     env.run_ok(&["init"], 0);
     let mut labels = Vec::new();
     for day in 0..4 {

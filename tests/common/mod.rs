@@ -126,14 +126,19 @@ impl Env {
 
     /// The demo exactly as fixtures/demo.yaml says (default tuning), for golden plans.
     pub fn golden() -> Env {
-        let sim = Sim::start(sim_options()).unwrap();
+        Self::golden_with(sim_options(), "")
+    }
+
+    /// [`Env::golden`] on a simulator with `opts`, with `extra_config` appended (default tuning).
+    pub fn golden_with(opts: SimOptions, extra_config: &str) -> Env {
+        let sim = Sim::start(opts).unwrap();
         demo_setup(&sim);
         let dir = tempfile::tempdir().unwrap();
         let text = std::fs::read_to_string(repo_root().join("fixtures/demo.yaml"))
             .unwrap()
             .replace("port: 9030", &format!("port: {}", sim.port()));
         let config = dir.path().join("config.yaml");
-        std::fs::write(&config, text).unwrap();
+        std::fs::write(&config, format!("{text}{extra_config}")).unwrap();
         Env { sim, dir, config }
     }
 
