@@ -138,7 +138,15 @@ pub fn expire_case(s: &ExpireSizes, log: &mut dyn FnMut(&str)) -> Result<()> {
     let t0 = Instant::now();
     let d = decide(&h, now, s.keep_days, 300);
     let decided = t0.elapsed();
-    let (plan, report) = plan_expire(&cfg, now, s.keep_days, &[h], &[d.clone()], &view, None);
+    let (plan, report) = plan_expire(
+        &cfg,
+        now,
+        s.keep_days,
+        &[h],
+        std::slice::from_ref(&d),
+        &view,
+        None,
+    );
     let total = t0.elapsed();
     log(&format!(
         "expire planning: {} tables x {} partitions, {} daily backups, compact manifest {} rows, keep_days {}: decide {:.3} s, plan {:.3} s total; keep {}, expire {}, {} steps",

@@ -179,8 +179,8 @@ fn plans_per_release_and_repository_state() {
         &cfg(),
         now,
         1,
-        &[h.clone()],
-        &[r.clone()],
+        std::slice::from_ref(&h),
+        std::slice::from_ref(&r),
         &present(Some("c1")),
         None,
     );
@@ -213,8 +213,8 @@ fn plans_per_release_and_repository_state() {
         &cfg(),
         now,
         1,
-        &[h.clone()],
-        &[r.clone()],
+        std::slice::from_ref(&h),
+        std::slice::from_ref(&r),
         &present(None),
         None,
     );
@@ -228,7 +228,15 @@ fn plans_per_release_and_repository_state() {
     let mut view = present(Some("c1"));
     view.snapshots
         .insert(("repo".into(), "full0".into()), Presence::Absent);
-    let (p, rep) = plan_expire(&cfg(), now, 1, &[h.clone()], &[r.clone()], &view, None);
+    let (p, rep) = plan_expire(
+        &cfg(),
+        now,
+        1,
+        std::slice::from_ref(&h),
+        std::slice::from_ref(&r),
+        &view,
+        None,
+    );
     assert_eq!(rep.vanished.len(), 1);
     assert_eq!(rep.vanished[0].label, "full0");
     assert!(p
@@ -259,7 +267,15 @@ fn a_dead_runs_pending_drop_is_completed() {
             cluster_id: Some("c1".into()),
         },
     );
-    let (p, _) = plan_expire(&cfg(), now, 1, &[h.clone()], &[r.clone()], &view, None);
+    let (p, _) = plan_expire(
+        &cfg(),
+        now,
+        1,
+        std::slice::from_ref(&h),
+        std::slice::from_ref(&r),
+        &view,
+        None,
+    );
     assert_eq!(
         kinds(&p),
         [
