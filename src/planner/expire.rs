@@ -369,8 +369,11 @@ fn plan_database(
     ) {
         (_, Some(Presence::Absent)) => Disposal::NoSnapshot,
         (None, None) => Disposal::NoSnapshot,
-        // A snapshot made before 4.2 carries no ClusterId: DROP without FORCE refuses it.
-        (_, Some(Presence::Present { cluster_id: None })) => Disposal::DeleteByHand,
+        // A snapshot made before 4.2 carries no ClusterId: DROP without FORCE refuses it. One
+        // whose presence could not be checked is left to the operator too.
+        (_, Some(Presence::Present { cluster_id: None } | Presence::Unknown { .. })) => {
+            Disposal::DeleteByHand
+        }
         _ if repo.drop_supported => Disposal::Drop,
         _ => Disposal::DeleteByHand,
     };

@@ -495,3 +495,32 @@ proptest! {
         prop_assert_eq!(decide(&compact, now, keep_days, 300), r);
     }
 }
+
+#[test]
+fn a_snapshot_that_cannot_be_checked_is_never_dropped_blindly() {
+    let h = daily();
+    let now = t("2026-02-01 00:00:00");
+    let r = decide(&h, now, 1, 300);
+    let mut view = RepositoryView {
+        drop_supported: true,
+        ..RepositoryView::default()
+    };
+    for l in ["incr1", "incr2"] {
+        view.snapshots.insert(
+            ("repo".into(), l.into()),
+            Presence::Unknown {
+                reason: "ERROR: Failed to get info: timeout".into(),
+            },
+        );
+    }
+    let (p, rep) = plan_expire(&cfg(), now, 1, &[h], &[r], &view, None);
+    assert!(!kinds(&p).contains(&"DropSnapshot".to_string()));
+    assert!(rep
+        .expired
+        .iter()
+        .all(|e| e.disposal == Disposal::DeleteByHand));
+    assert!(
+        rep.vanished.is_empty(),
+        "an unknown answer is no proof it is gone"
+    );
+}

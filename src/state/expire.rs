@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use chrono::NaiveDateTime;
 
 use super::{cluster_now, missing_ops, parse_time, q, read_policy};
-use crate::cluster::{Cluster, ResultSet};
+use crate::cluster::{Cluster, ResultSet, SqlError};
 use crate::config::Config;
 use crate::error::BbrError;
 use crate::history::{self, HistoryRow, HISTORY_COLUMNS};
@@ -231,12 +231,19 @@ pub fn repository_view(
         } else {
             labels.clone()
         };
-        let rs = q(
-            c,
-            cfg,
-            &show_snapshots_sql(repo, &asked),
-            &format!("listing snapshots in repository {repo}"),
-        )?;
+        let rs = match c.query_retry(&show_snapshots_sql(repo, &asked), &read_policy(cfg)) {
+            Ok(rs) => rs,
+            // An old row's repository may be gone: its snapshots cannot be checked (or dropped).
+            Err(SqlError::Server { message, .. }) if repo != cfg.repository => {
+                for label in labels {
+                    let reason = format!("repository {repo}: {message}");
+                    view.snapshots
+                        .insert((repo.to_string(), label), Presence::Unknown { reason });
+                }
+                continue;
+            }
+            Err(e) => return Err(e.into_bbr(&format!("listing snapshots in repository {repo}"))),
+        };
         let (supported, found) = parse_presence(&rs, &labels);
         // A capability of the FE: every answer has the columns or none has.
         view.drop_supported = if first {
