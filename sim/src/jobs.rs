@@ -724,6 +724,8 @@ impl Cluster {
                     }
                     timeout_s = n;
                 }
+                // 4.2 (PR #78092): recorded in the snapshot's info; expiry is not modelled.
+                "ttl" if self.opts.drop_snapshot => {}
                 _ => unknown.push(k.clone()),
             }
         }

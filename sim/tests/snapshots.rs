@@ -121,3 +121,18 @@ fn a_snapshot_still_being_written_cannot_be_dropped() {
     let (_, msg) = fail(&mut c, "DROP SNAPSHOT w ON repo");
     assert!(msg.contains("running backup job"), "{msg}");
 }
+
+#[test]
+fn backup_accepts_a_ttl_property_only_from_42() {
+    let sim = start_manual();
+    demo(&sim);
+    let mut c = conn(&sim);
+    let sql = "BACKUP SNAPSHOT sales.t1 TO repo ON (customers) PROPERTIES (\"ttl\" = \"7 DAY\")";
+    let (_, msg) = fail(&mut c, sql);
+    assert!(
+        msg.contains("Unknown backup job properties: [ttl]"),
+        "{msg}"
+    );
+    sim.set_drop_snapshot(true);
+    exec(&mut c, sql);
+}
