@@ -148,6 +148,13 @@ pub fn expire_case(s: &ExpireSizes, log: &mut dyn FnMut(&str)) -> Result<()> {
         None,
     );
     let total = t0.elapsed();
+    // SAFETY: getrusage writes into the zeroed struct we own.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
+    log(&format!(
+        "  peak RSS of the bench process (the in-memory history included): {} MB",
+        ru.ru_maxrss / 1024
+    ));
     log(&format!(
         "expire planning: {} tables x {} partitions, {} daily backups, compact manifest {} rows, keep_days {}: decide {:.3} s, plan {:.3} s total; keep {}, expire {}, {} steps",
         s.tables,
