@@ -98,6 +98,35 @@ pub fn window_start(now: NaiveDateTime, keep_days: u32) -> NaiveDateTime {
     now - chrono::Duration::days(i64::from(keep_days))
 }
 
+/// Adds to `keep` what a restore of one table as of `point` needs: the as-of backup (its manifest
+/// describes the table) and every snapshot of its chain — asked of [`chain::resolve`] and nothing
+/// else, so expire can never disagree with restore. False when the chain is already broken (what is
+/// left of it is kept; the next backup re-bases the table).
+fn needs(
+    backups: &[BackupRecord],
+    rows: &[ManifestRow],
+    point: NaiveDateTime,
+    keep: &mut BTreeSet<String>,
+) -> bool {
+    match chain::resolve(backups, rows, point) {
+        Ok(c) => {
+            keep.insert(c.as_of_label);
+            keep.extend(c.links.into_iter().map(|l| l.label));
+            true
+        }
+        Err(ChainError::NothingAtOrBefore { .. }) => true,
+        Err(ChainError::BrokenChain { as_of_label, .. }) => {
+            keep.extend(
+                rows.iter()
+                    .filter(|m| m.label == as_of_label)
+                    .map(|m| m.source_label.clone()),
+            );
+            keep.insert(as_of_label);
+            false
+        }
+    }
+}
+
 /// The retention rule for one database (pure). `stale_s`: a claim row whose heartbeat is older is dead.
 pub fn decide(db: &DatabaseHistory, now: NaiveDateTime, keep_days: u32, stale_s: u64) -> Retention {
     let start = window_start(now, keep_days);
@@ -117,22 +146,8 @@ pub fn decide(db: &DatabaseHistory, now: NaiveDateTime, keep_days: u32, stale_s:
     let mut broken = BTreeSet::new();
     for (table, rows) in &db.manifest {
         for point in &points {
-            match chain::resolve(&backups, rows, *point) {
-                Ok(c) => {
-                    keep.insert(c.as_of_label);
-                    keep.extend(c.links.into_iter().map(|l| l.label));
-                }
-                Err(ChainError::NothingAtOrBefore { .. }) => {}
-                Err(ChainError::BrokenChain { as_of_label, .. }) => {
-                    // Keep what is left of it; the operator is told (and the next backup re-bases).
-                    broken.insert(table.clone());
-                    keep.extend(
-                        rows.iter()
-                            .filter(|m| m.label == as_of_label)
-                            .map(|m| m.source_label.clone()),
-                    );
-                    keep.insert(as_of_label);
-                }
+            if !needs(&backups, rows, *point, &mut keep) {
+                broken.insert(table.clone());
             }
         }
     }
