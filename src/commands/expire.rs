@@ -50,7 +50,7 @@ fn print_report(
     for e in &report.vanished {
         writeln!(
             out,
-            "{}: snapshot {} VANISHED from repository {}: marked EXPIRED; the next backup re-bases the tables that needed it",
+            "{}: snapshot {} VANISHED from repository {}: marked EXPIRED; the tables whose chains need it must be backed up whole",
             e.database, e.label, e.repository
         )?;
     }
@@ -146,7 +146,7 @@ pub(super) fn expire(cfg: &Config, dry_run: bool, out: &mut dyn Write) -> Result
                 labels.len(),
                 labels.join(", ")
             ),
-            "run `starrocks-bbr backup` now: it backs the affected tables up again",
+            "restores that need them cannot run; the tables whose chains need them must be backed up whole by the next backup (see `starrocks-bbr list --status EXPIRED`)",
         )
         .into());
     }
