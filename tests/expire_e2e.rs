@@ -234,16 +234,7 @@ fn a_needed_snapshot_deleted_behind_the_tools_back_is_reported() {
 /// Four daily backups (loads into p20260102 each day); with keep_days 1 only the second is needed by
 /// no restore point. Returns the labels, oldest first.
 fn four_days(env: &Env) -> Vec<String> {
-    env.run_ok(&["init"], 0);
-    for day in 0..4 {
-        if day > 0 {
-            env.sim.advance(Duration::from_secs(86_400));
-            env.sim.load("sales", "orders", "p20260102", 3).unwrap();
-        }
-        env.run_ok(&["backup"], 0);
-    }
-    env.sim.advance(Duration::from_secs(3_600));
-    env.history().into_iter().map(|h| h.0).collect()
+    env.daily_backups(4)
 }
 
 fn status(env: &Env, label: &str) -> (String, Option<String>) {

@@ -274,6 +274,21 @@ impl Env {
         );
     }
 
+    /// `init`, then `days` daily backups of the demo (a day: +24 h and a load into
+    /// orders/p20260102), then +1 h; the history labels, oldest first.
+    pub fn daily_backups(&self, days: usize) -> Vec<String> {
+        self.run_ok(&["init"], 0);
+        for day in 0..days {
+            if day > 0 {
+                self.sim.advance(Duration::from_secs(86_400));
+                self.sim.load("sales", "orders", "p20260102", 3).unwrap();
+            }
+            self.run_ok(&["backup"], 0);
+        }
+        self.sim.advance(Duration::from_secs(3_600));
+        self.history().into_iter().map(|h| h.0).collect()
+    }
+
     pub fn backups_sent(&self) -> usize {
         self.sent()
             .iter()

@@ -13,15 +13,7 @@ const RETENTION: &str = "retention: { keep_days: 1 }\n";
 /// the second backup is needed by no restore point. Returns the labels, oldest first.
 fn expire_setup(env: &Env) -> Vec<String> {
     env.sim.set_drop_snapshot(true);
-    env.run_ok(&["init"], 0);
-    for day in 0..4 {
-        if day > 0 {
-            env.sim.advance(Duration::from_secs(86_400));
-            env.sim.load("sales", "orders", "p20260102", 3).unwrap();
-        }
-        env.run_ok(&["backup"], 0);
-    }
-    env.sim.advance(Duration::from_secs(3_600));
+    env.daily_backups(4);
     env.sim.clear_statements();
     labels(env)
 }
