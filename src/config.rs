@@ -129,6 +129,13 @@ struct RawConfig {
     heartbeat_stale_s: u64,
     #[serde(default)]
     retention: Option<Retention>,
+    /// Back up the ops database into the repository after each backup / expire (disaster recovery).
+    #[serde(default = "default_true")]
+    catalog_backup: bool,
+}
+
+fn default_true() -> bool {
+    true
 }
 
 /// `retention: { keep_days: N }`: every point in time of the last N days stays restorable; without
@@ -192,6 +199,9 @@ pub struct Config {
     pub job_timeout_s: u64,
     pub heartbeat_stale_s: u64,
     pub retention: Option<Retention>,
+    /// SPEC `catalog_backup` (default true): a `bbr_catalog_` snapshot of the ops database ends
+    /// every backup and expire, so `recover` can rebuild the history on a new cluster.
+    pub catalog_backup: bool,
 }
 
 impl Config {
@@ -292,6 +302,7 @@ impl Config {
             job_timeout_s: raw.job_timeout_s,
             heartbeat_stale_s: raw.heartbeat_stale_s,
             retention: raw.retention,
+            catalog_backup: raw.catalog_backup,
         })
     }
 

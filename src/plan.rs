@@ -17,6 +17,7 @@ pub enum Command {
     Backup,
     Restore,
     Expire,
+    Recover,
 }
 
 /// Every kind of step any command can contain. Documented for auditors in plans/README.md.
@@ -75,6 +76,11 @@ pub enum StepKind {
     DeleteRestoreHistory,
     /// Expire: delete our claim row (and claim rows of dead expire runs).
     ReleaseClaim,
+    /// Recover: RESTORE every ops table from the chosen catalog snapshot.
+    RestoreCatalog,
+    /// Recover: compare the restored history with SHOW SNAPSHOT ON the repository; FINISHED rows
+    /// whose snapshot is absent become EXPIRED, newer snapshots unknown to the history are reported.
+    CheckHistory,
 }
 
 /// How the runner may retry a step. Transient errors are retried with exponential backoff + jitter.

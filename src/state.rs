@@ -16,7 +16,9 @@ use crate::planner::backup::{
 };
 use crate::planner::init::InitState;
 
+pub mod catalog;
 pub mod expire;
+pub mod recover;
 pub mod restore;
 use crate::sql::{ident, literal_list, qualified};
 
@@ -474,7 +476,7 @@ pub fn backup_state(c: &mut Cluster, cfg: &Config) -> Result<BackupState, BbrErr
 }
 
 /// RUNNING rows whose runner is dead (stale heartbeat) or whose job visibly ended.
-fn resumable(
+pub(crate) fn resumable(
     c: &mut Cluster,
     cfg: &Config,
     dbs: &[String],

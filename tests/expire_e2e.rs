@@ -212,7 +212,7 @@ fn a_needed_snapshot_deleted_behind_the_tools_back_is_reported() {
     let env = Env::with(sim_options(), "retention: { keep_days: 2 }\n");
     let days = week(&env);
     // The day-0 full still supplies p20260101..03: its files vanish.
-    assert!(env.sim.delete_snapshot_files("backup_repo", &days[0].0));
+    env.sim.delete_snapshot_files("backup_repo", &days[0].0);
     let o = env.run(&["expire"]);
     let out = String::from_utf8_lossy(&o.stdout);
     let err = String::from_utf8_lossy(&o.stderr);
@@ -352,4 +352,45 @@ fn a_drop_refused_for_ownership_is_left_to_the_operator() {
     env.sim.clear_statements();
     let again = env.run_ok(&["expire"], 0);
     assert!(again.contains("nothing to expire"), "{again}");
+}
+
+#[test]
+fn with_catalog_backup_old_catalog_snapshots_expire_and_expire_ends_with_one() {
+    let env = Env::with(
+        SimOptions {
+            drop_snapshot: true,
+            ..sim_options()
+        },
+        "retention: { keep_days: 1 }\n",
+    );
+    let text = std::fs::read_to_string(&env.config)
+        .unwrap()
+        .replace("catalog_backup: false", "catalog_backup: true");
+    std::fs::write(&env.config, text).unwrap();
+    // every backup of four_days ends with a catalog backup: four catalog snapshots
+    let labels = four_days(&env);
+    let catalogs = |env: &Env| -> Vec<(String, String)> {
+        env.query("SELECT label, status FROM ops.backup_history WHERE database_name = 'ops' ORDER BY started_at, label")
+            .into_iter()
+            .map(|r| (r[0].clone().unwrap(), r[1].clone().unwrap()))
+            .collect()
+    };
+    let before = catalogs(&env);
+    assert_eq!(before.len(), 4, "{before:?}");
+    let out = env.run_ok(&["expire"], 0);
+    assert!(out.contains(&format!("expired {} (snapshot dropped", labels[1])), "{out}");
+    assert!(out.contains(&format!("expired {} (snapshot dropped", before[0].0)), "{out}");
+    assert!(out.contains("catalog backup bbr_catalog_"), "{out}");
+    let after = catalogs(&env);
+    // the oldest expired, the next three kept, plus the one that ended this expire
+    assert_eq!(after[0], (before[0].0.clone(), "EXPIRED".to_string()));
+    assert!(after[1..].iter().all(|(_, s)| s == "FINISHED"), "{after:?}");
+    assert_eq!(after.len(), 5);
+    let in_repo: Vec<String> = env
+        .sim
+        .snapshots("backup_repo")
+        .into_iter()
+        .map(|s| s.label)
+        .collect();
+    assert!(!in_repo.contains(&before[0].0));
 }

@@ -11,6 +11,7 @@ mod jobs;
 mod server;
 mod snapshots;
 mod sql;
+mod storage;
 
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -21,6 +22,7 @@ pub use cluster::{
     JobInfo, JobKind, PartitionInfo, SnapshotInfo, SnapshotPartition, SnapshotTable,
 };
 pub use ddl::{KeysType, PartitionSpec, TableSpec};
+pub use storage::RepositoryStore;
 
 /// Options for [`Sim::start`]. Every field is public so tests can tweak one with `..Default::default()`.
 #[derive(Debug, Clone)]
@@ -51,6 +53,13 @@ pub struct SimOptions {
     pub drop_snapshot: bool,
     /// The id this cluster writes into its snapshots (4.2+); DROP without FORCE refuses others'.
     pub cluster_id: String,
+    /// The remote storage repositories write to. None: storage of its own. Some(handle from
+    /// [`Sim::repository_store`] of another cluster): a repository created here with the same
+    /// name and location sees that cluster's snapshots (disaster recovery onto a new cluster).
+    pub repository_store: Option<RepositoryStore>,
+    /// The first catalog id (databases, tables, partitions) this FE hands out. A real new cluster's
+    /// ids are unrelated to the old one's; give a second cluster another range to model that.
+    pub first_id: u64,
 }
 
 impl Default for SimOptions {
@@ -71,6 +80,8 @@ impl Default for SimOptions {
             password: String::new(),
             drop_snapshot: false,
             cluster_id: "sim-cluster-1".to_string(),
+            repository_store: None,
+            first_id: 10001,
         }
     }
 }
@@ -206,11 +217,34 @@ impl Sim {
         self.lock().advance(by);
     }
 
-    /// Creates a repository (as `CREATE [READ ONLY] REPOSITORY`).
+    /// Creates a repository (as `CREATE [READ ONLY] REPOSITORY`) at `s3://sim-bucket/backup`.
     pub fn create_repository(&self, name: &str, read_only: bool) -> anyhow::Result<()> {
-        self.lock()
-            .create_repository(name, read_only, "s3://sim-bucket/backup")?;
+        self.create_repository_at(name, read_only, "s3://sim-bucket/backup")
+    }
+
+    /// Creates a repository at a given location.
+    pub fn create_repository_at(
+        &self,
+        name: &str,
+        read_only: bool,
+        location: &str,
+    ) -> anyhow::Result<()> {
+        self.lock().create_repository(name, read_only, location)?;
         Ok(())
+    }
+
+    /// Deletes a snapshot's files from the repository's storage, as an operator or a bucket
+    /// lifecycle rule would (no SQL can before 4.2): it is no longer listed anywhere.
+    pub fn delete_snapshot_files(&self, repo: &str, label: &str) {
+        let c = self.lock();
+        if let Some(r) = c.repos.get(repo) {
+            r.snapshots(|v| v.retain(|s| s.label != label));
+        }
+    }
+
+    /// A handle on this cluster's repository storage, for [`SimOptions::repository_store`].
+    pub fn repository_store(&self) -> RepositoryStore {
+        self.lock().store.clone()
     }
 
     /// Creates a database if absent.
@@ -381,12 +415,6 @@ impl Sim {
     /// cluster id), like [`SimOptions::drop_snapshot`].
     pub fn set_drop_snapshot(&self, on: bool) {
         self.lock().opts.drop_snapshot = on;
-    }
-
-    /// Deletes a snapshot's files from the repository's storage behind StarRocks's back (a person,
-    /// a bucket lifecycle rule, a server-side ttl): SHOW SNAPSHOT no longer lists it. False if absent.
-    pub fn delete_snapshot_files(&self, repo: &str, label: &str) -> bool {
-        self.lock().delete_snapshot_files(repo, label)
     }
 
     /// Makes `information_schema.partitions_meta` present or absent (a cluster older than 3.1.9)

@@ -1,6 +1,6 @@
 //! The 4.2 snapshot lifecycle (STARROCKS.md §6, PR #78092): `DROP SNAPSHOT <name> ON <repo> [FORCE]`
 //! and the ClusterId/FinishTime/TTL/ExpireTime columns of SHOW SNAPSHOT, on when
-//! `SimOptions::drop_snapshot` is set; plus deleting a snapshot's files behind StarRocks's back.
+//! `SimOptions::drop_snapshot` is set.
 //!
 //! The PR is newer than the FE mirror read for this project (HEAD 2026-04-30), so the statement's
 //! rules come from the PR description: DROP refuses a snapshot another cluster created (and one
@@ -32,8 +32,8 @@ impl Cluster {
     /// ClusterId, FinishTime, TTL, ExpireTime of a label's newest finished snapshot (NULL when
     /// unknown: no snapshot, or written before 4.2). The simulator never sets a ttl.
     pub(crate) fn lifecycle_columns(&self, repo: &Repo, label: &str) -> Vec<Option<String>> {
-        let snap = repo
-            .snapshots
+        let list = repo.list();
+        let snap = list
             .iter()
             .filter(|s| s.label == label && s.finished)
             .max_by_key(|s| s.create_time);
@@ -71,7 +71,11 @@ impl Cluster {
                 format!("Repository {repo_name} is read only"),
             ));
         }
-        let snaps: Vec<_> = repo.snapshots.iter().filter(|s| s.label == label).collect();
+        let snaps: Vec<_> = repo
+            .list()
+            .into_iter()
+            .filter(|s| s.label == label)
+            .collect();
         if snaps.is_empty() {
             return Err(err(
                 ER_COMMON,
@@ -96,16 +100,7 @@ impl Cluster {
                 ),
             ));
         }
-        repo.snapshots.retain(|s| s.label != label);
+        repo.snapshots(|v| v.retain(|s| s.label != label));
         ok()
-    }
-
-    pub(crate) fn delete_snapshot_files(&mut self, repo: &str, label: &str) -> bool {
-        let Some(r) = self.repos.get_mut(repo) else {
-            return false;
-        };
-        let before = r.snapshots.len();
-        r.snapshots.retain(|s| s.label != label);
-        r.snapshots.len() != before
     }
 }

@@ -11,7 +11,10 @@ use crate::cluster::Cluster;
 use crate::config::Config;
 use crate::error::BbrError;
 use crate::planner::backup::random_suffix;
-use crate::planner::expire::{decide, plan_expire, Disposal, ExpireReport, Retention};
+use crate::planner::catalog::{catalog_needed, is_catalog_label, plan_catalog_backup};
+use crate::planner::expire::{
+    decide, decide_catalog, plan_expire, Disposal, ExpireReport, Retention,
+};
 use crate::runner::Runner;
 use crate::state;
 
@@ -92,11 +95,17 @@ pub(super) fn expire(cfg: &Config, dry_run: bool, out: &mut dyn Write) -> Result
         .into());
     };
     let mut c = Cluster::connect(cfg)?;
-    let (now, histories) = state::expire::expire_history(&mut c, cfg)?;
-    let decisions: Vec<Retention> = histories
+    let (now, mut histories) = state::expire::expire_history(&mut c, cfg)?;
+    let mut decisions: Vec<Retention> = histories
         .iter()
         .map(|h| decide(h, now, retention.keep_days, cfg.heartbeat_stale_s))
         .collect();
+    // Catalog snapshots (the ops database's own backups): the newest few are kept.
+    if cfg.catalog_backup {
+        let ops = state::expire::catalog_history(&mut c, cfg)?;
+        decisions.push(decide_catalog(&ops, now, cfg.heartbeat_stale_s));
+        histories.push(ops);
+    }
     // One SHOW SNAPSHOT per repository: every snapshot kept or to expire.
     let mut wanted = Vec::new();
     for (h, d) in histories.iter().zip(&decisions) {
@@ -115,7 +124,7 @@ pub(super) fn expire(cfg: &Config, dry_run: bool, out: &mut dyn Write) -> Result
     }
     let view = state::expire::repository_view(&mut c, cfg, &wanted)?;
     let suffix = (!dry_run).then(random_suffix);
-    let (plan, report) = plan_expire(
+    let (mut plan, report) = plan_expire(
         cfg,
         now,
         retention.keep_days,
@@ -124,6 +133,15 @@ pub(super) fn expire(cfg: &Config, dry_run: bool, out: &mut dyn Write) -> Result
         &view,
         suffix.as_deref(),
     );
+    // SPEC.md catalog_backup: an expire that changed the history ends with a catalog backup.
+    if cfg.catalog_backup {
+        let cat = state::catalog::catalog_state(&mut c, cfg)?;
+        if catalog_needed(cfg, &cat, !plan.is_empty()) {
+            let time = now.format("%Y-%m-%d %H:%M:%S").to_string();
+            plan.steps
+                .extend(plan_catalog_backup(cfg, &time, suffix.as_deref()));
+        }
+    }
     if dry_run {
         plan.write_json(out)?;
         return Ok(());
@@ -132,6 +150,18 @@ pub(super) fn expire(cfg: &Config, dry_run: bool, out: &mut dyn Write) -> Result
         Vec::new()
     } else {
         let outcome = Runner::new(&mut c, cfg).run(&plan);
+        for j in outcome.jobs.iter().filter(|j| is_catalog_label(&j.label)) {
+            // A catalog backup never fails the run (the next run backs the history up again).
+            let why = j.error.as_deref().map(crate::error::one_line);
+            writeln!(
+                out,
+                "catalog backup {} {}{}",
+                j.label,
+                j.status,
+                why.map(|w| format!(" (warning only: {w})"))
+                    .unwrap_or_default()
+            )?;
+        }
         if let Some(e) = outcome.error {
             return Err(e.into());
         }

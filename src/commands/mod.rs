@@ -13,6 +13,7 @@ mod backup;
 mod expire;
 mod init;
 mod list;
+mod recover;
 mod restore;
 
 pub use restore::parse_target_time;
@@ -30,6 +31,10 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<()> {
         Cmd::Expire { common, dry_run } => {
             let cfg = Config::load(&common.config)?;
             expire::expire(&cfg, dry_run, out)
+        }
+        Cmd::Recover { common, dry_run } => {
+            let cfg = Config::load(&common.config)?;
+            recover::recover(&cfg, dry_run, out)
         }
         Cmd::List { common, format } => {
             let cfg = Config::load(&common.config)?;

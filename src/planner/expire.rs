@@ -16,6 +16,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::NaiveDateTime;
 use serde::Serialize;
 
+use super::catalog::{expire_catalog, is_catalog_label, CatalogRow, CATALOG_KEEP};
 use super::chain::{self, BackupRecord, ChainError, ManifestRow};
 use super::{idempotent, job_step};
 use crate::config::Config;
@@ -193,6 +194,27 @@ pub fn decide(db: &DatabaseHistory, now: NaiveDateTime, keep_days: u32, stale_s:
         .collect();
     expire.sort();
 
+    let (pending, dead_claims) = leftovers(db, now, stale_s);
+    let restores = db
+        .restores
+        .iter()
+        .filter(|r| r.status != "RUNNING")
+        .filter(|r| r.finished_at.or(r.started_at).is_some_and(|t| t < start))
+        .map(|r| r.label.clone())
+        .collect();
+    Retention {
+        database: db.database.clone(),
+        keep: keep.into_iter().collect(),
+        expire: expire.into_iter().map(|(_, l)| l).collect(),
+        pending,
+        restores,
+        dead_claims,
+        broken: broken.into_iter().collect(),
+    }
+}
+
+/// What dead runs left: EXPIRED rows whose drop is pending, and expire claims whose heartbeat is stale.
+fn leftovers(db: &DatabaseHistory, now: NaiveDateTime, stale_s: u64) -> (Vec<String>, Vec<String>) {
     let pending = db
         .rows
         .iter()
@@ -213,21 +235,41 @@ pub fn decide(db: &DatabaseHistory, now: NaiveDateTime, keep_days: u32, stale_s:
         })
         .map(|r| r.record.label.clone())
         .collect();
-    let restores = db
-        .restores
+    (pending, dead_claims)
+}
+
+/// The retention rule for catalog snapshots (the ops database's own backups, `catalog_backup`):
+/// every FINISHED one but the newest [`CATALOG_KEEP`] expires (planner::catalog::expire_catalog).
+/// They hold no table chain, so nothing else keeps them.
+pub fn decide_catalog(ops: &DatabaseHistory, now: NaiveDateTime, stale_s: u64) -> Retention {
+    let rows: Vec<CatalogRow> = ops
+        .rows
         .iter()
-        .filter(|r| r.status != "RUNNING")
-        .filter(|r| r.finished_at.or(r.started_at).is_some_and(|t| t < start))
-        .map(|r| r.label.clone())
+        .map(|r| CatalogRow {
+            label: r.record.label.clone(),
+            status: r.record.status.clone(),
+            started_at: r
+                .started_at
+                .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
+                .unwrap_or_default(),
+        })
         .collect();
+    let expire = expire_catalog(&rows, CATALOG_KEEP);
+    let keep = rows
+        .iter()
+        .filter(|r| r.status == "FINISHED" && is_catalog_label(&r.label))
+        .map(|r| r.label.clone())
+        .filter(|l| !expire.contains(l))
+        .collect();
+    let (pending, dead_claims) = leftovers(ops, now, stale_s);
     Retention {
-        database: db.database.clone(),
-        keep: keep.into_iter().collect(),
-        expire: expire.into_iter().map(|(_, l)| l).collect(),
+        database: ops.database.clone(),
+        keep,
+        expire,
         pending,
-        restores,
+        restores: Vec::new(),
         dead_claims,
-        broken: broken.into_iter().collect(),
+        broken: Vec::new(),
     }
 }
 

@@ -1,9 +1,11 @@
 //! Pure planners: read state in, Plan out. No I/O here, so plans are testable and reproducible.
 
 pub mod backup;
+pub mod catalog;
 pub mod chain;
 pub mod expire;
 pub mod init;
+pub mod recover;
 pub mod restore;
 
 use crate::config::Config;

@@ -117,20 +117,7 @@ pub fn expire_history(
         let Some(d) = out.get_mut(&h.database) else {
             continue;
         };
-        d.rows.push(SnapshotRow {
-            record: BackupRecord {
-                label: h.label,
-                database: h.database,
-                status: h.status,
-                snapshot_at: time(h.snapshot_at),
-                backup_timestamp: h.backup_timestamp,
-            },
-            backup_type: h.backup_type,
-            repository: h.repository,
-            started_at: time(h.started_at),
-            heartbeat_at: time(h.heartbeat_at),
-            error_message: h.error_message,
-        });
+        d.rows.push(snapshot_row(h));
     }
     let rs = q(
         c,
@@ -173,6 +160,45 @@ pub fn expire_history(
         });
     }
     Ok((now, out.into_values().collect()))
+}
+
+/// The ops database's own rows (catalog backups and expire claims on it; `catalog_backup`).
+pub fn catalog_history(c: &mut Cluster, cfg: &Config) -> Result<DatabaseHistory, BbrError> {
+    let ops = &cfg.ops_database;
+    let dbs = vec![ops.clone()];
+    let rs = q(
+        c,
+        cfg,
+        &select_rows_sql(ops, &dbs),
+        "reading the catalog backups",
+    )?;
+    let rows = rs
+        .rows
+        .iter()
+        .map(|r| snapshot_row(HistoryRow::from_row(r)))
+        .collect();
+    Ok(DatabaseHistory {
+        database: ops.clone(),
+        rows,
+        ..DatabaseHistory::default()
+    })
+}
+
+fn snapshot_row(h: HistoryRow) -> SnapshotRow {
+    SnapshotRow {
+        record: BackupRecord {
+            label: h.label,
+            database: h.database,
+            status: h.status,
+            snapshot_at: time(h.snapshot_at),
+            backup_timestamp: h.backup_timestamp,
+        },
+        backup_type: h.backup_type,
+        repository: h.repository,
+        started_at: time(h.started_at),
+        heartbeat_at: time(h.heartbeat_at),
+        error_message: h.error_message,
+    }
 }
 
 /// Reads one SHOW SNAPSHOT answer into presences (and whether it has the DROP SNAPSHOT columns).
