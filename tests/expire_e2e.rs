@@ -378,8 +378,14 @@ fn with_catalog_backup_old_catalog_snapshots_expire_and_expire_ends_with_one() {
     let before = catalogs(&env);
     assert_eq!(before.len(), 4, "{before:?}");
     let out = env.run_ok(&["expire"], 0);
-    assert!(out.contains(&format!("expired {} (snapshot dropped", labels[1])), "{out}");
-    assert!(out.contains(&format!("expired {} (snapshot dropped", before[0].0)), "{out}");
+    assert!(
+        out.contains(&format!("expired {} (snapshot dropped", labels[1])),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("expired {} (snapshot dropped", before[0].0)),
+        "{out}"
+    );
     assert!(out.contains("catalog backup bbr_catalog_"), "{out}");
     let after = catalogs(&env);
     // the oldest expired, the next three kept, plus the one that ended this expire
