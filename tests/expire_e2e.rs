@@ -99,7 +99,10 @@ fn scenario(drop_snapshot: bool) -> Vec<String> {
     for s in env.sent() {
         let head = s.trim_start().to_ascii_uppercase();
         assert!(
-            head.starts_with("SELECT") || head.starts_with("SHOW") || head.starts_with("SET"),
+            head.starts_with("SELECT")
+                || head.starts_with("SHOW")
+                || head.starts_with("ADMIN SHOW ")
+                || head.starts_with("SET"),
             "dry run sent {s}"
         );
     }

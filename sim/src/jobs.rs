@@ -89,6 +89,9 @@ pub(crate) struct Repo {
     pub(crate) create_time: NaiveDateTime,
     /// The storage its snapshots live in (shared with other clusters at the same location + name).
     pub(crate) store: RepositoryStore,
+    /// Info files whose names do not decode (e.g. a half-written `__info_<ts>.part`): label ->
+    /// (file name, listed before the real ones).
+    pub(crate) stray_info_files: Vec<(String, String, bool)>,
 }
 
 impl Repo {
@@ -406,8 +409,7 @@ impl Cluster {
             rows,
             finished: false,
             cluster_id: self
-                .opts
-                .drop_snapshot
+                .drop_snapshot_enabled()
                 .then(|| self.opts.cluster_id.clone()),
             finish_time: None,
         };
@@ -457,16 +459,8 @@ impl Cluster {
                         Value::Text(s) => s.clone(),
                         _ => String::new(),
                     };
-                    t.partitions
-                        .iter()
-                        .find(|p| {
-                            p.lower
-                                .as_deref()
-                                .is_none_or(|l| crate::cluster::cmp_bound(&v, l) >= 0)
-                                && p.upper
-                                    .as_deref()
-                                    .is_none_or(|u| crate::cluster::cmp_bound(&v, u) < 0)
-                        })
+                    t.route(&v)
+                        .and_then(|k| t.partitions.get(k))
                         .map(|p| p.name.clone())
                 }
             };
@@ -518,6 +512,16 @@ impl Cluster {
                 }
                 for p in &parts {
                     match local.partition(&p.name) {
+                        Some(_)
+                            if !p.physical.is_empty()
+                                && self.release >= crate::Release::new(3, 2, 0) =>
+                        {
+                            // RestoreJob.java:700-705 (subPartitions.size() > 1)
+                            return Err(format!(
+                                "[COMMON_ERROR, msg: Partition {} in table {target} is automatic bucket partition, can not be restored]",
+                                p.name
+                            ));
+                        }
                         Some(lp) => {
                             if lp.lower != p.lower || lp.upper != p.upper {
                                 return Err(format!(
@@ -531,6 +535,12 @@ impl Cluster {
                                     p.name, lp.replication_num
                                 ));
                             }
+                        }
+                        None if !local.is_partitioned() || local.is_list() => {
+                            // RestoreJob.java:740-766: only RANGE tables may gain partitions
+                            return Err(format!(
+                                "[COMMON_ERROR, msg: No partition exist in single partitioned table {target}]"
+                            ));
                         }
                         None => {
                             let overlaps = local.partitions.iter().any(|lp| {
@@ -573,6 +583,7 @@ impl Cluster {
                     keys: st.keys.clone(),
                     partition_column: st.partition_column.clone(),
                     partitions: Vec::new(),
+                    partitioning: st.partitioning,
                     replication_num: Some(rn),
                     distribution: st.distribution.clone(),
                     buckets: st.buckets,
@@ -582,6 +593,8 @@ impl Cluster {
                     .map_err(|e| format!("[COMMON_ERROR, msg: {}]", e.message))?;
                 if let Ok(tb) = self.table_mut(&j.db, &target) {
                     tb.state = TableState::Restore;
+                    tb.rollups = st.rollups.clone();
+                    tb.bloom_filter_columns = st.bloom_filter_columns.clone();
                 }
                 j.created_tables.push(target.clone());
                 j.locked_tables.push(target);
@@ -626,6 +639,8 @@ impl Cluster {
                     row_count: p.row_count,
                     replication_num: rn,
                     is_temp: false,
+                    values: p.values.clone(),
+                    physical: Vec::new(),
                 };
                 let partitioned = tb.is_partitioned();
                 let pcol = tb.partition_column.clone();
@@ -744,7 +759,7 @@ impl Cluster {
                     timeout_s = n;
                 }
                 // 4.2 (PR #78092): recorded in the snapshot's info; expiry is not modelled.
-                "ttl" if self.opts.drop_snapshot => {}
+                "ttl" if self.drop_snapshot_enabled() => {}
                 _ => unknown.push(k.clone()),
             }
         }
@@ -771,6 +786,9 @@ impl Cluster {
                     ),
                 ));
             };
+            if self.release.backup_refuses_list() && t.is_list() {
+                return Err(list_refused());
+            }
             for p in &o.partitions {
                 if t.partition(p).is_none_or(|x| x.is_temp) {
                     return Err(err(
@@ -795,6 +813,12 @@ impl Cluster {
         } else {
             objs
         };
+        let refused = objs
+            .iter()
+            .any(|o| d.tables.get(&o.table).is_some_and(|t| t.is_list()));
+        if self.release.backup_refuses_list() && refused {
+            return Err(list_refused());
+        }
         if self.running_job(&db) {
             return Err(err(
                 ER_COMMON,
@@ -936,7 +960,7 @@ impl Cluster {
         };
         let info_path = r.info_path(&label, &ts);
         if !self.dbs.contains_key(&db) {
-            if crate::cluster::version_at_least_3_2(&self.opts.server_version) {
+            if self.release.restore_creates_database() {
                 self.create_database(&db, true)?;
             } else {
                 return Err(self.unknown_db(&db));
@@ -1090,7 +1114,7 @@ impl Cluster {
 
     pub(crate) fn show_backup(&mut self, s: &Session, c: &mut Cur) -> Result<Output, SimError> {
         let db = self.show_db_filter(s, c)?;
-        let tz = s.tz;
+        let tz = self.show_zone(s);
         let task_err = self.faults.task_err_msg.clone();
         let rows = self
             .visible_jobs(db.as_deref(), JobKind::Backup)
@@ -1141,7 +1165,7 @@ impl Cluster {
 
     pub(crate) fn show_restore(&mut self, s: &Session, c: &mut Cur) -> Result<Output, SimError> {
         let db = self.show_db_filter(s, c)?;
-        let tz = s.tz;
+        let tz = self.show_zone(s);
         let task_err = self.faults.task_err_msg.clone();
         let rows = self
             .visible_jobs(db.as_deref(), JobKind::Restore)
@@ -1286,7 +1310,7 @@ impl Cluster {
                 vec![row],
             ));
         }
-        let lifecycle = self.opts.drop_snapshot;
+        let lifecycle = self.drop_snapshot_enabled();
         let names: Vec<String> = match labels {
             Some(v) => v,
             None => {
@@ -1299,14 +1323,41 @@ impl Cluster {
                 v
             }
         };
+        // Repository.getSnapshotInfo (backup/Repository.java:612-640): a failed listing gives
+        // Timestamp NULL and `ERROR: Failed to get info: <storage error>`; a listed file whose
+        // name does not decode becomes `Invalid: <file>`, and Status is OK if anything was listed.
+        if self.faults.snapshot_listing_failures > 0 {
+            self.faults.snapshot_listing_failures -= 1;
+            let rows = names
+                .into_iter()
+                .map(|label| {
+                    vec![
+                        Some(label),
+                        None,
+                        Some("ERROR: Failed to get info: Failed to list files: connection reset by peer".to_string()),
+                    ]
+                })
+                .collect();
+            return Ok(Output::rows(&["Snapshot", "Timestamp", "Status"], rows));
+        }
         let rows = names
             .into_iter()
             .map(|label| {
-                let stamps: Vec<String> = snaps
-                    .iter()
-                    .filter(|s| s.label == label && s.finished)
-                    .map(|s| s.timestamp.clone())
-                    .collect();
+                let stray = |before: bool| -> Vec<String> {
+                    repo.stray_info_files
+                        .iter()
+                        .filter(|(l, _, b)| *l == label && *b == before)
+                        .map(|(_, f, _)| format!("Invalid: {f}"))
+                        .collect()
+                };
+                let mut stamps: Vec<String> = stray(true);
+                stamps.extend(
+                    snaps
+                        .iter()
+                        .filter(|s| s.label == label && s.finished)
+                        .map(|s| s.timestamp.clone()),
+                );
+                stamps.extend(stray(false));
                 let status = if stamps.is_empty() {
                     "ERROR: no snapshot"
                 } else {
@@ -1337,7 +1388,7 @@ impl Cluster {
                 vec![
                     Some(r.id.to_string()),
                     Some(r.name.clone()),
-                    t(Some(r.create_time), s.tz),
+                    t(Some(r.create_time), self.show_zone(s)),
                     Some(r.read_only.to_string()),
                     Some(r.location.clone()),
                     Some(String::new()),
@@ -1416,4 +1467,12 @@ fn ranges_overlap(
         (Some(x), Some(y)) => cmp_bound(x, y) < 0,
     };
     lt(a.0, b.1) && lt(b.0, a.1)
+}
+
+/// BACKUP's analyzer on 3.1–3.3 (BackupRestoreAnalyzer, #27551): every LIST-partitioned table ref.
+fn list_refused() -> SimError {
+    err(
+        ER_ANALYZE,
+        "Getting analyzing error. Detail message: List partition table does not support backup/restore job.",
+    )
 }

@@ -29,6 +29,11 @@ pub(crate) const SHOW_SNAPSHOT_42: [&str; 7] = [
 ];
 
 impl Cluster {
+    /// The 4.2 lifecycle: from release 4.2, or forced by `SimOptions::drop_snapshot`.
+    pub(crate) fn drop_snapshot_enabled(&self) -> bool {
+        self.opts.drop_snapshot || self.release.has_drop_snapshot()
+    }
+
     /// ClusterId, FinishTime, TTL, ExpireTime of a label's newest finished snapshot (NULL when
     /// unknown: no snapshot, or written before 4.2). The simulator never sets a ttl.
     pub(crate) fn lifecycle_columns(&self, repo: &Repo, label: &str) -> Vec<Option<String>> {

@@ -136,3 +136,23 @@ fn backup_accepts_a_ttl_property_only_from_42() {
     sim.set_drop_snapshot(true);
     exec(&mut c, sql);
 }
+
+#[test]
+fn release_4_2_has_drop_snapshot_and_4_1_does_not() {
+    for (release, has) in [("4.1.0", false), ("4.2.0", true)] {
+        let sim = start_with(SimOptions {
+            tick_per_statement: std::time::Duration::ZERO,
+            release: release.to_string(),
+            ..SimOptions::default()
+        });
+        demo(&sim);
+        let mut c = conn(&sim);
+        backup(&sim, &mut c, "s1");
+        let cols = columns(&mut c, "SHOW SNAPSHOT ON repo WHERE SNAPSHOT IN ('s1')");
+        assert_eq!(cols.iter().any(|c| c == "ExpireTime"), has, "{release}");
+        match has {
+            true => exec(&mut c, "DROP SNAPSHOT s1 ON repo"),
+            false => assert_eq!(fail(&mut c, "DROP SNAPSHOT s1 ON repo").0, 1064),
+        }
+    }
+}

@@ -126,8 +126,9 @@ fn print_catalog(j: &JobReport, out: &mut dyn Write) -> Result<()> {
 
 pub(super) fn backup(cfg: &Config, dry_run: bool, out: &mut dyn Write) -> Result<()> {
     let mut c = Cluster::connect(cfg)?;
+    let info = crate::release::detect(&mut c, cfg)?;
     crate::preflight::check_repository(&mut c, cfg, true)?;
-    let mut st = state::backup_state(&mut c, cfg)?;
+    let mut st = state::backup_state(&mut c, cfg, &info)?;
     crate::preflight::check_history(&mut c, cfg)?;
     st.resume.extend(state::catalog::stale_catalog_jobs(
         &mut c,
@@ -135,7 +136,8 @@ pub(super) fn backup(cfg: &Config, dry_run: bool, out: &mut dyn Write) -> Result
         &st.cluster_time,
     )?);
     if dry_run {
-        let plan = with_catalog(&mut c, cfg, st, None)?;
+        let mut plan = with_catalog(&mut c, cfg, st, None)?;
+        record_cluster(&mut plan, &info);
         plan.write_json(out)?;
         return Ok(());
     }
@@ -158,15 +160,21 @@ pub(super) fn backup(cfg: &Config, dry_run: bool, out: &mut dyn Write) -> Result
             serde_json::json!({ "resume": st.resume }),
             plan_resume(cfg, &st.resume),
         );
-        let outcome = Runner::new(&mut c, cfg).run(&plan);
+        let outcome = Runner::new(&mut c, cfg).with_cluster_info(&info).run(&plan);
         print_jobs(&outcome, &BTreeMap::new(), out)?;
         if let Some(e) = outcome.error {
             return Err(e.into());
         }
-        st = state::backup_state(&mut c, cfg)?;
+        st = state::backup_state(&mut c, cfg, &info)?;
         st.resume.clear();
     }
-    let plan = with_catalog(&mut c, cfg, st, Some(&random_suffix()))?;
+    // Typed, read before the planner consumes the state: named on stderr, exit 1 at the end.
+    let left_out = st.left_out.clone();
+    for l in &left_out {
+        warn!("{}", l.line());
+    }
+    let mut plan = with_catalog(&mut c, cfg, st, Some(&random_suffix()))?;
+    record_cluster(&mut plan, &info);
     let mut manifest_only = BTreeMap::new();
     if let Some(dbs) = plan.inputs.get("databases").and_then(|d| d.as_array()) {
         for d in dbs {
@@ -187,12 +195,51 @@ pub(super) fn backup(cfg: &Config, dry_run: bool, out: &mut dyn Write) -> Result
         }
     }
     if plan.is_empty() {
-        return Ok(());
+        return left_out_result(&left_out);
     }
-    let outcome = Runner::new(&mut c, cfg).run(&plan);
+    let outcome = Runner::new(&mut c, cfg).with_cluster_info(&info).run(&plan);
     print_jobs(&outcome, &manifest_only, out)?;
     match outcome.error {
         Some(e) => Err(e.into()),
-        None => Ok(()),
+        None => left_out_result(&left_out),
+    }
+}
+
+/// Auditors see which release rules the plan was made under (release::ClusterInfo).
+fn record_cluster(plan: &mut Plan, info: &crate::release::ClusterInfo) {
+    if let Some(inputs) = plan.inputs.as_object_mut() {
+        inputs.insert(
+            "cluster".to_string(),
+            serde_json::json!({
+                "release": info.release.map(|r| r.to_string()),
+                "session_offset_s": info.session_offset_s,
+                "job_time_shift_s": info.job_time_shift().num_seconds(),
+            }),
+        );
+    }
+}
+
+/// SPEC exit 1 "a run left something out": one line naming every left-out table (each was named
+/// with its reason and remedy on stderr before the run).
+fn left_out_result(left_out: &[crate::planner::left_out::LeftOut]) -> Result<()> {
+    match left_out {
+        [] => Ok(()),
+        [one] => Err(crate::error::BbrError::job_failed(
+            format!("{}.{} was left out of this backup: {}", one.database, one.table, one.why()),
+            one.todo(),
+        )
+        .into()),
+        many => Err(crate::error::BbrError::job_failed(
+            format!(
+                "{} tables were left out of this backup: {}",
+                many.len(),
+                many.iter()
+                    .map(|l| format!("{}.{}", l.database, l.table))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            "see the warnings above (or ops.backup_history's FAILED `_left` rows) for each reason and what to do",
+        )
+        .into()),
     }
 }

@@ -95,6 +95,8 @@ pub(super) fn expire(cfg: &Config, dry_run: bool, out: &mut dyn Write) -> Result
         .into());
     };
     let mut c = Cluster::connect(cfg)?;
+    // Refuses shared-data clusters; the catalog backup's job times need the release's zone rule.
+    let info = crate::release::detect(&mut c, cfg)?;
     let (now, mut histories) = state::expire::expire_history(&mut c, cfg)?;
     let mut decisions: Vec<Retention> = histories
         .iter()
@@ -149,7 +151,7 @@ pub(super) fn expire(cfg: &Config, dry_run: bool, out: &mut dyn Write) -> Result
     let refused = if plan.is_empty() {
         Vec::new()
     } else {
-        let outcome = Runner::new(&mut c, cfg).run(&plan);
+        let outcome = Runner::new(&mut c, cfg).with_cluster_info(&info).run(&plan);
         for j in outcome.jobs.iter().filter(|j| is_catalog_label(&j.label)) {
             // A catalog backup never fails the run (the next run backs the history up again).
             let why = j.error.as_deref().map(crate::error::one_line);

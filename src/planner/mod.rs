@@ -5,6 +5,7 @@ pub mod catalog;
 pub mod chain;
 pub mod expire;
 pub mod init;
+pub mod left_out;
 pub mod recover;
 pub mod restore;
 
