@@ -216,6 +216,11 @@ fn a_needed_snapshot_deleted_behind_the_tools_back_is_reported() {
     let days = week(&env);
     // The day-0 full still supplies p20260101..03: its files vanish.
     env.sim.delete_snapshot_files("backup_repo", &days[0].0);
+    // `check` reports it too (one SHOW SNAPSHOT for the newest restore points' snapshots).
+    let o = env.run(&["check", "--format", "json"]);
+    let checks = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(1), "{checks}");
+    assert!(checks.contains(&days[0].0), "{checks}");
     let o = env.run(&["expire"]);
     let out = String::from_utf8_lossy(&o.stdout);
     let err = String::from_utf8_lossy(&o.stderr);

@@ -15,6 +15,7 @@ mod server;
 mod snapshots;
 mod sql;
 mod storage;
+mod tls;
 
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -27,6 +28,7 @@ pub use cluster::{
 pub use ddl::{KeysType, PartitionSpec, Partitioning, TableSpec};
 pub use release::Release;
 pub use storage::RepositoryStore;
+pub use tls::TlsFront;
 
 /// Options for [`Sim::start`]. Every field is public so tests can tweak one with `..Default::default()`.
 #[derive(Debug, Clone)]

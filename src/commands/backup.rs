@@ -127,6 +127,7 @@ fn print_catalog(j: &JobReport, out: &mut dyn Write) -> Result<()> {
 pub(super) fn backup(cfg: &Config, dry_run: bool, out: &mut dyn Write) -> Result<()> {
     let mut c = Cluster::connect(cfg)?;
     let info = crate::release::detect(&mut c, cfg)?;
+    let cfg = &state::scope::expand_table_patterns(&mut c, cfg)?;
     crate::preflight::check_repository(&mut c, cfg, true)?;
     let mut st = state::backup_state(&mut c, cfg, &info)?;
     crate::preflight::check_history(&mut c, cfg)?;

@@ -97,6 +97,8 @@ pub(super) fn expire(cfg: &Config, dry_run: bool, out: &mut dyn Write) -> Result
     let mut c = Cluster::connect(cfg)?;
     // Refuses shared-data clusters; the catalog backup's job times need the release's zone rule.
     let info = crate::release::detect(&mut c, cfg)?;
+    // `db.*` entries: the databases whose history expire looks at, as backup finds them.
+    let cfg = &state::scope::expand_table_patterns(&mut c, cfg)?;
     let (now, mut histories) = state::expire::expire_history(&mut c, cfg)?;
     let mut decisions: Vec<Retention> = histories
         .iter()
