@@ -587,6 +587,17 @@ impl Cluster {
         db.create_scalar_function("current_timestamp", 0, flags, move |_| {
             Ok(lock_ctx(&c1).now.clone())
         })?;
+        // UTC_TIMESTAMP(): the clock in UTC whatever the session zone (NOW() minus the zone's offset)
+        let c1 = ctx.clone();
+        db.create_scalar_function("utc_timestamp", 0, flags, move |_| {
+            let c = lock_ctx(&c1);
+            Ok(
+                match NaiveDateTime::parse_from_str(&c.now, "%Y-%m-%d %H:%M:%S") {
+                    Ok(t) => fmt_time(t - chrono::Duration::seconds(i64::from(c.tz_secs))),
+                    Err(_) => c.now.clone(),
+                },
+            )
+        })?;
         let c1 = ctx.clone();
         db.create_scalar_function("database", 0, flags, move |_| Ok(lock_ctx(&c1).db.clone()))?;
         let c1 = ctx.clone();
@@ -695,7 +706,12 @@ impl Cluster {
     /// The zone SHOW BACKUP/RESTORE/PARTITIONS/REPOSITORIES render times in: the session's, but
     /// a fixed +08:00 from 4.1 (TimeUtils.TIME_ZONE, #66360).
     pub(crate) fn show_zone(&self, s: &Session) -> FixedOffset {
-        self.release.fixed_show_zone().unwrap_or(s.tz)
+        let fixed = match self.opts.fixed_job_time_zone {
+            None => self.release.fixed_show_zone(),
+            Some(true) => FixedOffset::east_opt(8 * 3600),
+            Some(false) => None,
+        };
+        fixed.unwrap_or(s.tz)
     }
 
     /// Whether `information_schema.partitions_meta` exists now.
@@ -2210,12 +2226,25 @@ impl Cluster {
         part: &PartitionSpec,
         temp: bool,
     ) -> Result<(), SimError> {
+        if !self.table(db, t)?.is_partitioned() {
+            return Err(err(ER_PARSE, format!("Table[{t}] is not partitioned")));
+        }
+        self.push_partition(db, t, part, temp)
+    }
+
+    /// Adds a partition without the "partitioned table" check: INSERT OVERWRITE creates its
+    /// temporary partition on unpartitioned tables too (InsertOverwriteJobRunner.java:398-417,
+    /// PartitionUtils.createAndAddTempPartitionsForTable from the source partition ids).
+    pub(crate) fn push_partition(
+        &mut self,
+        db: &str,
+        t: &str,
+        part: &PartitionSpec,
+        temp: bool,
+    ) -> Result<(), SimError> {
         let id = self.next_id();
         let now = self.now;
         let table = self.table_mut(db, t)?;
-        if !table.is_partitioned() {
-            return Err(err(ER_PARSE, format!("Table[{t}] is not partitioned")));
-        }
         if table.partitions.iter().any(|p| p.name == part.name) {
             return Err(err(1517, format!("Duplicate partition name {}", part.name)));
         }

@@ -154,7 +154,11 @@ pub(super) fn expire(cfg: &Config, dry_run: bool, out: &mut dyn Write) -> Result
         Vec::new()
     } else {
         let outcome = Runner::new(&mut c, cfg).with_cluster_info(&info).run(&plan);
-        for j in outcome.jobs.iter().filter(|j| is_catalog_label(&j.label)) {
+        for j in outcome
+            .jobs
+            .iter()
+            .filter(|j| is_catalog_label(&cfg.ops_database, &j.label))
+        {
             // A catalog backup never fails the run (the next run backs the history up again).
             let why = j.error.as_deref().map(crate::error::one_line);
             writeln!(

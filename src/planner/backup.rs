@@ -39,9 +39,6 @@ pub struct PartitionState {
 pub struct TableState {
     pub schema_fingerprint: String,
     pub partitions: Vec<PartitionState>,
-    /// The fingerprint by the previous algorithm (fingerprint::legacy): what a base recorded
-    /// before `v2:` fingerprints existed is compared with this, not with `schema_fingerprint`.
-    pub legacy_fingerprint: String,
     /// Why a change must make the table whole (its restore must come from one snapshot): LIST
     /// tables on 3.4+, tables with several physical partitions per partition.
     pub whole_if_changed: Option<&'static str>,
@@ -210,6 +207,14 @@ pub fn decide_table(state: &TableState, base: Option<Option<&BaseTable>>) -> Tab
         None => TableDecision::Whole("full backup"),
         Some(None) => TableDecision::Whole("new table"),
         Some(Some(t)) if t.partitions.is_empty() => TableDecision::Whole("new table"),
+        Some(Some(t))
+            if !t
+                .fingerprints
+                .iter()
+                .all(|f| crate::fingerprint::is_current(f)) =>
+        {
+            TableDecision::Whole("older-format schema fingerprint: cannot compare")
+        }
         Some(Some(t))
             if t.fingerprints
                 .iter()
@@ -411,13 +416,18 @@ pub fn plan_backup_owned(cfg: &Config, state: BackupState, suffix: Option<&str>)
         left_out,
     } = state;
     let mut steps = plan_resume(cfg, &resume);
-    steps.extend(super::left_out::left_out_steps(
+    // Recorded after the database's claim (never by a run that then loses it), or at the end
+    // where the database takes no snapshot.
+    let mut left_steps: BTreeMap<String, Step> = super::left_out::left_out_steps(
         cfg,
         &cluster_time,
         &left_out,
         |db| bases.contains_key(db),
         suffix,
-    ));
+    )
+    .into_iter()
+    .map(|s| (s.database.clone().unwrap_or_default(), s))
+    .collect();
     let mut db_inputs = Vec::new();
 
     let mut by_db: BTreeMap<String, Vec<(TableRef, TableState)>> = BTreeMap::new();
@@ -529,12 +539,10 @@ pub fn plan_backup_owned(cfg: &Config, state: BackupState, suffix: Option<&str>)
                 partitions_in_snapshot: 0,
                 tables: table_inputs,
             });
-            steps.extend(manifest_only_steps(
-                cfg,
-                db,
+            steps.extend(after_claim(
+                manifest_only_steps(cfg, db, &label, base_label.as_deref(), manifest.finish()),
+                left_steps.remove(db),
                 &label,
-                base_label.as_deref(),
-                manifest.finish(),
             ));
             continue;
         }
@@ -557,17 +565,22 @@ pub fn plan_backup_owned(cfg: &Config, state: BackupState, suffix: Option<&str>)
             partitions_in_snapshot: in_snapshot,
             tables: table_inputs,
         });
-        steps.extend(database_steps(
-            cfg,
-            db,
+        steps.extend(after_claim(
+            database_steps(
+                cfg,
+                db,
+                &label,
+                ty,
+                base_label.as_deref(),
+                objects,
+                manifest.finish(),
+                in_snapshot,
+            ),
+            left_steps.remove(db),
             &label,
-            ty,
-            base_label.as_deref(),
-            objects,
-            manifest.finish(),
-            in_snapshot,
         ));
     }
+    steps.extend(left_steps.into_values());
     let inputs = BackupInputs {
         cluster_time: &cluster_time,
         repository: &cfg.repository,
@@ -581,6 +594,21 @@ pub fn plan_backup_owned(cfg: &Config, state: BackupState, suffix: Option<&str>)
         serde_json::to_value(inputs).unwrap_or_default(),
         steps,
     )
+}
+
+/// Puts a database's RecordLeftOut step right after its claim and base check, under the job's
+/// label: a run that loses the claim (exit 4) skips it, so it never writes a FAILED `_left` row
+/// for a run that did not happen, and concurrent runs do not duplicate it.
+fn after_claim(mut db_steps: Vec<Step>, left: Option<Step>, label: &str) -> Vec<Step> {
+    if let Some(mut left) = left {
+        left.label = Some(label.to_string());
+        let at = db_steps
+            .iter()
+            .position(|s| s.kind == StepKind::CheckBase)
+            .map_or(0, |i| i + 1);
+        db_steps.insert(at, left);
+    }
+    db_steps
 }
 
 /// Manifest rows rendered into one multi-row INSERT per [`MANIFEST_CHUNK`] rows as they come.
@@ -819,15 +847,15 @@ mod tests {
     #[test]
     fn decide_table_cases() {
         let ts = TableState {
-            schema_fingerprint: "f1".into(),
+            schema_fingerprint: "v2:f1".into(),
             partitions: vec![part("p1", 1, 2), part("p2", 2, 5)],
             ..TableState::default()
         };
-        let same = base_table(&[row("t", "p1", 1, 2, "f1"), row("t", "p2", 2, 5, "f1")]);
-        let loaded = base_table(&[row("t", "p1", 1, 1, "f1"), row("t", "p2", 2, 5, "f1")]);
-        let truncated = base_table(&[row("t", "p1", 9, 2, "f1"), row("t", "p2", 2, 5, "f1")]);
-        let schema = base_table(&[row("t", "p1", 1, 2, "f0"), row("t", "p2", 2, 5, "f0")]);
-        let new_part = base_table(&[row("t", "p1", 1, 2, "f1")]);
+        let same = base_table(&[row("t", "p1", 1, 2, "v2:f1"), row("t", "p2", 2, 5, "v2:f1")]);
+        let loaded = base_table(&[row("t", "p1", 1, 1, "v2:f1"), row("t", "p2", 2, 5, "v2:f1")]);
+        let truncated = base_table(&[row("t", "p1", 9, 2, "v2:f1"), row("t", "p2", 2, 5, "v2:f1")]);
+        let schema = base_table(&[row("t", "p1", 1, 2, "v2:f0"), row("t", "p2", 2, 5, "v2:f0")]);
+        let new_part = base_table(&[row("t", "p1", 1, 2, "v2:f1")]);
         let empty = BaseTable::default();
         let cases: Vec<(Option<Option<&BaseTable>>, TableDecision)> = vec![
             (None, TableDecision::Whole("full backup")),
@@ -878,28 +906,15 @@ mod tests {
             decide_table(&list, Some(Some(&new_part))),
             TableDecision::Whole("list")
         );
-        // a base recorded by the previous fingerprint algorithm is compared with the legacy part
-        let v2 = TableState {
-            schema_fingerprint: "v2:new".into(),
-            legacy_fingerprint: "f1".into(),
-            ..ts.clone()
-        };
-        assert_eq!(
-            decide_table(&v2, Some(Some(&same))),
-            TableDecision::Unchanged
-        );
-        assert_eq!(
-            decide_table(&v2, Some(Some(&schema))),
-            TableDecision::Whole("schema changed")
-        );
-        let v2_base = base_table(&[
-            row("t", "p1", 1, 2, "v2:old"),
-            row("t", "p2", 2, 5, "v2:old"),
-        ]);
-        assert_eq!(
-            decide_table(&v2, Some(Some(&v2_base))),
-            TableDecision::Whole("schema changed")
-        );
+        // a base recorded by the previous fingerprint algorithm cannot be compared: whole once
+        let old = base_table(&[row("t", "p1", 1, 2, "f1"), row("t", "p2", 2, 5, "f1")]);
+        let mixed = base_table(&[row("t", "p1", 1, 2, "v2:f1"), row("t", "p2", 2, 5, "f1")]);
+        for base in [&old, &mixed] {
+            assert_eq!(
+                decide_table(&ts, Some(Some(base))),
+                TableDecision::Whole("older-format schema fingerprint: cannot compare")
+            );
+        }
     }
 
     #[test]
@@ -965,7 +980,7 @@ mod tests {
         s.tables.insert(
             TableRef::parse("sales.orders").unwrap(),
             TableState {
-                schema_fingerprint: "fo".into(),
+                schema_fingerprint: "v2:fo".into(),
                 partitions: vec![part("p1", 1, 2), part("p2", 2, 1)],
                 ..TableState::default()
             },
@@ -973,7 +988,7 @@ mod tests {
         s.tables.insert(
             TableRef::parse("sales.customers").unwrap(),
             TableState {
-                schema_fingerprint: "fc".into(),
+                schema_fingerprint: "v2:fc".into(),
                 partitions: vec![part("customers", 3, 1)],
                 ..TableState::default()
             },
@@ -984,9 +999,9 @@ mod tests {
                 BaseBackup::from_rows(
                     "base",
                     vec![
-                        row("orders", "p1", 1, 1, "fo"),
-                        row("orders", "p2", 2, 1, "fo"),
-                        row("customers", "customers", 3, 1, "fc"),
+                        row("orders", "p1", 1, 1, "v2:fo"),
+                        row("orders", "p2", 2, 1, "v2:fo"),
+                        row("customers", "customers", 3, 1, "v2:fc"),
                     ],
                 ),
             );

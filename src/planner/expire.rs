@@ -254,10 +254,10 @@ pub fn decide_catalog(ops: &DatabaseHistory, now: NaiveDateTime, stale_s: u64) -
                 .unwrap_or_default(),
         })
         .collect();
-    let expire = expire_catalog(&rows, CATALOG_KEEP);
+    let expire = expire_catalog(&ops.database, &rows, CATALOG_KEEP);
     let keep = rows
         .iter()
-        .filter(|r| r.status == "FINISHED" && is_catalog_label(&r.label))
+        .filter(|r| r.status == "FINISHED" && is_catalog_label(&ops.database, &r.label))
         .map(|r| r.label.clone())
         .filter(|l| !expire.contains(l))
         .collect();

@@ -4,8 +4,10 @@ pub mod backup;
 pub mod catalog;
 pub mod chain;
 pub mod expire;
+pub mod history_check;
 pub mod init;
 pub mod left_out;
+pub mod listing;
 pub mod recover;
 pub mod restore;
 
