@@ -166,6 +166,8 @@ struct RawConfig {
     job_timeout_s: u64,
     #[serde(default = "default_heartbeat_stale")]
     heartbeat_stale_s: u64,
+    #[serde(default)]
+    retention: Option<Retention>,
     /// Patterns left out of `db.*` entries of `tables`.
     #[serde(default)]
     exclude: Vec<String>,
@@ -179,6 +181,14 @@ struct RawConfig {
 
 fn default_true() -> bool {
     true
+}
+
+/// `retention: { keep_days: N }`: every point in time of the last N days stays restorable; without
+/// it `expire` never expires anything.
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Retention {
+    pub keep_days: u32,
 }
 
 /// A configured table, `db.table`.
@@ -233,6 +243,7 @@ pub struct Config {
     pub retry: Retry,
     pub job_timeout_s: u64,
     pub heartbeat_stale_s: u64,
+    pub retention: Option<Retention>,
     /// `tables:` entries with a wildcard, expanded against the cluster at run time
     /// (`state::expand_table_patterns`, then [`Config::with_found_tables`]).
     pub patterns: Vec<TablePattern>,
@@ -452,6 +463,12 @@ impl Config {
                 ),
             ));
         }
+        if raw.retention.is_some_and(|r| r.keep_days == 0) {
+            return Err(bad(
+                "retention.keep_days",
+                "must be at least 1 (a window of 0 days would keep no restore point)".into(),
+            ));
+        }
         Ok(Config {
             path: path.to_path_buf(),
             connection: raw.connection,
@@ -463,6 +480,7 @@ impl Config {
             retry: raw.retry,
             job_timeout_s: raw.job_timeout_s,
             heartbeat_stale_s: raw.heartbeat_stale_s,
+            retention: raw.retention,
             patterns,
             exclude,
             metrics_file: raw.metrics_file,

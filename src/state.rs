@@ -17,6 +17,7 @@ use crate::planner::backup::{
 use crate::planner::init::InitState;
 
 pub mod catalog;
+pub mod expire;
 pub mod partitions;
 pub mod recover;
 pub mod restore;
@@ -734,6 +735,10 @@ pub(crate) fn resumable(
     let now = parse_time(cluster_time);
     let mut out = Vec::new();
     let mut shown: BTreeMap<String, ResultSet> = BTreeMap::new();
+    // An expire claim is no backup: the next `expire` clears it (planner::expire).
+    let running = running
+        .into_iter()
+        .filter(|r| r.backup_type != crate::planner::expire::EXPIRE_CLAIM_TYPE);
     for r in running {
         let beat = r
             .heartbeat_at

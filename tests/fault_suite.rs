@@ -2418,3 +2418,9 @@ fn restore_as_killed_at_every_step() {
         "SIGKILL at every step boundary of a one-snapshot restore --as, before and after the step's first statement; the same command rerun: the live table untouched, the new name never partial and never blocked by a leftover",
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// Expire (issue 13)
+
+#[path = "fault_suite/expire.rs"]
+mod expire;

@@ -1,7 +1,8 @@
-//! `cargo bench --bench scale [-- --smoke] [-- --cases backup,list,poll,restore]`: the scale
+//! `cargo bench --bench scale [-- --smoke] [-- --cases backup,list,poll,restore,expire]`: the scale
 //! benchmark of docs/BENCHMARKS.md. Not a criterion bench: each case runs the real binary once as a
 //! child process against an in-process simulator and prints wall time, peak RSS, CPU and statements.
 
+mod expire;
 mod scenario;
 
 use anyhow::Result;
@@ -60,6 +61,14 @@ fn main() -> Result<()> {
     }
     if cases.contains("restore") {
         restore_case(&sizes, &mut log)?;
+    }
+    if cases.contains("expire") {
+        let s = if args.iter().any(|a| a == "--smoke") {
+            expire::ExpireSizes::smoke()
+        } else {
+            expire::ExpireSizes::full()
+        };
+        expire::expire_case(&s, &mut log)?;
     }
     if cases.contains("poll") {
         poll_case(&sizes, &mut log)?;

@@ -13,6 +13,7 @@ mod loads;
 mod release;
 mod rename;
 mod server;
+mod snapshots;
 mod sql;
 mod storage;
 mod tls;
@@ -60,6 +61,12 @@ pub struct SimOptions {
     pub user: String,
     /// Its password ("" = none).
     pub password: String,
+    /// The 4.2 snapshot-lifecycle capability (PR #78092): `DROP SNAPSHOT <name> ON <repo> [FORCE]`,
+    /// SHOW SNAPSHOT's ClusterId/FinishTime/TTL/ExpireTime columns, snapshots stamped with
+    /// `cluster_id`. Release 4.2+ has it anyway; true forces it on an earlier release.
+    pub drop_snapshot: bool,
+    /// The id this cluster writes into its snapshots (4.2+); DROP without FORCE refuses others'.
+    pub cluster_id: String,
     /// The remote storage repositories write to. None: storage of its own. Some(handle from
     /// [`Sim::repository_store`] of another cluster): a repository created here with the same
     /// name and location sees that cluster's snapshots (disaster recovery onto a new cluster).
@@ -87,6 +94,8 @@ impl Default for SimOptions {
             fixed_job_time_zone: None,
             user: "root".to_string(),
             password: String::new(),
+            drop_snapshot: false,
+            cluster_id: "sim-cluster-1".to_string(),
             repository_store: None,
             first_id: 10001,
         }
@@ -422,6 +431,8 @@ impl Sim {
                 tables: Vec::new(),
                 rows: Default::default(),
                 finished: true,
+                cluster_id: None,
+                finish_time: Some(now),
             })
         });
         Ok(())
@@ -528,6 +539,12 @@ impl Sim {
         c.opts.release = release.to_string();
         c.release = r;
         Ok(())
+    }
+
+    /// Turns the 4.2 DROP SNAPSHOT capability on or off (an upgrade: older snapshots carry no
+    /// cluster id), like [`SimOptions::drop_snapshot`].
+    pub fn set_drop_snapshot(&self, on: bool) {
+        self.lock().opts.drop_snapshot = on;
     }
 
     /// The release played.
