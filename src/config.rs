@@ -127,6 +127,14 @@ struct RawConfig {
     job_timeout_s: u64,
     #[serde(default = "default_heartbeat_stale")]
     heartbeat_stale_s: u64,
+    #[serde(default = "default_max_restore_jobs")]
+    max_restore_jobs: u32,
+    #[serde(default)]
+    full_every_days: u32,
+}
+
+fn default_max_restore_jobs() -> u32 {
+    8
 }
 
 /// A configured table, `db.table`.
@@ -181,6 +189,10 @@ pub struct Config {
     pub retry: Retry,
     pub job_timeout_s: u64,
     pub heartbeat_stale_s: u64,
+    /// Most RESTORE jobs any table's restore may need (rolling fulls; SPEC.md "Bounded restores").
+    pub max_restore_jobs: u32,
+    /// A table whose chain starts more than this many days ago is backed up whole; 0 = never.
+    pub full_every_days: u32,
 }
 
 impl Config {
@@ -263,6 +275,12 @@ impl Config {
         if raw.heartbeat_stale_s == 0 {
             return Err(bad("heartbeat_stale_s", "must be positive".into()));
         }
+        if raw.max_restore_jobs == 0 {
+            return Err(bad(
+                "max_restore_jobs",
+                "must be at least 1 (a restore needs at least one RESTORE job)".into(),
+            ));
+        }
         Ok(Config {
             path: path.to_path_buf(),
             connection: raw.connection,
@@ -274,6 +292,8 @@ impl Config {
             retry: raw.retry,
             job_timeout_s: raw.job_timeout_s,
             heartbeat_stale_s: raw.heartbeat_stale_s,
+            max_restore_jobs: raw.max_restore_jobs,
+            full_every_days: raw.full_every_days,
         })
     }
 

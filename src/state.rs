@@ -8,16 +8,17 @@ use tracing::{debug, info};
 use crate::cluster::{Cluster, ResultSet, SqlError};
 use crate::config::{Config, TableRef};
 use crate::error::BbrError;
-use crate::history::{self, HistoryRow, OPS_TABLES};
+use crate::history::{self, schema, HistoryRow, OPS_TABLES};
 use crate::plan::RetryPolicy;
 use crate::planner::backup::{
-    show_backup_sql, BackupState, BaseBackup, BasePartition, Name, PartitionState, ResumeJob,
-    TableState,
+    show_backup_sql, BackupState, BaseBackup, Name, PartitionState, ResumeJob, TableState,
 };
+use crate::planner::base::{BaseFolder, TableSpan};
+use crate::planner::chain::{self, BackupRecord, TableRecord};
 use crate::planner::init::InitState;
 
 pub mod restore;
-use crate::sql::{ident, literal_list, qualified};
+use crate::sql::{literal_list, qualified};
 
 fn read_policy(cfg: &Config) -> RetryPolicy {
     crate::planner::idempotent(cfg)
@@ -61,9 +62,21 @@ pub fn init_state(c: &mut Cluster, cfg: &Config) -> Result<InitState, BbrError> 
         }
     }
     existing_tables.sort();
+    let schema_version = if existing_tables.iter().any(|t| t == history::BBR_META) {
+        let rs = q(
+            c,
+            cfg,
+            &schema::select_version_sql(&cfg.ops_database),
+            "reading the ops schema version",
+        )?;
+        schema::parse_version(rs.scalar().as_deref())
+    } else {
+        1
+    };
     Ok(InitState {
         database_exists,
         existing_tables,
+        schema_version,
     })
 }
 
@@ -100,113 +113,204 @@ pub fn history_rows(
     Ok(rs.rows.iter().map(|r| HistoryRow::from_row(r)).collect())
 }
 
-/// The bases (latest FINISHED backup per database) with what they recorded for the configured
-/// tables only: ONE streamed query reading only the columns the planner compares, folded straight
-/// into the compact [`BaseBackup`] (a 1M-partition manifest never exists as rows of strings).
+/// The bases (latest FINISHED backup per database) with what they record for the configured tables,
+/// as lean manifests describe it: ONE read of the tables' `backup_tables` rows gives each table's
+/// span (chain::span), then ONE streamed read of the manifest rows of every span's labels is folded
+/// straight into the compact [`BaseBackup`] (planner::base). Two statements, whatever the number
+/// of tables or partitions.
 pub fn bases(
     c: &mut Cluster,
     cfg: &Config,
-    base_labels: &BTreeMap<String, String>,
+    finished: &[HistoryRow],
 ) -> Result<BTreeMap<String, BaseBackup>, BbrError> {
-    let labels: Vec<String> = base_labels.values().cloned().collect();
-    let mut out: BTreeMap<String, BaseBackup> = base_labels
-        .iter()
-        .map(|(db, label)| {
-            (
-                db.clone(),
-                BaseBackup {
-                    label: label.clone(),
-                    ..BaseBackup::default()
-                },
-            )
-        })
-        .collect();
-    if labels.is_empty() {
-        return Ok(out);
+    let mut base_labels: BTreeMap<String, String> = BTreeMap::new();
+    for r in finished {
+        // rows come newest first: keep the first per database
+        base_labels
+            .entry(r.database.clone())
+            .or_insert(r.label.clone());
     }
-    let by_label: BTreeMap<&str, &str> = base_labels
-        .iter()
-        .map(|(db, l)| (l.as_str(), db.as_str()))
-        .collect();
+    if base_labels.is_empty() {
+        return Ok(BTreeMap::new());
+    }
+    let records = backup_records(finished);
+    let dbs: Vec<String> = base_labels.keys().cloned().collect();
     let tables: BTreeSet<String> = cfg.tables.iter().map(|t| t.table.clone()).collect();
     let tables: Vec<String> = tables.into_iter().collect();
-    let sql = format!(
-        "SELECT {} FROM {} WHERE {} IN {} AND {} IN {}",
-        [
-            "label",
-            "database_name",
-            "table_name",
-            "partition_name",
-            "partition_id",
-            "visible_version",
-            "source_label",
-            "schema_fingerprint",
-        ]
-        .iter()
-        .map(|c| ident(c))
-        .collect::<Vec<_>>()
-        .join(", "),
-        qualified(&cfg.ops_database, history::BACKUP_PARTITIONS),
-        ident("label"),
-        literal_list(&labels),
-        ident("table_name"),
-        literal_list(&tables)
-    );
-    let wanted: BTreeSet<(&str, &str)> = cfg
-        .tables
-        .iter()
-        .map(|t| (t.database.as_str(), t.table.as_str()))
-        .collect();
-    let init = || {
-        out.iter()
-            .map(|(db, b)| (db.clone(), (b.clone(), BTreeMap::<String, u32>::new())))
-            .collect::<BTreeMap<_, _>>()
-    };
-    let folded = c
-        .query_fold(&sql, &read_policy(cfg), init, |st, _cols, v| {
-            let text = |i: usize| {
-                v.get(i)
-                    .copied()
-                    .flatten()
-                    .map(String::from_utf8_lossy)
-                    .unwrap_or_default()
+    let table_records = table_records(c, cfg, &dbs, &tables)?;
+
+    let mut folders: BTreeMap<String, BaseFolder> = BTreeMap::new();
+    let mut labels: BTreeSet<String> = BTreeSet::new();
+    for (db, base_label) in &base_labels {
+        let backups = records.get(db).map(Vec::as_slice).unwrap_or_default();
+        let mut spans = BTreeMap::new();
+        for t in cfg.tables.iter().filter(|t| &t.database == db) {
+            let Some((recs, fps)) = table_records.get(t) else {
+                continue; // never recorded: a new table
             };
-            let int = |i: usize| text(i).trim().parse::<i64>().ok();
-            let (label, db, table) = (text(0), text(1), text(2));
-            if by_label.get(label.as_ref()) != Some(&db.as_ref()) {
-                return;
-            }
-            if !wanted.contains(&(db.as_ref(), table.as_ref())) {
-                return;
-            }
-            let (Some(id), Some(version)) = (int(4), int(5)) else {
-                return;
+            let Ok(span) = chain::span(backups, recs, chrono::NaiveDateTime::MAX) else {
+                continue;
             };
-            let Some((base, source_idx)) = st.get_mut(db.as_ref()) else {
-                return;
-            };
-            base.push(
-                &table,
-                &text(7),
-                &text(6),
-                source_idx,
-                BasePartition {
-                    name: Name::from(text(3).as_ref()),
-                    id,
-                    visible_version: version,
-                    source: 0,
+            labels.extend(span.labels.iter().cloned());
+            let chain_start = span.labels.first().and_then(|l| {
+                backups
+                    .iter()
+                    .find(|b| &b.label == l)
+                    .and_then(|b| b.snapshot_at)
+            });
+            let fingerprint = fps.get(&span.as_of_label).cloned().unwrap_or_default();
+            spans.insert(
+                t.table.clone(),
+                TableSpan {
+                    span,
+                    fingerprint,
+                    chain_start,
                 },
             );
-        })
-        .map_err(|e| e.into_bbr("reading backup manifests"))?;
-    out = folded
+        }
+        folders.insert(db.clone(), BaseFolder::new(base_label, spans));
+    }
+    let repositories: BTreeMap<String, String> = finished
+        .iter()
+        .map(|r| (r.label.clone(), r.repository.clone()))
+        .collect();
+    if !labels.is_empty() {
+        let labels: Vec<String> = labels.into_iter().collect();
+        let sql = history::select_span_manifest_sql(&cfg.ops_database, &labels, &tables);
+        folders = c
+            .query_fold(
+                &sql,
+                &read_policy(cfg),
+                || folders.clone(),
+                |st, _cols, v| {
+                    let text = |i: usize| {
+                        v.get(i)
+                            .copied()
+                            .flatten()
+                            .map(String::from_utf8_lossy)
+                            .unwrap_or_default()
+                    };
+                    let int = |i: usize| text(i).trim().parse::<i64>().ok();
+                    let (Some(id), Some(version)) = (int(4), int(5)) else {
+                        return;
+                    };
+                    let Some(f) = st.get_mut(text(1).as_ref()) else {
+                        return;
+                    };
+                    let in_snapshot = history::parse_bool(Some(text(8).into_owned()));
+                    f.push(
+                        &text(0),
+                        &text(2),
+                        &text(3),
+                        id,
+                        version,
+                        &text(7),
+                        in_snapshot,
+                    );
+                },
+            )
+            .map_err(|e| e.into_bbr("reading backup manifests"))?;
+    }
+    Ok(folders
         .into_iter()
-        .map(|(db, (mut b, _))| {
-            b.finish();
+        .map(|(db, f)| {
+            let b = f.finish(|s| repositories.get(s).cloned().unwrap_or_default());
             (db, b)
         })
-        .collect();
+        .collect())
+}
+
+/// The FINISHED history rows as chain resolution reads them, per database.
+pub fn backup_records(finished: &[HistoryRow]) -> BTreeMap<String, Vec<BackupRecord>> {
+    let mut out: BTreeMap<String, Vec<BackupRecord>> = BTreeMap::new();
+    for r in finished {
+        out.entry(r.database.clone())
+            .or_default()
+            .push(BackupRecord {
+                label: r.label.clone(),
+                database: r.database.clone(),
+                status: r.status.clone(),
+                snapshot_at: r.snapshot_at.as_deref().and_then(parse_time),
+                backup_timestamp: r.backup_timestamp.clone(),
+                repository: r.repository.clone(),
+            });
+    }
+    out
+}
+
+/// Per configured table: its `backup_tables` rows (one per label) and label -> recorded fingerprint.
+#[allow(clippy::type_complexity)]
+pub fn table_records(
+    c: &mut Cluster,
+    cfg: &Config,
+    dbs: &[String],
+    tables: &[String],
+) -> Result<BTreeMap<TableRef, (Vec<TableRecord>, BTreeMap<String, String>)>, BbrError> {
+    let sql = history::select_table_records_sql(&cfg.ops_database, dbs, tables);
+    let rs = c.query_retry(&sql, &read_policy(cfg)).map_err(|e| {
+        missing_ops(cfg, &e).unwrap_or_else(|| e.into_bbr("reading the backup table records"))
+    })?;
+    let mut out: BTreeMap<TableRef, (Vec<TableRecord>, BTreeMap<String, String>)> = BTreeMap::new();
+    for row in &rs.rows {
+        let get = |i: usize| history::at(row, i).unwrap_or_default();
+        let t = TableRef {
+            database: get(1),
+            table: get(2),
+        };
+        let entry = out.entry(t).or_default();
+        let label = get(0);
+        // duplicates (a retried INSERT) collapse: one record per label
+        if entry.1.contains_key(&label) {
+            continue;
+        }
+        entry.1.insert(label.clone(), get(4));
+        entry.0.push(TableRecord {
+            label,
+            complete: history::parse_bool(history::at(row, 3)),
+        });
+    }
     Ok(out)
+}
+
+/// Refuses (exit 2) an ops schema older or newer than this release: a command must not read or
+/// write a layout it does not know. One SELECT.
+pub fn check_schema(c: &mut Cluster, cfg: &Config) -> Result<(), BbrError> {
+    let ops = &cfg.ops_database;
+    let version = match c.query_retry(&schema::select_version_sql(ops), &read_policy(cfg)) {
+        Ok(rs) => schema::parse_version(rs.scalar().as_deref()),
+        Err(e @ SqlError::Server { .. }) => {
+            if missing_ops(cfg, &e).is_none() && !is_unknown_table(&e) {
+                return Err(e.into_bbr("reading the ops schema version"));
+            }
+            1
+        }
+        Err(e) => return Err(e.into_bbr("reading the ops schema version")),
+    };
+    match version.cmp(&schema::SCHEMA_VERSION) {
+        std::cmp::Ordering::Equal => Ok(()),
+        std::cmp::Ordering::Less => Err(BbrError::usage(
+            format!(
+                "the ops tables in database {ops} are schema version {version} (an older release or not initialised); this release needs version {}",
+                schema::SCHEMA_VERSION
+            ),
+            "run `starrocks-bbr init` once: it upgrades them in place and keeps every row of history",
+        )),
+        std::cmp::Ordering::Greater => Err(BbrError::usage(
+            format!(
+                "the ops tables in database {ops} are schema version {version}, newer than this release understands ({})",
+                schema::SCHEMA_VERSION
+            ),
+            "use the starrocks-bbr release that wrote them, or a newer one",
+        )),
+    }
+}
+
+fn is_unknown_table(e: &SqlError) -> bool {
+    let SqlError::Server { message, .. } = e else {
+        return false;
+    };
+    let m = message.to_ascii_lowercase();
+    m.contains("unknown table") || m.contains("not exist") || m.contains("not found")
 }
 
 /// Partitions of every configured table: ONE set-based query to information_schema.partitions_meta,
@@ -424,15 +528,9 @@ pub fn backup_state(c: &mut Cluster, cfg: &Config) -> Result<BackupState, BbrErr
     let cluster_time = cluster_now(c, cfg)?;
     let dbs: Vec<String> = cfg.tables_by_db().into_keys().collect();
 
+    check_schema(c, cfg)?;
     let finished = history_rows(c, cfg, &dbs, "FINISHED")?;
-    let mut base_labels: BTreeMap<String, String> = BTreeMap::new();
-    for r in &finished {
-        // rows come newest first: keep the first per database
-        base_labels
-            .entry(r.database.clone())
-            .or_insert(r.label.clone());
-    }
-    let bases = bases(c, cfg, &base_labels)?;
+    let bases = bases(c, cfg, &finished)?;
 
     let resume = resumable(c, cfg, &dbs, &cluster_time)?;
 
@@ -469,6 +567,7 @@ pub fn backup_state(c: &mut Cluster, cfg: &Config) -> Result<BackupState, BbrErr
         tables,
         bases,
         resume,
+        force_full: false,
     })
 }
 

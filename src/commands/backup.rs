@@ -58,10 +58,12 @@ fn print_jobs(
     Ok(())
 }
 
-pub(super) fn backup(cfg: &Config, dry_run: bool, out: &mut dyn Write) -> Result<()> {
+/// `full`: `backup --full` (every table whole).
+pub(super) fn backup(cfg: &Config, dry_run: bool, full: bool, out: &mut dyn Write) -> Result<()> {
     let mut c = Cluster::connect(cfg)?;
     crate::preflight::check_repository(&mut c, cfg, true)?;
     let mut st = state::backup_state(&mut c, cfg)?;
+    st.force_full = full;
     crate::preflight::check_history(&mut c, cfg)?;
     if dry_run {
         let plan = plan_backup_owned(cfg, st, None);
@@ -93,6 +95,7 @@ pub(super) fn backup(cfg: &Config, dry_run: bool, out: &mut dyn Write) -> Result
             return Err(e.into());
         }
         st = state::backup_state(&mut c, cfg)?;
+        st.force_full = full;
         st.resume.clear();
     }
     let plan = plan_backup_owned(cfg, st, Some(&random_suffix()));

@@ -22,9 +22,13 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<()> {
             let cfg = Config::load(&common.config)?;
             init::init(&cfg, dry_run, out)
         }
-        Cmd::Backup { common, dry_run } => {
+        Cmd::Backup {
+            common,
+            dry_run,
+            full,
+        } => {
             let cfg = Config::load(&common.config)?;
-            backup::backup(&cfg, dry_run, out)
+            backup::backup(&cfg, dry_run, full, out)
         }
         Cmd::List { common, format } => {
             let cfg = Config::load(&common.config)?;

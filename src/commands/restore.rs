@@ -111,7 +111,7 @@ pub(super) fn restore(
         }
     }
     let resolve = |d: &state::restore::RestoreDiscovery| {
-        chain::resolve(&d.backups, &d.manifest, target_time).map_err(|e| {
+        chain::resolve(&d.backups, &d.tables, &d.manifest, target_time).map_err(|e| {
             BbrError::usage(
                 format!("cannot restore {target} as of {target_time}: {e}"),
                 "pick another --timestamp (see `starrocks-bbr list`)",

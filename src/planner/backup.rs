@@ -9,17 +9,54 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
+use super::rolling::{self, Bounds, TableFacts};
 use super::{finalize_step, job_step};
 use crate::config::{Config, TableRef};
 use crate::history::{
     self, finalize_template, insert_running_sql, ManifestInsert, ManifestRow, ManifestRowRef,
-    RunningRow, FINALIZE_PLACEHOLDERS,
+    RunningRow, TableRow, FINALIZE_PLACEHOLDERS,
 };
 use crate::plan::{BackupObject, BackupType, Command, Details, Plan, Step, StepKind};
 use crate::sql::{ident, literal, qualified};
 
 /// Manifest rows per INSERT statement.
 pub const MANIFEST_CHUNK: usize = 500;
+
+/// What rolling fulls weigh for a table that could be backed up incrementally: the snapshots its
+/// newest restore point would need (the sources of its unchanged partitions, plus this run's when
+/// anything changed), where those live, and when its chain started.
+fn chain_facts(b: &BaseBackup, bt: &BaseTable, ts: &TableState, changed: bool) -> TableFacts {
+    let unchanged: Vec<u32> = ts
+        .partitions
+        .iter()
+        .filter(|p| !p.is_temp)
+        .filter_map(|p| {
+            bt.get(&p.name)
+                .filter(|r| (r.id, r.visible_version) == (p.id, p.visible_version))
+                .map(|r| r.source)
+        })
+        .collect::<BTreeSet<u32>>()
+        .into_iter()
+        .collect();
+    let mut repositories: Vec<String> = unchanged
+        .iter()
+        .map(|s| b.repository(*s).to_string())
+        .filter(|r| !r.is_empty())
+        .collect();
+    repositories.sort();
+    repositories.dedup();
+    TableFacts {
+        jobs_if_incremental: rolling::jobs_if_incremental(
+            unchanged
+                .iter()
+                .map(|s| b.sources.get(*s as usize).map_or("", String::as_str)),
+            changed,
+        ),
+        chain_start: bt.chain_start,
+        repositories,
+        changed,
+    }
+}
 
 /// A partition name. Inline up to 24 bytes (every usual StarRocks partition name): a 1M-partition
 /// plan holds 2M of them (current + base), and 2M small heap blocks cost ~64 MB and, scattered among
@@ -58,6 +95,8 @@ pub struct BaseTable {
     pub fingerprints: Vec<String>,
     /// Sorted by name, one per name.
     pub partitions: Vec<BasePartition>,
+    /// When the complete record its chain starts at was taken (full_every_days).
+    pub chain_start: Option<chrono::NaiveDateTime>,
 }
 
 impl BaseTable {
@@ -75,6 +114,8 @@ pub struct BaseBackup {
     pub label: String,
     /// The distinct source labels of the manifest.
     pub sources: Vec<String>,
+    /// The repository of each source (same index; empty when unknown).
+    pub source_repositories: Vec<String>,
     pub tables: BTreeMap<String, BaseTable>,
 }
 
@@ -142,6 +183,13 @@ impl BaseBackup {
         }
     }
 
+    /// The repository holding source `i` ("" when unknown).
+    pub fn repository(&self, i: u32) -> &str {
+        self.source_repositories
+            .get(i as usize)
+            .map_or("", String::as_str)
+    }
+
     pub fn source(&self, p: &BasePartition) -> &str {
         self.sources
             .get(p.source as usize)
@@ -167,13 +215,15 @@ pub struct BackupState {
     /// Database -> latest FINISHED backup.
     pub bases: BTreeMap<String, BaseBackup>,
     pub resume: Vec<ResumeJob>,
+    /// `backup --full`: every table whole (not discovery: the command line).
+    pub force_full: bool,
 }
 
 /// What happens to one table in this run.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TableDecision {
     /// Back up the whole table (full backup, new table or schema change).
-    Whole(&'static str),
+    Whole(String),
     /// Back up these partitions (sorted).
     Partitions(Vec<String>),
     Unchanged,
@@ -199,15 +249,15 @@ pub fn changed_partitions(current: &[PartitionState], base: &BaseTable) -> Vec<S
 pub fn decide_table(state: &TableState, base: Option<Option<&BaseTable>>) -> TableDecision {
     let has_partitions = state.partitions.iter().any(|p| !p.is_temp);
     let decision = match base {
-        None => TableDecision::Whole("full backup"),
-        Some(None) => TableDecision::Whole("new table"),
-        Some(Some(t)) if t.partitions.is_empty() => TableDecision::Whole("new table"),
+        None => TableDecision::Whole("full backup".into()),
+        Some(None) => TableDecision::Whole("new table".into()),
+        Some(Some(t)) if t.partitions.is_empty() => TableDecision::Whole("new table".into()),
         Some(Some(t))
             if t.fingerprints
                 .iter()
                 .any(|f| *f != state.schema_fingerprint) =>
         {
-            TableDecision::Whole("schema changed")
+            TableDecision::Whole("schema changed".into())
         }
         Some(Some(t)) => {
             let changed = changed_partitions(&state.partitions, t);
@@ -271,6 +321,10 @@ struct TableInput {
     decision: String,
     partitions_total: usize,
     partitions_in_snapshot: usize,
+    /// Tombstones recorded: partitions the base had that no longer exist.
+    partitions_dropped: usize,
+    /// RESTORE jobs the table's restore as of this backup needs.
+    restore_jobs: usize,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -397,6 +451,7 @@ pub fn plan_backup_owned(cfg: &Config, state: BackupState, suffix: Option<&str>)
         tables: all_tables,
         mut bases,
         resume,
+        force_full,
     } = state;
     let mut steps = plan_resume(cfg, &resume);
     let mut db_inputs = Vec::new();
@@ -406,45 +461,77 @@ pub fn plan_backup_owned(cfg: &Config, state: BackupState, suffix: Option<&str>)
         by_db.entry(t.database.clone()).or_default().push((t, s));
     }
 
+    let now = crate::state::parse_time(&cluster_time);
+    let bounds = Bounds {
+        max_restore_jobs: usize::try_from(cfg.max_restore_jobs).unwrap_or(usize::MAX),
+        full_every_days: cfg.full_every_days,
+        repository: &cfg.repository,
+        force_full,
+    };
     for (db, tables) in by_db {
         let db = db.as_str();
         let mut base = bases.remove(db);
-        let ty = if base.is_some() {
+        let ty = if base.is_some() && !force_full {
             BackupType::Incremental
         } else {
             BackupType::Full
         };
         let label = make_label(db, &cluster_time, ty, suffix);
 
+        // Decide every table first (rolling fulls weigh the tables of the run against each other).
+        let mut decisions: Vec<(TableDecision, usize)> = Vec::with_capacity(tables.len());
+        let mut facts: BTreeMap<usize, TableFacts> = BTreeMap::new();
+        for (i, (tref, ts)) in tables.iter().enumerate() {
+            let base_table = base.as_ref().map(|b| (b, b.tables.get(&tref.table)));
+            let decision = decide_table(ts, base_table.map(|(_, t)| t));
+            let jobs = match (base_table, &decision) {
+                (Some((b, Some(bt))), TableDecision::Partitions(_) | TableDecision::Unchanged) => {
+                    let f =
+                        chain_facts(b, bt, ts, matches!(decision, TableDecision::Partitions(_)));
+                    let jobs = f.jobs_if_incremental;
+                    facts.insert(i, f);
+                    jobs
+                }
+                _ => 1,
+            };
+            decisions.push((decision, jobs));
+        }
+        for (i, why) in rolling::decide(&facts, &bounds, now) {
+            if let Some(d) = decisions.get_mut(i) {
+                *d = (TableDecision::Whole(why), 1);
+            }
+        }
+        if force_full {
+            for d in decisions.iter_mut() {
+                if !matches!(d.0, TableDecision::Whole(_)) {
+                    *d = (TableDecision::Whole("backup --full".to_string()), 1);
+                }
+            }
+        }
+
         let mut objects = Vec::new();
-        // The manifest is rendered chunk by chunk into its INSERT statements: a 1M-partition
-        // manifest never exists as rows in memory, only as the SQL the plan carries anyway.
+        // The manifest is rendered chunk by chunk into its INSERT statements: only what changed
+        // (partitions in the snapshot, tombstones), never the partitions merely in scope.
         let mut manifest = ManifestChunks::new(ops);
+        let mut table_rows: Vec<(String, String, bool, usize, usize, String)> = Vec::new();
         let mut in_snapshot = 0usize;
         let mut table_inputs = Vec::new();
-        // Partitions the base recorded that no longer exist (only counted where not backed up whole).
+        // Tombstones written (partitions the base had that no longer exist).
         let mut dropped = 0usize;
         // `tref`, `ts` and `base_table` are owned and dropped at the end of each iteration.
-        for (tref, ts) in tables {
-            let base_table: Option<Option<BaseTable>> =
-                base.as_mut().map(|b| b.tables.remove(&tref.table));
-            let decision = decide_table(&ts, base_table.as_ref().map(Option::as_ref));
-            if let (Some(Some(bt)), TableDecision::Unchanged | TableDecision::Partitions(_)) =
-                (&base_table, &decision)
-            {
-                dropped += dropped_partitions(&ts.partitions, bt);
-            }
-            let (whole, in_snap): (bool, BTreeSet<&str>) = match &decision {
-                TableDecision::Whole(_) => (
-                    true,
-                    ts.partitions
-                        .iter()
-                        .filter(|p| !p.is_temp)
-                        .map(|p| p.name.as_str())
-                        .collect(),
-                ),
-                TableDecision::Partitions(ps) => (false, ps.iter().map(String::as_str).collect()),
-                TableDecision::Unchanged => (false, BTreeSet::new()),
+        for ((tref, ts), (decision, jobs)) in tables.into_iter().zip(decisions) {
+            let base_table: Option<BaseTable> =
+                base.as_mut().and_then(|b| b.tables.remove(&tref.table));
+            let whole = matches!(decision, TableDecision::Whole(_));
+            let in_snap: BTreeSet<&str> = match &decision {
+                TableDecision::Whole(_) => ts
+                    .partitions
+                    .iter()
+                    .filter(|p| !p.is_temp)
+                    .map(|p| p.name.as_str())
+                    .collect(),
+                TableDecision::Partitions(ps) => ps.iter().map(String::as_str).collect(),
+                TableDecision::Unchanged => BTreeSet::new(),
             };
             if !in_snap.is_empty() {
                 objects.push(BackupObject {
@@ -461,16 +548,7 @@ pub fn plan_backup_owned(cfg: &Config, state: BackupState, suffix: Option<&str>)
             let mut parts: Vec<&PartitionState> =
                 ts.partitions.iter().filter(|p| !p.is_temp).collect();
             parts.sort_by(|a, b| a.name.cmp(&b.name));
-            for p in &parts {
-                let in_snapshot = in_snap.contains(p.name.as_str());
-                let source_label = if in_snapshot {
-                    label.as_str()
-                } else {
-                    base.as_ref()
-                        .zip(base_table.as_ref().and_then(Option::as_ref))
-                        .and_then(|(b, t)| t.get(&p.name).map(|r| b.source(r)))
-                        .unwrap_or(label.as_str())
-                };
+            for p in parts.iter().filter(|p| in_snap.contains(p.name.as_str())) {
                 manifest.push(ManifestRowRef {
                     label: &label,
                     database: db,
@@ -479,23 +557,84 @@ pub fn plan_backup_owned(cfg: &Config, state: BackupState, suffix: Option<&str>)
                     partition_id: p.id,
                     visible_version: p.visible_version,
                     replication_num: p.replication_num,
-                    source_label,
-                    in_snapshot,
-                    whole_table: whole && in_snapshot,
+                    source_label: &label,
+                    in_snapshot: true,
+                    whole_table: whole,
                     schema_fingerprint: &ts.schema_fingerprint,
                 });
+            }
+            let mut tombstones = 0usize;
+            if let (false, Some(bt)) = (whole, &base_table) {
+                let now: BTreeSet<&str> = parts.iter().map(|p| p.name.as_str()).collect();
+                for gone in bt
+                    .partitions
+                    .iter()
+                    .filter(|b| !now.contains(b.name.as_str()))
+                {
+                    tombstones += 1;
+                    manifest.push(ManifestRowRef {
+                        label: &label,
+                        database: db,
+                        table: &tref.table,
+                        partition: &gone.name,
+                        partition_id: gone.id,
+                        visible_version: gone.visible_version,
+                        replication_num: None,
+                        source_label: "",
+                        in_snapshot: false,
+                        whole_table: false,
+                        schema_fingerprint: &ts.schema_fingerprint,
+                    });
+                }
+            }
+            dropped += tombstones;
+            let decision_text = match &decision {
+                TableDecision::Whole(why) => format!("whole table ({why})"),
+                TableDecision::Partitions(_) => "changed partitions".to_string(),
+                TableDecision::Unchanged if tombstones > 0 => "partitions dropped".to_string(),
+                TableDecision::Unchanged => "unchanged".to_string(),
+            };
+            if !in_snap.is_empty() || tombstones > 0 {
+                table_rows.push((
+                    tref.table.clone(),
+                    ts.schema_fingerprint.clone(),
+                    whole,
+                    parts.len(),
+                    jobs,
+                    decision_text.clone(),
+                ));
             }
             table_inputs.push(TableInput {
                 table: tref.table.clone(),
                 schema_fingerprint: ts.schema_fingerprint.clone(),
-                decision: match &decision {
-                    TableDecision::Whole(why) => format!("whole table ({why})"),
-                    TableDecision::Partitions(_) => "changed partitions".to_string(),
-                    TableDecision::Unchanged => "unchanged".to_string(),
-                },
+                decision: decision_text,
                 partitions_total: parts.len(),
                 partitions_in_snapshot: in_snap.len(),
+                partitions_dropped: tombstones,
+                restore_jobs: jobs,
             });
+        }
+        let mut manifest = manifest.finish();
+        if !table_rows.is_empty() {
+            let rows: Vec<TableRow<'_>> = table_rows
+                .iter()
+                .map(|(table, fp, whole, n, jobs, why)| TableRow {
+                    label: &label,
+                    database: db,
+                    table,
+                    schema_fingerprint: fp,
+                    whole_table: *whole,
+                    complete: *whole,
+                    partitions: *n,
+                    restore_jobs: *jobs,
+                    decision: why,
+                })
+                .collect();
+            let stmts: Vec<(String, usize)> = rows
+                .chunks(MANIFEST_CHUNK)
+                .map(|c| (history::insert_table_rows_sql(ops, c), c.len()))
+                .collect();
+            manifest.splice(0..0, stmts);
         }
 
         let base_label = base.as_ref().map(|b| b.label.clone());
@@ -515,7 +654,7 @@ pub fn plan_backup_owned(cfg: &Config, state: BackupState, suffix: Option<&str>)
                 db,
                 &label,
                 base_label.as_deref(),
-                manifest.finish(),
+                manifest,
             ));
             continue;
         }
@@ -545,7 +684,7 @@ pub fn plan_backup_owned(cfg: &Config, state: BackupState, suffix: Option<&str>)
             ty,
             base_label.as_deref(),
             objects,
-            manifest.finish(),
+            manifest,
             in_snapshot,
         ));
     }
@@ -721,7 +860,7 @@ fn database_steps(
         let i = u32::try_from(i).unwrap_or(u32::MAX);
         steps.push(step(
             StepKind::RecordManifest,
-            format!("record the manifest ({rows} partition rows)"),
+            format!("record the manifest ({rows} rows)"),
             sql,
             Some(Details::Manifest {
                 chunk: i + 1,
@@ -809,9 +948,9 @@ mod tests {
         let new_part = base_table(&[row("t", "p1", 1, 2, "f1")]);
         let empty = BaseTable::default();
         let cases: Vec<(Option<Option<&BaseTable>>, TableDecision)> = vec![
-            (None, TableDecision::Whole("full backup")),
-            (Some(None), TableDecision::Whole("new table")),
-            (Some(Some(&empty)), TableDecision::Whole("new table")),
+            (None, TableDecision::Whole("full backup".into())),
+            (Some(None), TableDecision::Whole("new table".into())),
+            (Some(Some(&empty)), TableDecision::Whole("new table".into())),
             (Some(Some(&same)), TableDecision::Unchanged),
             (
                 Some(Some(&loaded)),
@@ -821,7 +960,10 @@ mod tests {
                 Some(Some(&truncated)),
                 TableDecision::Partitions(vec!["p1".into()]),
             ),
-            (Some(Some(&schema)), TableDecision::Whole("schema changed")),
+            (
+                Some(Some(&schema)),
+                TableDecision::Whole("schema changed".into()),
+            ),
             (
                 Some(Some(&new_part)),
                 TableDecision::Partitions(vec!["p2".into()]),
@@ -946,13 +1088,24 @@ mod tests {
                 Claim,
                 CheckBase,
                 RecordManifest,
+                RecordManifest,
                 IssueBackup,
                 PollBackup,
                 ResolveSnapshotTimestamp,
                 Finalize
             ]
         );
-        let backup = p.steps[4].sql.as_deref().unwrap();
+        // one backup_tables row per table, complete (whole), then the partitions
+        let tables = p.steps[3].sql.as_deref().unwrap();
+        assert!(
+            tables.starts_with("INSERT INTO `ops`.`backup_tables`"),
+            "{tables}"
+        );
+        assert!(
+            tables.contains("'orders', 'fo', 1, 1, 2, 1, 'whole table (full backup)'"),
+            "{tables}"
+        );
+        let backup = p.steps[5].sql.as_deref().unwrap();
         assert_eq!(
             backup,
             "BACKUP SNAPSHOT `sales`.`bbr_sales_20260101000005_full` TO `repo` ON (`customers`, `orders`) PROPERTIES (\"timeout\" = \"86400\")"
@@ -975,14 +1128,25 @@ mod tests {
             backup.sql.as_deref().unwrap(),
             "BACKUP SNAPSHOT `sales`.`bbr_sales_20260101000005_incr_zzzzzz` TO `repo` ON (`orders` PARTITION (`p1`)) PROPERTIES (\"timeout\" = \"86400\")"
         );
-        let manifest = p
+        let manifest: Vec<&str> = p
             .steps
             .iter()
-            .find(|s| s.kind == StepKind::RecordManifest)
-            .unwrap();
-        let sql = manifest.sql.as_deref().unwrap();
-        // unchanged partitions point at the base's snapshot
-        assert!(sql.contains("'p2', 2, 1, 1, 'base', 0, 0"), "{sql}");
+            .filter(|s| s.kind == StepKind::RecordManifest)
+            .filter_map(|s| s.sql.as_deref())
+            .collect();
+        assert_eq!(manifest.len(), 2);
+        // lean: only the changed partition, and one delta (not complete) row for its table
+        assert!(
+            manifest[0].contains("'orders', 'fo', 0, 0, 2, 2, 'changed partitions'"),
+            "{}",
+            manifest[0]
+        );
+        assert!(!manifest[0].contains("'customers'"), "{}", manifest[0]);
+        let sql = manifest[1];
+        assert!(
+            !sql.contains("'p2'"),
+            "unchanged partitions are not recorded: {sql}"
+        );
         assert!(
             sql.contains("'p1', 1, 2, 1, 'bbr_sales_20260101000005_incr_zzzzzz', 1, 0"),
             "{sql}"
@@ -1012,7 +1176,14 @@ mod tests {
                 "p2 dropped, nothing else changed",
                 vec![part("p1", 1, 1)],
                 "manifest_only",
-                vec![RecordRunning, Claim, CheckBase, RecordManifest, Finalize],
+                vec![
+                    RecordRunning,
+                    Claim,
+                    CheckBase,
+                    RecordManifest,
+                    RecordManifest,
+                    Finalize,
+                ],
             ),
             (
                 "p2 dropped and p1 loaded: an ordinary incremental",
@@ -1022,6 +1193,7 @@ mod tests {
                     RecordRunning,
                     Claim,
                     CheckBase,
+                    RecordManifest,
                     RecordManifest,
                     IssueBackup,
                     PollBackup,
@@ -1046,18 +1218,24 @@ mod tests {
                 continue;
             }
             assert_eq!(p.inputs["databases"][0]["base_label"], "base", "{name}");
-            let manifest = p.steps[3].sql.as_deref().unwrap();
+            // a tombstone for p2, nothing for the unchanged p1
+            let manifest = p.steps[4].sql.as_deref().unwrap();
             assert!(
-                manifest.contains("'p1', 1, 1, 1, 'base', 0, 0"),
+                manifest.contains("'p2', 2, 1, NULL, '', 0, 0"),
                 "{manifest}"
             );
-            assert!(!manifest.contains("'p2'"), "{manifest}");
+            assert!(!manifest.contains("'p1'"), "{manifest}");
+            assert!(p.steps[3]
+                .sql
+                .as_deref()
+                .unwrap()
+                .contains("'orders', 'fo', 0, 0, 1, 1, 'partitions dropped'"));
             let running = p.steps[0].sql.as_deref().unwrap();
             assert!(
                 running.contains("'incremental'") && running.contains("'base', 0, '[]'"),
                 "{running}"
             );
-            let fin = p.steps[4].sql.as_deref().unwrap();
+            let fin = p.steps[5].sql.as_deref().unwrap();
             assert!(!fin.contains("${"), "a complete statement: {fin}");
             assert!(
                 fin.contains("`status` = 'FINISHED'")
@@ -1081,7 +1259,8 @@ mod tests {
             .iter()
             .filter(|s| s.kind == StepKind::RecordManifest)
             .count();
-        assert_eq!(chunks, 3);
+        // 1201 partition rows in three chunks, then the two tables' rows
+        assert_eq!(chunks, 4);
     }
 
     fn arb_parts() -> impl Strategy<Value = Vec<(u8, i64, i64, bool)>> {

@@ -1,9 +1,11 @@
 //! Pure planners: read state in, Plan out. No I/O here, so plans are testable and reproducible.
 
 pub mod backup;
+pub mod base;
 pub mod chain;
 pub mod init;
 pub mod restore;
+pub mod rolling;
 
 use crate::config::Config;
 use crate::plan::{Details, RetryPolicy, Step, StepKind};

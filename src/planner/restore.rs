@@ -34,6 +34,10 @@ pub struct ChainEntry {
     pub replication_num: u32,
     /// Partitions of the target table this snapshot supplies.
     pub partitions: Vec<String>,
+    /// The repository the snapshot was written to (absent in chains recorded before schema
+    /// version 2: the configured repository).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub repository: String,
 }
 
 impl From<&ChainLink> for ChainEntry {
@@ -44,6 +48,7 @@ impl From<&ChainLink> for ChainEntry {
             snapshot_at: l.snapshot_at.format(TIME_FORMAT).to_string(),
             replication_num: l.replication_num,
             partitions: l.partitions.clone(),
+            repository: l.repository.clone(),
         }
     }
 }
@@ -438,7 +443,11 @@ pub fn restore_sql(cfg: &Config, target: &TableRef, link: &ChainEntry) -> String
     format!(
         "RESTORE SNAPSHOT {} FROM {} ON ({} PARTITION ({})) PROPERTIES ({}, {}, {})",
         qualified(&target.database, &link.label),
-        ident(&cfg.repository),
+        ident(if link.repository.is_empty() {
+            &cfg.repository
+        } else {
+            &link.repository
+        }),
         ident(&target.table),
         parts.join(", "),
         property("backup_timestamp", &link.backup_timestamp),
@@ -809,7 +818,19 @@ mod tests {
             snapshot_at: t(at),
             partitions: parts.iter().map(|p| p.to_string()).collect(),
             replication_num: rn,
+            repository: String::new(),
         }
+    }
+
+    #[test]
+    fn each_snapshot_is_restored_from_the_repository_its_row_names() {
+        let target = TableRef::parse("sales.orders").unwrap();
+        let mut l = link("b1", "2026-01-01 00:00:00", &["p1"], 1);
+        let entry = ChainEntry::from(&l);
+        assert!(restore_sql(&cfg(), &target, &entry).contains(" FROM `repo` ON "));
+        l.repository = "old_repo".into();
+        let entry = ChainEntry::from(&l);
+        assert!(restore_sql(&cfg(), &target, &entry).contains(" FROM `old_repo` ON "));
     }
 
     fn state(exists: bool, resume: Vec<RestoreResume>) -> RestoreState {
