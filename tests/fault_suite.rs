@@ -424,8 +424,51 @@ fn verify(env: &Env, repo: &str, tables: &[(String, String)], settled: bool) -> 
     p
 }
 
-/// The latest FINISHED backup of each database records every partition at its current (id,
-/// version), and the snapshot each partition's data comes from is complete and holds it.
+/// What the FINISHED backups of `db` record as of the newest one, per (table, partition): (id,
+/// version, source). Lean manifests (DESIGN.md): per table, start at the newest FINISHED backup
+/// whose backup_tables row is complete, then apply every later FINISHED one's rows in snapshot
+/// order (a row not in the snapshot of a delta is a tombstone). Written here independently of the
+/// tool's fold, as the oracle.
+fn folded_manifest(env: &Env, db: &str) -> BTreeMap<(String, String), (u64, u64, String)> {
+    let lit = |v: &str| v.replace('\\', "\\\\").replace('\'', "\\'");
+    let db = lit(db);
+    let order = env.query(&format!(
+        "SELECT h.label, t.table_name, t.complete FROM ops.backup_history h JOIN ops.backup_tables t ON t.label = h.label AND t.database_name = h.database_name WHERE h.database_name = '{db}' AND h.status = 'FINISHED' ORDER BY h.snapshot_at, h.label"
+    ));
+    let mut spans: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for r in order {
+        let span = spans.entry(s(&r[1])).or_default();
+        if s(&r[2]) == "1" {
+            span.clear();
+        }
+        if !span.contains(&s(&r[0])) {
+            span.push(s(&r[0]));
+        }
+    }
+    let mut out = BTreeMap::new();
+    for (table, labels) in spans {
+        for (rank, label) in labels.iter().enumerate() {
+            let rows = env.query(&format!(
+                "SELECT partition_name, partition_id, visible_version, source_label, in_snapshot FROM ops.backup_partitions WHERE label = '{label}' AND database_name = '{db}' AND table_name = '{}'",
+                lit(&table)
+            ));
+            for r in rows {
+                let key = (table.clone(), s(&r[0]));
+                if rank > 0 && s(&r[4]) != "1" {
+                    out.remove(&key);
+                    continue;
+                }
+                let id = s(&r[1]).parse().unwrap_or(0);
+                let v = s(&r[2]).parse().unwrap_or(0);
+                out.insert(key, (id, v, s(&r[3])));
+            }
+        }
+    }
+    out
+}
+
+/// The latest FINISHED backup of each database records (folded) every partition at its current
+/// (id, version), and the snapshot each partition's data comes from is complete and holds it.
 fn coverage(env: &Env, repo: &str, tables: &[(String, String)]) -> Vec<String> {
     let mut p = Vec::new();
     let snaps = env.sim.snapshots(repo);
@@ -438,15 +481,7 @@ fn coverage(env: &Env, repo: &str, tables: &[(String, String)]) -> Vec<String> {
             p.push(format!("no FINISHED backup of {db}"));
             continue;
         };
-        let rows = env.query(&format!(
-            "SELECT table_name, partition_name, partition_id, visible_version, source_label FROM ops.backup_partitions WHERE label = '{label}'"
-        ));
-        let mut recorded: BTreeMap<(String, String), (u64, u64, String)> = BTreeMap::new();
-        for r in rows {
-            let id = s(&r[2]).parse().unwrap_or(0);
-            let v = s(&r[3]).parse().unwrap_or(0);
-            recorded.insert((s(&r[0]), s(&r[1])), (id, v, s(&r[4])));
-        }
+        let recorded = folded_manifest(env, db);
         let mut now: BTreeMap<(String, String), (u64, u64)> = BTreeMap::new();
         for (d, t) in tables.iter().filter(|t| t.0 == db) {
             for part in env.sim.partitions(d, t).unwrap() {

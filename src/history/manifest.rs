@@ -57,6 +57,19 @@ pub const SPAN_MANIFEST_COLUMNS: [&str; 9] = [
     "in_snapshot",
 ];
 
+/// The `backup_tables` columns every writer fills, in order.
+pub const TABLE_ROW_COLUMNS: [&str; 9] = [
+    "label",
+    "database_name",
+    "table_name",
+    "schema_fingerprint",
+    "whole_table",
+    "complete",
+    "partitions",
+    "restore_jobs",
+    "decision",
+];
+
 /// One `backup_tables` row as the planner writes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TableRow<'a> {
@@ -99,17 +112,7 @@ pub fn insert_table_rows_sql(ops: &str, rows: &[TableRow<'_>]) -> String {
     format!(
         "INSERT INTO {} ({}) VALUES {}",
         qualified(ops, BACKUP_TABLES),
-        col_list(&[
-            "label",
-            "database_name",
-            "table_name",
-            "schema_fingerprint",
-            "whole_table",
-            "complete",
-            "partitions",
-            "restore_jobs",
-            "decision"
-        ]),
+        col_list(&TABLE_ROW_COLUMNS),
         values.join(", ")
     )
 }

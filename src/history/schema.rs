@@ -7,7 +7,7 @@
 //! complete — one set-based INSERT ... SELECT; no history row is changed or lost, and a restore to
 //! a point recorded before the upgrade resolves exactly as before.
 
-use super::{col_list, BACKUP_PARTITIONS, BACKUP_TABLES, BBR_META};
+use super::{col_list, BACKUP_PARTITIONS, BACKUP_TABLES, BBR_META, TABLE_ROW_COLUMNS};
 use crate::sql::{ident, literal, qualified};
 
 /// The ops schema version this release writes and reads.
@@ -45,17 +45,7 @@ pub fn upgrade_v1_sql(ops: &str) -> String {
     format!(
         "INSERT INTO {} ({}) SELECT {l}, {d}, {t}, MAX({f}), MAX({w}), 1, COUNT(DISTINCT {p}), COUNT(DISTINCT {s}), 'recorded before schema version 2' FROM {} GROUP BY {l}, {d}, {t}",
         qualified(ops, BACKUP_TABLES),
-        col_list(&[
-            "label",
-            "database_name",
-            "table_name",
-            "schema_fingerprint",
-            "whole_table",
-            "complete",
-            "partitions",
-            "restore_jobs",
-            "decision"
-        ]),
+        col_list(&TABLE_ROW_COLUMNS),
         qualified(ops, BACKUP_PARTITIONS),
         l = ident("label"),
         d = ident("database_name"),
