@@ -131,6 +131,12 @@ struct RawConfig {
     max_restore_jobs: u32,
     #[serde(default)]
     full_every_days: u32,
+    #[serde(default = "default_parallel_databases")]
+    parallel_databases: u32,
+}
+
+fn default_parallel_databases() -> u32 {
+    4
 }
 
 fn default_max_restore_jobs() -> u32 {
@@ -193,6 +199,8 @@ pub struct Config {
     pub max_restore_jobs: u32,
     /// A table whose chain starts more than this many days ago is backed up whole; 0 = never.
     pub full_every_days: u32,
+    /// Databases whose jobs run at once (one thread and connection each).
+    pub parallel_databases: u32,
 }
 
 impl Config {
@@ -281,6 +289,12 @@ impl Config {
                 "must be at least 1 (a restore needs at least one RESTORE job)".into(),
             ));
         }
+        if raw.parallel_databases == 0 {
+            return Err(bad(
+                "parallel_databases",
+                "must be at least 1 (1 = one database at a time)".into(),
+            ));
+        }
         Ok(Config {
             path: path.to_path_buf(),
             connection: raw.connection,
@@ -294,6 +308,7 @@ impl Config {
             heartbeat_stale_s: raw.heartbeat_stale_s,
             max_restore_jobs: raw.max_restore_jobs,
             full_every_days: raw.full_every_days,
+            parallel_databases: raw.parallel_databases,
         })
     }
 

@@ -22,6 +22,7 @@ use crate::poll::PollCadence;
 use crate::sql::{literal, opt_literal};
 use crate::state::{cluster_now, parse_time};
 
+pub mod parallel;
 mod restore;
 
 /// How a job ended, for the caller to print.
@@ -702,7 +703,7 @@ impl<'a> Runner<'a> {
     }
 }
 
-fn rank(e: ExitCode) -> u8 {
+pub(crate) fn rank(e: ExitCode) -> u8 {
     match e {
         ExitCode::Success => 0,
         ExitCode::Refused => 1,

@@ -312,3 +312,132 @@ fn a_repository_switch_takes_tables_whole_in_the_new_one_and_restores_work_on_bo
         "{sent:?}"
     );
 }
+
+/// The demo plus database hr (one unpartitioned table) in scope, jobs of both run at once.
+fn two_databases(extra: &str) -> Env {
+    let env = Env::with(sim_options(), extra);
+    let people = starrocks_sim::TableSpec::new(&[("id", "BIGINT"), ("name", "VARCHAR(32)")]);
+    env.sim.create_table("hr", "people", &people).unwrap();
+    env.sim.load("hr", "people", "people", 3).unwrap();
+    let text = std::fs::read_to_string(&env.config).unwrap().replacen(
+        "  - sales.customers\n",
+        "  - sales.customers\n  - hr.people\n",
+        1,
+    );
+    std::fs::write(&env.config, text).unwrap();
+    env.run_ok(&["init"], 0);
+    env
+}
+
+/// FINISHED labels per database.
+fn finished(env: &Env, db: &str) -> Vec<String> {
+    env.query(&format!("SELECT label FROM ops.backup_history WHERE database_name = '{db}' AND status = 'FINISHED' ORDER BY started_at"))
+        .into_iter()
+        .map(|r| r[0].clone().unwrap())
+        .collect()
+}
+
+#[test]
+fn backup_jobs_of_two_databases_run_at_the_same_time() {
+    let env = two_databases("");
+    // Jobs frozen: a run that handled databases one after the other would never send the second
+    // BACKUP while the first job cannot finish.
+    env.sim.stall_jobs(true);
+    let child = std::process::Command::new(assert_cmd::cargo::cargo_bin("starrocks-bbr"))
+        .args(["backup", "--config"])
+        .arg(&env.config)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    while env.backups_sent() < 2 {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "both BACKUPs were never in flight at once: {:#?}",
+            env.sent()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    env.sim.stall_jobs(false);
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("hr: bbr_hr_") && stdout.contains("sales: bbr_sales_"),
+        "{stdout}"
+    );
+    assert_eq!(finished(&env, "hr").len(), 1);
+    assert_eq!(finished(&env, "sales").len(), 1);
+    // each database on its own connection
+    let conns: std::collections::BTreeSet<u32> = env
+        .sim
+        .statements()
+        .into_iter()
+        .filter(|s| s.sql.starts_with("BACKUP"))
+        .map(|s| s.conn_id)
+        .collect();
+    assert_eq!(conns.len(), 2);
+}
+
+#[test]
+fn a_failure_in_one_database_does_not_stop_the_other_and_the_exit_code_covers_both() {
+    let env = two_databases("");
+    env.sim.fail_once(
+        "^BACKUP SNAPSHOT `hr`",
+        1064,
+        "simulated refusal of hr's BACKUP",
+    );
+    let out = env.run(&["backup"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("sales: bbr_sales_") && stdout.contains("FINISHED"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("hr: bbr_hr_") && stdout.contains("FAILED"),
+        "{stdout}"
+    );
+    assert_eq!(finished(&env, "sales").len(), 1);
+    assert!(finished(&env, "hr").is_empty());
+    // the next run backs hr up (a full: nothing FINISHED yet) and finds sales unchanged
+    let out = env.run_ok(&["backup"], 0);
+    assert!(out.contains("sales: nothing changed"), "{out}");
+    assert_eq!(finished(&env, "hr").len(), 1);
+}
+
+#[test]
+fn a_lost_connection_in_one_databases_job_loses_nothing_in_the_other() {
+    let env = two_databases("");
+    // hr's connection dies right after its BACKUP was accepted: hr's worker reconnects and finds
+    // its job by label; sales' job, on its own connection, is not disturbed.
+    env.sim
+        .drop_connection("^BACKUP SNAPSHOT `hr`", starrocks_sim::When::After);
+    env.run_ok(&["backup"], 0);
+    assert_eq!(env.backups_sent(), 2, "one BACKUP per database, none twice");
+    assert_eq!(finished(&env, "hr").len(), 1);
+    assert_eq!(finished(&env, "sales").len(), 1);
+}
+
+#[test]
+fn a_crash_while_one_databases_job_runs_loses_nothing_in_the_other() {
+    let env = two_databases("");
+    // hr's first poll never answers; the run is killed once sales' job is FINISHED.
+    env.sim
+        .hang("^SHOW BACKUP FROM `hr`", starrocks_sim::When::Before);
+    env.killed_run(
+        &["backup"],
+        |_| {
+            env.query("SELECT COUNT(*) FROM ops.backup_history WHERE database_name = 'sales' AND status = 'FINISHED'")[0][0].as_deref() == Some("1")
+        },
+        Duration::ZERO,
+    );
+    assert!(finished(&env, "hr").is_empty());
+    // the next run finishes hr's job by label (no second BACKUP); sales stays as it was
+    env.sim.clear_statements();
+    let out = env.run_ok(&["backup"], 0);
+    assert!(out.contains("interrupted backup bbr_hr_"), "{out}");
+    assert_eq!(env.backups_sent(), 0, "{:#?}", env.sent());
+    assert_eq!(finished(&env, "hr").len(), 1);
+    assert_eq!(finished(&env, "sales").len(), 1);
+}

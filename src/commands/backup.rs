@@ -10,7 +10,12 @@ use crate::cluster::Cluster;
 use crate::config::Config;
 use crate::plan::{Command, Plan};
 use crate::planner::backup::{plan_backup_owned, plan_resume, random_suffix};
-use crate::runner::{RunOutcome, Runner};
+use crate::runner::parallel::run_per_database;
+use crate::runner::RunOutcome;
+
+fn parallel(cfg: &Config) -> usize {
+    usize::try_from(cfg.parallel_databases).unwrap_or(1)
+}
 use crate::state;
 
 use super::restore::finish_dead_restores;
@@ -89,7 +94,7 @@ pub(super) fn backup(cfg: &Config, dry_run: bool, full: bool, out: &mut dyn Writ
             serde_json::json!({ "resume": st.resume }),
             plan_resume(cfg, &st.resume),
         );
-        let outcome = Runner::new(&mut c, cfg).run(&plan);
+        let outcome = run_per_database(&mut c, cfg, plan, parallel(cfg));
         print_jobs(&outcome, &BTreeMap::new(), out)?;
         if let Some(e) = outcome.error {
             return Err(e.into());
@@ -121,7 +126,8 @@ pub(super) fn backup(cfg: &Config, dry_run: bool, full: bool, out: &mut dyn Writ
     if plan.is_empty() {
         return Ok(());
     }
-    let outcome = Runner::new(&mut c, cfg).run(&plan);
+    // one job per database, up to parallel_databases at once (runner::parallel)
+    let outcome = run_per_database(&mut c, cfg, plan, parallel(cfg));
     print_jobs(&outcome, &manifest_only, out)?;
     match outcome.error {
         Some(e) => Err(e.into()),
