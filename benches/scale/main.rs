@@ -1,7 +1,8 @@
-//! `cargo bench --bench scale [-- --smoke] [-- --cases backup,list,poll,restore]`: the scale
+//! `cargo bench --bench scale [-- --smoke] [-- --cases backup,list,poll,restore,rolling,parallel]`: the scale
 //! benchmark of docs/BENCHMARKS.md. Not a criterion bench: each case runs the real binary once as a
 //! child process against an in-process simulator and prints wall time, peak RSS, CPU and statements.
 
+mod bounded;
 mod scenario;
 
 use anyhow::Result;
@@ -63,6 +64,17 @@ fn main() -> Result<()> {
     }
     if cases.contains("poll") {
         poll_case(&sizes, &mut log)?;
+    }
+    if cases.contains("rolling") {
+        let (partitions, days) = if args.iter().any(|a| a == "--smoke") {
+            (10, 20)
+        } else {
+            (365, 365)
+        };
+        bounded::rolling_case(partitions, days, &mut log)?;
+    }
+    if cases.contains("parallel") {
+        bounded::parallel_case(&mut log)?;
     }
     Ok(())
 }
