@@ -64,6 +64,14 @@ pub enum Cmd {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Rebuild a lost ops database (history) from the newest catalog snapshot in the repository.
+    Recover {
+        #[command(flatten)]
+        common: Common,
+        /// Print the plan as JSON; send only SELECT/SHOW.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Print the backup history, newest first.
     List {
         #[command(flatten)]

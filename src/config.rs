@@ -133,6 +133,13 @@ struct RawConfig {
     full_every_days: u32,
     #[serde(default = "default_parallel_databases")]
     parallel_databases: u32,
+    /// Back up the ops database into the repository after each backup / expire (disaster recovery).
+    #[serde(default = "default_true")]
+    catalog_backup: bool,
+}
+
+fn default_true() -> bool {
+    true
 }
 
 fn default_parallel_databases() -> u32 {
@@ -201,6 +208,9 @@ pub struct Config {
     pub full_every_days: u32,
     /// Databases whose jobs run at once (one thread and connection each).
     pub parallel_databases: u32,
+    /// SPEC `catalog_backup` (default true): a `bbr_catalog_` snapshot of the ops database ends
+    /// every backup and expire, so `recover` can rebuild the history on a new cluster.
+    pub catalog_backup: bool,
 }
 
 impl Config {
@@ -309,6 +319,7 @@ impl Config {
             max_restore_jobs: raw.max_restore_jobs,
             full_every_days: raw.full_every_days,
             parallel_databases: raw.parallel_databases,
+            catalog_backup: raw.catalog_backup,
         })
     }
 

@@ -16,6 +16,7 @@ pub enum Command {
     Init,
     Backup,
     Restore,
+    Recover,
 }
 
 /// Every kind of step any command can contain. Documented for auditors in plans/README.md.
@@ -66,6 +67,11 @@ pub enum StepKind {
     /// Restore continuing a dead run: look its current job up by label in SHOW RESTORE and wait
     /// for its end; decides which links StarRocks already ran.
     ResumeRestore,
+    /// Recover: RESTORE every ops table from the chosen catalog snapshot.
+    RestoreCatalog,
+    /// Recover: compare the restored history with SHOW SNAPSHOT ON the repository; FINISHED rows
+    /// whose snapshot is absent become EXPIRED, newer snapshots unknown to the history are reported.
+    CheckHistory,
 }
 
 /// How the runner may retry a step. Transient errors are retried with exponential backoff + jitter.

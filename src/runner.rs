@@ -18,12 +18,16 @@ use crate::error::{BbrError, ExitCode};
 use crate::history::{self, FinalizeValues, BACKUP_HISTORY, RESTORE_HISTORY};
 use crate::plan::{Command, Details, Plan, RetryPolicy, Step, StepKind};
 use crate::planner::backup::{cancel_backup_sql, show_backup_sql, show_snapshot_sql};
+use crate::planner::catalog::is_catalog_label;
 use crate::poll::PollCadence;
 use crate::sql::{literal, opt_literal};
 use crate::state::{cluster_now, parse_time};
 
 pub mod parallel;
+mod recover;
 mod restore;
+
+pub use recover::RecoverReport;
 
 /// How a job ended, for the caller to print.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -136,7 +140,9 @@ impl<'a> Runner<'a> {
                         // Nothing more can be recorded; the RUNNING row is resumed by the next run.
                         job.error = Some(e.clone());
                         job.done = true;
-                        out.error = Some(e);
+                        if !is_catalog_label(&label) {
+                            out.error = Some(e);
+                        }
                         break;
                     }
                     ExitCode::Refused => {
@@ -185,8 +191,10 @@ impl<'a> Runner<'a> {
                     _ => None,
                 });
             // A dead run's job that this run found failed does not fail this run; our own does.
+            // A catalog backup never fails the run (SPEC catalog_backup): the caller warns.
             if let Some(e) = job.error.clone() {
-                let counts = !job.resumed || e.exit == ExitCode::Connect;
+                let counts =
+                    (!job.resumed || e.exit == ExitCode::Connect) && !is_catalog_label(&label);
                 if counts
                     && out
                         .error

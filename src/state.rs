@@ -17,6 +17,8 @@ use crate::planner::base::{BaseFolder, TableSpan};
 use crate::planner::chain::{self, BackupRecord, TableRecord};
 use crate::planner::init::InitState;
 
+pub mod catalog;
+pub mod recover;
 pub mod restore;
 use crate::sql::{literal_list, qualified};
 
@@ -572,7 +574,7 @@ pub fn backup_state(c: &mut Cluster, cfg: &Config) -> Result<BackupState, BbrErr
 }
 
 /// RUNNING rows whose runner is dead (stale heartbeat) or whose job visibly ended.
-fn resumable(
+pub(crate) fn resumable(
     c: &mut Cluster,
     cfg: &Config,
     dbs: &[String],

@@ -255,6 +255,22 @@ fn norm(sql: &str) -> String {
     let mut i = 0;
     while i < b.len() {
         let rest = &sql[i..];
+        // catalog labels: bbr_catalog_<14 digits>_<suffix>
+        if let Some(tail) = rest.strip_prefix("bbr_catalog_") {
+            let stamp: String = tail.chars().take(15).collect();
+            let sfx: String = tail
+                .chars()
+                .skip(15)
+                .take_while(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+                .collect();
+            if stamp.len() == 15 && stamp.ends_with('_') && sfx.len() == 6 {
+                out.push_str("bbr_catalog_");
+                out.push_str(&stamp);
+                out.push_str("XXXXXX");
+                i += "bbr_catalog_".len() + 15 + 6;
+                continue;
+            }
+        }
         let marker = ["_full_", "_incr_"].iter().find(|m| rest.starts_with(**m));
         if let Some(m) = marker {
             let tail = &rest[m.len()..];
@@ -295,6 +311,8 @@ enum Scenario {
     Full,
     /// After a FULL and loads into orders/p20260102 and customers: an INCREMENTAL.
     Incremental,
+    /// The first backup (FULL) with `catalog_backup: true`: the data job, then the catalog job.
+    FullWithCatalog,
 }
 
 impl Scenario {
@@ -302,11 +320,15 @@ impl Scenario {
         match self {
             Scenario::Full => "full",
             Scenario::Incremental => "incremental",
+            Scenario::FullWithCatalog => "full+catalog",
         }
     }
 
     /// Brings a fresh env to the state before the run under test; clears the statement log.
     fn setup(self, env: &Env) {
+        if let Scenario::FullWithCatalog = self {
+            edit_config(env, "catalog_backup: false", "catalog_backup: true");
+        }
         env.run_ok(&["init"], 0);
         if let Scenario::Incremental = self {
             env.run_ok(&["backup"], 0);
@@ -635,13 +657,17 @@ fn crash_at_every_step_boundary() {
 }
 
 fn crash_case(sc: Scenario, r: &Reference, idx: usize, when: When) -> Vec<String> {
-    let env = new_env("");
-    sc.setup(&env);
+    crash_case_on(&new_env(""), sc, r, idx, when)
+}
+
+/// [`crash_case`] on a given env (the catalog cases look at it afterwards).
+fn crash_case_on(env: &Env, sc: Scenario, r: &Reference, idx: usize, when: When) -> Vec<String> {
+    sc.setup(env);
     env.sim.hang_at(idx, when);
-    let mut child = spawn(&env, &["backup"], "killed");
+    let mut child = spawn(env, &["backup"], "killed");
     let mut p = Vec::new();
-    if let Err(e) = wait_for_statement(&env, &mut child, idx) {
-        child.kill(&env);
+    if let Err(e) = wait_for_statement(env, &mut child, idx) {
+        child.kill(env);
         return vec![e];
     }
     let got = norm(&env.sent()[idx]);
@@ -651,13 +677,15 @@ fn crash_case(sc: Scenario, r: &Reference, idx: usize, when: When) -> Vec<String
             norm(&r.statements[idx])
         ));
     }
-    child.kill(&env);
-    p.extend(verify(&env, "backup_repo", &demo_tables(), false));
-    p.extend(settle(&env));
+    child.kill(env);
+    p.extend(verify(env, "backup_repo", &demo_tables(), false));
+    p.extend(settle(env));
     let n_jobs = env.sim.jobs().len();
     let want = match sc {
         Scenario::Full => 1,
-        Scenario::Incremental => 2,
+        // the data job and one catalog job whose snapshot completed (a catalog job killed before
+        // its BACKUP reached StarRocks is recorded FAILED and the clean run makes the one)
+        Scenario::Incremental | Scenario::FullWithCatalog => 2,
     };
     if n_jobs != want {
         p.push(format!(
@@ -666,6 +694,233 @@ fn crash_case(sc: Scenario, r: &Reference, idx: usize, when: When) -> Vec<String
     }
     p
 }
+
+// ---------------------------------------------------------------------------------------------
+// 1b. The catalog step: a crash after the data backup, before or while the catalog backup
+
+#[test]
+fn catalog_crash_after_the_data_backup() {
+    if skip_on_real_cluster("catalog_crash_after_the_data_backup") {
+        return;
+    }
+    let mut tally = Tally::new(
+        "catalog-crash",
+        "SIGKILL at the data job's Finalize and at every step boundary of the catalog backup that follows (before and after the step's first statement), then rerun; recover onto a new cluster must give the whole history",
+    );
+    let sc = Scenario::FullWithCatalog;
+    let r = reference(sc);
+    let all = boundaries(&r);
+    let first_catalog = r
+        .steps
+        .iter()
+        .filter(|(_, sql)| !sql.is_empty())
+        .position(|(_, sql)| sql.contains("bbr_catalog_"))
+        .expect("the plan ends with a catalog backup");
+    // from the data job's last step (its Finalize) on
+    for (kind, idx) in all.iter().skip(first_catalog.saturating_sub(1)) {
+        for when in [When::Before, When::After] {
+            let id = format!("{} kill {when:?} {kind} (statement #{idx})", sc.name());
+            let mut p = Vec::new();
+            let env = new_env("");
+            p.extend(crash_case_on(&env, sc, &r, *idx, when));
+            p.extend(recovered_history_is_whole(&env));
+            tally.case(&id, p);
+        }
+    }
+    tally.finish();
+}
+
+#[test]
+fn catalog_connection_dropped_at_every_statement() {
+    if skip_on_real_cluster("catalog_connection_dropped_at_every_statement") {
+        return;
+    }
+    let mut tally = Tally::new(
+        "catalog-connection",
+        "connection dropped before and after every statement of the catalog backup that ends a backup run: exit 0 (a catalog backup never fails the run), rerun; recover onto a new cluster must give the whole history",
+    );
+    let sc = Scenario::FullWithCatalog;
+    let r = reference(sc);
+    let first = r
+        .statements
+        .iter()
+        .position(|st| st.contains("bbr_catalog_"))
+        .expect("the run ends with a catalog backup");
+    for idx in first..r.statements.len() {
+        for when in [When::Before, When::After] {
+            let head: String = r.statements[idx].chars().take(60).collect();
+            let id = format!("{} drop {when:?} #{idx} {head}", sc.name());
+            let env = new_env("");
+            sc.setup(&env);
+            env.sim.drop_connection_at(idx, when);
+            let mut p = Vec::new();
+            if let Err(e) = expect(&env, &["backup"], 0) {
+                p.push(e);
+            }
+            p.extend(verify(&env, "backup_repo", &demo_tables(), false));
+            p.extend(settle(&env));
+            p.extend(recovered_history_is_whole(&env));
+            tally.case(&id, p);
+        }
+    }
+    tally.finish();
+}
+
+/// Recovering onto a new cluster that shares the repository gives exactly the data history the
+/// cluster has (labels, status, backup_timestamp, snapshot_at), every catalog row FINISHED.
+fn recovered_history_is_whole(a: &Env) -> Vec<String> {
+    let (b, config) = new_cluster_on(a);
+    let out = std::process::Command::new(assert_cmd::cargo::cargo_bin("starrocks-bbr"))
+        .args(["recover", "--config"])
+        .arg(&config)
+        .env(SECRET_VAR, SECRET)
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    if out.status.code() != Some(0) {
+        return vec![format!(
+            "recover exited {:?}: {}",
+            out.status.code(),
+            text(&out.stderr)
+        )];
+    }
+    let (ha, hb) = (a.query(HISTORY_Q), b.execute(HISTORY_Q).unwrap());
+    let mut p = Vec::new();
+    if ha != hb {
+        p.push(format!("recovered history {hb:?} != the cluster's {ha:?}"));
+    }
+    for r in b
+        .execute("SELECT label, status FROM ops.backup_history WHERE database_name = 'ops'")
+        .unwrap()
+    {
+        if s(&r[1]) != "FINISHED" && s(&r[1]) != "FAILED" {
+            p.push(format!(
+                "recovered catalog row {} is {}",
+                s(&r[0]),
+                s(&r[1])
+            ));
+        }
+    }
+    p
+}
+
+// ---------------------------------------------------------------------------------------------
+// 1c. recover killed at every step boundary, then run again
+
+/// Cluster B: new, on `a`'s repository storage (repository created), and its config.
+fn new_cluster_on(a: &Env) -> (starrocks_sim::Sim, PathBuf) {
+    let b = starrocks_sim::Sim::start(starrocks_sim::SimOptions {
+        repository_store: Some(a.sim.repository_store()),
+        first_id: 900_001,
+        start_time: a.sim.now() + chrono::Duration::hours(1),
+        password: SECRET.to_string(),
+        job_state_duration: Duration::from_secs(1),
+        ..sim_options()
+    })
+    .unwrap();
+    b.create_repository("backup_repo", false).unwrap();
+    let dir = a.dir.path().join(format!("b{}", b.port()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("config.yaml");
+    let cfg_text = std::fs::read_to_string(&a.config).unwrap().replace(
+        &format!("port: {}", a.sim.port()),
+        &format!("port: {}", b.port()),
+    );
+    std::fs::write(&config, cfg_text).unwrap();
+    (b, config)
+}
+
+#[test]
+fn recover_crash_at_every_step_boundary() {
+    if skip_on_real_cluster("recover_crash_at_every_step_boundary") {
+        return;
+    }
+    let mut tally = Tally::new(
+        "recover-crash",
+        "SIGKILL at every step boundary of recover onto a new cluster, before and after the step's first statement; recover run again: one RESTORE, the whole history, the catalog row finished",
+    );
+    let a = new_env("");
+    Scenario::FullWithCatalog.setup(&a);
+    a.run_ok(&["backup"], 0);
+    let want = a.query(HISTORY_Q);
+    // the reference: a dry run and an uninterrupted run, each on a new cluster
+    let steps = {
+        let (b, config) = new_cluster_on(&a);
+        let env = Env {
+            sim: b,
+            dir: tempfile::tempdir().unwrap(),
+            config,
+        };
+        dry_run_steps(&env, &["recover", "--dry-run"])
+    };
+    let statements = {
+        let (b, config) = new_cluster_on(&a);
+        let env = Env {
+            sim: b,
+            dir: tempfile::tempdir().unwrap(),
+            config,
+        };
+        expect(&env, &["recover"], 0).unwrap();
+        env.sent()
+    };
+    let r = Reference { steps, statements };
+    let last = boundaries(&r).last().map(|b| b.1);
+    for (kind, idx) in boundaries(&r) {
+        for when in [When::Before, When::After] {
+            let (b, config) = new_cluster_on(&a);
+            let env = Env {
+                sim: b,
+                dir: tempfile::tempdir().unwrap(),
+                config,
+            };
+            let id = format!("recover kill {when:?} {kind} (statement #{idx})");
+            let mut p = Vec::new();
+            env.sim.hang_at(idx, when);
+            let mut child = spawn(&env, &["recover"], "killed");
+            if let Err(e) = wait_for_statement(&env, &mut child, idx) {
+                p.push(e);
+            }
+            child.kill(&env);
+            env.sim.advance(Duration::from_secs(60));
+            // killed after the last statement (the Finalize) ran: the recover is complete
+            let rerun = if Some(idx) == last && when == When::After {
+                4
+            } else {
+                0
+            };
+            if let Err(e) = expect(&env, &["recover"], rerun) {
+                p.push(format!("rerun: {e}"));
+            }
+            let got = env.sim.execute(HISTORY_Q).unwrap_or_default();
+            if got != want {
+                p.push(format!(
+                    "recovered history {got:?} != the lost cluster's {want:?}"
+                ));
+            }
+            let restores = env
+                .sim
+                .jobs()
+                .iter()
+                .filter(|j| j.kind == JobKind::Restore)
+                .count();
+            if restores != 1 {
+                p.push(format!("{restores} RESTORE jobs, one recover needs 1"));
+            }
+            for row in env
+                .sim
+                .execute("SELECT label, status FROM ops.backup_history WHERE status = 'RUNNING'")
+                .unwrap_or_default()
+            {
+                p.push(format!("{} left RUNNING", s(&row[0])));
+            }
+            tally.case(&id, p);
+        }
+    }
+    tally.finish();
+}
+
+/// The data history a recover must reproduce.
+const HISTORY_Q: &str = "SELECT label, status, backup_timestamp, snapshot_at FROM ops.backup_history WHERE database_name = 'sales' ORDER BY label";
 
 // ---------------------------------------------------------------------------------------------
 // 2. A dropped connection before and after every statement

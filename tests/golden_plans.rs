@@ -56,6 +56,38 @@ fn dry_run_args(env: &Env, args: &[&str]) -> String {
     out
 }
 
+/// The steps of a backup plan's data jobs (not the catalog backup that ends it).
+fn data_steps(plan: &serde_json::Value) -> Vec<&serde_json::Value> {
+    plan["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| {
+            !s["label"]
+                .as_str()
+                .unwrap_or("")
+                .starts_with("bbr_catalog_")
+        })
+        .collect()
+}
+
+/// Runs the catalog job of a backup plan for real with its deterministic label (RUNNING row,
+/// BACKUP of the ops database), one second after the data job, and records it FINISHED.
+fn apply_catalog_as_backed_up(env: &Env, plan_json: &str) -> String {
+    let plan: serde_json::Value = serde_json::from_str(plan_json).unwrap();
+    env.sim.advance(std::time::Duration::from_secs(1));
+    let mut label = String::new();
+    for step in plan["steps"].as_array().unwrap() {
+        let l = step["label"].as_str().unwrap_or("");
+        let kind = step["kind"].as_str().unwrap();
+        if l.starts_with("bbr_catalog_") && ["RecordRunning", "IssueBackup"].contains(&kind) {
+            env.sim.execute(step["sql"].as_str().unwrap()).unwrap();
+            label = l.to_string();
+        }
+    }
+    finish_backed_up(env, label)
+}
+
 /// Writes what the full plan's RUNNING row and manifest would write, then marks it FINISHED: a
 /// deterministic stand-in for a real full backup (whose label has a random part).
 fn apply_as_finished(env: &Env, plan_json: &str) {
@@ -66,7 +98,7 @@ fn apply_as_finished(env: &Env, plan_json: &str) {
 fn apply_as_finished_at(env: &Env, plan_json: &str, backup_timestamp: &str) -> String {
     let plan: serde_json::Value = serde_json::from_str(plan_json).unwrap();
     let mut label = String::new();
-    for step in plan["steps"].as_array().unwrap() {
+    for step in data_steps(&plan) {
         let kind = step["kind"].as_str().unwrap();
         if kind == "RecordRunning" || kind == "RecordManifest" {
             env.sim.execute(step["sql"].as_str().unwrap()).unwrap();
@@ -137,27 +169,14 @@ fn restore_golden_plans() {
 fn apply_as_backed_up(env: &Env, plan_json: &str) -> String {
     let plan: serde_json::Value = serde_json::from_str(plan_json).unwrap();
     let mut label = String::new();
-    for step in plan["steps"].as_array().unwrap() {
+    for step in data_steps(&plan) {
         let kind = step["kind"].as_str().unwrap();
         if ["RecordRunning", "RecordManifest", "IssueBackup"].contains(&kind) {
             env.sim.execute(step["sql"].as_str().unwrap()).unwrap();
             label = step["label"].as_str().unwrap().to_string();
         }
     }
-    env.sim.advance(std::time::Duration::from_secs(60));
-    let ts = env
-        .sim
-        .snapshots("backup_repo")
-        .into_iter()
-        .find(|s| s.label == label)
-        .unwrap()
-        .timestamp;
-    env.sim
-        .execute(&format!(
-            "UPDATE ops.backup_history SET status = 'FINISHED', finished_at = NOW(), backup_timestamp = '{ts}', snapshot_at = NOW() WHERE label = '{label}'"
-        ))
-        .unwrap();
-    label
+    finish_backed_up(env, label)
 }
 
 /// The continuation plan: a restore run of a full + two incrementals chain died while its second
@@ -242,6 +261,7 @@ fn golden_plans() {
     check_golden("backup_full.json", &full);
 
     apply_as_finished(&env, &full);
+    apply_catalog_as_backed_up(&env, &full);
     let nothing = dry_run(&env, "backup");
     check_golden("backup_nothing_changed.json", &nothing);
 
@@ -267,4 +287,66 @@ fn same_state_same_time_gives_identical_plan() {
         dry_run(&env, "backup")
     };
     assert_eq!(a, b);
+}
+
+/// `recover` on a new cluster sharing the repository of a cluster whose full backup and catalog
+/// backup finished (deterministic labels from the dry-run plan, run for real).
+#[test]
+fn recover_golden_plan() {
+    if skip_on_real_cluster("recover_golden_plan") {
+        return;
+    }
+    let a = Env::golden();
+    a.run_ok(&["init"], 0);
+    let plan = dry_run(&a, "backup");
+    apply_as_backed_up(&a, &plan);
+    let catalog = apply_catalog_as_backed_up(&a, &plan);
+    let b_sim = starrocks_sim::Sim::start(starrocks_sim::SimOptions {
+        repository_store: Some(a.sim.repository_store()),
+        first_id: 900_001,
+        start_time: chrono::NaiveDate::from_ymd_opt(2026, 3, 1)
+            .unwrap()
+            .and_hms_opt(12, 0, 0)
+            .unwrap(),
+        ..sim_options()
+    })
+    .unwrap();
+    b_sim.create_repository("backup_repo", false).unwrap();
+    let config = a.dir.path().join("config_b.yaml");
+    std::fs::write(
+        &config,
+        std::fs::read_to_string(&a.config).unwrap().replace(
+            &format!("port: {}", a.sim.port()),
+            &format!("port: {}", b_sim.port()),
+        ),
+    )
+    .unwrap();
+    let b = Env {
+        sim: b_sim,
+        dir: tempfile::tempdir().unwrap(),
+        config,
+    };
+    let recover = dry_run(&b, "recover");
+    let v: serde_json::Value = serde_json::from_str(&recover).unwrap();
+    assert_eq!(v["inputs"]["catalog"]["label"], catalog.as_str());
+    check_golden("recover.json", &recover);
+}
+
+/// A minute later (the BACKUP sent for `label` has FINISHED), records it FINISHED with its snapshot's
+/// timestamp; returns the label.
+fn finish_backed_up(env: &Env, label: String) -> String {
+    env.sim.advance(std::time::Duration::from_secs(60));
+    let ts = env
+        .sim
+        .snapshots("backup_repo")
+        .into_iter()
+        .find(|s| s.label == label)
+        .unwrap()
+        .timestamp;
+    env.sim
+        .execute(&format!(
+            "UPDATE ops.backup_history SET status = 'FINISHED', finished_at = NOW(), backup_timestamp = '{ts}', snapshot_at = NOW() WHERE label = '{label}'"
+        ))
+        .unwrap();
+    label
 }

@@ -247,10 +247,11 @@ pub fn run_tool(sim: &Sim, dir: &Path, args: &[&str], keep: usize) -> Result<Mea
     })
 }
 
-/// Writes the tool's config for `tables` (db.table) against the simulator.
+/// Writes the tool's config for `tables` (db.table) against the simulator. Catalog backups are off:
+/// the figures are about the data path (a catalog backup adds a constant ~15 statements per run).
 pub fn write_config(dir: &Path, port: u16, tables: &[String], extra: &str) -> Result<PathBuf> {
     let mut y = format!(
-        "connection:\n  host: 127.0.0.1\n  port: {port}\n  user: root\nrepository: backup_repo\nops_database: ops\nreplication_num: 1\ntables:\n"
+        "connection:\n  host: 127.0.0.1\n  port: {port}\n  user: root\nrepository: backup_repo\nops_database: ops\nreplication_num: 1\ncatalog_backup: false\ntables:\n"
     );
     for t in tables {
         let _ = writeln!(y, "  - {t}");

@@ -345,6 +345,8 @@ pub(crate) struct Cluster {
     pub(crate) dbs: BTreeMap<String, Database>,
     next_id: u64,
     pub(crate) repos: BTreeMap<String, Repo>,
+    /// The remote storage repositories write to (possibly shared with other clusters).
+    pub(crate) store: crate::storage::RepositoryStore,
     pub(crate) jobs: Vec<Job>,
     pub(crate) faults: Faults,
     pub(crate) stalled: bool,
@@ -545,13 +547,16 @@ impl Cluster {
         })?;
         db.execute_batch(INFO_DDL)?;
         let now = opts.start_time;
+        let next_id = opts.first_id;
+        let store = opts.repository_store.clone().unwrap_or_default();
         Ok(Cluster {
             opts,
             now,
             db,
             ctx,
             dbs: BTreeMap::new(),
-            next_id: 10001,
+            next_id,
+            store,
             repos: BTreeMap::new(),
             jobs: Vec::new(),
             faults: Faults::default(),
@@ -1812,7 +1817,7 @@ impl Cluster {
                 read_only,
                 location: location.to_string(),
                 create_time: self.now,
-                snapshots: Vec::new(),
+                store: self.store.clone(),
             },
         );
         Ok(())

@@ -14,6 +14,7 @@ use crate::cluster::{
     SnapshotPartition, SnapshotTable, Table, TableState,
 };
 use crate::sql::{err, sqlite_ident, table_ident, Cur};
+use crate::storage::RepositoryStore;
 use crate::SimError;
 
 /// ErrorCode.ERR_COMMON_ERROR.
@@ -83,15 +84,28 @@ pub(crate) struct Repo {
     pub(crate) read_only: bool,
     pub(crate) location: String,
     pub(crate) create_time: NaiveDateTime,
-    pub(crate) snapshots: Vec<Snap>,
+    /// The storage its snapshots live in (shared with other clusters at the same location + name).
+    pub(crate) store: RepositoryStore,
 }
 
 impl Repo {
     fn info_path(&self, label: &str, ts: &str) -> String {
-        format!(
-            "{}/__starrocks_repository_{}/__ss_{label}/__info_{ts}",
-            self.location, self.name
-        )
+        format!("{}/__ss_{label}/__info_{ts}", self.root())
+    }
+
+    /// `<location>/__starrocks_repository_<name>`: the key of its snapshots in the storage.
+    pub(crate) fn root(&self) -> String {
+        crate::storage::repo_root(&self.location, &self.name)
+    }
+
+    /// Runs `f` on the snapshots in the repository's storage.
+    pub(crate) fn snapshots<R>(&self, f: impl FnOnce(&mut Vec<Snap>) -> R) -> R {
+        self.store.with(&self.root(), f)
+    }
+
+    /// A copy of the snapshots in listing order.
+    pub(crate) fn list(&self) -> Vec<Snap> {
+        self.store.list(&self.root())
     }
 }
 
@@ -293,10 +307,12 @@ impl Cluster {
         }
         // a backup cancelled after upload began leaves a half-written snapshot (label stays taken)
         if j.kind == JobKind::Backup {
-            if let Some(r) = self.repos.get_mut(&j.repo) {
+            if let Some(r) = self.repos.get(&j.repo) {
                 if j.state < UPLOADING {
-                    r.snapshots.retain(|s| {
-                        !(s.label == j.label && s.timestamp == j.timestamp && !s.finished)
+                    r.snapshots(|v| {
+                        v.retain(|s| {
+                            !(s.label == j.label && s.timestamp == j.timestamp && !s.finished)
+                        })
                     });
                 }
             }
@@ -332,14 +348,15 @@ impl Cluster {
             }
             (JobKind::Backup, FINISHED) => {
                 j.finished_time = Some(at);
-                if let Some(r) = self.repos.get_mut(&j.repo) {
-                    if let Some(s) = r
-                        .snapshots
-                        .iter_mut()
-                        .find(|s| s.label == j.label && s.timestamp == j.timestamp)
-                    {
-                        s.finished = true;
-                    }
+                if let Some(r) = self.repos.get(&j.repo) {
+                    r.snapshots(|v| {
+                        if let Some(s) = v
+                            .iter_mut()
+                            .find(|s| s.label == j.label && s.timestamp == j.timestamp)
+                        {
+                            s.finished = true;
+                        }
+                    });
                 }
             }
             (JobKind::Restore, FINISHED) => {
@@ -385,8 +402,8 @@ impl Cluster {
             rows,
             finished: false,
         };
-        if let Some(r) = self.repos.get_mut(&j.repo) {
-            r.snapshots.push(snap);
+        if let Some(r) = self.repos.get(&j.repo) {
+            r.snapshots(|v| v.push(snap));
         }
         Ok(())
     }
@@ -451,17 +468,19 @@ impl Cluster {
         Ok(out)
     }
 
-    fn find_snap(&self, repo: &str, label: &str, ts: &str) -> Option<&Snap> {
+    fn find_snap(&self, repo: &str, label: &str, ts: &str) -> Option<Snap> {
         self.repos.get(repo).and_then(|r| {
-            r.snapshots
-                .iter()
-                .find(|s| s.label == label && s.timestamp == ts && s.finished)
+            r.snapshots(|v| {
+                v.iter()
+                    .find(|s| s.label == label && s.timestamp == ts && s.finished)
+                    .cloned()
+            })
         })
     }
 
     /// RESTORE leaving PENDING: the checks against existing tables, creating new ones.
     fn prepare_restore(&mut self, j: &mut Job) -> Result<(), String> {
-        let Some(snap) = self.find_snap(&j.repo, &j.label, &j.timestamp).cloned() else {
+        let Some(snap) = self.find_snap(&j.repo, &j.label, &j.timestamp) else {
             return Err(format!(
                 "[NOT_FOUND, msg: snapshot {} does not exist]",
                 j.label
@@ -564,7 +583,7 @@ impl Cluster {
 
     /// RESTORE reaching FINISHED: partitions replaced/added with the snapshot's versions (new ids).
     fn commit_restore(&mut self, j: &mut Job, at: NaiveDateTime) -> Result<(), String> {
-        let Some(snap) = self.find_snap(&j.repo, &j.label, &j.timestamp).cloned() else {
+        let Some(snap) = self.find_snap(&j.repo, &j.label, &j.timestamp) else {
             return Err(format!(
                 "[NOT_FOUND, msg: snapshot {} does not exist]",
                 j.label
@@ -786,7 +805,7 @@ impl Cluster {
             }
         }
         let taken = self.repos.get(&repo).is_some_and(|r| {
-            r.snapshots.iter().any(|sn| sn.label == label)
+            r.snapshots(|v| v.iter().any(|sn| sn.label == label))
                 || self.jobs.iter().any(|j| {
                     j.kind == JobKind::Backup
                         && j.repo == repo
@@ -1209,10 +1228,10 @@ impl Cluster {
                 "Repository [{repo_name}] does not exist"
             )));
         };
+        let snaps = repo.list();
         if let (Some(ts), Some(labels)) = (&ts, &labels) {
             let label = labels.first().cloned().unwrap_or_default();
-            let row = match repo
-                .snapshots
+            let row = match snaps
                 .iter()
                 .find(|s| s.label == label && &s.timestamp == ts && s.finished)
             {
@@ -1260,7 +1279,7 @@ impl Cluster {
             Some(v) => v,
             None => {
                 let mut v: Vec<String> = Vec::new();
-                for s in &repo.snapshots {
+                for s in &snaps {
                     if !v.contains(&s.label) {
                         v.push(s.label.clone());
                     }
@@ -1271,8 +1290,7 @@ impl Cluster {
         let rows = names
             .into_iter()
             .map(|label| {
-                let stamps: Vec<String> = repo
-                    .snapshots
+                let stamps: Vec<String> = snaps
                     .iter()
                     .filter(|s| s.label == label && s.finished)
                     .map(|s| s.timestamp.clone())
@@ -1326,7 +1344,7 @@ impl Cluster {
         let Some(r) = self.repos.get(repo) else {
             return Vec::new();
         };
-        r.snapshots
+        r.list()
             .iter()
             .map(|s| SnapshotInfo {
                 repository: r.name.clone(),

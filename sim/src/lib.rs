@@ -10,6 +10,7 @@ mod ddl;
 mod jobs;
 mod server;
 mod sql;
+mod storage;
 
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -20,6 +21,7 @@ pub use cluster::{
     JobInfo, JobKind, PartitionInfo, SnapshotInfo, SnapshotPartition, SnapshotTable,
 };
 pub use ddl::{KeysType, PartitionSpec, TableSpec};
+pub use storage::RepositoryStore;
 
 /// Options for [`Sim::start`]. Every field is public so tests can tweak one with `..Default::default()`.
 #[derive(Debug, Clone)]
@@ -44,6 +46,13 @@ pub struct SimOptions {
     pub user: String,
     /// Its password ("" = none).
     pub password: String,
+    /// The remote storage repositories write to. None: storage of its own. Some(handle from
+    /// [`Sim::repository_store`] of another cluster): a repository created here with the same
+    /// name and location sees that cluster's snapshots (disaster recovery onto a new cluster).
+    pub repository_store: Option<RepositoryStore>,
+    /// The first catalog id (databases, tables, partitions) this FE hands out. A real new cluster's
+    /// ids are unrelated to the old one's; give a second cluster another range to model that.
+    pub first_id: u64,
 }
 
 impl Default for SimOptions {
@@ -62,6 +71,8 @@ impl Default for SimOptions {
             partitions_meta: true,
             user: "root".to_string(),
             password: String::new(),
+            repository_store: None,
+            first_id: 10001,
         }
     }
 }
@@ -197,11 +208,34 @@ impl Sim {
         self.lock().advance(by);
     }
 
-    /// Creates a repository (as `CREATE [READ ONLY] REPOSITORY`).
+    /// Creates a repository (as `CREATE [READ ONLY] REPOSITORY`) at `s3://sim-bucket/backup`.
     pub fn create_repository(&self, name: &str, read_only: bool) -> anyhow::Result<()> {
-        self.lock()
-            .create_repository(name, read_only, "s3://sim-bucket/backup")?;
+        self.create_repository_at(name, read_only, "s3://sim-bucket/backup")
+    }
+
+    /// Creates a repository at a given location.
+    pub fn create_repository_at(
+        &self,
+        name: &str,
+        read_only: bool,
+        location: &str,
+    ) -> anyhow::Result<()> {
+        self.lock().create_repository(name, read_only, location)?;
         Ok(())
+    }
+
+    /// Deletes a snapshot's files from the repository's storage, as an operator or a bucket
+    /// lifecycle rule would (no SQL can before 4.2): it is no longer listed anywhere.
+    pub fn delete_snapshot_files(&self, repo: &str, label: &str) {
+        let c = self.lock();
+        if let Some(r) = c.repos.get(repo) {
+            r.snapshots(|v| v.retain(|s| s.label != label));
+        }
+    }
+
+    /// A handle on this cluster's repository storage, for [`SimOptions::repository_store`].
+    pub fn repository_store(&self) -> RepositoryStore {
+        self.lock().store.clone()
     }
 
     /// Creates a database if absent.

@@ -4,18 +4,15 @@ use std::collections::BTreeMap;
 use std::io::Write;
 
 use anyhow::Result;
-use tracing::info;
+use tracing::{info, warn};
 
 use crate::cluster::Cluster;
 use crate::config::Config;
 use crate::plan::{Command, Plan};
-use crate::planner::backup::{plan_backup_owned, plan_resume, random_suffix};
-use crate::runner::parallel::run_per_database;
-use crate::runner::RunOutcome;
-
-fn parallel(cfg: &Config) -> usize {
-    usize::try_from(cfg.parallel_databases).unwrap_or(1)
-}
+use crate::planner::backup::{plan_backup_owned, plan_resume, random_suffix, BackupState};
+use crate::planner::catalog::{catalog_needed, is_catalog_label, plan_catalog_backup};
+use crate::runner::parallel::{merge, run_per_database};
+use crate::runner::{JobReport, RunOutcome, Runner};
 use crate::state;
 
 use super::restore::finish_dead_restores;
@@ -27,6 +24,10 @@ fn print_jobs(
     out: &mut dyn Write,
 ) -> Result<()> {
     for j in &outcome.jobs {
+        if is_catalog_label(&j.label) {
+            print_catalog(j, out)?;
+            continue;
+        }
         if let (Some(base), "FINISHED") = (manifest_only.get(&j.label), j.status.as_str()) {
             writeln!(
                 out,
@@ -63,6 +64,102 @@ fn print_jobs(
     Ok(())
 }
 
+/// The backup plan, ending with the catalog backup when one is due (planner::catalog).
+fn with_catalog(
+    c: &mut Cluster,
+    cfg: &Config,
+    st: BackupState,
+    suffix: Option<&str>,
+) -> Result<Plan> {
+    let cluster_time = st.cluster_time.clone();
+    let mut plan = plan_backup_owned(cfg, st, suffix);
+    if !cfg.catalog_backup {
+        return Ok(plan);
+    }
+    let cat = state::catalog::catalog_state(c, cfg)?;
+    let needed = catalog_needed(cfg, &cat, !plan.is_empty());
+    if let Some(inputs) = plan.inputs.as_object_mut() {
+        inputs.insert(
+            "catalog".to_string(),
+            serde_json::json!({ "state": cat, "backup": needed }),
+        );
+    }
+    if needed {
+        plan.steps
+            .extend(plan_catalog_backup(cfg, &cluster_time, suffix));
+    }
+    Ok(plan)
+}
+
+/// The catalog job's line: its failure is a warning, never the run's failure.
+fn print_catalog(j: &JobReport, out: &mut dyn Write) -> Result<()> {
+    let what = if j.resumed {
+        "interrupted catalog backup"
+    } else {
+        "catalog backup"
+    };
+    if j.status == "FINISHED" {
+        writeln!(
+            out,
+            "{}: {what} {} FINISHED (backup_timestamp {})",
+            j.database,
+            j.label,
+            j.backup_timestamp.as_deref().unwrap_or("-")
+        )?;
+        return Ok(());
+    }
+    let why = j
+        .error
+        .as_deref()
+        .map(crate::error::one_line)
+        .unwrap_or_default();
+    warn!(
+        "{what} {} of {} {}: {why}; the data backup is not affected, the next run backs the history up again",
+        j.label, j.database, j.status
+    );
+    writeln!(
+        out,
+        "{}: {what} {} {} (warning only: {why})",
+        j.database, j.label, j.status
+    )?;
+    Ok(())
+}
+
+fn parallel(cfg: &Config) -> usize {
+    usize::try_from(cfg.parallel_databases).unwrap_or(1)
+}
+
+/// Runs a backup plan: the databases' jobs up to parallel_databases at once (runner::parallel),
+/// then the catalog job, which backs up the history they wrote (skipped, as in a sequential run,
+/// when a lost connection ended a data job).
+fn run_backup_plan(c: &mut Cluster, cfg: &Config, plan: Plan) -> RunOutcome {
+    let Plan {
+        format_version,
+        command,
+        inputs: _,
+        steps,
+    } = plan;
+    let (catalog, data): (Vec<_>, Vec<_>) = steps
+        .into_iter()
+        .partition(|s| s.label.as_deref().is_some_and(is_catalog_label));
+    let part = |steps| Plan {
+        format_version,
+        command,
+        inputs: serde_json::Value::Null,
+        steps,
+    };
+    let outcome = run_per_database(c, cfg, part(data), parallel(cfg));
+    let lost = outcome
+        .error
+        .as_ref()
+        .is_some_and(|e| e.exit == crate::error::ExitCode::Connect);
+    if catalog.is_empty() || lost {
+        return outcome;
+    }
+    let cat = Runner::new(c, cfg).run(&part(catalog));
+    merge(vec![outcome, cat])
+}
+
 /// `full`: `backup --full` (every table whole).
 pub(super) fn backup(cfg: &Config, dry_run: bool, full: bool, out: &mut dyn Write) -> Result<()> {
     let mut c = Cluster::connect(cfg)?;
@@ -70,8 +167,13 @@ pub(super) fn backup(cfg: &Config, dry_run: bool, full: bool, out: &mut dyn Writ
     let mut st = state::backup_state(&mut c, cfg)?;
     st.force_full = full;
     crate::preflight::check_history(&mut c, cfg)?;
+    st.resume.extend(state::catalog::stale_catalog_jobs(
+        &mut c,
+        cfg,
+        &st.cluster_time,
+    )?);
     if dry_run {
-        let plan = plan_backup_owned(cfg, st, None);
+        let plan = with_catalog(&mut c, cfg, st, None)?;
         plan.write_json(out)?;
         return Ok(());
     }
@@ -94,7 +196,7 @@ pub(super) fn backup(cfg: &Config, dry_run: bool, full: bool, out: &mut dyn Writ
             serde_json::json!({ "resume": st.resume }),
             plan_resume(cfg, &st.resume),
         );
-        let outcome = run_per_database(&mut c, cfg, plan, parallel(cfg));
+        let outcome = run_backup_plan(&mut c, cfg, plan);
         print_jobs(&outcome, &BTreeMap::new(), out)?;
         if let Some(e) = outcome.error {
             return Err(e.into());
@@ -103,7 +205,7 @@ pub(super) fn backup(cfg: &Config, dry_run: bool, full: bool, out: &mut dyn Writ
         st.force_full = full;
         st.resume.clear();
     }
-    let plan = plan_backup_owned(cfg, st, Some(&random_suffix()));
+    let plan = with_catalog(&mut c, cfg, st, Some(&random_suffix()))?;
     let mut manifest_only = BTreeMap::new();
     if let Some(dbs) = plan.inputs.get("databases").and_then(|d| d.as_array()) {
         for d in dbs {
@@ -126,8 +228,8 @@ pub(super) fn backup(cfg: &Config, dry_run: bool, full: bool, out: &mut dyn Writ
     if plan.is_empty() {
         return Ok(());
     }
-    // one job per database, up to parallel_databases at once (runner::parallel)
-    let outcome = run_per_database(&mut c, cfg, plan, parallel(cfg));
+    // one job per database, up to parallel_databases at once, then the catalog job
+    let outcome = run_backup_plan(&mut c, cfg, plan);
     print_jobs(&outcome, &manifest_only, out)?;
     match outcome.error {
         Some(e) => Err(e.into()),

@@ -12,6 +12,7 @@ use crate::error::BbrError;
 mod backup;
 mod init;
 mod list;
+mod recover;
 mod restore;
 
 pub use restore::parse_target_time;
@@ -29,6 +30,10 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<()> {
         } => {
             let cfg = Config::load(&common.config)?;
             backup::backup(&cfg, dry_run, full, out)
+        }
+        Cmd::Recover { common, dry_run } => {
+            let cfg = Config::load(&common.config)?;
+            recover::recover(&cfg, dry_run, out)
         }
         Cmd::List { common, format } => {
             let cfg = Config::load(&common.config)?;

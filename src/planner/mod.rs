@@ -2,8 +2,10 @@
 
 pub mod backup;
 pub mod base;
+pub mod catalog;
 pub mod chain;
 pub mod init;
+pub mod recover;
 pub mod restore;
 pub mod rolling;
 

@@ -36,8 +36,8 @@ fn split(plan: Plan) -> Vec<Plan> {
         .collect()
 }
 
-/// Merges per-database outcomes: jobs in database order, the most serious error.
-fn merge(outcomes: Vec<RunOutcome>) -> RunOutcome {
+/// Merges outcomes: jobs in order, the most serious error.
+pub fn merge(outcomes: Vec<RunOutcome>) -> RunOutcome {
     let mut out = RunOutcome::default();
     for o in outcomes {
         out.jobs.extend(o.jobs);
