@@ -172,7 +172,7 @@ pub const HISTORY_COLUMNS: [&str; 13] = [
     "partitions",
 ];
 
-pub(crate) fn col_list(cols: &[&str]) -> String {
+pub fn col_list(cols: &[&str]) -> String {
     cols.iter().map(|c| ident(c)).collect::<Vec<_>>().join(", ")
 }
 

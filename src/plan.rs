@@ -72,6 +72,8 @@ pub enum StepKind {
     /// Recover: compare the restored history with SHOW SNAPSHOT ON the repository; FINISHED rows
     /// whose snapshot is absent become EXPIRED, newer snapshots unknown to the history are reported.
     CheckHistory,
+    /// Backup: a FAILED history row naming the tables of a database this run left out, and why.
+    RecordLeftOut,
 }
 
 /// How the runner may retry a step. Transient errors are retried with exponential backoff + jitter.

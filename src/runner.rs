@@ -75,6 +75,9 @@ struct Job {
     claim_label: Option<String>,
     /// Continuing a dead restore: the links StarRocks ran, as ResumeRestore judged them.
     links_done: Option<u32>,
+    /// The outcome could not be read (a failing repository listing): leave the RUNNING row for
+    /// the next run instead of recording a FAILED that may be wrong.
+    keep_running: bool,
 }
 
 pub struct Runner<'a> {
@@ -82,6 +85,8 @@ pub struct Runner<'a> {
     cfg: &'a Config,
     /// The plan's command: decides which history table RUNNING rows and Finalize write.
     command: Command,
+    /// Added to SHOW BACKUP times to get them in the session zone (4.1: fixed +08:00).
+    fe_time_shift: chrono::Duration,
 }
 
 impl<'a> Runner<'a> {
@@ -90,6 +95,27 @@ impl<'a> Runner<'a> {
             cluster,
             cfg,
             command: Command::Backup,
+            fe_time_shift: chrono::Duration::zero(),
+        }
+    }
+
+    /// Converts SHOW BACKUP times by the cluster's release rule (release::ClusterInfo), so
+    /// `snapshot_at` and the job timeout never depend on the zone the FE renders them in.
+    pub fn with_cluster_info(mut self, info: &crate::release::ClusterInfo) -> Self {
+        self.fe_time_shift = info.job_time_shift();
+        self
+    }
+
+    /// An FE-formatted job time in the session zone, `YYYY-MM-DD HH:MM:SS`.
+    fn session_time(&self, fe: Option<String>) -> Option<String> {
+        let fe = fe?;
+        match parse_time(&fe) {
+            Some(t) => Some(
+                (t + self.fe_time_shift)
+                    .format("%Y-%m-%d %H:%M:%S")
+                    .to_string(),
+            ),
+            None => Some(history::trim_datetime(&fe)),
         }
     }
 
@@ -150,7 +176,7 @@ impl<'a> Runner<'a> {
                         job.done = true;
                     }
                     _ => {
-                        if job.recorded && !job.finalized {
+                        if job.recorded && !job.finalized && !job.keep_running {
                             job.outcome = Some(Outcome::Failed(e.what.clone()));
                             if let Some(fin) = plan.steps.iter().find(|s| {
                                 s.kind == StepKind::Finalize && s.label.as_deref() == Some(&label)
@@ -417,21 +443,58 @@ impl<'a> Runner<'a> {
         if (0..rs.rows.len()).any(|i| rs.get(i, "SnapshotName").as_deref() == Some(label)) {
             return Ok(true);
         }
-        Ok(self.snapshot(step, label)?.is_some_and(|(_, ok)| ok))
+        let mut scratch = Job::default();
+        Ok(self
+            .snapshot(step, label, &mut scratch)?
+            .is_some_and(|(_, ok)| ok))
     }
 
-    /// SHOW SNAPSHOT for our label: (timestamps, status OK).
-    fn snapshot(&mut self, step: &Step, label: &str) -> Result<Option<(String, bool)>, BbrError> {
+    /// SHOW SNAPSHOT for our label: (its real timestamps, status OK). `Invalid: <file>` entries
+    /// are not timestamps (crate::snapshot). A failed listing (`ERROR: Failed to get info: ...`, a
+    /// storage error) is no proof of anything: it is read again with backoff, and if it persists
+    /// the job is left RUNNING for the next run (never recorded FAILED on that evidence).
+    fn snapshot(
+        &mut self,
+        step: &Step,
+        label: &str,
+        job: &mut Job,
+    ) -> Result<Option<(Vec<String>, bool)>, BbrError> {
         let sql = show_snapshot_sql(&self.cfg.repository, label);
-        let rs = self.read(step, &sql, "reading SHOW SNAPSHOT")?;
-        for i in 0..rs.rows.len() {
-            if rs.get(i, "Snapshot").as_deref() == Some(label) {
-                let ts = rs.get(i, "Timestamp").unwrap_or_default();
-                let status = rs.get(i, "Status").unwrap_or_default();
-                return Ok(Some((ts, status.trim() == "OK")));
+        let policy = RetryPolicy {
+            attempts: step.retry.attempts.max(3),
+            ..step.retry.clone()
+        };
+        let mut delays = backon::BackoffBuilder::build(crate::cluster::backoff(&policy));
+        loop {
+            let rs = self.read(step, &sql, "reading SHOW SNAPSHOT")?;
+            let Some(i) =
+                (0..rs.rows.len()).find(|&i| rs.get(i, "Snapshot").as_deref() == Some(label))
+            else {
+                return Ok(None);
+            };
+            let listing = crate::snapshot::Listing::read(
+                rs.get(i, "Timestamp").as_deref(),
+                rs.get(i, "Status").as_deref().unwrap_or_default(),
+            );
+            match listing {
+                crate::snapshot::Listing::Failed(why) => match delays.next() {
+                    Some(d) => {
+                        warn!("SHOW SNAPSHOT for {label}: {why}; reading it again");
+                        std::thread::sleep(d);
+                    }
+                    None => {
+                        job.keep_running = true;
+                        return Err(BbrError::job_failed(
+                            format!("the repository could not list snapshot {label} ({why})"),
+                            "the backup row stays RUNNING; the next run reads the snapshot again and finishes it",
+                        ));
+                    }
+                },
+                crate::snapshot::Listing::Listed { timestamps, ok } => {
+                    return Ok(Some((timestamps, ok)))
+                }
             }
         }
-        Ok(None)
     }
 
     /// Sends BACKUP. Busy errors are retried by policy; a lost connection is resolved by looking the
@@ -523,9 +586,7 @@ impl<'a> Runner<'a> {
                     match state.as_str() {
                         "FINISHED" => {
                             job.outcome = Some(Outcome::Finished);
-                            job.snapshot_at = rs
-                                .get(i, "SnapshotFinishedTime")
-                                .map(|s| history::trim_datetime(&s));
+                            job.snapshot_at = self.session_time(rs.get(i, "SnapshotFinishedTime"));
                             return Ok(());
                         }
                         "CANCELLED" => {
@@ -535,7 +596,11 @@ impl<'a> Runner<'a> {
                         }
                         _ => {}
                     }
-                    let created = rs.get(i, "CreateTime").as_deref().and_then(parse_time);
+                    let created = rs
+                        .get(i, "CreateTime")
+                        .as_deref()
+                        .and_then(parse_time)
+                        .map(|t| t + self.fe_time_shift);
                     if let (Some(created), Some(clock)) = (created, clock) {
                         let limit = chrono::Duration::seconds(
                             i64::try_from(timeout_s).unwrap_or(i64::MAX / 2),
@@ -564,7 +629,7 @@ impl<'a> Runner<'a> {
                                 });
                             job.outcome = Some(match end {
                                 Some((st, _, snap)) if st == "FINISHED" => {
-                                    job.snapshot_at = snap.map(|s| history::trim_datetime(&s));
+                                    job.snapshot_at = self.session_time(snap);
                                     Outcome::Finished
                                 }
                                 Some((st, status, _)) if st == "CANCELLED" => {
@@ -578,7 +643,7 @@ impl<'a> Runner<'a> {
                 }
                 None => {
                     // The row is gone or belongs to another job: the repository decides.
-                    match self.snapshot(step, label)? {
+                    match self.snapshot(step, label, job)? {
                         Some((_, true)) => {
                             info!("{label}: no SHOW BACKUP row, but its snapshot is in the repository: finished");
                             job.outcome = Some(Outcome::Finished);
@@ -618,15 +683,11 @@ impl<'a> Runner<'a> {
         if job.outcome != Some(Outcome::Finished) {
             return Ok(());
         }
-        match self.snapshot(step, label)? {
-            Some((ts, true)) => {
-                let mut all: Vec<&str> = ts
-                    .split('\n')
-                    .map(str::trim)
-                    .filter(|s| !s.is_empty())
-                    .collect();
-                all.sort();
-                match all.last() {
+        match self.snapshot(step, label, job)? {
+            Some((all, true)) => {
+                // several real timestamps for one label (re-submitted after a lost answer): the
+                // newest is the job this run saw finish
+                match all.iter().max() {
                     Some(t) => job.backup_timestamp = Some((*t).to_string()),
                     None => {
                         job.outcome = Some(Outcome::Failed(

@@ -18,9 +18,14 @@ use crate::planner::chain::{self, BackupRecord, TableRecord};
 use crate::planner::init::InitState;
 
 pub mod catalog;
+pub mod partitions;
 pub mod recover;
 pub mod restore;
+use crate::fingerprint::{self, ColumnDef, TableDesign};
+use crate::planner::left_out::{LeftOut, LeftOutReason};
+use crate::release::ClusterInfo;
 use crate::sql::{literal_list, qualified};
+use partitions::{fold_physical, PartitionType};
 
 fn read_policy(cfg: &Config) -> RetryPolicy {
     crate::planner::idempotent(cfg)
@@ -315,28 +320,35 @@ fn is_unknown_table(e: &SqlError) -> bool {
     m.contains("unknown table") || m.contains("not exist") || m.contains("not found")
 }
 
+/// What discovery reads per table from partitions_meta / SHOW PARTITIONS.
+#[derive(Debug, Default)]
+struct TableParts {
+    parts: Vec<PartitionState>,
+    /// `partition_key=..|distribution_key=..` (part of the fingerprints).
+    keys: String,
+    partition_type: PartitionType,
+    /// Some partition name has several physical partitions.
+    several_physical: bool,
+}
+
 /// Partitions of every configured table: ONE set-based query to information_schema.partitions_meta,
 /// falling back to SHOW PARTITIONS per table on clusters older than 3.1.9 (no partitions_meta).
-/// Returns partitions per table plus the (partition key, distribution key) text per table.
-#[allow(clippy::type_complexity)]
-fn partitions(
-    c: &mut Cluster,
-    cfg: &Config,
-) -> Result<BTreeMap<TableRef, (Vec<PartitionState>, String)>, BbrError> {
+/// Physical partitions are folded per name (state::partitions::fold_physical).
+fn partitions(c: &mut Cluster, cfg: &Config) -> Result<BTreeMap<TableRef, TableParts>, BbrError> {
     let dbs: Vec<String> = cfg.tables_by_db().into_keys().collect();
     let tables: BTreeSet<String> = cfg.tables.iter().map(|t| t.table.clone()).collect();
     let tables: Vec<String> = tables.into_iter().collect();
     let sql = format!(
-        "SELECT DB_NAME, TABLE_NAME, PARTITION_NAME, PARTITION_ID, VISIBLE_VERSION, IS_TEMP, REPLICATION_NUM, PARTITION_KEY, DISTRIBUTION_KEY FROM information_schema.partitions_meta WHERE DB_NAME IN {} AND TABLE_NAME IN {}",
+        "SELECT DB_NAME, TABLE_NAME, PARTITION_NAME, PARTITION_ID, VISIBLE_VERSION, IS_TEMP, REPLICATION_NUM, PARTITION_KEY, DISTRIBUTION_KEY, PARTITION_VALUE FROM information_schema.partitions_meta WHERE DB_NAME IN {} AND TABLE_NAME IN {}",
         literal_list(&dbs),
         literal_list(&tables)
     );
     let wanted: BTreeSet<&TableRef> = cfg.tables.iter().collect();
-    let mut out: BTreeMap<TableRef, (Vec<PartitionState>, String)> = BTreeMap::new();
+    let mut out: BTreeMap<TableRef, TableParts> = BTreeMap::new();
     // Streamed: 1M partitions fold straight into PartitionState, never into rows of strings.
     type Acc = (
-        BTreeMap<TableRef, (Vec<PartitionState>, String)>,
-        Option<[Option<usize>; 9]>,
+        BTreeMap<TableRef, TableParts>,
+        Option<[Option<usize>; 10]>,
         Option<TableRef>,
     );
     let init = || -> Acc { (BTreeMap::new(), None, None) };
@@ -350,6 +362,7 @@ fn partitions(
         "REPLICATION_NUM",
         "PARTITION_KEY",
         "DISTRIBUTION_KEY",
+        "PARTITION_VALUE",
     ];
     let fold = |acc: &mut Acc, cols: &[String], v: &[Option<&[u8]>]| {
         let idx = *acc.1.get_or_insert_with(|| {
@@ -387,25 +400,28 @@ fn partitions(
             if !wanted.contains(&tref) {
                 return;
             }
-            acc.0
-                .entry(tref.clone())
-                .or_insert_with(|| (Vec::new(), String::new()));
+            acc.0.entry(tref.clone()).or_default();
             acc.2 = Some(tref);
         }
         let Some(entry) = acc.2.as_ref().and_then(|k| acc.0.get_mut(k)) else {
             return;
         };
         if !p.is_temp {
+            let pkey = get(7).unwrap_or_default();
             let keys = format!(
                 "partition_key={}|distribution_key={}",
-                get(7).unwrap_or_default(),
+                pkey,
                 get(8).unwrap_or_default()
             );
-            if entry.1.is_empty() || keys < entry.1 {
-                entry.1 = keys;
+            if entry.keys.is_empty() || keys < entry.keys {
+                entry.keys = keys;
+            }
+            if entry.parts.is_empty() {
+                entry.partition_type =
+                    PartitionType::from_meta(&pkey, get(9).as_deref().unwrap_or_default());
             }
         }
-        entry.0.push(p);
+        entry.parts.push(p);
     };
     match c.query_fold(&sql, &read_policy(cfg), init, fold) {
         Ok((folded, _, _)) => out = folded,
@@ -425,6 +441,17 @@ fn partitions(
                 };
                 let mut parts = Vec::new();
                 let mut keys = String::new();
+                // PartitionsProcDir: the value column is `List` for LIST tables
+                let partition_type = if rs.col("List").is_some() {
+                    PartitionType::List
+                } else if rs.rows.iter().enumerate().any(|(i, _)| {
+                    rs.get(i, "PartitionKey")
+                        .is_some_and(|k| !k.trim().is_empty())
+                }) {
+                    PartitionType::Range
+                } else {
+                    PartitionType::Unpartitioned
+                };
                 for i in 0..rs.rows.len() {
                     let get = |n: &str| rs.get(i, n);
                     parts.push(PartitionState {
@@ -443,13 +470,46 @@ fn partitions(
                         keys = k;
                     }
                 }
-                out.insert(t.clone(), (parts, keys));
+                // SHOW PARTITIONS omits temporary partitions, which make BACKUP refuse the table
+                // (STARROCKS.md §6): a partitioned table needs a second statement for them
+                if partition_type != PartitionType::Unpartitioned {
+                    let sql = format!(
+                        "SHOW TEMPORARY PARTITIONS FROM {}",
+                        qualified(&t.database, &t.table)
+                    );
+                    match c.query_retry(&sql, &read_policy(cfg)) {
+                        Ok(tmp) => {
+                            for i in 0..tmp.rows.len() {
+                                parts.push(PartitionState {
+                                    name: tmp.get(i, "PartitionName").unwrap_or_default().into(),
+                                    id: num(tmp.get(i, "PartitionId")),
+                                    visible_version: num(tmp.get(i, "VisibleVersion")),
+                                    is_temp: true,
+                                    replication_num: None,
+                                });
+                            }
+                        }
+                        Err(SqlError::Server { message, .. }) => {
+                            debug!("SHOW TEMPORARY PARTITIONS failed: {message}");
+                        }
+                        Err(e) => return Err(e.into_bbr("reading temporary partitions")),
+                    }
+                }
+                out.insert(
+                    t.clone(),
+                    TableParts {
+                        parts,
+                        keys,
+                        partition_type,
+                        several_physical: false,
+                    },
+                );
             }
         }
         Err(e) => return Err(e.into_bbr("reading information_schema.partitions_meta")),
     }
-    for (_, (parts, _)) in out.iter_mut() {
-        parts.sort_by(|a, b| a.name.cmp(&b.name).then(a.is_temp.cmp(&b.is_temp)));
+    for tp in out.values_mut() {
+        tp.several_physical = fold_physical(&mut tp.parts);
     }
     Ok(out)
 }
@@ -458,19 +518,19 @@ fn num(s: Option<String>) -> i64 {
     s.and_then(|v| v.trim().parse().ok()).unwrap_or(-1)
 }
 
-/// Column definitions per configured table (one set-based query), as canonical text lines.
-fn columns(c: &mut Cluster, cfg: &Config) -> Result<BTreeMap<TableRef, Vec<String>>, BbrError> {
+/// Column definitions per configured table (one set-based query).
+fn columns(c: &mut Cluster, cfg: &Config) -> Result<BTreeMap<TableRef, Vec<ColumnDef>>, BbrError> {
     let dbs: Vec<String> = cfg.tables_by_db().into_keys().collect();
     let tables: BTreeSet<String> = cfg.tables.iter().map(|t| t.table.clone()).collect();
     let tables: Vec<String> = tables.into_iter().collect();
     let sql = format!(
-        "SELECT TABLE_SCHEMA, TABLE_NAME, COLUMN_NAME, ORDINAL_POSITION, COLUMN_TYPE, IS_NULLABLE, COLUMN_KEY FROM information_schema.columns WHERE TABLE_SCHEMA IN {} AND TABLE_NAME IN {}",
+        "SELECT TABLE_SCHEMA, TABLE_NAME, COLUMN_NAME, ORDINAL_POSITION, COLUMN_TYPE, IS_NULLABLE, COLUMN_KEY, COLUMN_DEFAULT, COLUMN_COMMENT FROM information_schema.columns WHERE TABLE_SCHEMA IN {} AND TABLE_NAME IN {}",
         literal_list(&dbs),
         literal_list(&tables)
     );
     let rs = q(c, cfg, &sql, "reading information_schema.columns")?;
     let wanted: BTreeSet<&TableRef> = cfg.tables.iter().collect();
-    let mut out: BTreeMap<TableRef, Vec<(i64, String)>> = BTreeMap::new();
+    let mut out: BTreeMap<TableRef, Vec<(i64, ColumnDef)>> = BTreeMap::new();
     for i in 0..rs.rows.len() {
         let get = |n: &str| rs.get(i, n).unwrap_or_default();
         let tref = TableRef {
@@ -480,53 +540,132 @@ fn columns(c: &mut Cluster, cfg: &Config) -> Result<BTreeMap<TableRef, Vec<Strin
         if !wanted.contains(&tref) {
             continue;
         }
-        let line = format!(
-            "{}|{}|{}|{}",
-            get("COLUMN_NAME"),
-            get("COLUMN_TYPE").to_ascii_lowercase(),
-            get("IS_NULLABLE"),
-            get("COLUMN_KEY")
-        );
+        let def = ColumnDef {
+            name: get("COLUMN_NAME"),
+            column_type: get("COLUMN_TYPE"),
+            nullable: get("IS_NULLABLE"),
+            key: get("COLUMN_KEY"),
+            default: rs.get(i, "COLUMN_DEFAULT"),
+            comment: get("COLUMN_COMMENT"),
+        };
         let pos = get("ORDINAL_POSITION").trim().parse().unwrap_or(0);
-        out.entry(tref).or_default().push((pos, line));
+        out.entry(tref).or_default().push((pos, def));
     }
     Ok(out
         .into_iter()
         .map(|(t, mut cols)| {
-            cols.sort();
-            (t, cols.into_iter().map(|(_, l)| l).collect())
+            cols.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.name.cmp(&b.1.name)));
+            (t, cols.into_iter().map(|(_, d)| d).collect())
         })
         .collect())
 }
 
-/// FNV-1a 64-bit: a stable hash defined here (not std's randomised SipHash), so fingerprints are
-/// identical across runs, platforms and versions of this tool.
-pub fn fnv1a64(bytes: &[u8]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in bytes {
-        h ^= u64::from(*b);
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+/// Rollup / synchronous MV names per configured table: ONE set-based query to
+/// information_schema.materialized_views, whose REFRESH_TYPE 'ROLLUP' rows are the tables' extra
+/// indexes (ShowMaterializedViewStatus.of(db, table, indexMeta)); the base table is the name after
+/// FROM in the definition. Absent or unreadable: empty (rollups then not fingerprinted).
+fn rollups(c: &mut Cluster, cfg: &Config) -> BTreeMap<TableRef, String> {
+    let dbs: Vec<String> = cfg.tables_by_db().into_keys().collect();
+    let sql = format!(
+        "SELECT TABLE_SCHEMA, TABLE_NAME, MATERIALIZED_VIEW_DEFINITION FROM information_schema.materialized_views WHERE REFRESH_TYPE = 'ROLLUP' AND TABLE_SCHEMA IN {}",
+        literal_list(&dbs)
+    );
+    let rs = match c.query_retry(&sql, &read_policy(cfg)) {
+        Ok(rs) => rs,
+        Err(e) => {
+            debug!("information_schema.materialized_views not readable ({e}): rollups not fingerprinted");
+            return BTreeMap::new();
+        }
+    };
+    let mut out: BTreeMap<TableRef, Vec<String>> = BTreeMap::new();
+    for i in 0..rs.rows.len() {
+        let def = rs
+            .get(i, "MATERIALIZED_VIEW_DEFINITION")
+            .unwrap_or_default();
+        let Some(base) = base_table_of(&def) else {
+            continue;
+        };
+        out.entry(TableRef {
+            database: rs.get(i, "TABLE_SCHEMA").unwrap_or_default(),
+            table: base,
+        })
+        .or_default()
+        .push(rs.get(i, "TABLE_NAME").unwrap_or_default());
     }
-    h
+    out.into_iter()
+        .map(|(t, mut names)| {
+            names.sort();
+            (t, names.join(","))
+        })
+        .collect()
 }
 
-/// The schema fingerprint of a table: columns (name, type, nullability, key) in order, plus the
-/// partition and distribution keys. 32 hex chars (two FNV-1a passes with different seeds).
-pub fn fingerprint(columns: &[String], keys: &str) -> String {
-    let mut text = String::new();
-    for c in columns {
-        text.push_str(c);
-        text.push('\n');
+/// The table after the first FROM of a view definition (backticks and db prefix removed).
+fn base_table_of(def: &str) -> Option<String> {
+    let words: Vec<&str> = def.split_whitespace().collect();
+    let k = words.iter().position(|w| w.eq_ignore_ascii_case("from"))?;
+    let raw = words.get(k + 1)?.trim_end_matches([',', ';', ')']);
+    let name = raw.rsplit('.').next()?.trim_matches('`');
+    (!name.is_empty()).then(|| name.to_string())
+}
+
+/// Bloom-filter settings per configured table, from information_schema.tables_config's
+/// PROPERTIES JSON (OlapTable.getProperties: `bloom_filter_columns`, `bloom_filter_fpp`): one
+/// set-based query. Absent or unreadable: empty (the fingerprint then cannot see them).
+fn bloom_filters(c: &mut Cluster, cfg: &Config) -> BTreeMap<TableRef, String> {
+    let dbs: Vec<String> = cfg.tables_by_db().into_keys().collect();
+    let tables: BTreeSet<String> = cfg.tables.iter().map(|t| t.table.clone()).collect();
+    let tables: Vec<String> = tables.into_iter().collect();
+    let sql = format!(
+        "SELECT TABLE_SCHEMA, TABLE_NAME, PROPERTIES FROM information_schema.tables_config WHERE TABLE_SCHEMA IN {} AND TABLE_NAME IN {}",
+        literal_list(&dbs),
+        literal_list(&tables)
+    );
+    let rs = match c.query_retry(&sql, &read_policy(cfg)) {
+        Ok(rs) => rs,
+        Err(e) => {
+            debug!("information_schema.tables_config not readable ({e}): bloom filters not fingerprinted");
+            return BTreeMap::new();
+        }
+    };
+    let mut out = BTreeMap::new();
+    for i in 0..rs.rows.len() {
+        let tref = TableRef {
+            database: rs.get(i, "TABLE_SCHEMA").unwrap_or_default(),
+            table: rs.get(i, "TABLE_NAME").unwrap_or_default(),
+        };
+        let props: serde_json::Value = rs
+            .get(i, "PROPERTIES")
+            .and_then(|p| serde_json::from_str(&p).ok())
+            .unwrap_or_default();
+        let field = |k: &str| {
+            props
+                .get(k)
+                .and_then(|v| v.as_str())
+                .unwrap_or_default()
+                .to_string()
+        };
+        let mut cols: Vec<String> = field("bloom_filter_columns")
+            .split(',')
+            .map(|c| c.trim().to_ascii_lowercase())
+            .filter(|c| !c.is_empty())
+            .collect();
+        cols.sort();
+        let fpp = field("bloom_filter_fpp");
+        if !cols.is_empty() || !fpp.is_empty() {
+            out.insert(tref, format!("columns={}|fpp={fpp}", cols.join(",")));
+        }
     }
-    text.push_str(keys);
-    let a = fnv1a64(text.as_bytes());
-    let b = fnv1a64(format!("bbr-schema-v1\n{text}").as_bytes());
-    format!("{a:016x}{b:016x}")
+    out
 }
 
 /// Everything `backup` plans from. Only RUNNING rows that are stale or whose job visibly ended
 /// become resume jobs (a fresh one belongs to a live run, which the claim respects).
-pub fn backup_state(c: &mut Cluster, cfg: &Config) -> Result<BackupState, BbrError> {
+pub fn backup_state(
+    c: &mut Cluster,
+    cfg: &Config,
+    info: &ClusterInfo,
+) -> Result<BackupState, BbrError> {
     let cluster_time = cluster_now(c, cfg)?;
     let dbs: Vec<String> = cfg.tables_by_db().into_keys().collect();
 
@@ -538,39 +677,93 @@ pub fn backup_state(c: &mut Cluster, cfg: &Config) -> Result<BackupState, BbrErr
 
     let mut parts = partitions(c, cfg)?;
     let cols = columns(c, cfg)?;
+    let blooms = bloom_filters(c, cfg);
+    let rollup_names = rollups(c, cfg);
     let mut tables = BTreeMap::new();
-    let mut missing = Vec::new();
+    let mut left_out = Vec::new();
     for t in &cfg.tables {
         let Some(columns) = cols.get(t) else {
-            missing.push(t.to_string());
+            left_out.push(LeftOut::new(t, LeftOutReason::Missing));
             continue;
         };
         // moved, not cloned: 1M partitions must not exist twice
-        let (partitions, keys) = parts.remove(t).unwrap_or_default();
+        let tp = parts.remove(t).unwrap_or_default();
+        if tp.partition_type == PartitionType::List && info.refuses_list_backup() {
+            let release = info.release.map(|r| r.to_string()).unwrap_or_default();
+            left_out.push(LeftOut::new(t, LeftOutReason::ListPartitioned { release }));
+            continue;
+        }
+        let temps: Vec<String> = tp
+            .parts
+            .iter()
+            .filter(|p| p.is_temp)
+            .map(|p| p.name.to_string())
+            .collect();
+        if !temps.is_empty() {
+            left_out.push(LeftOut::new(
+                t,
+                LeftOutReason::TemporaryPartitions { partitions: temps },
+            ));
+            continue;
+        }
+        let design = TableDesign {
+            keys: tp.keys.clone(),
+            partition_type: tp.partition_type.as_str(),
+            bloom_filter: blooms.get(t).cloned().unwrap_or_default(),
+            rollups: rollup_names.get(t).cloned().unwrap_or_default(),
+        };
+        let whole_if_changed = if tp.partition_type == PartitionType::List
+            && info.list_needs_whole_backup()
+        {
+            Some("LIST-partitioned table changed: RESTORE cannot add partitions to it, so its restore needs one snapshot")
+        } else if tp.several_physical {
+            Some("changed table with several physical partitions per partition: RESTORE cannot overwrite such a partition")
+        } else {
+            None
+        };
         tables.insert(
             t.clone(),
             TableState {
-                schema_fingerprint: fingerprint(columns, &keys),
-                partitions,
+                schema_fingerprint: fingerprint::v2(columns, &design),
+                legacy_fingerprint: fingerprint::legacy(columns, &tp.keys),
+                partitions: tp.parts,
+                whole_if_changed,
             },
         );
     }
-    if !missing.is_empty() {
-        return Err(BbrError::usage(
-            format!(
-                "configured table(s) not found in the cluster: {}",
-                missing.join(", ")
-            ),
-            "fix `tables` in the config or create the table(s)",
-        ));
-    }
+    log_legacy_fingerprints(&bases, &tables);
     Ok(BackupState {
         cluster_time,
         tables,
         bases,
         resume,
+        left_out,
         force_full: false,
     })
+}
+
+/// Once per table whose base recorded an older-format fingerprint: say that the comparison
+/// covers only what that format covered, so an operator is never surprised by what is (or is
+/// not) taken whole.
+fn log_legacy_fingerprints(
+    bases: &BTreeMap<String, BaseBackup>,
+    tables: &BTreeMap<TableRef, TableState>,
+) {
+    for (t, ts) in tables {
+        let Some(bt) = bases.get(&t.database).and_then(|b| b.tables.get(&t.table)) else {
+            continue;
+        };
+        if bt.fingerprints.iter().any(|f| !f.starts_with("v2:")) {
+            let same = bt
+                .fingerprints
+                .iter()
+                .all(|f| fingerprint::same_schema(f, ts));
+            info!(
+                "{t}: the last backup recorded an older schema fingerprint; compared on columns and keys only ({}); this run records the full one (DEFAULT, COMMENT, partition type, bloom filters)",
+                if same { "unchanged" } else { "changed: backed up whole" }
+            );
+        }
+    }
 }
 
 /// RUNNING rows whose runner is dead (stale heartbeat) or whose job visibly ended.
@@ -632,24 +825,21 @@ mod tests {
     use super::*;
 
     #[test]
-    fn fingerprint_is_stable_and_sensitive() {
-        let cols = vec!["id|bigint|NO|DUP".to_string(), "v|int|YES|".to_string()];
-        let a = fingerprint(&cols, "partition_key=dt|distribution_key=id");
-        // pinned: must never change across versions/platforms
-        assert_eq!(
-            a,
-            fingerprint(&cols, "partition_key=dt|distribution_key=id")
-        );
-        assert_eq!(a.len(), 32);
-        let mut more = cols.clone();
-        more.push("w|int|YES|".into());
-        assert_ne!(
-            a,
-            fingerprint(&more, "partition_key=dt|distribution_key=id")
-        );
-        assert_ne!(a, fingerprint(&cols, "partition_key=dt|distribution_key=v"));
-        assert_eq!(fnv1a64(b""), 0xcbf2_9ce4_8422_2325);
-        assert_eq!(fnv1a64(b"a"), 0xaf63_dc4c_8601_ec8c);
+    fn rollup_base_tables() {
+        let cases = [
+            (
+                "create materialized view r1 as select id from orders group by id",
+                Some("orders"),
+            ),
+            (
+                "CREATE MATERIALIZED VIEW mv AS SELECT k, SUM(v) FROM `sales`.`orders` GROUP BY k",
+                Some("orders"),
+            ),
+            ("select 1", None),
+        ];
+        for (def, want) in cases {
+            assert_eq!(base_table_of(def).as_deref(), want, "{def}");
+        }
     }
 
     #[test]

@@ -94,13 +94,33 @@ fn backup_before_init_says_run_init() {
 }
 
 #[test]
-fn missing_table_is_exit_2_naming_it() {
+fn missing_table_is_left_out_exit_1_naming_it() {
+    // SPEC (v2): a table dropped since the config was written never blocks the others
     let env = Env::demo();
     env.run_ok(&["init"], 0);
     env.sim.drop_table("sales", "customers").unwrap();
-    let o = env.run(&["backup", "--dry-run"]);
-    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
-    assert!(error_line(&o).contains("sales.customers"));
+    let plan = env.run_ok(&["backup", "--dry-run"], 0);
+    assert!(
+        plan.contains("\"left_out\"") && plan.contains("\"missing\""),
+        "{plan}"
+    );
+    let o = env.run(&["backup"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let line = error_line(&o);
+    assert!(
+        line.contains("sales.customers") && line.contains("does not exist"),
+        "{line}"
+    );
+    let h = env.history();
+    assert!(h.iter().any(|r| r.2 == "FINISHED"), "{h:?}");
+    assert!(
+        h.iter().any(|r| r.2 == "FAILED"
+            && r.0.contains("_left_")
+            && r.3
+                .as_deref()
+                .is_some_and(|m| m.contains("sales.customers left out"))),
+        "{h:?}"
+    );
 }
 
 #[test]

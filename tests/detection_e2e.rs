@@ -61,7 +61,7 @@ fn show_partitions_fallback_without_partitions_meta() {
     }
     let env = Env::with(
         SimOptions {
-            partitions_meta: false,
+            partitions_meta: Some(false),
             ..sim_options()
         },
         "",
@@ -77,7 +77,7 @@ fn show_partitions_fallback_without_partitions_meta() {
 }
 
 #[test]
-fn temp_partitions_are_never_listed() {
+fn temp_partitions_leave_their_table_out() {
     if skip_on_real_cluster("temp_partitions") {
         return;
     }
@@ -90,11 +90,24 @@ fn temp_partitions_are_never_listed() {
             &PartitionSpec::less_than("tp1", "2026-01-02"),
         )
         .unwrap();
+    env.sim.load("sales", "customers", "customers", 1).unwrap();
     env.sim.clear_statements();
-    // only the temp partition is new: nothing to back up
-    let out = env.run_ok(&["backup"], 0);
-    assert!(out.contains("nothing changed"), "{out}");
-    assert_eq!(env.backups_sent(), 0);
+    // STARROCKS.md §6: BACKUP refuses a table with temporary partitions, so it is left out
+    // (exit 1, named) and the rest of the database is still backed up
+    let o = env.run(&["backup"]);
+    let err = String::from_utf8_lossy(&o.stderr).to_string();
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("sales.orders left out of this backup: it has temporary partitions (tp1)"),
+        "{err}"
+    );
+    assert_eq!(env.backups_sent(), 1);
+    let sent = env.sent();
+    let backup = sent.iter().find(|s| s.starts_with("BACKUP")).unwrap();
+    assert!(
+        backup.contains("customers") && !backup.contains("orders"),
+        "{backup}"
+    );
 }
 
 #[test]

@@ -1481,6 +1481,9 @@ struct Hostile {
     want_text: &'static str,
     /// Writes allowed (the claim row written and withdrawn); history must still be unchanged.
     claim_allowed: bool,
+    /// The table is left out of the run (SPEC v2): the rest is backed up, a FAILED `_left` row
+    /// names it, and nothing sent names it.
+    left_out: Option<&'static str>,
 }
 
 fn set_config(env: &Env, text: &str) {
@@ -1508,6 +1511,7 @@ fn hostile_cases() -> Vec<Hostile> {
         want_code: 2,
         want_text: text,
         claim_allowed: false,
+        left_out: None,
     };
     v.push(cfg(
         "malformed YAML",
@@ -1617,8 +1621,10 @@ fn hostile_cases() -> Vec<Hostile> {
         want_code: 2,
         want_text: "config",
         claim_allowed: false,
+        left_out: None,
     });
-    // table names: quotes are refused by the config; other syntax is quoted as one identifier
+    // table names: quotes are refused by the config; other syntax is quoted as one identifier, and
+    // a name the cluster does not have is left out of the run (SPEC v2), never blocking the rest
     for (name, table, text) in [
         ("backtick", "sales.ord`ers", "db.table"),
         ("single quote", "sales.ord'ers", "db.table"),
@@ -1641,17 +1647,19 @@ fn hostile_cases() -> Vec<Hostile> {
         ("non-existent database", "nodb.orders", "nodb.orders"),
         ("no database part", "orders", "db.table"),
     ] {
-        let table = table.to_string();
+        let refused_by_config = text == "db.table";
+        let owned = table.to_string();
         v.push(Hostile {
             name: format!("table name: {name}"),
             arm: Box::new(move |env: &Env| {
-                let yaml = format!("'{}'", table.replace('\'', "''"));
+                let yaml = format!("'{}'", owned.replace('\'', "''"));
                 edit_config(env, "  - sales.customers\n", &format!("  - {yaml}\n"));
                 args(&["backup"])
             }),
-            want_code: 2,
+            want_code: if refused_by_config { 2 } else { 1 },
             want_text: text,
             claim_allowed: false,
+            left_out: (!refused_by_config).then_some(table),
         });
     }
     // restore arguments
@@ -1672,6 +1680,7 @@ fn hostile_cases() -> Vec<Hostile> {
             want_code: 2,
             want_text: "timestamp",
             claim_allowed: false,
+            left_out: None,
         });
     }
     for t in ["sales.ord`ers", "orders", "sales.orders'--"] {
@@ -1689,6 +1698,7 @@ fn hostile_cases() -> Vec<Hostile> {
             want_code: 2,
             want_text: "table",
             claim_allowed: false,
+            left_out: None,
         });
     }
     // a history edited by hand into an impossible state
@@ -1703,6 +1713,7 @@ fn hostile_cases() -> Vec<Hostile> {
         want_code: 4,
         want_text: "another run holds database sales",
         claim_allowed: true,
+        left_out: None,
     });
     v.push(Hostile {
         name: "history: FINISHED row without backup_timestamp".into(),
@@ -1717,6 +1728,7 @@ fn hostile_cases() -> Vec<Hostile> {
         want_code: 2,
         want_text: "no backup_timestamp",
         claim_allowed: false,
+        left_out: None,
     });
     v.push(Hostile {
         name: "history: manifest names a label that is not a FINISHED backup".into(),
@@ -1739,6 +1751,7 @@ fn hostile_cases() -> Vec<Hostile> {
         want_code: 2,
         want_text: "bbr_sales_gone",
         claim_allowed: false,
+        left_out: None,
     });
     v.push(Hostile {
         name: "history: FINISHED row without a manifest".into(),
@@ -1753,6 +1766,7 @@ fn hostile_cases() -> Vec<Hostile> {
         want_code: 2,
         want_text: "no rows in ops.backup_partitions",
         claim_allowed: false,
+        left_out: None,
     });
     v
 }
@@ -1813,12 +1827,39 @@ fn hostile_case(h: &Hostile) -> Vec<String> {
         w.starts_with("INSERT INTO `ops`.`backup_history`")
             || w.starts_with("DELETE FROM `ops`.`backup_history`")
     });
-    let allowed = writes.is_empty() || (h.claim_allowed && claim_only);
-    if !allowed {
-        p.push(format!("statements that write were sent: {writes:?}"));
-    }
-    if history_snapshot(&env) != before {
-        p.push("the history changed".into());
+    if let Some(table) = h.left_out {
+        // the rest backed up; one FAILED `_left` row names the table; nothing sent names it
+        // except that row's own literals
+        let (db, name) = table.split_once('.').unwrap_or(("", table));
+        let ours = format!("BACKUP SNAPSHOT `{db}`.");
+        let quoted = format!("`{name}`");
+        let left = env.query("SELECT error_message FROM ops.backup_history WHERE status = 'FAILED' AND label LIKE '%_left_%'");
+        if !left
+            .iter()
+            .any(|r| r[0].as_deref().is_some_and(|m| m.contains(table)))
+        {
+            p.push(format!("no FAILED _left row names {table}: {left:?}"));
+        }
+        if !writes
+            .iter()
+            .any(|w| w.starts_with("BACKUP") && w.contains("`orders`"))
+        {
+            p.push(format!("the rest was not backed up: {writes:?}"));
+        }
+        if let Some(w) = writes
+            .iter()
+            .find(|w| w.starts_with(&ours) && w.contains(&quoted))
+        {
+            p.push(format!("the left-out table reached a BACKUP: {w}"));
+        }
+    } else {
+        let allowed = writes.is_empty() || (h.claim_allowed && claim_only);
+        if !allowed {
+            p.push(format!("statements that write were sent: {writes:?}"));
+        }
+        if history_snapshot(&env) != before {
+            p.push("the history changed".into());
+        }
     }
     p.extend(injection_free(&env));
     p

@@ -47,7 +47,8 @@ fn dry_run_args(env: &Env, args: &[&str]) -> String {
     for s in env.sent() {
         let up = s.trim_start().to_ascii_uppercase();
         assert!(
-            up.starts_with("SELECT") || up.starts_with("SHOW"),
+            // ADMIN SHOW FRONTEND CONFIG (run_mode) is a read-only SHOW too
+            up.starts_with("SELECT") || up.starts_with("SHOW") || up.starts_with("ADMIN SHOW "),
             "dry run sent a non-read-only statement: {s}"
         );
     }
@@ -287,6 +288,43 @@ fn same_state_same_time_gives_identical_plan() {
         dry_run(&env, "backup")
     };
     assert_eq!(a, b);
+}
+
+/// Tables left out of a run (planner::left_out): a LIST-partitioned table on 3.1 and a configured
+/// table that does not exist; the rest of the database is still backed up.
+#[test]
+fn left_out_golden_plan() {
+    if skip_on_real_cluster("left_out_golden_plan") {
+        return;
+    }
+    let env = Env::golden();
+    env.sim
+        .create_table(
+            "sales",
+            "regions",
+            &starrocks_sim::TableSpec::new(&[("id", "BIGINT"), ("city", "VARCHAR(16)")]).list(
+                "city",
+                vec![starrocks_sim::PartitionSpec::list("p_bj", &["bj"])],
+            ),
+        )
+        .unwrap();
+    let text = std::fs::read_to_string(&env.config).unwrap().replace(
+        "  - sales.customers\n",
+        "  - sales.customers\n  - sales.regions\n  - sales.gone\n",
+    );
+    std::fs::write(&env.config, text).unwrap();
+    env.run_ok(&["init"], 0);
+    let plan = dry_run(&env, "backup");
+    let v: serde_json::Value = serde_json::from_str(&plan).unwrap();
+    let reasons: Vec<&str> = v["inputs"]["left_out"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["reason"].as_str().unwrap())
+        .collect();
+    assert_eq!(reasons, ["missing", "list_partitioned"]);
+    assert_eq!(v["steps"][0]["kind"], "RecordLeftOut");
+    check_golden("backup_left_out.json", &plan);
 }
 
 /// `recover` on a new cluster sharing the repository of a cluster whose full backup and catalog

@@ -11,6 +11,7 @@ use sqlparser::tokenizer::Token;
 
 use crate::ddl::{self, Column, KeysType, PartitionSpec};
 use crate::jobs::{Job, Repo};
+use crate::release::Release;
 use crate::sql::{err, sqlite_ident, sqlite_str, table_ident, translate, Cur, ER_PARSE};
 use crate::{LoggedStatement, SimError, SimOptions, When};
 
@@ -103,16 +104,20 @@ pub(crate) struct Faults {
     pub(crate) drop: Vec<(regex::Regex, When)>,
     pub(crate) drop_after: Option<usize>,
     pub(crate) hang: Vec<(regex::Regex, When)>,
+    /// SHOW SNAPSHOT listings (without TIMESTAMP) that fail with a storage error, then succeed.
+    pub(crate) snapshot_listing_failures: usize,
 }
 
 /// Values the SQLite functions NOW(), DATABASE(), ... read; set before each statement.
 #[derive(Debug, Default, Clone)]
 struct StmtCtx {
     now: String,
+    utc_now: String,
     tz_secs: i32,
     db: Option<String>,
     conn_id: u32,
     version: String,
+    current_version: String,
 }
 
 /// One partition of the model.
@@ -127,9 +132,22 @@ pub(crate) struct Partition {
     pub(crate) row_count: u64,
     pub(crate) replication_num: u32,
     pub(crate) is_temp: bool,
+    /// LIST partitions: their values (empty for range and unpartitioned tables).
+    pub(crate) values: Vec<String>,
+    /// Physical partitions beyond the first (random distribution with automatic bucketing):
+    /// (physical id, visible version). The first is (`id`, `version`).
+    pub(crate) physical: Vec<(u64, u64)>,
 }
 
 impl Partition {
+    /// (physical id, visible version) of every physical partition, the first one first: the
+    /// rows partitions_meta and SHOW PARTITIONS give for this partition name (#27522).
+    pub(crate) fn physical_rows(&self) -> Vec<(u64, u64)> {
+        std::iter::once((self.id, self.version))
+            .chain(self.physical.iter().copied())
+            .collect()
+    }
+
     pub(crate) fn data_size(&self) -> u64 {
         self.row_count * 64
     }
@@ -149,17 +167,28 @@ pub(crate) struct Table {
     pub(crate) keys_type: KeysType,
     pub(crate) keys: Vec<String>,
     pub(crate) partition_column: Option<String>,
+    /// RANGE / LIST / automatic LIST (meaningful with a partition column).
+    pub(crate) partitioning: ddl::Partitioning,
     pub(crate) partitions: Vec<Partition>,
     pub(crate) replication_num: u32,
     pub(crate) distribution: Vec<String>,
     pub(crate) buckets: u32,
     pub(crate) state: TableState,
     pub(crate) create_time: NaiveDateTime,
+    /// `bloom_filter_columns` (table property), in declaration order.
+    pub(crate) bloom_filter_columns: Vec<String>,
+    /// Rollup / synchronous materialized view names (extra indexes of the table).
+    pub(crate) rollups: Vec<(String, Vec<String>)>,
 }
 
 impl Table {
     pub(crate) fn is_partitioned(&self) -> bool {
         self.partition_column.is_some()
+    }
+
+    /// LIST or automatic LIST partitioning (PartitionInfo.isListPartition).
+    pub(crate) fn is_list(&self) -> bool {
+        self.is_partitioned() && self.partitioning != ddl::Partitioning::Range
     }
 
     pub(crate) fn partition(&self, name: &str) -> Option<&Partition> {
@@ -183,6 +212,12 @@ impl Table {
         if !self.is_partitioned() {
             return String::new();
         }
+        if self.is_list() {
+            // ListPartitionInfo.getValuesFormat (catalog/ListPartitionInfo.java:509): GSON of the
+            // values, one list per value
+            let vals: Vec<Vec<&str>> = p.values.iter().map(|v| vec![v.as_str()]).collect();
+            return serde_json::to_string(&vals).unwrap_or_default();
+        }
         let ty = self.partition_type();
         let (min, max) = match ty.as_str() {
             "DATE" => ("0000-01-01", "9999-12-31"),
@@ -200,7 +235,13 @@ impl Table {
     }
 
     /// The non-temporary partition a partition-column value falls into.
-    fn route(&self, v: &str) -> Option<usize> {
+    pub(crate) fn route(&self, v: &str) -> Option<usize> {
+        if self.is_list() {
+            return self
+                .partitions
+                .iter()
+                .position(|p| !p.is_temp && p.values.iter().any(|x| x == v));
+        }
         self.partitions.iter().position(|p| {
             !p.is_temp
                 && p.lower.as_deref().is_none_or(|l| cmp_bound(v, l) >= 0)
@@ -209,17 +250,31 @@ impl Table {
     }
 
     /// A schema signature (column names and types, keys) for restore checks.
+    /// What RESTORE compares on an existing table (STARROCKS-NOTES "What RESTORE compares"):
+    /// Column.equals (name, type, nullability, DEFAULT, COMMENT), key type and keys, index
+    /// (rollup) names and bloom-filter columns.
     pub(crate) fn signature(&self) -> String {
         let cols: Vec<String> = self
             .columns
             .iter()
-            .map(|c| format!("{}:{}", c.name, c.ty))
+            .map(|c| {
+                format!(
+                    "{}:{}:{}:{:?}:{}",
+                    c.name, c.ty, c.nullable, c.default, c.comment
+                )
+            })
             .collect();
         format!(
-            "{}|{}|{}",
+            "{}|{}|{}|rollups={}|bf={}",
             cols.join(","),
             self.keys_type.sql(),
-            self.keys.join(",")
+            self.keys.join(","),
+            self.rollups
+                .iter()
+                .map(|(n, _)| n.as_str())
+                .collect::<Vec<_>>()
+                .join(","),
+            self.bloom_filter_columns.join(",")
         )
     }
 }
@@ -339,6 +394,8 @@ pub struct JobInfo {
 /// The whole simulated cluster.
 pub(crate) struct Cluster {
     pub(crate) opts: SimOptions,
+    /// The release played (parsed `opts.release`).
+    pub(crate) release: Release,
     now: NaiveDateTime,
     pub(crate) db: rusqlite::Connection,
     ctx: Arc<Mutex<StmtCtx>>,
@@ -357,12 +414,6 @@ pub(crate) struct Cluster {
     info_dirty_parts: BTreeSet<(String, String, String)>,
     /// Statements received since `drop_connection_after` was armed.
     drop_counter: usize,
-}
-
-/// Server versions that mean StarRocks >= 3.2 (prepared SELECTs exist).
-pub(crate) fn version_at_least_3_2(v: &str) -> bool {
-    // StarRocks reports 5.1.0 up to 3.3 and 8.0.33 from 3.4
-    !v.starts_with("5.")
 }
 
 fn lock_ctx(ctx: &Mutex<StmtCtx>) -> std::sync::MutexGuard<'_, StmtCtx> {
@@ -442,11 +493,28 @@ CREATE TABLE "information_schema.columns" (TABLE_CATALOG TEXT, TABLE_SCHEMA TEXT
   NUMERIC_SCALE INTEGER, DATETIME_PRECISION INTEGER, CHARACTER_SET_NAME TEXT, COLLATION_NAME TEXT,
   COLUMN_TYPE TEXT, COLUMN_KEY TEXT, EXTRA TEXT, PRIVILEGES TEXT, COLUMN_COMMENT TEXT);
 CREATE INDEX "information_schema.columns_t" ON "information_schema.columns" (TABLE_SCHEMA, TABLE_NAME);
+CREATE TABLE "information_schema.tables_config" (TABLE_SCHEMA TEXT, TABLE_NAME TEXT, TABLE_ENGINE TEXT,
+  TABLE_MODEL TEXT, PRIMARY_KEY TEXT, PARTITION_KEY TEXT, DISTRIBUTE_KEY TEXT, DISTRIBUTE_TYPE TEXT,
+  DISTRIBUTE_BUCKET INTEGER, SORT_KEY TEXT, PROPERTIES TEXT, TABLE_ID INTEGER);
+CREATE INDEX "information_schema.tables_config_t" ON "information_schema.tables_config" (TABLE_SCHEMA, TABLE_NAME);
+CREATE TABLE "information_schema._mv" (MATERIALIZED_VIEW_ID INTEGER, TABLE_SCHEMA TEXT,
+  TABLE_NAME TEXT, REFRESH_TYPE TEXT, IS_ACTIVE TEXT, INACTIVE_REASON TEXT, PARTITION_TYPE TEXT,
+  TABLE_ROWS INTEGER, MATERIALIZED_VIEW_DEFINITION TEXT, BASE_TABLE TEXT);
+CREATE VIEW "information_schema.materialized_views" AS SELECT MATERIALIZED_VIEW_ID, TABLE_SCHEMA, TABLE_NAME,
+  REFRESH_TYPE, IS_ACTIVE, INACTIVE_REASON, PARTITION_TYPE, TABLE_ROWS, MATERIALIZED_VIEW_DEFINITION
+  FROM "information_schema._mv";
 CREATE TABLE "information_schema.schemata" (CATALOG_NAME TEXT, SCHEMA_NAME TEXT,
   DEFAULT_CHARACTER_SET_NAME TEXT, DEFAULT_COLLATION_NAME TEXT, SQL_PATH TEXT);
 "#;
 
-const INFO_TABLES: &[&str] = &["partitions_meta", "tables", "columns", "schemata"];
+const INFO_TABLES: &[&str] = &[
+    "partitions_meta",
+    "tables",
+    "columns",
+    "schemata",
+    "tables_config",
+    "materialized_views",
+];
 
 /// Session variables answered by `SELECT @@x` and SHOW VARIABLES.
 fn variable(name: &str, c: &Cluster, s: &Session) -> Option<String> {
@@ -455,8 +523,8 @@ fn variable(name: &str, c: &Cluster, s: &Session) -> Option<String> {
         "wait_timeout" => "28800".to_string(),
         "interactive_timeout" => "3600".to_string(),
         "net_write_timeout" | "net_read_timeout" => "60".to_string(),
-        "version_comment" => "StarRocks version 3.3.0-sim".to_string(),
-        "version" => c.opts.server_version.clone(),
+        "version_comment" => format!("StarRocks version {}-sim", c.release),
+        "version" => c.release.handshake().to_string(),
         "time_zone" => tz_text(s.tz),
         "system_time_zone" => tz_text(c.opts.system_time_zone),
         "autocommit" => "1".to_string(),
@@ -512,6 +580,10 @@ impl Cluster {
         let c1 = ctx.clone();
         db.create_scalar_function("now", 0, flags, move |_| Ok(lock_ctx(&c1).now.clone()))?;
         let c1 = ctx.clone();
+        db.create_scalar_function("utc_timestamp", 0, flags, move |_| {
+            Ok(lock_ctx(&c1).utc_now.clone())
+        })?;
+        let c1 = ctx.clone();
         db.create_scalar_function("current_timestamp", 0, flags, move |_| {
             Ok(lock_ctx(&c1).now.clone())
         })?;
@@ -524,6 +596,10 @@ impl Cluster {
         let c1 = ctx.clone();
         db.create_scalar_function("version", 0, flags, move |_| {
             Ok(lock_ctx(&c1).version.clone())
+        })?;
+        let c1 = ctx.clone();
+        db.create_scalar_function("current_version", 0, flags, move |_| {
+            Ok(lock_ctx(&c1).current_version.clone())
         })?;
         let c1 = ctx.clone();
         db.create_scalar_function("sim_tz", 1, flags, move |f| {
@@ -547,10 +623,14 @@ impl Cluster {
         })?;
         db.execute_batch(INFO_DDL)?;
         let now = opts.start_time;
+        let release = Release::parse(&opts.release).ok_or_else(|| {
+            anyhow::anyhow!("unknown release {:?} (want e.g. 3.3.5)", opts.release)
+        })?;
         let next_id = opts.first_id;
         let store = opts.repository_store.clone().unwrap_or_default();
         Ok(Cluster {
             opts,
+            release,
             now,
             db,
             ctx,
@@ -607,9 +687,22 @@ impl Cluster {
         }
     }
 
-    /// Errnos changed in 3.3 (5501/5502); the 8.x handshake stands for 3.4+.
+    /// Errnos changed in 3.3 (5501/5502).
     pub(crate) fn new_errnos(&self) -> bool {
-        version_at_least_3_2(&self.opts.server_version)
+        self.release.new_errnos()
+    }
+
+    /// The zone SHOW BACKUP/RESTORE/PARTITIONS/REPOSITORIES render times in: the session's, but
+    /// a fixed +08:00 from 4.1 (TimeUtils.TIME_ZONE, #66360).
+    pub(crate) fn show_zone(&self, s: &Session) -> FixedOffset {
+        self.release.fixed_show_zone().unwrap_or(s.tz)
+    }
+
+    /// Whether `information_schema.partitions_meta` exists now.
+    pub(crate) fn has_partitions_meta(&self) -> bool {
+        self.opts
+            .partitions_meta
+            .unwrap_or_else(|| self.release.has_partitions_meta())
     }
 
     pub(crate) fn unknown_db(&self, db: &str) -> SimError {
@@ -663,10 +756,12 @@ impl Cluster {
     fn set_ctx(&self, s: &Session) {
         let mut c = lock_ctx(&self.ctx);
         c.now = fmt_time(in_zone(self.now, s.tz));
+        c.utc_now = fmt_time(self.now);
         c.tz_secs = s.tz.local_minus_utc();
         c.db = s.db.clone();
         c.conn_id = s.conn_id;
-        c.version = self.opts.server_version.clone();
+        c.version = self.release.handshake().to_string();
+        c.current_version = format!("{}-sim", self.release);
     }
 
     pub(crate) fn use_db(&mut self, s: &mut Session, db: &str) -> Result<(), SimError> {
@@ -688,7 +783,7 @@ impl Cluster {
         if self.info_dirty.is_empty() && self.info_dirty_parts.is_empty() {
             return Ok(());
         }
-        let dirty = std::mem::take(&mut self.info_dirty);
+        let mut dirty = std::mem::take(&mut self.info_dirty);
         let dirty_parts = std::mem::take(&mut self.info_dirty_parts);
         let tx = self.db.unchecked_transaction().map_err(sqlite_err)?;
         {
@@ -709,6 +804,11 @@ impl Cluster {
                 let Some(p) = t.partition(pn) else {
                     continue;
                 };
+                if !p.physical.is_empty() {
+                    // one row per physical partition: rewrite the table's rows below
+                    dirty.insert((db.clone(), tn.clone()));
+                    continue;
+                }
                 upd.execute(rusqlite::params![
                     db,
                     tn,
@@ -746,6 +846,23 @@ impl Cluster {
             let mut del_c = tx
                 .prepare_cached(r#"DELETE FROM "information_schema.columns" WHERE TABLE_SCHEMA = ?1 AND TABLE_NAME = ?2"#)
                 .map_err(sqlite_err)?;
+            let mut del_mv = tx
+                .prepare_cached(r#"DELETE FROM "information_schema._mv" WHERE TABLE_SCHEMA = ?1 AND BASE_TABLE = ?2"#)
+                .map_err(sqlite_err)?;
+            // ShowMaterializedViewStatus.of(dbName, olapTable, indexMeta) (qe/ShowMaterializedViewStatus.java:364):
+            // every synchronous MV / rollup index is a row with REFRESH_TYPE 'ROLLUP' and the text of
+            // buildCreateMVSql (line 792) as its definition
+            let mut ins_mv = tx
+                .prepare_cached(r#"INSERT INTO "information_schema._mv" VALUES (?1, ?2, ?3, 'ROLLUP', 'true', '', ?4, 0, ?5, ?6)"#)
+                .map_err(sqlite_err)?;
+            let mut del_tc = tx
+                .prepare_cached(r#"DELETE FROM "information_schema.tables_config" WHERE TABLE_SCHEMA = ?1 AND TABLE_NAME = ?2"#)
+                .map_err(sqlite_err)?;
+            // InformationSchemaDataSource.genNormalTableConfigInfo: PROPERTIES is OlapTable.getProperties()
+            // as JSON (bloom_filter_columns among them, OlapTable.java:2936-2940)
+            let mut ins_tc = tx
+                .prepare_cached(r#"INSERT INTO "information_schema.tables_config" VALUES (?1, ?2, 'OLAP', ?3, ?4, ?5, ?6, 'HASH', ?7, ?6, ?8, ?9)"#)
+                .map_err(sqlite_err)?;
             let mut ins_pm = tx
                 .prepare_cached(r#"INSERT INTO "information_schema._pm" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, 'HDD', '9999-12-31 23:59:59', NULL, 0, ?14, ?15, ?16, 0, 0, 0, 0, NULL)"#)
                 .map_err(sqlite_err)?;
@@ -753,30 +870,87 @@ impl Cluster {
                 .prepare_cached(r#"INSERT INTO "information_schema.tables" VALUES ('def', ?1, ?2, 'BASE TABLE', 'StarRocks', NULL, NULL, ?3, 0, ?4, NULL, NULL, NULL, NULL, ?5, ?6, NULL, 'utf8_general_ci', NULL, NULL, '')"#)
                 .map_err(sqlite_err)?;
             let mut ins_c = tx
-                .prepare_cached(r#"INSERT INTO "information_schema.columns" VALUES ('def', ?1, ?2, ?3, ?4, ?5, ?6, ?7, NULL, NULL, NULL, NULL, NULL, 'utf8', 'utf8_general_ci', ?8, ?9, '', 'SELECT,INSERT,UPDATE,REFERENCES', '')"#)
+                .prepare_cached(r#"INSERT INTO "information_schema.columns" VALUES ('def', ?1, ?2, ?3, ?4, ?5, ?6, ?7, NULL, NULL, NULL, NULL, NULL, 'utf8', 'utf8_general_ci', ?8, ?9, '', 'SELECT,INSERT,UPDATE,REFERENCES', ?10)"#)
                 .map_err(sqlite_err)?;
             for (db, tn) in &dirty {
                 del_pm.execute([db, tn]).map_err(sqlite_err)?;
                 del_t.execute([db, tn]).map_err(sqlite_err)?;
                 del_c.execute([db, tn]).map_err(sqlite_err)?;
+                del_tc.execute([db, tn]).map_err(sqlite_err)?;
+                del_mv.execute([db, tn]).map_err(sqlite_err)?;
                 let Some(t) = self.dbs.get(db).and_then(|d| d.tables.get(tn)) else {
                     continue;
                 };
                 let pkey = t.partition_column.clone().unwrap_or_default();
                 let dist = t.distribution.join(", ");
+                for (k, (name, cols)) in t.rollups.iter().enumerate() {
+                    let keys = cols.join(",");
+                    ins_mv
+                        .execute(rusqlite::params![
+                            (k + 1) as i64,
+                            db,
+                            name,
+                            if t.is_list() { "LIST" } else { "RANGE" },
+                            format!("create materialized view {name} as select {keys} from {tn} group by {keys}"),
+                            tn,
+                        ])
+                        .map_err(sqlite_err)?;
+                }
+                let mut props = serde_json::Map::new();
+                props.insert(
+                    "replication_num".into(),
+                    t.replication_num.to_string().into(),
+                );
+                if !t.bloom_filter_columns.is_empty() {
+                    props.insert(
+                        "bloom_filter_columns".into(),
+                        t.bloom_filter_columns.join(", ").into(),
+                    );
+                }
+                let quoted = |v: &[String]| {
+                    v.iter()
+                        .map(|k| format!("`{k}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                };
+                let pk = if matches!(t.keys_type, KeysType::Primary | KeysType::Unique) {
+                    quoted(&t.keys)
+                } else {
+                    String::new()
+                };
+                ins_tc
+                    .execute(rusqlite::params![
+                        db,
+                        tn,
+                        t.keys_type.model_name(),
+                        pk,
+                        t.partition_column
+                            .as_ref()
+                            .map(|p| format!("`{p}`"))
+                            .unwrap_or_default(),
+                        quoted(&t.distribution),
+                        i64::from(t.buckets),
+                        serde_json::Value::Object(props).to_string(),
+                        0i64,
+                    ])
+                    .map_err(sqlite_err)?;
                 let mut rows = 0u64;
-                for p in &t.partitions {
-                    rows += p.row_count;
+                for (p, (id, version)) in t
+                    .partitions
+                    .iter()
+                    .flat_map(|p| p.physical_rows().into_iter().map(move |ph| (p, ph)))
+                {
+                    rows += if id == p.id { p.row_count } else { 0 };
                     ins_pm
                         .execute(rusqlite::params![
                             db,
                             tn,
                             p.name,
-                            p.id as i64,
-                            p.version as i64,
-                            p.version as i64,
+                            id as i64,
+                            version as i64,
+                            version as i64,
                             fmt_time(p.version_time),
-                            (p.version + 1) as i64,
+                            (version + 1) as i64,
                             pkey,
                             t.range_text(p),
                             dist,
@@ -820,6 +994,7 @@ impl Cluster {
                             col.data_type(),
                             col.column_type(),
                             key,
+                            col.comment,
                         ])
                         .map_err(sqlite_err)?;
                 }
@@ -838,7 +1013,7 @@ impl Cluster {
     }
 
     /// Resolves a table reference for SQL; errors as StarRocks' analyzer reports them.
-    fn resolve(
+    pub(crate) fn resolve(
         &self,
         s: &Session,
         db: Option<&str>,
@@ -852,7 +1027,7 @@ impl Cluster {
         if db.eq_ignore_ascii_case("information_schema") {
             let tl = t.to_ascii_lowercase();
             let known = INFO_TABLES.contains(&tl.as_str())
-                && (tl != "partitions_meta" || self.opts.partitions_meta);
+                && (tl != "partitions_meta" || self.has_partitions_meta());
             if !known || for_write {
                 return Err(err(
                     if self.new_errnos() { 5502 } else { 1051 },
@@ -937,6 +1112,7 @@ impl Cluster {
             "BACKUP" => self.backup(s, &mut c),
             "RESTORE" => self.restore(s, &mut c),
             "CANCEL" => self.cancel(s, &mut c),
+            "ADMIN" => self.admin(&mut c),
             "DESC" | "DESCRIBE" => {
                 c.next();
                 self.describe(s, &mut c)
@@ -945,7 +1121,7 @@ impl Cluster {
         }
     }
 
-    fn query_sqlite(&mut self, sql: &str) -> Result<Output, SimError> {
+    pub(crate) fn query_sqlite(&mut self, sql: &str) -> Result<Output, SimError> {
         let mut stmt = self.db.prepare(sql).map_err(sqlite_err)?;
         let columns: Vec<String> = stmt.column_names().iter().map(|c| c.to_string()).collect();
         let n = columns.len();
@@ -1079,7 +1255,7 @@ impl Cluster {
         })
     }
 
-    fn table(&self, db: &str, t: &str) -> Result<&Table, SimError> {
+    pub(crate) fn table(&self, db: &str, t: &str) -> Result<&Table, SimError> {
         self.dbs
             .get(db)
             .ok_or_else(|| self.unknown_db(db))?
@@ -1135,6 +1311,9 @@ impl Cluster {
         t: &str,
         select: &str,
     ) -> Result<BTreeMap<usize, i64>, SimError> {
+        if self.table(db, t)?.partitioning == ddl::Partitioning::AutoList {
+            self.auto_partitions(db, t, select)?;
+        }
         let table = self.table(db, t)?.clone();
         let mut out = BTreeMap::new();
         if !table.is_partitioned() {
@@ -1157,12 +1336,9 @@ impl Cluster {
         Ok(out)
     }
 
-    fn insert(&mut self, s: &Session, sql: &str, c: &Cur) -> Result<Output, SimError> {
+    pub(crate) fn insert(&mut self, s: &Session, sql: &str, c: &Cur) -> Result<Output, SimError> {
         if c.is_kw_at(1, "OVERWRITE") {
-            return Err(err(
-                ER_PARSE,
-                "the simulator does not support INSERT OVERWRITE",
-            ));
+            return self.insert_overwrite(s, sql);
         }
         let tr = {
             let me = &*self;
@@ -1199,7 +1375,27 @@ impl Cluster {
                 |r| r.get(0),
             )
             .map_err(sqlite_err)?;
-        let n = self.db.execute(&sqlite_sql, []).map_err(sqlite_err)? as u64;
+        self.db
+            .execute_batch("SAVEPOINT sim_insert")
+            .map_err(sqlite_err)?;
+        let n = match self.db.execute(&sqlite_sql, []) {
+            Ok(n) => n as u64,
+            Err(e) => {
+                let _ = self
+                    .db
+                    .execute_batch("ROLLBACK TO sim_insert; RELEASE sim_insert");
+                return Err(sqlite_err(e));
+            }
+        };
+        if let Some(e) = self.too_long(&table, &ident, before) {
+            self.db
+                .execute_batch("ROLLBACK TO sim_insert; RELEASE sim_insert")
+                .map_err(sqlite_err)?;
+            return Err(e);
+        }
+        self.db
+            .execute_batch("RELEASE sim_insert")
+            .map_err(sqlite_err)?;
         if n == 0 {
             return Ok(Output::Ok { affected: 0 });
         }
@@ -1407,20 +1603,24 @@ impl Cluster {
                 row_count: 0,
                 replication_num: rn,
                 is_temp: false,
+                values: Vec::new(),
+                physical: Vec::new(),
             }],
             None => {
                 let mut v = Vec::new();
-                for (name, lower, upper) in &ct.partitions {
+                for spec in &ct.partitions {
                     v.push(Partition {
                         id: self.next_id(),
-                        name: name.clone(),
-                        lower: lower.clone(),
-                        upper: upper.clone(),
+                        name: spec.name.clone(),
+                        lower: spec.lower.clone(),
+                        upper: spec.upper.clone(),
                         version: 1,
                         version_time: now,
                         row_count: 0,
                         replication_num: rn,
                         is_temp: false,
+                        values: spec.values.clone(),
+                        physical: Vec::new(),
                     });
                 }
                 v
@@ -1433,6 +1633,7 @@ impl Cluster {
             keys_type: ct.keys_type,
             keys: ct.keys.clone(),
             partition_column: ct.partition_column,
+            partitioning: ct.partitioning,
             partitions,
             replication_num: rn,
             distribution: if ct.distribution.is_empty() {
@@ -1443,6 +1644,13 @@ impl Cluster {
             buckets,
             state: TableState::Normal,
             create_time: now,
+            bloom_filter_columns: ct
+                .properties
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case("bloom_filter_columns"))
+                .map(|(_, v)| split_list(v))
+                .unwrap_or_default(),
+            rollups: Vec::new(),
         };
         if let Some(d) = self.dbs.get_mut(db) {
             d.tables.insert(ct.name.clone(), table);
@@ -1547,6 +1755,76 @@ impl Cluster {
             self.add_column(&db, &t, &name, &ty)?;
             return ok();
         }
+        if c.eat_kws(&["MODIFY", "COLUMN"]) {
+            // MODIFY COLUMN c [type] [NULL|NOT NULL] [DEFAULT v] [COMMENT 's']: metadata only here
+            // (neither partition ids nor versions move)
+            let name = c.ident()?;
+            let table = self.table(&db, &t)?;
+            let Some(mut col) = table.columns.iter().find(|x| x.name == name).cloned() else {
+                return Err(err(1054, format!("Unknown column '{name}' in '{t}'")));
+            };
+            if let Some(Token::Word(w)) = c.peek() {
+                let kw = w.value.to_ascii_uppercase();
+                if !["DEFAULT", "COMMENT", "NULL", "NOT"].contains(&kw.as_str()) {
+                    c.next();
+                    let mut ty = kw;
+                    if matches!(c.peek(), Some(Token::LParen)) {
+                        let start = c.i;
+                        c.skip_group()?;
+                        let args: String = c.t[start..c.i].iter().map(|t| t.to_string()).collect();
+                        ty.push_str(&args.replace(' ', ""));
+                    }
+                    col.ty = ty;
+                }
+            }
+            while !c.at_end() {
+                if c.eat_kws(&["NOT", "NULL"]) {
+                    col.nullable = false;
+                } else if c.eat_kw("NULL") {
+                    col.nullable = true;
+                } else if c.eat_kw("DEFAULT") {
+                    col.default = if c.eat_kw("NULL") {
+                        None
+                    } else {
+                        Some(c.value()?)
+                    };
+                } else if c.eat_kw("COMMENT") {
+                    col.comment = c.string()?;
+                } else {
+                    return Err(c.syntax());
+                }
+            }
+            let table = self.table_mut(&db, &t)?;
+            if let Some(x) = table.columns.iter_mut().find(|x| x.name == name) {
+                *x = col;
+            }
+            return ok();
+        }
+        if c.eat_kws(&["ADD", "ROLLUP"]) {
+            // ADD ROLLUP r (c1, c2): a new index; versions do not move
+            let name = c.ident()?;
+            let cols = c.ident_list()?;
+            let table = self.table_mut(&db, &t)?;
+            if table.rollups.iter().any(|(n, _)| *n == name) {
+                return Err(err(
+                    ER_PARSE,
+                    format!("Rollup index[{name}] already exists"),
+                ));
+            }
+            table.rollups.push((name, cols));
+            return ok();
+        }
+        if c.eat_kw("SET") {
+            // SET ("bloom_filter_columns" = "a, b"): metadata only here
+            let props = c.properties()?;
+            let table = self.table_mut(&db, &t)?;
+            for (k, v) in props {
+                if k.eq_ignore_ascii_case("bloom_filter_columns") {
+                    table.bloom_filter_columns = split_list(&v);
+                }
+            }
+            return ok();
+        }
         if c.eat_kws(&["DROP", "COLUMN"]) {
             let name = c.ident()?;
             let table = self.table_mut(&db, &t)?;
@@ -1566,8 +1844,8 @@ impl Cluster {
         let temp_add = c.eat_kws(&["ADD", "TEMPORARY", "PARTITION"]);
         if temp_add || c.eat_kws(&["ADD", "PARTITION"]) {
             let prev = None;
-            let (name, lower, upper) = ddl::parse_partition_def(c, prev)?;
-            self.add_partition(&db, &t, &PartitionSpec { name, lower, upper }, temp_add)?;
+            let spec = ddl::parse_partition_def(c, prev)?;
+            self.add_partition(&db, &t, &spec, temp_add)?;
             return ok();
         }
         if c.eat_kws(&["DROP", "TEMPORARY", "PARTITION"]) || c.eat_kws(&["DROP", "PARTITION"]) {
@@ -1681,17 +1959,19 @@ impl Cluster {
                 .or_else(|| s.db.clone())
                 .ok_or_else(|| err(1046, "No database selected"))?;
             let table = self.table(&db, &t)?;
+            let list = table.is_list();
             let dist = table.distribution.join(", ");
             let rows = table
                 .partitions
                 .iter()
                 .filter(|p| p.is_temp == temp)
-                .map(|p| {
+                .flat_map(|p| p.physical_rows().into_iter().map(move |ph| (p, ph)))
+                .map(|(p, (id, version))| {
                     vec![
-                        Some(p.id.to_string()),
+                        Some(id.to_string()),
                         Some(p.name.clone()),
-                        Some(p.version.to_string()),
-                        Some(fmt_time(in_zone(p.version_time, s.tz))),
+                        Some(version.to_string()),
+                        Some(fmt_time(in_zone(p.version_time, self.show_zone(s)))),
                         Some("0".to_string()),
                         Some("NORMAL".to_string()),
                         Some(table.partition_column.clone().unwrap_or_default()),
@@ -1708,6 +1988,8 @@ impl Cluster {
                     ]
                 })
                 .collect();
+            // PartitionsProcDir.java:121: the column is `List` for LIST tables, `Range` otherwise
+            let range_col = if list { "List" } else { "Range" };
             return Ok(Output::rows(
                 &[
                     "PartitionId",
@@ -1717,7 +1999,7 @@ impl Cluster {
                     "VisibleVersionHash",
                     "State",
                     "PartitionKey",
-                    "Range",
+                    range_col,
                     "DistributionKey",
                     "Buckets",
                     "ReplicationNum",
@@ -1757,8 +2039,9 @@ impl Cluster {
                         Some("9060".to_string()),
                         Some("8040".to_string()),
                         Some("8060".to_string()),
-                        Some(fmt_time(self.opts.start_time)),
-                        Some(fmt_time(self.now)),
+                        // LastStartTime / LastHeartbeat: session zone, fixed +08:00 from 4.1
+                        Some(fmt_time(in_zone(self.opts.start_time, self.show_zone(s)))),
+                        Some(fmt_time(in_zone(self.now, self.show_zone(s)))),
                         Some("true".to_string()),
                         Some("false".to_string()),
                         Some("false".to_string()),
@@ -1818,6 +2101,7 @@ impl Cluster {
                 location: location.to_string(),
                 create_time: self.now,
                 store: self.store.clone(),
+                stray_info_files: Vec::new(),
             },
         );
         Ok(())
@@ -1874,9 +2158,14 @@ impl Cluster {
         p.version_time = now;
         p.row_count = 0;
         let (lower, upper) = (p.lower.clone(), p.upper.clone());
+        let values = p.values.clone();
         let ident = table_ident(db, t);
         let mut sql = format!("DELETE FROM {ident}");
-        if is_part {
+        if is_part && !values.is_empty() {
+            let col = sqlite_ident(&col.clone().unwrap_or_default());
+            let vals: Vec<String> = values.iter().map(|v| sqlite_str(v)).collect();
+            sql.push_str(&format!(" WHERE {col} IN ({})", vals.join(", ")));
+        } else if is_part {
             let col = sqlite_ident(&col.unwrap_or_default());
             let mut conds = Vec::new();
             if let Some(l) = lower {
@@ -1948,6 +2237,8 @@ impl Cluster {
             row_count: 0,
             replication_num: rn,
             is_temp: temp,
+            values: part.values.clone(),
+            physical: Vec::new(),
         });
         Ok(())
     }
@@ -1964,6 +2255,7 @@ impl Cluster {
             ty: ty.to_ascii_uppercase(),
             nullable: true,
             default: None,
+            comment: String::new(),
         };
         let sqlite_ty = col.sqlite_type();
         let table = self.table_mut(db, t)?;
@@ -2062,6 +2354,14 @@ fn find_where(sql: &str) -> String {
     String::new()
 }
 
+/// `a, b` -> [a, b] (property lists).
+fn split_list(v: &str) -> Vec<String> {
+    v.split(',')
+        .map(|x| x.trim().to_string())
+        .filter(|x| !x.is_empty())
+        .collect()
+}
+
 /// A plausible `SHOW CREATE TABLE` text.
 fn show_create(t: &Table) -> String {
     let mut s = format!("CREATE TABLE `{}` (\n", t.name);
@@ -2092,6 +2392,7 @@ fn show_create(t: &Table) -> String {
                     name: p.name.clone(),
                     lower: p.lower.clone(),
                     upper: p.upper.clone(),
+                    values: p.values.clone(),
                 };
                 let text = spec.sql();
                 match (&p.lower, &p.upper) {
@@ -2103,10 +2404,17 @@ fn show_create(t: &Table) -> String {
                 }
             })
             .collect();
-        s.push_str(&format!(
-            "PARTITION BY RANGE(`{pc}`)\n({})\n",
-            parts.join(",\n")
-        ));
+        match t.partitioning {
+            ddl::Partitioning::Range => s.push_str(&format!(
+                "PARTITION BY RANGE(`{pc}`)\n({})\n",
+                parts.join(",\n")
+            )),
+            ddl::Partitioning::List => s.push_str(&format!(
+                "PARTITION BY LIST(`{pc}`)\n({})\n",
+                parts.join(",\n")
+            )),
+            ddl::Partitioning::AutoList => s.push_str(&format!("PARTITION BY (`{pc}`)\n")),
+        }
     }
     let dist: Vec<String> = t.distribution.iter().map(|k| format!("`{k}`")).collect();
     s.push_str(&format!(

@@ -20,6 +20,16 @@ pub enum KeysType {
 }
 
 impl KeysType {
+    /// KeysType.toString() as tables_config.TABLE_MODEL shows it.
+    pub(crate) fn model_name(self) -> &'static str {
+        match self {
+            KeysType::Duplicate => "DUP_KEYS",
+            KeysType::Aggregate => "AGG_KEYS",
+            KeysType::Unique => "UNIQUE_KEYS",
+            KeysType::Primary => "PRIMARY_KEYS",
+        }
+    }
+
     pub(crate) fn sql(self) -> &'static str {
         match self {
             KeysType::Duplicate => "DUPLICATE KEY",
@@ -40,6 +50,8 @@ pub struct PartitionSpec {
     pub lower: Option<String>,
     /// Exclusive upper bound (None: MAXVALUE).
     pub upper: Option<String>,
+    /// LIST partitions: the values (`VALUES IN (...)`); empty for range partitions.
+    pub values: Vec<String>,
 }
 
 impl PartitionSpec {
@@ -49,6 +61,7 @@ impl PartitionSpec {
             name: name.to_string(),
             lower: None,
             upper: Some(upper.to_string()),
+            values: Vec::new(),
         }
     }
 
@@ -58,10 +71,25 @@ impl PartitionSpec {
             name: name.to_string(),
             lower: Some(lower.to_string()),
             upper: Some(upper.to_string()),
+            values: Vec::new(),
+        }
+    }
+
+    /// `PARTITION name VALUES IN ("v1", "v2")` (a LIST partition).
+    pub fn list(name: &str, values: &[&str]) -> Self {
+        PartitionSpec {
+            name: name.to_string(),
+            lower: None,
+            upper: None,
+            values: values.iter().map(|v| v.to_string()).collect(),
         }
     }
 
     pub(crate) fn sql(&self) -> String {
+        if !self.values.is_empty() {
+            let vals: Vec<String> = self.values.iter().map(|v| format!("\"{v}\"")).collect();
+            return format!("PARTITION {} VALUES IN ({})", self.name, vals.join(", "));
+        }
         let up = match &self.upper {
             Some(u) => format!("(\"{u}\")"),
             None => "MAXVALUE".to_string(),
@@ -88,6 +116,20 @@ pub struct TableSpec {
     pub partitions: Vec<PartitionSpec>,
     /// Replicas per tablet (defaults to 1 here so it fits the default single backend).
     pub replication_num: u32,
+    /// How the table is partitioned on `partition_column`.
+    pub partitioning: Partitioning,
+}
+
+/// Partitioning of a [`TableSpec`] (StarRocks PartitionInfo types).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Partitioning {
+    /// `PARTITION BY RANGE (col) (...)` (or unpartitioned without a partition column).
+    #[default]
+    Range,
+    /// `PARTITION BY LIST (col) (PARTITION p VALUES IN (...), ...)`.
+    List,
+    /// `PARTITION BY (col)`: automatic LIST partitioning, one partition per value, created on load.
+    AutoList,
 }
 
 impl TableSpec {
@@ -103,7 +145,24 @@ impl TableSpec {
             partition_column: None,
             partitions: Vec::new(),
             replication_num: 1,
+            partitioning: Partitioning::Range,
         }
+    }
+
+    /// LIST-partitions the table on `column` (partitions made with [`PartitionSpec::list`]).
+    pub fn list(mut self, column: &str, partitions: Vec<PartitionSpec>) -> Self {
+        self.partition_column = Some(column.to_string());
+        self.partitions = partitions;
+        self.partitioning = Partitioning::List;
+        self
+    }
+
+    /// Automatic partitioning on `column` (`PARTITION BY (col)`): partitions appear as rows land.
+    pub fn auto_list(mut self, column: &str) -> Self {
+        self.partition_column = Some(column.to_string());
+        self.partitions = Vec::new();
+        self.partitioning = Partitioning::AutoList;
+        self
     }
 
     /// Range-partitions the table on `column`.
@@ -150,10 +209,17 @@ impl TableSpec {
         );
         if let Some(pc) = &self.partition_column {
             let parts: Vec<String> = self.partitions.iter().map(|p| p.sql()).collect();
-            s.push_str(&format!(
-                " PARTITION BY RANGE(`{pc}`) ({})",
-                parts.join(", ")
-            ));
+            match self.partitioning {
+                Partitioning::Range => s.push_str(&format!(
+                    " PARTITION BY RANGE(`{pc}`) ({})",
+                    parts.join(", ")
+                )),
+                Partitioning::List => s.push_str(&format!(
+                    " PARTITION BY LIST(`{pc}`) ({})",
+                    parts.join(", ")
+                )),
+                Partitioning::AutoList => s.push_str(&format!(" PARTITION BY (`{pc}`)")),
+            }
         }
         s.push_str(&format!(
             " DISTRIBUTED BY HASH({}) BUCKETS 1 PROPERTIES (\"replication_num\" = \"{}\")",
@@ -172,9 +238,25 @@ pub(crate) struct Column {
     pub(crate) ty: String,
     pub(crate) nullable: bool,
     pub(crate) default: Option<String>,
+    /// COMMENT (empty when none): RESTORE's Column.equals compares it.
+    pub(crate) comment: String,
 }
 
 impl Column {
+    /// The most bytes a value may take: VARCHAR(n) / CHAR(n) n, STRING 65,533 (VARCHAR(65533));
+    /// None for other types. The BE checks it; strict mode fails the whole INSERT.
+    pub(crate) fn byte_limit(&self) -> Option<usize> {
+        let ty = self.ty.to_ascii_uppercase();
+        if ty == "STRING" {
+            return Some(65_533);
+        }
+        let inner = ty
+            .strip_prefix("VARCHAR(")
+            .or_else(|| ty.strip_prefix("CHAR("))?
+            .strip_suffix(')')?;
+        inner.trim().parse().ok()
+    }
+
     /// SQLite affinity for the StarRocks type.
     pub(crate) fn sqlite_type(&self) -> &'static str {
         let base = self.base_type();
@@ -228,8 +310,10 @@ pub(crate) struct CreateTable {
     pub(crate) keys_type: KeysType,
     pub(crate) keys: Vec<String>,
     pub(crate) partition_column: Option<String>,
-    /// (name, lower, upper) with LESS THAN lower bounds already filled in.
-    pub(crate) partitions: Vec<(String, Option<String>, Option<String>)>,
+    /// Partitions with LESS THAN lower bounds already filled in.
+    pub(crate) partitions: Vec<PartitionSpec>,
+    /// RANGE, LIST or automatic LIST.
+    pub(crate) partitioning: Partitioning,
     pub(crate) replication_num: Option<u32>,
     pub(crate) distribution: Vec<String>,
     pub(crate) buckets: u32,
@@ -261,12 +345,43 @@ fn is_type_end(c: &Cur) -> bool {
 pub(crate) fn parse_partition_def(
     c: &mut Cur,
     prev_upper: Option<String>,
-) -> Result<(String, Option<String>, Option<String>), SimError> {
+) -> Result<PartitionSpec, SimError> {
     let name = c.ident()?;
     c.expect_kw("VALUES")?;
+    let spec = |lower, upper| PartitionSpec {
+        name: name.clone(),
+        lower,
+        upper,
+        values: Vec::new(),
+    };
+    if c.eat_kw("IN") {
+        // VALUES IN ("a", "b") or, multi-column, (("a", 1), ("b", 2)): values kept as written
+        c.expect(&Token::LParen)?;
+        let mut values = Vec::new();
+        loop {
+            if matches!(c.peek(), Some(Token::LParen)) {
+                let start = c.i;
+                c.skip_group()?;
+                values.push(c.t[start..c.i].iter().map(|t| t.to_string()).collect());
+            } else {
+                values.push(c.value()?);
+            }
+            if c.eat(&Token::Comma) {
+                continue;
+            }
+            c.expect(&Token::RParen)?;
+            break;
+        }
+        return Ok(PartitionSpec {
+            name,
+            lower: None,
+            upper: None,
+            values,
+        });
+    }
     if c.eat_kws(&["LESS", "THAN"]) {
         if c.eat_kw("MAXVALUE") {
-            return Ok((name, prev_upper, None));
+            return Ok(spec(prev_upper, None));
         }
         c.expect(&Token::LParen)?;
         let up = if c.eat_kw("MAXVALUE") {
@@ -275,7 +390,7 @@ pub(crate) fn parse_partition_def(
             Some(c.value()?)
         };
         c.expect(&Token::RParen)?;
-        Ok((name, prev_upper, up))
+        Ok(spec(prev_upper, up))
     } else if c.eat(&Token::LBracket) {
         c.expect(&Token::LParen)?;
         let lo = c.value()?;
@@ -285,7 +400,7 @@ pub(crate) fn parse_partition_def(
         let hi = c.value()?;
         c.expect(&Token::RParen)?;
         c.expect(&Token::RParen)?;
-        Ok((name, Some(lo), Some(hi)))
+        Ok(spec(Some(lo), Some(hi)))
     } else {
         Err(c.syntax())
     }
@@ -349,6 +464,7 @@ pub(crate) fn parse_create_table(c: &mut Cur) -> Result<CreateTable, SimError> {
             }
             let mut nullable = true;
             let mut default = None;
+            let mut comment = String::new();
             while !matches!(c.peek(), Some(Token::Comma) | Some(Token::RParen) | None) {
                 if c.eat_kws(&["NOT", "NULL"]) {
                     nullable = false;
@@ -364,7 +480,7 @@ pub(crate) fn parse_create_table(c: &mut Cur) -> Result<CreateTable, SimError> {
                         default = Some(c.value()?);
                     }
                 } else if c.eat_kw("COMMENT") {
-                    c.string()?;
+                    comment = c.string()?;
                 } else if is_type_end(c) {
                     c.next();
                 } else if matches!(c.peek(), Some(Token::LParen)) {
@@ -378,6 +494,7 @@ pub(crate) fn parse_create_table(c: &mut Cur) -> Result<CreateTable, SimError> {
                 ty,
                 nullable,
                 default,
+                comment,
             });
         }
         if c.eat(&Token::Comma) {
@@ -395,6 +512,7 @@ pub(crate) fn parse_create_table(c: &mut Cur) -> Result<CreateTable, SimError> {
         keys: Vec::new(),
         partition_column: None,
         partitions: Vec::new(),
+        partitioning: Partitioning::Range,
         replication_num: None,
         distribution: Vec::new(),
         buckets: 0,
@@ -439,7 +557,7 @@ pub(crate) fn parse_create_table(c: &mut Cur) -> Result<CreateTable, SimError> {
                         }
                         c.expect_kw("PARTITION")?;
                         let p = parse_partition_def(c, prev.clone())?;
-                        prev = p.2.clone();
+                        prev = p.upper.clone();
                         ct.partitions.push(p);
                         if c.eat(&Token::Comma) {
                             continue;
@@ -448,10 +566,35 @@ pub(crate) fn parse_create_table(c: &mut Cur) -> Result<CreateTable, SimError> {
                         break;
                     }
                 }
+            } else if c.eat_kw("LIST") {
+                let cols = c.ident_list()?;
+                ct.partition_column = cols.into_iter().next();
+                ct.partitioning = Partitioning::List;
+                c.expect(&Token::LParen)?;
+                if !c.eat(&Token::RParen) {
+                    loop {
+                        c.expect_kw("PARTITION")?;
+                        let p = parse_partition_def(c, None)?;
+                        if p.values.is_empty() {
+                            return Err(c.syntax());
+                        }
+                        ct.partitions.push(p);
+                        if c.eat(&Token::Comma) {
+                            continue;
+                        }
+                        c.expect(&Token::RParen)?;
+                        break;
+                    }
+                }
+            } else if matches!(c.peek(), Some(Token::LParen)) {
+                // automatic partitioning on columns: PARTITION BY (col[, ...])
+                let cols = c.ident_list()?;
+                ct.partition_column = cols.into_iter().next();
+                ct.partitioning = Partitioning::AutoList;
             } else {
                 return Err(err(
                     ER_PARSE,
-                    "the simulator supports only PARTITION BY RANGE (...) with explicit partitions",
+                    "the simulator supports PARTITION BY RANGE (...), LIST (...) with explicit partitions, or (col)",
                 ));
             }
         } else if c.eat_kws(&["DISTRIBUTED", "BY"]) {

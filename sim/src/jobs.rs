@@ -86,6 +86,9 @@ pub(crate) struct Repo {
     pub(crate) create_time: NaiveDateTime,
     /// The storage its snapshots live in (shared with other clusters at the same location + name).
     pub(crate) store: RepositoryStore,
+    /// Info files whose names do not decode (e.g. a half-written `__info_<ts>.part`): label ->
+    /// (file name, listed before the real ones).
+    pub(crate) stray_info_files: Vec<(String, String, bool)>,
 }
 
 impl Repo {
@@ -448,16 +451,8 @@ impl Cluster {
                         Value::Text(s) => s.clone(),
                         _ => String::new(),
                     };
-                    t.partitions
-                        .iter()
-                        .find(|p| {
-                            p.lower
-                                .as_deref()
-                                .is_none_or(|l| crate::cluster::cmp_bound(&v, l) >= 0)
-                                && p.upper
-                                    .as_deref()
-                                    .is_none_or(|u| crate::cluster::cmp_bound(&v, u) < 0)
-                        })
+                    t.route(&v)
+                        .and_then(|k| t.partitions.get(k))
                         .map(|p| p.name.clone())
                 }
             };
@@ -509,6 +504,16 @@ impl Cluster {
                 }
                 for p in &parts {
                     match local.partition(&p.name) {
+                        Some(_)
+                            if !p.physical.is_empty()
+                                && self.release >= crate::Release::new(3, 2, 0) =>
+                        {
+                            // RestoreJob.java:700-705 (subPartitions.size() > 1)
+                            return Err(format!(
+                                "[COMMON_ERROR, msg: Partition {} in table {target} is automatic bucket partition, can not be restored]",
+                                p.name
+                            ));
+                        }
                         Some(lp) => {
                             if lp.lower != p.lower || lp.upper != p.upper {
                                 return Err(format!(
@@ -522,6 +527,12 @@ impl Cluster {
                                     p.name, lp.replication_num
                                 ));
                             }
+                        }
+                        None if !local.is_partitioned() || local.is_list() => {
+                            // RestoreJob.java:740-766: only RANGE tables may gain partitions
+                            return Err(format!(
+                                "[COMMON_ERROR, msg: No partition exist in single partitioned table {target}]"
+                            ));
                         }
                         None => {
                             let overlaps = local.partitions.iter().any(|lp| {
@@ -564,6 +575,7 @@ impl Cluster {
                     keys: st.keys.clone(),
                     partition_column: st.partition_column.clone(),
                     partitions: Vec::new(),
+                    partitioning: st.partitioning,
                     replication_num: Some(rn),
                     distribution: st.distribution.clone(),
                     buckets: st.buckets,
@@ -573,6 +585,8 @@ impl Cluster {
                     .map_err(|e| format!("[COMMON_ERROR, msg: {}]", e.message))?;
                 if let Ok(tb) = self.table_mut(&j.db, &target) {
                     tb.state = TableState::Restore;
+                    tb.rollups = st.rollups.clone();
+                    tb.bloom_filter_columns = st.bloom_filter_columns.clone();
                 }
                 j.created_tables.push(target.clone());
                 j.locked_tables.push(target);
@@ -617,6 +631,8 @@ impl Cluster {
                     row_count: p.row_count,
                     replication_num: rn,
                     is_temp: false,
+                    values: p.values.clone(),
+                    physical: Vec::new(),
                 };
                 let partitioned = tb.is_partitioned();
                 let pcol = tb.partition_column.clone();
@@ -760,6 +776,9 @@ impl Cluster {
                     ),
                 ));
             };
+            if self.release.backup_refuses_list() && t.is_list() {
+                return Err(list_refused());
+            }
             for p in &o.partitions {
                 if t.partition(p).is_none_or(|x| x.is_temp) {
                     return Err(err(
@@ -784,6 +803,12 @@ impl Cluster {
         } else {
             objs
         };
+        let refused = objs
+            .iter()
+            .any(|o| d.tables.get(&o.table).is_some_and(|t| t.is_list()));
+        if self.release.backup_refuses_list() && refused {
+            return Err(list_refused());
+        }
         if self.running_job(&db) {
             return Err(err(
                 ER_COMMON,
@@ -925,7 +950,7 @@ impl Cluster {
         };
         let info_path = r.info_path(&label, &ts);
         if !self.dbs.contains_key(&db) {
-            if crate::cluster::version_at_least_3_2(&self.opts.server_version) {
+            if self.release.restore_creates_database() {
                 self.create_database(&db, true)?;
             } else {
                 return Err(self.unknown_db(&db));
@@ -1079,7 +1104,7 @@ impl Cluster {
 
     pub(crate) fn show_backup(&mut self, s: &Session, c: &mut Cur) -> Result<Output, SimError> {
         let db = self.show_db_filter(s, c)?;
-        let tz = s.tz;
+        let tz = self.show_zone(s);
         let task_err = self.faults.task_err_msg.clone();
         let rows = self
             .visible_jobs(db.as_deref(), JobKind::Backup)
@@ -1130,7 +1155,7 @@ impl Cluster {
 
     pub(crate) fn show_restore(&mut self, s: &Session, c: &mut Cur) -> Result<Output, SimError> {
         let db = self.show_db_filter(s, c)?;
-        let tz = s.tz;
+        let tz = self.show_zone(s);
         let task_err = self.faults.task_err_msg.clone();
         let rows = self
             .visible_jobs(db.as_deref(), JobKind::Restore)
@@ -1287,14 +1312,41 @@ impl Cluster {
                 v
             }
         };
+        // Repository.getSnapshotInfo (backup/Repository.java:612-640): a failed listing gives
+        // Timestamp NULL and `ERROR: Failed to get info: <storage error>`; a listed file whose
+        // name does not decode becomes `Invalid: <file>`, and Status is OK if anything was listed.
+        if self.faults.snapshot_listing_failures > 0 {
+            self.faults.snapshot_listing_failures -= 1;
+            let rows = names
+                .into_iter()
+                .map(|label| {
+                    vec![
+                        Some(label),
+                        None,
+                        Some("ERROR: Failed to get info: Failed to list files: connection reset by peer".to_string()),
+                    ]
+                })
+                .collect();
+            return Ok(Output::rows(&["Snapshot", "Timestamp", "Status"], rows));
+        }
         let rows = names
             .into_iter()
             .map(|label| {
-                let stamps: Vec<String> = snaps
-                    .iter()
-                    .filter(|s| s.label == label && s.finished)
-                    .map(|s| s.timestamp.clone())
-                    .collect();
+                let stray = |before: bool| -> Vec<String> {
+                    repo.stray_info_files
+                        .iter()
+                        .filter(|(l, _, b)| *l == label && *b == before)
+                        .map(|(_, f, _)| format!("Invalid: {f}"))
+                        .collect()
+                };
+                let mut stamps: Vec<String> = stray(true);
+                stamps.extend(
+                    snaps
+                        .iter()
+                        .filter(|s| s.label == label && s.finished)
+                        .map(|s| s.timestamp.clone()),
+                );
+                stamps.extend(stray(false));
                 let status = if stamps.is_empty() {
                     "ERROR: no snapshot"
                 } else {
@@ -1318,7 +1370,7 @@ impl Cluster {
                 vec![
                     Some(r.id.to_string()),
                     Some(r.name.clone()),
-                    t(Some(r.create_time), s.tz),
+                    t(Some(r.create_time), self.show_zone(s)),
                     Some(r.read_only.to_string()),
                     Some(r.location.clone()),
                     Some(String::new()),
@@ -1397,4 +1449,12 @@ fn ranges_overlap(
         (Some(x), Some(y)) => cmp_bound(x, y) < 0,
     };
     lt(a.0, b.1) && lt(b.0, a.1)
+}
+
+/// BACKUP's analyzer on 3.1–3.3 (BackupRestoreAnalyzer, #27551): every LIST-partitioned table ref.
+fn list_refused() -> SimError {
+    err(
+        ER_ANALYZE,
+        "Getting analyzing error. Detail message: List partition table does not support backup/restore job.",
+    )
 }

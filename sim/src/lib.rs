@@ -5,9 +5,12 @@
 //! Ordinary SQL on user tables runs in an in-memory SQLite; the StarRocks catalog (partitions,
 //! versions, repositories, snapshots, backup/restore jobs) is modelled by hand in [`cluster`].
 
+mod admin;
 mod cluster;
 mod ddl;
 mod jobs;
+mod loads;
+mod release;
 mod server;
 mod sql;
 mod storage;
@@ -20,14 +23,17 @@ use chrono::{FixedOffset, NaiveDate, NaiveDateTime};
 pub use cluster::{
     JobInfo, JobKind, PartitionInfo, SnapshotInfo, SnapshotPartition, SnapshotTable,
 };
-pub use ddl::{KeysType, PartitionSpec, TableSpec};
+pub use ddl::{KeysType, PartitionSpec, Partitioning, TableSpec};
+pub use release::Release;
 pub use storage::RepositoryStore;
 
 /// Options for [`Sim::start`]. Every field is public so tests can tweak one with `..Default::default()`.
 #[derive(Debug, Clone)]
 pub struct SimOptions {
-    /// Handshake version: "5.1.0" (StarRocks up to 3.3) or "8.0.33" (3.4+). Also picks errnos.
-    pub server_version: String,
+    /// The StarRocks release played, `major.minor.patch` ("2.5.22" … "4.1.0"; "3.3.x" = 3.3.0). It
+    /// picks the handshake version, `current_version()`, errnos, partitions_meta, prepared
+    /// statements, LIST rules and SHOW time zones (see [`Release`]). Default "3.1.9".
+    pub release: String,
     /// Number of alive backends: bounds replication_num of new tables and restores.
     pub backends: u32,
     /// The FE JVM's zone: snapshot timestamps (`backup_timestamp`) are rendered in it.
@@ -40,8 +46,10 @@ pub struct SimOptions {
     pub tick_per_statement: Duration,
     /// How long each backup/restore job state lasts in virtual time.
     pub job_state_duration: Duration,
-    /// false simulates a cluster older than 3.1.9: `information_schema.partitions_meta` is absent.
-    pub partitions_meta: bool,
+    /// Overrides whether `information_schema.partitions_meta` exists (None: as the release has it).
+    pub partitions_meta: Option<bool>,
+    /// `run_mode` = `shared_data` (no BACKUP/RESTORE) instead of `shared_nothing`.
+    pub shared_data: bool,
     /// The only account.
     pub user: String,
     /// Its password ("" = none).
@@ -59,7 +67,7 @@ impl Default for SimOptions {
     fn default() -> Self {
         let utc = FixedOffset::east_opt(0).unwrap_or_else(|| unreachable!());
         SimOptions {
-            server_version: "5.1.0".to_string(),
+            release: "3.1.9".to_string(),
             backends: 1,
             system_time_zone: utc,
             session_time_zone: utc,
@@ -68,7 +76,8 @@ impl Default for SimOptions {
                 .unwrap_or_default(),
             tick_per_statement: Duration::from_secs(1),
             job_state_duration: Duration::from_secs(2),
-            partitions_meta: true,
+            partitions_meta: None,
+            shared_data: false,
             user: "root".to_string(),
             password: String::new(),
             repository_store: None,
@@ -266,6 +275,76 @@ impl Sim {
         Ok(())
     }
 
+    /// Gives a partition one more physical partition (random distribution with automatic
+    /// bucketing): a new physical id at version 1. Returns its index (1 = the second physical).
+    pub fn add_physical_partition(
+        &self,
+        db: &str,
+        table: &str,
+        partition: &str,
+    ) -> anyhow::Result<usize> {
+        let mut c = self.lock();
+        let id = c.next_id();
+        let t = c.table_mut(db, table)?;
+        let p = t
+            .partition_mut(partition)
+            .ok_or_else(|| anyhow::anyhow!("no partition {partition} in {db}.{table}"))?;
+        p.physical.push((id, 1));
+        Ok(p.physical.len())
+    }
+
+    /// A load that wrote only physical partition `k` (0 = the first) of a partition: only that
+    /// physical partition's version moves (rows +N, version time = now).
+    pub fn load_physical(
+        &self,
+        db: &str,
+        table: &str,
+        partition: &str,
+        k: usize,
+        rows: u64,
+    ) -> anyhow::Result<()> {
+        if k == 0 {
+            return self.load(db, table, partition, rows);
+        }
+        let mut c = self.lock();
+        let now = c.now();
+        let t = c.table_mut(db, table)?;
+        let p = t
+            .partition_mut(partition)
+            .ok_or_else(|| anyhow::anyhow!("no partition {partition} in {db}.{table}"))?;
+        let ph = p.physical.get_mut(k - 1).ok_or_else(|| {
+            anyhow::anyhow!("partition {partition} has no physical partition {k}")
+        })?;
+        ph.1 += 1;
+        p.row_count += rows;
+        p.version_time = now;
+        Ok(())
+    }
+
+    /// An INSERT OVERWRITE in flight: a temporary partition `<p>_<job>` beside each named one
+    /// (BACKUP refuses the table meanwhile). Returns the job id for [`Sim::finish_insert_overwrite`].
+    pub fn begin_insert_overwrite(
+        &self,
+        db: &str,
+        table: &str,
+        partitions: &[&str],
+    ) -> anyhow::Result<u64> {
+        Ok(self.lock().begin_insert_overwrite(db, table, partitions)?)
+    }
+
+    /// The INSERT OVERWRITE ends: each temporary partition (loaded with `rows` rows, version 2)
+    /// replaces its partition, which keeps its name and takes the new id.
+    pub fn finish_insert_overwrite(
+        &self,
+        db: &str,
+        table: &str,
+        job: u64,
+        rows: u64,
+    ) -> anyhow::Result<()> {
+        self.lock().finish_insert_overwrite(db, table, job, rows)?;
+        Ok(())
+    }
+
     /// Drops one partition (temporary ones included).
     pub fn drop_partition(&self, db: &str, table: &str, partition: &str) -> anyhow::Result<()> {
         self.lock().drop_partition(db, table, partition)?;
@@ -397,15 +476,42 @@ impl Sim {
             .push((pattern(regex), hook));
     }
 
-    /// Changes the handshake version (new connections) and the version-dependent behaviour.
-    pub fn set_server_version(&self, version: &str) {
-        self.lock().opts.server_version = version.to_string();
+    /// Plays another release from the next statement on (new connections get its handshake).
+    /// An unparsable release is an error and changes nothing.
+    pub fn set_release(&self, release: &str) -> anyhow::Result<()> {
+        let r = Release::parse(release)
+            .ok_or_else(|| anyhow::anyhow!("unknown release {release:?} (want e.g. 3.3.5)"))?;
+        let mut c = self.lock();
+        c.opts.release = release.to_string();
+        c.release = r;
+        Ok(())
     }
 
-    /// Makes `information_schema.partitions_meta` present or absent (a cluster older than 3.1.9)
-    /// from the next statement on, like [`SimOptions::partitions_meta`].
+    /// The release played.
+    pub fn release(&self) -> Release {
+        self.lock().release
+    }
+
+    /// Makes `information_schema.partitions_meta` present or absent from the next statement on,
+    /// whatever the release (like [`SimOptions::partitions_meta`]).
     pub fn set_partitions_meta(&self, present: bool) {
-        self.lock().opts.partitions_meta = present;
+        self.lock().opts.partitions_meta = Some(present);
+    }
+
+    /// Puts an info file whose name does not decode (e.g. `__info_2026-01-01-00-00-00.part`) into
+    /// the snapshot directory of `label`: SHOW SNAPSHOT lists it as `Invalid: <file>`, before
+    /// (`before`) or after the real timestamps.
+    pub fn add_stray_info_file(&self, repo: &str, label: &str, file: &str, before: bool) {
+        if let Some(r) = self.lock().repos.get_mut(repo) {
+            r.stray_info_files
+                .push((label.to_string(), file.to_string(), before));
+        }
+    }
+
+    /// The next `n` SHOW SNAPSHOT listings (without TIMESTAMP) fail as a transient storage error
+    /// does: Timestamp NULL, Status `ERROR: Failed to get info: ...`.
+    pub fn fail_snapshot_listing(&self, n: usize) {
+        self.lock().faults.snapshot_listing_failures = n;
     }
 
     /// Every statement received from clients, in order.

@@ -1,4 +1,4 @@
-//! `starrocks-sim --port 9030 [--demo] [--server-version 8.0.33] [--backends N]`: serve until killed.
+//! `starrocks-sim --port 9030 [--demo] [--release 3.4.0] [--backends N]`: serve until killed.
 
 use std::time::Duration;
 
@@ -6,7 +6,7 @@ use starrocks_sim::{PartitionSpec, Sim, SimOptions, TableSpec};
 
 fn usage() -> anyhow::Error {
     anyhow::anyhow!(
-        "usage: starrocks-sim [--port N] [--demo] [--server-version V] [--backends N] [--password P]"
+        "usage: starrocks-sim [--port N] [--demo] [--release 3.3.5] [--backends N] [--password P]"
     )
 }
 
@@ -49,7 +49,7 @@ fn main() -> anyhow::Result<()> {
         match a.as_str() {
             "--port" => port = args.next().ok_or_else(usage)?.parse()?,
             "--demo" => with_demo = true,
-            "--server-version" => opts.server_version = args.next().ok_or_else(usage)?,
+            "--release" => opts.release = args.next().ok_or_else(usage)?,
             "--backends" => opts.backends = args.next().ok_or_else(usage)?.parse()?,
             "--password" => opts.password = args.next().ok_or_else(usage)?,
             "-h" | "--help" => {

@@ -104,7 +104,7 @@ async fn handle_conn(shared: Arc<Shared>, port: u16, sock: tokio::net::TcpStream
         let c = shared.lock();
         (
             c.new_session(conn_id),
-            c.opts.server_version.clone(),
+            c.release.handshake().to_string(),
             c.opts.user.clone(),
             c.opts.password.clone(),
         )
@@ -355,7 +355,7 @@ impl<W: AsyncWrite + Send + Unpin> AsyncMysqlShim<W> for Backend {
         query: &'a str,
         info: StatementMetaWriter<'a, W>,
     ) -> io::Result<()> {
-        let modern = crate::cluster::version_at_least_3_2(&self.shared.lock().opts.server_version);
+        let modern = self.shared.lock().release.prepared_select();
         let is_select = query
             .trim_start()
             .get(..6)

@@ -48,7 +48,7 @@ fn socket_variable_is_unknown() {
 fn prepared_statements_by_version() {
     // STARROCKS.md §5: COM_STMT_PREPARE only for SELECT from 3.2; before: unsupported command
     let sim = start_with(SimOptions {
-        server_version: "8.0.33".into(),
+        release: "3.4.0".into(),
         ..SimOptions::default()
     });
     let mut c = conn(&sim);
@@ -84,7 +84,7 @@ fn prepared_statements_by_version() {
 
 fn modern() -> starrocks_sim::Sim {
     start_with(SimOptions {
-        server_version: "8.0.33".into(),
+        release: "3.4.0".into(),
         ..SimOptions::default()
     })
 }
@@ -409,7 +409,7 @@ fn partitions_meta_and_show_partitions() {
 fn partitions_meta_absent_on_old_clusters_and_unknown_names() {
     // STARROCKS.md §3, §4: unknown table/database errors; partitions_meta from 3.1.9 only
     let sim = start_with(SimOptions {
-        partitions_meta: false,
+        partitions_meta: Some(false),
         ..SimOptions::default()
     });
     let mut c = conn(&sim);
@@ -433,7 +433,7 @@ fn partitions_meta_absent_on_old_clusters_and_unknown_names() {
         1051
     );
     let sim = start_with(SimOptions {
-        server_version: "8.0.33".into(),
+        release: "3.4.0".into(),
         ..SimOptions::default()
     });
     let mut c = conn(&sim);

@@ -156,7 +156,7 @@ fn cancel_next_job_and_stall() {
 #[test]
 fn statement_log_and_server_version() {
     let sim = start();
-    sim.set_server_version("8.0.33");
+    sim.set_release("3.4.0").unwrap();
     let mut c = conn(&sim);
     assert_eq!(c.server_version(), (8, 0, 33));
     sim.clear_statements();

@@ -132,7 +132,12 @@ fn parallel(cfg: &Config) -> usize {
 /// Runs a backup plan: the databases' jobs up to parallel_databases at once (runner::parallel),
 /// then the catalog job, which backs up the history they wrote (skipped, as in a sequential run,
 /// when a lost connection ended a data job).
-fn run_backup_plan(c: &mut Cluster, cfg: &Config, plan: Plan) -> RunOutcome {
+fn run_backup_plan(
+    c: &mut Cluster,
+    cfg: &Config,
+    plan: Plan,
+    info: &crate::release::ClusterInfo,
+) -> RunOutcome {
     let Plan {
         format_version,
         command,
@@ -148,7 +153,7 @@ fn run_backup_plan(c: &mut Cluster, cfg: &Config, plan: Plan) -> RunOutcome {
         inputs: serde_json::Value::Null,
         steps,
     };
-    let outcome = run_per_database(c, cfg, part(data), parallel(cfg));
+    let outcome = run_per_database(c, cfg, part(data), parallel(cfg), info);
     let lost = outcome
         .error
         .as_ref()
@@ -156,15 +161,18 @@ fn run_backup_plan(c: &mut Cluster, cfg: &Config, plan: Plan) -> RunOutcome {
     if catalog.is_empty() || lost {
         return outcome;
     }
-    let cat = Runner::new(c, cfg).run(&part(catalog));
+    let cat = Runner::new(c, cfg)
+        .with_cluster_info(info)
+        .run(&part(catalog));
     merge(vec![outcome, cat])
 }
 
 /// `full`: `backup --full` (every table whole).
 pub(super) fn backup(cfg: &Config, dry_run: bool, full: bool, out: &mut dyn Write) -> Result<()> {
     let mut c = Cluster::connect(cfg)?;
+    let info = crate::release::detect(&mut c, cfg)?;
     crate::preflight::check_repository(&mut c, cfg, true)?;
-    let mut st = state::backup_state(&mut c, cfg)?;
+    let mut st = state::backup_state(&mut c, cfg, &info)?;
     st.force_full = full;
     crate::preflight::check_history(&mut c, cfg)?;
     st.resume.extend(state::catalog::stale_catalog_jobs(
@@ -173,7 +181,8 @@ pub(super) fn backup(cfg: &Config, dry_run: bool, full: bool, out: &mut dyn Writ
         &st.cluster_time,
     )?);
     if dry_run {
-        let plan = with_catalog(&mut c, cfg, st, None)?;
+        let mut plan = with_catalog(&mut c, cfg, st, None)?;
+        record_cluster(&mut plan, &info);
         plan.write_json(out)?;
         return Ok(());
     }
@@ -196,16 +205,22 @@ pub(super) fn backup(cfg: &Config, dry_run: bool, full: bool, out: &mut dyn Writ
             serde_json::json!({ "resume": st.resume }),
             plan_resume(cfg, &st.resume),
         );
-        let outcome = run_backup_plan(&mut c, cfg, plan);
+        let outcome = run_backup_plan(&mut c, cfg, plan, &info);
         print_jobs(&outcome, &BTreeMap::new(), out)?;
         if let Some(e) = outcome.error {
             return Err(e.into());
         }
-        st = state::backup_state(&mut c, cfg)?;
+        st = state::backup_state(&mut c, cfg, &info)?;
         st.force_full = full;
         st.resume.clear();
     }
-    let plan = with_catalog(&mut c, cfg, st, Some(&random_suffix()))?;
+    // Typed, read before the planner consumes the state: named on stderr, exit 1 at the end.
+    let left_out = st.left_out.clone();
+    for l in &left_out {
+        warn!("{}", l.line());
+    }
+    let mut plan = with_catalog(&mut c, cfg, st, Some(&random_suffix()))?;
+    record_cluster(&mut plan, &info);
     let mut manifest_only = BTreeMap::new();
     if let Some(dbs) = plan.inputs.get("databases").and_then(|d| d.as_array()) {
         for d in dbs {
@@ -226,13 +241,52 @@ pub(super) fn backup(cfg: &Config, dry_run: bool, full: bool, out: &mut dyn Writ
         }
     }
     if plan.is_empty() {
-        return Ok(());
+        return left_out_result(&left_out);
     }
     // one job per database, up to parallel_databases at once, then the catalog job
-    let outcome = run_backup_plan(&mut c, cfg, plan);
+    let outcome = run_backup_plan(&mut c, cfg, plan, &info);
     print_jobs(&outcome, &manifest_only, out)?;
     match outcome.error {
         Some(e) => Err(e.into()),
-        None => Ok(()),
+        None => left_out_result(&left_out),
+    }
+}
+
+/// Auditors see which release rules the plan was made under (release::ClusterInfo).
+fn record_cluster(plan: &mut Plan, info: &crate::release::ClusterInfo) {
+    if let Some(inputs) = plan.inputs.as_object_mut() {
+        inputs.insert(
+            "cluster".to_string(),
+            serde_json::json!({
+                "release": info.release.map(|r| r.to_string()),
+                "session_offset_s": info.session_offset_s,
+                "job_time_shift_s": info.job_time_shift().num_seconds(),
+            }),
+        );
+    }
+}
+
+/// SPEC exit 1 "a run left something out": one line naming every left-out table (each was named
+/// with its reason and remedy on stderr before the run).
+fn left_out_result(left_out: &[crate::planner::left_out::LeftOut]) -> Result<()> {
+    match left_out {
+        [] => Ok(()),
+        [one] => Err(crate::error::BbrError::job_failed(
+            format!("{}.{} was left out of this backup: {}", one.database, one.table, one.why()),
+            one.todo(),
+        )
+        .into()),
+        many => Err(crate::error::BbrError::job_failed(
+            format!(
+                "{} tables were left out of this backup: {}",
+                many.len(),
+                many.iter()
+                    .map(|l| format!("{}.{}", l.database, l.table))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            "see the warnings above (or ops.backup_history's FAILED `_left` rows) for each reason and what to do",
+        )
+        .into()),
     }
 }

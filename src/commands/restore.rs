@@ -98,6 +98,7 @@ pub(super) fn restore(
     out: &mut dyn Write,
 ) -> Result<()> {
     let mut c = Cluster::connect(cfg)?;
+    let info = crate::release::detect(&mut c, cfg)?;
     let mut disc = state::restore::restore_state(&mut c, cfg, target, target_time)?;
     if let Some(now) = state::parse_time(&disc.state.cluster_time) {
         if target_time > now {
@@ -195,7 +196,7 @@ pub(super) fn restore(
         .into());
     }
     let plan = plan_restore(cfg, &disc.state, &resolved, Some(&random_suffix()));
-    let outcome = Runner::new(&mut c, cfg).run(&plan);
+    let outcome = Runner::new(&mut c, cfg).with_cluster_info(&info).run(&plan);
     if let Some(e) = outcome.error {
         return Err(e.into());
     }

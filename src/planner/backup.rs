@@ -72,10 +72,16 @@ pub struct PartitionState {
     pub replication_num: Option<i64>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
 pub struct TableState {
     pub schema_fingerprint: String,
     pub partitions: Vec<PartitionState>,
+    /// The fingerprint by the previous algorithm (fingerprint::legacy): what a base recorded
+    /// before `v2:` fingerprints existed is compared with this, not with `schema_fingerprint`.
+    pub legacy_fingerprint: String,
+    /// Why a change must make the table whole (its restore must come from one snapshot): LIST
+    /// tables on 3.4+, tables with several physical partitions per partition.
+    pub whole_if_changed: Option<&'static str>,
 }
 
 /// What the base recorded for one partition (compact: a base manifest can hold 1M partitions).
@@ -217,6 +223,8 @@ pub struct BackupState {
     pub resume: Vec<ResumeJob>,
     /// `backup --full`: every table whole (not discovery: the command line).
     pub force_full: bool,
+    /// Configured tables this run cannot back up (planner::left_out).
+    pub left_out: Vec<super::left_out::LeftOut>,
 }
 
 /// What happens to one table in this run.
@@ -255,16 +263,16 @@ pub fn decide_table(state: &TableState, base: Option<Option<&BaseTable>>) -> Tab
         Some(Some(t))
             if t.fingerprints
                 .iter()
-                .any(|f| *f != state.schema_fingerprint) =>
+                .any(|f| !crate::fingerprint::same_schema(f, state)) =>
         {
             TableDecision::Whole("schema changed".into())
         }
         Some(Some(t)) => {
             let changed = changed_partitions(&state.partitions, t);
-            if changed.is_empty() {
-                TableDecision::Unchanged
-            } else {
-                TableDecision::Partitions(changed)
+            match state.whole_if_changed {
+                _ if changed.is_empty() => TableDecision::Unchanged,
+                Some(why) => TableDecision::Whole(why.to_string()),
+                None => TableDecision::Partitions(changed),
             }
         }
     };
@@ -344,6 +352,9 @@ struct BackupInputs<'a> {
     ops_database: &'a str,
     databases: Vec<DatabaseInput>,
     resume: &'a [ResumeJob],
+    /// Tables left out of this run, with the reason (planner::left_out).
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    left_out: &'a [super::left_out::LeftOut],
 }
 
 /// The BACKUP statement for one database.
@@ -452,8 +463,16 @@ pub fn plan_backup_owned(cfg: &Config, state: BackupState, suffix: Option<&str>)
         mut bases,
         resume,
         force_full,
+        left_out,
     } = state;
     let mut steps = plan_resume(cfg, &resume);
+    steps.extend(super::left_out::left_out_steps(
+        cfg,
+        &cluster_time,
+        &left_out,
+        |db| bases.contains_key(db),
+        suffix,
+    ));
     let mut db_inputs = Vec::new();
 
     let mut by_db: BTreeMap<String, Vec<(TableRef, TableState)>> = BTreeMap::new();
@@ -694,6 +713,7 @@ pub fn plan_backup_owned(cfg: &Config, state: BackupState, suffix: Option<&str>)
         ops_database: ops,
         databases: db_inputs,
         resume: &resume,
+        left_out: &left_out,
     };
     Plan::new(
         Command::Backup,
@@ -940,6 +960,7 @@ mod tests {
         let ts = TableState {
             schema_fingerprint: "f1".into(),
             partitions: vec![part("p1", 1, 2), part("p2", 2, 5)],
+            ..TableState::default()
         };
         let same = base_table(&[row("t", "p1", 1, 2, "f1"), row("t", "p2", 2, 5, "f1")]);
         let loaded = base_table(&[row("t", "p1", 1, 1, "f1"), row("t", "p2", 2, 5, "f1")]);
@@ -980,6 +1001,46 @@ mod tests {
         assert_eq!(
             decide_table(&with_temp, Some(Some(&same))),
             TableDecision::Unchanged
+        );
+        // a LIST table on 3.4+ (or one with several physical partitions per name): any change
+        // makes it whole, no change leaves it alone
+        let list = TableState {
+            whole_if_changed: Some("list"),
+            ..ts.clone()
+        };
+        assert_eq!(
+            decide_table(&list, Some(Some(&same))),
+            TableDecision::Unchanged
+        );
+        assert_eq!(
+            decide_table(&list, Some(Some(&loaded))),
+            TableDecision::Whole("list".into())
+        );
+        assert_eq!(
+            decide_table(&list, Some(Some(&new_part))),
+            TableDecision::Whole("list".into())
+        );
+        // a base recorded by the previous fingerprint algorithm is compared with the legacy part
+        let v2 = TableState {
+            schema_fingerprint: "v2:new".into(),
+            legacy_fingerprint: "f1".into(),
+            ..ts.clone()
+        };
+        assert_eq!(
+            decide_table(&v2, Some(Some(&same))),
+            TableDecision::Unchanged
+        );
+        assert_eq!(
+            decide_table(&v2, Some(Some(&schema))),
+            TableDecision::Whole("schema changed".into())
+        );
+        let v2_base = base_table(&[
+            row("t", "p1", 1, 2, "v2:old"),
+            row("t", "p2", 2, 5, "v2:old"),
+        ]);
+        assert_eq!(
+            decide_table(&v2, Some(Some(&v2_base))),
+            TableDecision::Whole("schema changed".into())
         );
     }
 
@@ -1048,6 +1109,7 @@ mod tests {
             TableState {
                 schema_fingerprint: "fo".into(),
                 partitions: vec![part("p1", 1, 2), part("p2", 2, 1)],
+                ..TableState::default()
             },
         );
         s.tables.insert(
@@ -1055,6 +1117,7 @@ mod tests {
             TableState {
                 schema_fingerprint: "fc".into(),
                 partitions: vec![part("customers", 3, 1)],
+                ..TableState::default()
             },
         );
         if base {

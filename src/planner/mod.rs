@@ -5,6 +5,7 @@ pub mod base;
 pub mod catalog;
 pub mod chain;
 pub mod init;
+pub mod left_out;
 pub mod recover;
 pub mod restore;
 pub mod rolling;

@@ -15,6 +15,7 @@ use super::{rank, RunOutcome, Runner};
 use crate::cluster::Cluster;
 use crate::config::Config;
 use crate::plan::{Plan, Step};
+use crate::release::ClusterInfo;
 
 /// The plan's steps grouped by database, in order of first appearance (steps without a database
 /// form a group of their own).
@@ -61,12 +62,13 @@ pub fn run_per_database(
     cfg: &Config,
     plan: Plan,
     parallel: usize,
+    info: &ClusterInfo,
 ) -> RunOutcome {
     let parts = split(plan);
     if parts.len() <= 1 || parallel <= 1 {
         let outcomes = parts
             .iter()
-            .map(|p| Runner::new(cluster, cfg).run(p))
+            .map(|p| Runner::new(cluster, cfg).with_cluster_info(info).run(p))
             .collect();
         return merge(outcomes);
     }
@@ -87,9 +89,11 @@ pub fn run_per_database(
                         break;
                     };
                     let outcome = match conn.as_mut() {
-                        Some(c) => Runner::new(c, cfg).run(&part),
+                        Some(c) => Runner::new(c, cfg).with_cluster_info(info).run(&part),
                         None => match Cluster::connect(cfg) {
-                            Ok(c) => Runner::new(conn.insert(c), cfg).run(&part),
+                            Ok(c) => Runner::new(conn.insert(c), cfg)
+                                .with_cluster_info(info)
+                                .run(&part),
                             Err(e) => RunOutcome {
                                 jobs: Vec::new(),
                                 error: Some(e),

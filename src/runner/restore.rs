@@ -186,7 +186,11 @@ impl Runner<'_> {
             .rows
             .is_empty();
         let rs = self.read(step, &show_restore_sql(&db), "reading SHOW RESTORE")?;
-        let last = crate::state::restore::show_restore_job(&rs);
+        // CreateTime in the session zone, by the release's rule (4.1: fixed +08:00)
+        let last = crate::state::restore::show_restore_job(&rs).map(|mut j| {
+            j.create_time = j.create_time.map(|t| t + self.fe_time_shift);
+            j
+        });
         let progress = judge(
             &r.links,
             r.current_label.as_deref(),
@@ -252,7 +256,12 @@ impl Runner<'_> {
                 return Ok(Some(RestoreRow {
                     state: rs.get(i, "State").unwrap_or_default(),
                     status: rs.get(i, "Status").unwrap_or_default(),
-                    create_time: rs.get(i, "CreateTime").as_deref().and_then(parse_time),
+                    // in the session zone, by the release's rule (4.1: fixed +08:00)
+                    create_time: rs
+                        .get(i, "CreateTime")
+                        .as_deref()
+                        .and_then(parse_time)
+                        .map(|t| t + self.fe_time_shift),
                 }));
             }
         }

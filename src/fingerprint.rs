@@ -1,0 +1,186 @@
+//! Schema fingerprints: what RESTORE compares on an existing table (STARROCKS.md §6) hashed per
+//! table, so a change that moves no partition version still makes the next backup take the
+//! table whole. Versioned: `v2:<32 hex>` covers columns with DEFAULT and COMMENT, key type,
+//! partition type, partition/distribution keys, bloom-filter columns and rollup / synchronous MV
+//! names; a bare 32-hex value is
+//! the previous algorithm (columns and keys only), still computed as `legacy` so old manifests
+//! are compared with what they covered instead of triggering a whole backup of every table.
+
+use crate::planner::backup::TableState;
+
+/// FNV-1a 64-bit: a stable hash defined here (not std's randomised SipHash), so fingerprints are
+/// identical across runs, platforms and versions of this tool.
+pub fn fnv1a64(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in bytes {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
+}
+
+fn hash32(text: &str, seed: &str) -> String {
+    let a = fnv1a64(text.as_bytes());
+    let b = fnv1a64(format!("{seed}\n{text}").as_bytes());
+    format!("{a:016x}{b:016x}")
+}
+
+/// One column as the fingerprints see it (information_schema.columns).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ColumnDef {
+    pub name: String,
+    pub column_type: String,
+    pub nullable: String,
+    /// COLUMN_KEY: carries the key type (DUP / AGG / UNI / PRI) of key columns.
+    pub key: String,
+    pub default: Option<String>,
+    pub comment: String,
+}
+
+impl ColumnDef {
+    fn legacy_line(&self) -> String {
+        format!(
+            "{}|{}|{}|{}",
+            self.name,
+            self.column_type.to_ascii_lowercase(),
+            self.nullable,
+            self.key
+        )
+    }
+}
+
+/// The previous algorithm (kept bit for bit: old manifests hold its values).
+pub fn legacy(columns: &[ColumnDef], keys: &str) -> String {
+    let mut text = String::new();
+    for c in columns {
+        text.push_str(&c.legacy_line());
+        text.push('\n');
+    }
+    text.push_str(keys);
+    hash32(&text, "bbr-schema-v1")
+}
+
+/// Everything else RESTORE compares that discovery reads set-based.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TableDesign {
+    /// `partition_key=..|distribution_key=..` as the legacy fingerprint hashed it.
+    pub keys: String,
+    pub partition_type: &'static str,
+    /// tables_config PROPERTIES' bloom_filter_columns (and bloom_filter_fpp if set), normalised.
+    pub bloom_filter: String,
+    /// Names of the table's rollups / synchronous MVs (materialized_views, REFRESH_TYPE ROLLUP), sorted.
+    pub rollups: String,
+}
+
+/// The current fingerprint, `v2:` + 32 hex.
+pub fn v2(columns: &[ColumnDef], design: &TableDesign) -> String {
+    let mut text = String::new();
+    for c in columns {
+        text.push_str(&c.legacy_line());
+        text.push('|');
+        match &c.default {
+            Some(d) => text.push_str(&format!("default={d:?}")),
+            None => text.push_str("default=NULL"),
+        }
+        text.push_str(&format!("|comment={:?}\n", c.comment));
+    }
+    text.push_str(&design.keys);
+    text.push_str(&format!(
+        "\npartition_type={}\nbloom_filter={}\nrollups={}",
+        design.partition_type, design.bloom_filter, design.rollups
+    ));
+    format!("v2:{}", hash32(&text, "bbr-schema-v2"))
+}
+
+/// Whether a fingerprint a base recorded still describes the table: a `v2:` value against the
+/// current one, an older value against the legacy part (what it covered).
+pub fn same_schema(recorded: &str, now: &TableState) -> bool {
+    recorded == now.schema_fingerprint
+        || (!recorded.starts_with("v2:") && recorded == now.legacy_fingerprint)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn col(name: &str, ty: &str, null: &str, key: &str) -> ColumnDef {
+        ColumnDef {
+            name: name.into(),
+            column_type: ty.into(),
+            nullable: null.into(),
+            key: key.into(),
+            ..ColumnDef::default()
+        }
+    }
+
+    #[test]
+    fn legacy_is_the_old_algorithm_bit_for_bit() {
+        let cols = vec![col("id", "bigint", "NO", "DUP"), col("v", "int", "YES", "")];
+        let keys = "partition_key=dt|distribution_key=id";
+        // the pre-v2 state::fingerprint over "id|bigint|NO|DUP\nv|int|YES|\n" + keys
+        let text = format!("id|bigint|NO|DUP\nv|int|YES|\n{keys}");
+        let a = fnv1a64(text.as_bytes());
+        let b = fnv1a64(format!("bbr-schema-v1\n{text}").as_bytes());
+        assert_eq!(legacy(&cols, keys), format!("{a:016x}{b:016x}"));
+        assert_eq!(fnv1a64(b""), 0xcbf2_9ce4_8422_2325);
+        assert_eq!(fnv1a64(b"a"), 0xaf63_dc4c_8601_ec8c);
+    }
+
+    #[test]
+    fn v2_sees_what_restore_compares() {
+        let cols = vec![col("id", "bigint", "NO", "DUP"), col("v", "int", "YES", "")];
+        let design = TableDesign {
+            keys: "partition_key=dt|distribution_key=id".into(),
+            partition_type: "range",
+            bloom_filter: String::new(),
+            rollups: String::new(),
+        };
+        let base = v2(&cols, &design);
+        assert!(base.starts_with("v2:") && base.len() == 35, "{base}");
+        assert!(
+            base.len() <= 64,
+            "fits backup_partitions.schema_fingerprint"
+        );
+        let mut commented = cols.clone();
+        commented[1].comment = "value".into();
+        let mut defaulted = cols.clone();
+        defaulted[1].default = Some("0".into());
+        let mut typed = cols.clone();
+        typed[0].key = "PRI".into();
+        let changes = [
+            v2(&commented, &design),
+            v2(&defaulted, &design),
+            v2(&typed, &design),
+            v2(
+                &cols,
+                &TableDesign {
+                    partition_type: "list",
+                    ..design.clone()
+                },
+            ),
+            v2(
+                &cols,
+                &TableDesign {
+                    bloom_filter: "id".into(),
+                    ..design.clone()
+                },
+            ),
+            v2(
+                &cols,
+                &TableDesign {
+                    rollups: "r1".into(),
+                    ..design.clone()
+                },
+            ),
+        ];
+        for c in changes {
+            assert_ne!(c, base);
+        }
+        assert_eq!(v2(&cols, &design), base);
+        // comments and defaults are invisible to the legacy part
+        assert_eq!(
+            legacy(&commented, &design.keys),
+            legacy(&cols, &design.keys)
+        );
+    }
+}

@@ -1,0 +1,528 @@
+//! Issue 9 end to end over the wire: the main flows on several StarRocks releases of the simulator,
+//! and each release- or design-specific rule (STARROCKS.md §6, docs/STARROCKS-NOTES.md).
+
+mod common;
+use common::*;
+use starrocks_sim::{PartitionSpec, SimOptions, TableSpec};
+use std::time::Duration;
+
+/// (partition name, visible version, row count) of a table, sorted by name.
+type Parts = Vec<(String, u64, u64)>;
+
+fn parts(env: &Env, db: &str, table: &str) -> Parts {
+    let mut v: Parts = env
+        .sim
+        .partitions(db, table)
+        .unwrap()
+        .into_iter()
+        .filter(|p| !p.is_temp)
+        .map(|p| (p.name, p.visible_version, p.row_count))
+        .collect();
+    v.sort();
+    v
+}
+
+fn at(release: &str) -> SimOptions {
+    SimOptions {
+        release: release.into(),
+        ..sim_options()
+    }
+}
+
+fn stderr(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stderr).to_string()
+}
+
+/// The newest history row (label, type, status, error).
+fn last(env: &Env) -> (String, String, String, Option<String>) {
+    env.history().last().cloned().unwrap()
+}
+
+fn snapshot_at(env: &Env, label: &str) -> chrono::NaiveDateTime {
+    let r = env.query(&format!(
+        "SELECT snapshot_at, started_at, finished_at FROM ops.backup_history WHERE label = '{label}'"
+    ));
+    let t = |k: usize| {
+        let s = r[0][k].clone().unwrap();
+        chrono::NaiveDateTime::parse_from_str(&s[..19], "%Y-%m-%d %H:%M:%S").unwrap()
+    };
+    // the restore point lies within the run, in the session zone, whatever the release renders
+    assert!(
+        t(1) <= t(0) && t(0) <= t(2),
+        "{label}: snapshot_at {} outside [{}, {}]",
+        t(0),
+        t(1),
+        t(2)
+    );
+    t(0)
+}
+
+/// The (partitions of) the objects of the last BACKUP sent.
+fn last_backup_sent(env: &Env) -> String {
+    env.sent()
+        .into_iter()
+        .rev()
+        .find(|s| s.starts_with("BACKUP"))
+        .unwrap_or_default()
+}
+
+#[test]
+fn main_flows_on_every_release() {
+    // full, incremental, schema change, restore chain; 2.5 has no partitions_meta (SHOW
+    // PARTITIONS per table), 4.1 renders job times in +08:00 while the session is at UTC
+    if skip_on_real_cluster("main_flows_on_every_release") {
+        return;
+    }
+    for release in ["2.5.22", "3.3.5", "3.5.2", "4.1.0"] {
+        let env = Env::with(at(release), "");
+        env.run_ok(&["init"], 0);
+        env.sim.clear_statements();
+        let out = env.run_ok(&["backup"], 0);
+        assert!(out.contains("FINISHED (full"), "{release}: {out}");
+        let uses_meta = env.sent().iter().any(|s| s.contains("partitions_meta"));
+        let show_partitions = env.sent().iter().any(|s| s.starts_with("SHOW PARTITIONS"));
+        assert!(
+            show_partitions == (release == "2.5.22"),
+            "{release}: {uses_meta}"
+        );
+        let full = last(&env).0;
+
+        env.sim.load("sales", "orders", "p20260102", 5).unwrap();
+        let out = env.run_ok(&["backup"], 0);
+        assert!(
+            out.contains("FINISHED (incremental, 1 partitions"),
+            "{release}: {out}"
+        );
+        assert!(last_backup_sent(&env).contains("PARTITION (`p20260102`)"));
+        let incr1 = last(&env).0;
+        let at_t1 = parts(&env, "sales", "orders");
+
+        // a schema change moves no version: the table is taken whole
+        env.sim
+            .add_column("sales", "orders", "note", "VARCHAR(20)")
+            .unwrap();
+        env.sim.load("sales", "orders", "p20260103", 7).unwrap();
+        let out = env.run_ok(&["backup"], 0);
+        assert!(
+            out.contains("FINISHED (incremental, 4 partitions"),
+            "{release}: {out}"
+        );
+        let incr2 = last(&env).0;
+        let out = env.run_ok(&["backup"], 0);
+        assert!(out.contains("nothing changed"), "{release}: {out}");
+
+        let (t1, t2) = (snapshot_at(&env, &incr1), snapshot_at(&env, &incr2));
+        assert!(snapshot_at(&env, &full) < t1 && t1 < t2, "{release}");
+        let target = (t1 + chrono::Duration::seconds(1))
+            .format("%Y-%m-%d %H:%M:%S")
+            .to_string();
+        env.sim.drop_table("sales", "orders").unwrap();
+        let out = env.run_ok(
+            &["restore", "--table", "sales.orders", "--timestamp", &target],
+            0,
+        );
+        assert!(out.contains("FINISHED"), "{release}: {out}");
+        assert_eq!(parts(&env, "sales", "orders"), at_t1, "{release}");
+    }
+}
+
+/// sales.regions LIST-partitioned beside the demo tables, in the config too.
+fn with_list_table(release: &str) -> Env {
+    let env = Env::with(at(release), "");
+    env.sim
+        .create_table(
+            "sales",
+            "regions",
+            &TableSpec::new(&[("id", "BIGINT"), ("city", "VARCHAR(16)")]).list(
+                "city",
+                vec![
+                    PartitionSpec::list("p_bj", &["bj"]),
+                    PartitionSpec::list("p_sh", &["sh"]),
+                ],
+            ),
+        )
+        .unwrap();
+    let text = std::fs::read_to_string(&env.config).unwrap().replace(
+        "  - sales.customers\n",
+        "  - sales.customers\n  - sales.regions\n",
+    );
+    std::fs::write(&env.config, text).unwrap();
+    env
+}
+
+#[test]
+fn list_tables_are_left_out_on_3_3_and_taken_whole_when_changed_on_3_4() {
+    if skip_on_real_cluster("list_tables") {
+        return;
+    }
+    // 3.3: BACKUP would refuse the whole statement; the LIST table is left out, named, recorded
+    let env = with_list_table("3.3.5");
+    env.run_ok(&["init"], 0);
+    let o = env.run(&["backup"]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("sales.regions left out of this backup: it is LIST-partitioned, and StarRocks 3.3.5 cannot back up LIST-partitioned tables"),
+        "{err}"
+    );
+    assert!(
+        err.lines()
+            .last()
+            .unwrap()
+            .contains("upgrade StarRocks to 3.4"),
+        "{err}"
+    );
+    let sent = last_backup_sent(&env);
+    assert!(
+        sent.contains("`orders`") && !sent.contains("regions"),
+        "{sent}"
+    );
+    let h = env.history();
+    assert!(
+        h.iter().any(|r| r.2 == "FINISHED" && r.1 == "full"),
+        "{h:?}"
+    );
+    assert!(
+        h.iter().any(|r| r.2 == "FAILED"
+            && r.0.contains("_left_")
+            && r.3
+                .as_deref()
+                .is_some_and(|m| m.contains("sales.regions left out"))),
+        "{h:?}"
+    );
+
+    // 3.4: backed up; a change (even one new partition) makes it whole: RESTORE cannot add a
+    // partition to an existing LIST table, so its restore must come from one snapshot
+    let env = with_list_table("3.4.0");
+    env.run_ok(&["init"], 0);
+    env.run_ok(&["backup"], 0);
+    assert!(last_backup_sent(&env).contains("`regions`"));
+    env.sim.load("sales", "regions", "p_bj", 3).unwrap();
+    env.sim.load("sales", "orders", "p20260101", 3).unwrap();
+    env.run_ok(&["backup"], 0);
+    let sent = last_backup_sent(&env);
+    assert!(
+        sent.contains("`regions`,") || sent.contains("`regions`)"),
+        "{sent}"
+    );
+    assert!(!sent.contains("`regions` PARTITION"), "{sent}");
+    assert!(sent.contains("`orders` PARTITION (`p20260101`)"), "{sent}");
+}
+
+#[test]
+fn release_4_1_job_times_at_any_session_zone() {
+    // 4.1 renders SHOW BACKUP times in +08:00: converted by the release rule, the restore point
+    // lies within the run and a 600 s job timeout never fires on a healthy job (+14:00 puts the
+    // FE's CreateTime six hours behind the session clock)
+    if skip_on_real_cluster("release_4_1_job_times") {
+        return;
+    }
+    for offset_h in [0, -5, 14] {
+        let opts = SimOptions {
+            session_time_zone: chrono::FixedOffset::east_opt(offset_h * 3600).unwrap(),
+            ..at("4.1.0")
+        };
+        let env = Env::with(opts, "job_timeout_s: 600\n");
+        env.run_ok(&["init"], 0);
+        let out = env.run_ok(&["backup"], 0);
+        assert!(out.contains("FINISHED"), "{offset_h}: {out}");
+        let label = last(&env).0;
+        let t = snapshot_at(&env, &label) + chrono::Duration::seconds(1);
+        let want = parts(&env, "sales", "orders");
+        env.sim.drop_table("sales", "orders").unwrap();
+        let target = t.format("%Y-%m-%d %H:%M:%S").to_string();
+        let out = env.run_ok(
+            &["restore", "--table", "sales.orders", "--timestamp", &target],
+            0,
+        );
+        assert!(out.contains("FINISHED"), "{offset_h}: {out}");
+        assert_eq!(parts(&env, "sales", "orders"), want, "{offset_h}");
+    }
+}
+
+#[test]
+fn show_snapshot_invalid_entries_and_transient_errors_never_become_the_outcome() {
+    if skip_on_real_cluster("show_snapshot") {
+        return;
+    }
+    let env = Env::with(at("3.3.5"), "");
+    env.run_ok(&["init"], 0);
+    // a half-written info file sorts after every timestamp; two failed listings in a row
+    env.sim.on_statement(
+        "^BACKUP SNAPSHOT",
+        Box::new(|sim| {
+            let label = sim.jobs().last().unwrap().label.clone();
+            sim.add_stray_info_file(
+                "backup_repo",
+                &label,
+                "__info_2026-01-01-00-00-00.part",
+                false,
+            );
+            sim.fail_snapshot_listing(2);
+        }),
+    );
+    let out = env.run_ok(&["backup"], 0);
+    assert!(out.contains("FINISHED"), "{out}");
+    let snap = env.sim.snapshots("backup_repo").last().cloned().unwrap();
+    let ts = env.query(&format!(
+        "SELECT backup_timestamp FROM ops.backup_history WHERE label = '{}'",
+        snap.label
+    ));
+    assert_eq!(ts[0][0].as_deref(), Some(snap.timestamp.as_str()));
+
+    // a listing that keeps failing: the row stays RUNNING (exit 1), the next run finishes it
+    env.sim.load("sales", "orders", "p20260101", 1).unwrap();
+    env.sim.on_statement(
+        "^BACKUP SNAPSHOT",
+        Box::new(|sim| sim.fail_snapshot_listing(1000)),
+    );
+    let o = env.run(&["backup"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("could not list snapshot"),
+        "{}",
+        stderr(&o)
+    );
+    let (label, _, status, _) = last(&env);
+    assert_eq!(status, "RUNNING");
+    env.sim.fail_snapshot_listing(0);
+    env.sim.advance(Duration::from_secs(3600));
+    let out = env.run_ok(&["backup"], 0);
+    assert!(out.contains(&format!("{label} FINISHED")), "{out}");
+}
+
+#[test]
+fn physical_partitions_are_grouped_and_the_table_taken_whole_when_changed() {
+    if skip_on_real_cluster("physical_partitions") {
+        return;
+    }
+    let env = Env::with(at("3.3.5"), "");
+    env.sim
+        .add_physical_partition("sales", "orders", "p20260101")
+        .unwrap();
+    env.run_ok(&["init"], 0);
+    env.run_ok(&["backup"], 0);
+    let rows = env.query("SELECT COUNT(*) FROM ops.backup_partitions WHERE table_name = 'orders'");
+    assert_eq!(
+        rows[0][0].as_deref(),
+        Some("4"),
+        "one manifest row per partition name"
+    );
+    // unchanged: not "changed" on every run
+    let out = env.run_ok(&["backup"], 0);
+    assert!(out.contains("nothing changed"), "{out}");
+    // a load on the second physical partition only: seen, and the table goes whole
+    env.sim
+        .load_physical("sales", "orders", "p20260101", 1, 3)
+        .unwrap();
+    let out = env.run_ok(&["backup"], 0);
+    assert!(out.contains("FINISHED (incremental, 4 partitions"), "{out}");
+    assert!(!last_backup_sent(&env).contains("PARTITION"));
+}
+
+#[test]
+fn a_comment_default_bloom_filter_or_rollup_change_takes_the_table_whole() {
+    if skip_on_real_cluster("fingerprint") {
+        return;
+    }
+    let env = Env::with(at("3.3.5"), "");
+    env.run_ok(&["init"], 0);
+    env.run_ok(&["backup"], 0);
+    for alter in [
+        "ALTER TABLE sales.orders MODIFY COLUMN amount COMMENT 'in EUR'",
+        "ALTER TABLE sales.orders MODIFY COLUMN amount DECIMAL(10,2) DEFAULT '0'",
+        r#"ALTER TABLE sales.orders SET ("bloom_filter_columns" = "id")"#,
+        "ALTER TABLE sales.orders ADD ROLLUP r1 (id)",
+    ] {
+        env.query(alter);
+        let out = env.run_ok(&["backup"], 0);
+        assert!(
+            out.contains("FINISHED (incremental, 4 partitions"),
+            "{alter}: {out}"
+        );
+        let plan = env.run_ok(&["backup", "--dry-run"], 0);
+        assert!(
+            !plan.contains("schema changed"),
+            "{alter}: taken once, then unchanged"
+        );
+    }
+}
+
+#[test]
+fn shared_data_clusters_are_refused_up_front() {
+    if skip_on_real_cluster("shared_data") {
+        return;
+    }
+    let env = Env::with(
+        SimOptions {
+            shared_data: true,
+            ..sim_options()
+        },
+        "",
+    );
+    let o = env.run(&["backup"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let e = stderr(&o);
+    let line = e.lines().last().unwrap();
+    assert!(line.contains("shared-data"), "{e}");
+    assert!(!env
+        .sent()
+        .iter()
+        .any(|s| s.starts_with("BACKUP") || s.starts_with("INSERT")));
+}
+
+#[test]
+fn a_table_under_insert_overwrite_is_left_out_then_backed_up_next_run() {
+    if skip_on_real_cluster("insert_overwrite") {
+        return;
+    }
+    let env = Env::with(at("3.3.5"), "");
+    env.run_ok(&["init"], 0);
+    env.run_ok(&["backup"], 0);
+    let job = env
+        .sim
+        .begin_insert_overwrite("sales", "orders", &["p20260102"])
+        .unwrap();
+    env.sim.load("sales", "customers", "customers", 1).unwrap();
+    let o = env.run(&["backup"]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(&format!("temporary partitions (p20260102_{job})")),
+        "{err}"
+    );
+    let sent = last_backup_sent(&env);
+    assert!(
+        sent.contains("`customers`") && !sent.contains("orders"),
+        "{sent}"
+    );
+    env.sim
+        .finish_insert_overwrite("sales", "orders", job, 4)
+        .unwrap();
+    // the run that left it out recorded no manifest for it: taken whole, like a new table
+    let plan = env.run_ok(&["backup", "--dry-run"], 0);
+    assert!(plan.contains("whole table (new table)"), "{plan}");
+    let out = env.run_ok(&["backup"], 0);
+    assert!(out.contains("FINISHED (incremental, 4 partitions"), "{out}");
+    let sent = last_backup_sent(&env);
+    assert!(
+        sent.contains("`orders`") && !sent.contains("`orders` PARTITION"),
+        "{sent}"
+    );
+}
+
+#[test]
+fn temporary_partitions_are_seen_without_partitions_meta() {
+    // 2.5 has no partitions_meta and SHOW PARTITIONS omits temporary partitions: SHOW TEMPORARY
+    // PARTITIONS finds them, so the table is left out instead of failing the database's BACKUP
+    if skip_on_real_cluster("temporary_partitions_2_5") {
+        return;
+    }
+    let env = Env::with(at("2.5.22"), "");
+    env.run_ok(&["init"], 0);
+    env.sim
+        .add_temp_partition(
+            "sales",
+            "orders",
+            &PartitionSpec::less_than("tp1", "2026-01-02"),
+        )
+        .unwrap();
+    let o = env.run(&["backup"]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("sales.orders left out of this backup: it has temporary partitions (tp1)"),
+        "{err}"
+    );
+    let sent = last_backup_sent(&env);
+    assert!(
+        sent.contains("`customers`") && !sent.contains("orders"),
+        "{sent}"
+    );
+}
+
+#[test]
+fn fingerprints_recorded_by_the_previous_algorithm_cause_no_storm() {
+    // a history written before `v2:` fingerprints: the base's values are compared with the legacy
+    // part, so nothing is taken whole, the log says why once per table, and the run records v2
+    if skip_on_real_cluster("legacy_fingerprints") {
+        return;
+    }
+    use starrocks_bbr::fingerprint::{legacy, ColumnDef};
+    let env = Env::with(at("3.3.5"), "");
+    env.run_ok(&["init"], 0);
+    env.run_ok(&["backup"], 0);
+    for table in ["orders", "customers"] {
+        let cols: Vec<ColumnDef> = env
+            .query(&format!("SELECT COLUMN_NAME, COLUMN_TYPE, IS_NULLABLE, COLUMN_KEY FROM information_schema.columns WHERE TABLE_SCHEMA = 'sales' AND TABLE_NAME = '{table}' ORDER BY ORDINAL_POSITION"))
+            .into_iter()
+            .map(|r| ColumnDef {
+                name: r[0].clone().unwrap_or_default(),
+                column_type: r[1].clone().unwrap_or_default(),
+                nullable: r[2].clone().unwrap_or_default(),
+                key: r[3].clone().unwrap_or_default(),
+                ..ColumnDef::default()
+            })
+            .collect();
+        let keys = env.query(&format!("SELECT PARTITION_KEY, DISTRIBUTION_KEY FROM information_schema.partitions_meta WHERE DB_NAME = 'sales' AND TABLE_NAME = '{table}' LIMIT 1"));
+        let keys = format!(
+            "partition_key={}|distribution_key={}",
+            keys[0][0].clone().unwrap_or_default(),
+            keys[0][1].clone().unwrap_or_default()
+        );
+        set_fingerprint(&env, table, &legacy(&cols, &keys));
+    }
+    env.sim.load("sales", "orders", "p20260101", 1).unwrap();
+    let o = env.run(&["backup"]);
+    let (out, err) = (String::from_utf8_lossy(&o.stdout), stderr(&o));
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    assert!(out.contains("FINISHED (incremental, 1 partitions"), "{out}");
+    assert!(err.contains("sales.orders: the last backup recorded an older schema fingerprint; compared on columns and keys only (unchanged)"), "{err}");
+    let fps = env.query("SELECT DISTINCT schema_fingerprint FROM ops.backup_partitions WHERE label = (SELECT MAX(label) FROM ops.backup_history WHERE status = 'FINISHED' AND label LIKE 'bbr_sales_%')");
+    assert!(
+        fps.iter()
+            .all(|r| r[0].as_deref().is_some_and(|f| f.starts_with("v2:"))),
+        "{fps:?}"
+    );
+    // a change the legacy part sees is still taken whole
+    set_fingerprint(&env, "orders", "0123456789abcdef0123456789abcdef");
+    env.sim.load("sales", "orders", "p20260101", 1).unwrap();
+    let out = env.run_ok(&["backup"], 0);
+    assert!(out.contains("FINISHED (incremental, 4 partitions"), "{out}");
+}
+
+/// Rewrites the recorded fingerprint of every manifest row of `table` (backup_partitions is a
+/// DUPLICATE KEY table: no UPDATE; copy the rows with the new value, delete the old ones).
+fn set_fingerprint(env: &Env, table: &str, fp: &str) {
+    let cols: Vec<String> = env
+        .query("SELECT COLUMN_NAME FROM information_schema.columns WHERE TABLE_SCHEMA = 'ops' AND TABLE_NAME = 'backup_partitions' ORDER BY ORDINAL_POSITION")
+        .into_iter()
+        .map(|r| r[0].clone().unwrap())
+        .collect();
+    let old: Vec<String> = env
+        .query(&format!("SELECT DISTINCT schema_fingerprint FROM ops.backup_partitions WHERE table_name = '{table}'"))
+        .into_iter()
+        .map(|r| r[0].clone().unwrap())
+        .collect();
+    let select: Vec<String> = cols
+        .iter()
+        .map(|c| {
+            if c == "schema_fingerprint" {
+                format!("'{fp}'")
+            } else {
+                format!("`{c}`")
+            }
+        })
+        .collect();
+    let list: Vec<String> = cols.iter().map(|c| format!("`{c}`")).collect();
+    env.query(&format!(
+        "INSERT INTO ops.backup_partitions ({}) SELECT {} FROM ops.backup_partitions WHERE table_name = '{table}'",
+        list.join(", "),
+        select.join(", ")
+    ));
+    for o in old.into_iter().filter(|o| o != fp) {
+        env.query(&format!(
+            "DELETE FROM ops.backup_partitions WHERE table_name = '{table}' AND schema_fingerprint = '{o}'"
+        ));
+    }
+}
