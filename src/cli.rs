@@ -14,18 +14,25 @@ pub struct Cli {
     /// More log detail on stderr (-v info, -vv debug, -vvv trace). RUST_LOG overrides.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,
-    /// Less log detail (-q errors only).
+    /// Less log detail (-q errors only, -qq nothing but the final error line).
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     pub quiet: u8,
+    /// Log line format on stderr: text, or one JSON object per line.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true)]
+    pub log_format: LogFormat,
+    /// The YAML config file, given before the subcommand (it may also follow it).
+    #[arg(long = "config", value_name = "PATH", env = "STARROCKS_BBR_CONFIG")]
+    pub config: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Cmd,
 }
 
 #[derive(Debug, Args)]
 pub struct Common {
-    /// The YAML config file.
-    #[arg(long, env = "STARROCKS_BBR_CONFIG")]
-    pub config: PathBuf,
+    /// The YAML config file (also accepted before the subcommand, or from STARROCKS_BBR_CONFIG).
+    /// None when given only before the subcommand: `Config::load` then uses that one.
+    #[arg(long, value_name = "PATH")]
+    pub config: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -79,6 +86,27 @@ pub enum Cmd {
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
     },
+    /// Read-only health checks (connection, repository, backends, ops schema, tables, snapshots);
+    /// exit 0 when nothing fails, 1 otherwise.
+    Check {
+        #[command(flatten)]
+        common: Common,
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+    /// Print a shell completion script on stdout.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff) on stdout.
+    Man,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

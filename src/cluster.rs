@@ -151,6 +151,7 @@ impl Cluster {
             .user(Some(cfg.connection.user.clone()))
             .pass(password)
             .prefer_socket(false)
+            .ssl_opts(ssl_opts(&cfg.connection.tls))
             .tcp_connect_timeout(Some(Duration::from_secs(10)))
             .read_timeout(Some(Duration::from_secs(300)))
             .write_timeout(Some(Duration::from_secs(60)));
@@ -170,10 +171,18 @@ impl Cluster {
         let attempt = || -> Result<(), SqlError> { c.ensure_conn() };
         attempt
             .retry(backoff(&policy))
-            .sleep(std::thread::sleep)
-            .when(|e: &SqlError| e.retryable(&policy))
+            .sleep(crate::signals::sleep)
+            .when(|e: &SqlError| e.retryable(&policy) && crate::signals::received().is_none())
             .notify(|e: &SqlError, d: Duration| {
-                warn!("connecting to {endpoint} failed ({e}); retrying in {d:?}")
+                warn!(
+                    "cannot reach StarRocks at {endpoint} ({}); retrying in {d:?} (up to {} attempts, retry.max_ms {} ms apart)",
+                    match e {
+                        SqlError::Connect { message, .. } => message.clone(),
+                        other => other.to_string(),
+                    },
+                    policy.attempts,
+                    policy.max_ms
+                )
             })
             .call()
             .map_err(|e| e.into_bbr(&format!("connecting to {endpoint}")))?;
@@ -192,10 +201,16 @@ impl Cluster {
                     })
                 }
                 Err(e) => {
+                    if let Some(message) = tls_failure(&format!("{e} {e:?}")) {
+                        return Err(SqlError::Connect {
+                            message,
+                            auth: true,
+                        });
+                    }
                     return Err(SqlError::Connect {
-                        message: e.to_string(),
+                        message: describe_connect_error(&e),
                         auth: false,
-                    })
+                    });
                 }
             }
         }
@@ -297,8 +312,8 @@ impl Cluster {
                 .map(|()| state)
         };
         op.retry(backoff(policy))
-            .sleep(std::thread::sleep)
-            .when(|e: &SqlError| e.retryable(policy))
+            .sleep(crate::signals::sleep)
+            .when(|e: &SqlError| e.retryable(policy) && crate::signals::received().is_none())
             .notify(|e: &SqlError, d: Duration| warn!("transient error ({e}); retrying in {d:?}"))
             .call()
     }
@@ -307,8 +322,8 @@ impl Cluster {
     pub fn query_retry(&mut self, sql: &str, policy: &RetryPolicy) -> Result<ResultSet, SqlError> {
         let op = || self.query(sql);
         op.retry(backoff(policy))
-            .sleep(std::thread::sleep)
-            .when(|e: &SqlError| e.retryable(policy))
+            .sleep(crate::signals::sleep)
+            .when(|e: &SqlError| e.retryable(policy) && crate::signals::received().is_none())
             .notify(|e: &SqlError, d: Duration| warn!("transient error ({e}); retrying in {d:?}"))
             .call()
     }
@@ -321,6 +336,85 @@ pub fn backoff(policy: &RetryPolicy) -> ExponentialBuilder {
         .with_max_delay(Duration::from_millis(policy.max_ms))
         .with_max_times(policy.attempts.saturating_sub(1) as usize)
         .with_jitter()
+}
+
+/// connection.tls as the driver's options (rustls; no OpenSSL).
+fn ssl_opts(tls: &crate::config::Tls) -> Option<mysql::SslOpts> {
+    use crate::config::TlsMode;
+    let base = || {
+        let o = mysql::SslOpts::default();
+        match &tls.ca_file {
+            Some(ca) => o.with_root_cert_path(Some(ca.clone())),
+            None => o,
+        }
+    };
+    match tls.mode {
+        TlsMode::Disabled => None,
+        TlsMode::Required => Some(
+            mysql::SslOpts::default()
+                .with_danger_accept_invalid_certs(true)
+                .with_danger_skip_domain_validation(true),
+        ),
+        TlsMode::VerifyCa => Some(base().with_danger_skip_domain_validation(true)),
+        TlsMode::VerifyIdentity => Some(base()),
+    }
+}
+
+/// A TLS failure (certificate not trusted, no TLS on the server) is permanent: never retried.
+fn tls_failure(text: &str) -> Option<String> {
+    let t = text.to_ascii_lowercase();
+    if t.contains("certificate") || t.contains("unknownissuer") || t.contains("unknown issuer") {
+        let why = if t.contains("notvalidforname") || t.contains("not valid for name") {
+            "the server's certificate does not name this host (connection.tls.mode verify_identity)"
+        } else if t.contains("expired") {
+            "the server's certificate has expired"
+        } else {
+            "the server's certificate is not signed by a CA in connection.tls.ca_file"
+        };
+        return Some(format!("TLS handshake failed: {why}"));
+    }
+    if t.contains("ssl") && (t.contains("not support") || t.contains("server does not")) {
+        return Some("the server does not offer TLS (connection.tls.mode needs it)".into());
+    }
+    None
+}
+
+/// A connect failure in operator words (the driver's text carries addresses in quotes and OS
+/// error numbers).
+fn describe_connect_error(e: &mysql::Error) -> String {
+    use std::io::ErrorKind as K;
+    let text = e.to_string().to_ascii_lowercase();
+    if text.contains("lookup address") || text.contains("name or service not known") {
+        return "unknown host name (the DNS lookup failed)".into();
+    }
+    let kind = match e {
+        mysql::Error::IoError(io) => Some(io.kind()),
+        mysql::Error::DriverError(mysql::DriverError::CouldNotConnect(Some((_, _, k)))) => Some(*k),
+        mysql::Error::DriverError(mysql::DriverError::ConnectTimeout) => Some(K::TimedOut),
+        _ => None,
+    };
+    match kind {
+        Some(K::ConnectionRefused) => "connection refused (nothing listens on that port)".into(),
+        Some(K::TimedOut | K::WouldBlock) => {
+            "no answer within 10 s (host down or firewalled?)".into()
+        }
+        Some(K::NotFound) => "unknown host name".into(),
+        Some(K::ConnectionReset | K::ConnectionAborted | K::UnexpectedEof | K::BrokenPipe) => {
+            "the server closed the connection during the handshake".into()
+        }
+        Some(k) => {
+            let mut s = format!("{k:?}").chars().fold(String::new(), |mut acc, c| {
+                if c.is_uppercase() && !acc.is_empty() {
+                    acc.push(' ');
+                }
+                acc.push(c.to_ascii_lowercase());
+                acc
+            });
+            s.insert_str(0, "network error: ");
+            s
+        }
+        None => one_line(&e.to_string()),
+    }
 }
 
 fn value_to_string(v: mysql::Value) -> Option<String> {

@@ -4,10 +4,17 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use serde::Deserialize;
 
 use crate::error::BbrError;
+
+mod pattern;
+mod yaml_error;
+
+pub use pattern::TablePattern;
+use yaml_error::{key_line, yaml_error};
 
 #[derive(Deserialize, Clone, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
@@ -22,6 +29,36 @@ pub struct Connection {
     /// Explicit password (discouraged; never logged).
     #[serde(default)]
     pub password: Option<String>,
+    /// A file whose first line is the password (a Kubernetes secret mount).
+    #[serde(default)]
+    pub password_file: Option<PathBuf>,
+    /// TLS to the FE (default disabled).
+    #[serde(default)]
+    pub tls: Tls,
+}
+
+/// How the connection to the FE is encrypted and what is verified (MySQL's ssl-mode names).
+#[derive(Debug, Deserialize, Clone, Copy, Default, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum TlsMode {
+    #[default]
+    Disabled,
+    /// Encrypted; the certificate is not verified.
+    Required,
+    /// The certificate must chain to `ca_file` (the host name is not compared).
+    VerifyCa,
+    /// As verify_ca, and the certificate must name the host.
+    VerifyIdentity,
+}
+
+#[derive(Debug, Deserialize, Clone, Default, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Tls {
+    #[serde(default)]
+    pub mode: TlsMode,
+    /// PEM file of the CA(s) the FE certificate must chain to (else the bundled web roots).
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
 }
 
 impl fmt::Debug for Connection {
@@ -32,6 +69,8 @@ impl fmt::Debug for Connection {
             .field("user", &self.user)
             .field("password_env", &self.password_env)
             .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("password_file", &self.password_file)
+            .field("tls", &self.tls)
             .finish()
     }
 }
@@ -133,6 +172,12 @@ struct RawConfig {
     full_every_days: u32,
     #[serde(default = "default_parallel_databases")]
     parallel_databases: u32,
+    /// Patterns left out of `db.*` entries of `tables`.
+    #[serde(default)]
+    exclude: Vec<String>,
+    /// Prometheus text file replaced after every backup, restore, expire and check.
+    #[serde(default)]
+    metrics_file: Option<PathBuf>,
     /// Back up the ops database into the repository after each backup / expire (disaster recovery).
     #[serde(default = "default_true")]
     catalog_backup: bool,
@@ -208,17 +253,79 @@ pub struct Config {
     pub full_every_days: u32,
     /// Databases whose jobs run at once (one thread and connection each).
     pub parallel_databases: u32,
+    /// `tables:` entries with a wildcard, expanded against the cluster at run time
+    /// (`state::expand_table_patterns`, then [`Config::with_found_tables`]).
+    pub patterns: Vec<TablePattern>,
+    /// `exclude:` entries: tables a pattern found that stay out of scope.
+    pub exclude: Vec<TablePattern>,
+    /// Where the metrics go (src/metrics.rs); None = no metrics.
+    pub metrics_file: Option<PathBuf>,
     /// SPEC `catalog_backup` (default true): a `bbr_catalog_` snapshot of the ops database ends
     /// every backup and expire, so `recover` can rebuild the history on a new cluster.
     pub catalog_backup: bool,
 }
 
+/// The config given before the subcommand (or by STARROCKS_BBR_CONFIG), used when the subcommand
+/// itself names none: `--config` is accepted on either side of the subcommand.
+static DEFAULT_PATH: OnceLock<PathBuf> = OnceLock::new();
+
+/// Records the config path given before the subcommand (once per process).
+pub fn set_default_path(path: Option<PathBuf>) {
+    if let Some(p) = path {
+        let _ = DEFAULT_PATH.set(p);
+    }
+}
+
+/// Where a command's config comes from: a path, or the subcommand's optional `--config` (None:
+/// the one given before the subcommand or by STARROCKS_BBR_CONFIG).
+pub trait ConfigPath {
+    fn given(&self) -> Option<&Path>;
+}
+
+impl ConfigPath for Path {
+    fn given(&self) -> Option<&Path> {
+        Some(self)
+    }
+}
+
+impl ConfigPath for PathBuf {
+    fn given(&self) -> Option<&Path> {
+        Some(self)
+    }
+}
+
+impl ConfigPath for Option<PathBuf> {
+    fn given(&self) -> Option<&Path> {
+        self.as_deref()
+    }
+}
+
+/// A file error in operator words (no OS error numbers).
+fn io_words(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => "no such file".into(),
+        std::io::ErrorKind::PermissionDenied => "permission denied".into(),
+        std::io::ErrorKind::IsADirectory => "it is a directory".into(),
+        std::io::ErrorKind::InvalidData => "not UTF-8 text".into(),
+        k => k.to_string(),
+    }
+}
+
 impl Config {
     /// Reads and validates the file.
-    pub fn load(path: &Path) -> Result<Config, BbrError> {
+    pub fn load<P: ConfigPath + ?Sized>(path: &P) -> Result<Config, BbrError> {
+        let path = match path.given() {
+            Some(p) => p,
+            None => DEFAULT_PATH.get().ok_or_else(|| {
+                BbrError::usage(
+                    "no config file given",
+                    "pass --config PATH (before or after the subcommand) or set STARROCKS_BBR_CONFIG",
+                )
+            })?,
+        };
         let text = std::fs::read_to_string(path).map_err(|e| {
             BbrError::usage(
-                format!("cannot read config {}: {e}", path.display()),
+                format!("cannot read config {}: {}", path.display(), io_words(&e)),
                 "pass an existing file with --config or STARROCKS_BBR_CONFIG",
             )
         })?;
@@ -227,51 +334,105 @@ impl Config {
 
     /// Parses config text; `path` is only used in messages.
     pub fn parse(path: &Path, text: &str) -> Result<Config, BbrError> {
-        let raw: RawConfig = serde_saphyr::from_str(text).map_err(|e| {
-            let (loc, key) = match e.location() {
-                Some(l) => (
-                    format!(":{}:{}", l.line(), l.column()),
-                    key_at_line(text, l.line()),
-                ),
-                None => (String::new(), None),
-            };
-            let key = key.map(|k| format!(" (key '{k}')")).unwrap_or_default();
-            BbrError::usage(
-                format!(
-                    "bad config {}{loc}{key}: {}",
-                    path.display(),
-                    short_message(&e)
-                ),
-                "fix the config file (see SPEC.md \"Config\" for the keys)",
-            )
-        })?;
+        let raw: RawConfig =
+            serde_saphyr::from_str(text).map_err(|e| yaml_error(path, text, &e))?;
         let bad = |key: &str, msg: String| {
+            let leaf = key.rsplit('.').next().unwrap_or(key);
+            let leaf = leaf.split('[').next().unwrap_or(leaf);
+            let line = key_line(text, leaf)
+                .map(|l| format!(":{l}"))
+                .unwrap_or_default();
             BbrError::usage(
-                format!("bad config {}: key '{key}': {msg}", path.display()),
+                format!("bad config {}{line}: key '{key}' {msg}", path.display()),
                 "fix the config file",
             )
         };
         if raw.connection.host.trim().is_empty() {
             return Err(bad("connection.host", "must not be empty".into()));
         }
-        if raw.connection.password.is_some() && raw.connection.password_env.is_some() {
+        if let Some(m) = &raw.metrics_file {
+            let dir_ok = m
+                .parent()
+                .map(|d| d.as_os_str().is_empty() || d.is_dir())
+                .unwrap_or(false);
+            if m.file_name().is_none() || !dir_ok {
+                return Err(bad(
+                    "metrics_file",
+                    format!("({}) must be a file in an existing directory", m.display()),
+                ));
+            }
+        }
+        if let Some(ca) = &raw.connection.tls.ca_file {
+            if raw.connection.tls.mode == TlsMode::Disabled {
+                return Err(bad(
+                    "connection.tls.ca_file",
+                    "is set but connection.tls.mode is disabled; set mode: verify_ca or verify_identity".into(),
+                ));
+            }
+            if let Err(e) = std::fs::metadata(ca) {
+                return Err(bad(
+                    "connection.tls.ca_file",
+                    format!("({}) cannot be read ({})", ca.display(), io_words(&e)),
+                ));
+            }
+        }
+        if raw.connection.port == 0 {
             return Err(bad(
-                "connection.password",
-                "give either password or password_env, not both".into(),
+                "connection.port",
+                "must be a port from 1 to 65535 (the FE query port, usually 9030)".into(),
+            ));
+        }
+        let given = [
+            raw.connection.password.is_some(),
+            raw.connection.password_env.is_some(),
+            raw.connection.password_file.is_some(),
+        ];
+        if given.iter().filter(|g| **g).count() > 1 {
+            return Err(bad(
+                if raw.connection.password_file.is_some() {
+                    "connection.password_file"
+                } else {
+                    "connection.password"
+                },
+                "conflicts with another password key: give only one of password, password_env and password_file".into(),
             ));
         }
         if raw.repository.trim().is_empty() {
             return Err(bad("repository", "must not be empty".into()));
         }
         if raw.tables.is_empty() {
-            return Err(bad("tables", "list at least one db.table".into()));
+            return Err(bad(
+                "tables",
+                "must list at least one db.table or db.*".into(),
+            ));
         }
         let mut tables = Vec::new();
+        let mut patterns = Vec::new();
         for (i, t) in raw.tables.iter().enumerate() {
-            tables.push(TableRef::parse(t).map_err(|m| bad(&format!("tables[{i}]"), m))?);
+            let key = format!("tables[{i}]");
+            match TablePattern::parse(t).map_err(|m| bad(&key, m))? {
+                Some(p) => patterns.push(p),
+                None => tables.push(TableRef::parse(t).map_err(|m| bad(&key, m))?),
+            }
         }
         tables.sort();
         tables.dedup();
+        patterns.sort();
+        patterns.dedup();
+        let mut exclude = Vec::new();
+        for (i, t) in raw.exclude.iter().enumerate() {
+            let key = format!("exclude[{i}]");
+            exclude.push(match TablePattern::parse(t).map_err(|m| bad(&key, m))? {
+                Some(p) => p,
+                None => {
+                    let r = TableRef::parse(t).map_err(|m| bad(&key, m))?;
+                    TablePattern {
+                        database: r.database,
+                        table: r.table,
+                    }
+                }
+            });
+        }
         if raw.ops_database.trim().is_empty() || raw.ops_database.contains('.') {
             return Err(bad("ops_database", "must be a plain database name".into()));
         }
@@ -284,14 +445,32 @@ impl Config {
         if raw.retry.initial_ms == 0 || raw.retry.max_ms < raw.retry.initial_ms {
             return Err(bad("retry", "need 0 < initial_ms <= max_ms".into()));
         }
+        if raw.retry.attempts == 0 {
+            return Err(bad(
+                "retry.attempts",
+                "must be at least 1 (it counts the first try)".into(),
+            ));
+        }
         if raw.job_timeout_s < 600 {
             return Err(bad(
                 "job_timeout_s",
                 "StarRocks requires a job timeout of at least 600 seconds".into(),
             ));
         }
-        if raw.heartbeat_stale_s == 0 {
-            return Err(bad("heartbeat_stale_s", "must be positive".into()));
+        // The lease must outlive a poll sleep (the heartbeat is refreshed between polls) and be
+        // judgeable on DATETIME's whole seconds; shorter, a live run looks dead to the next one.
+        let poll_cap_s = raw.poll.max_ms.div_ceil(1000);
+        if raw.heartbeat_stale_s < 2
+            || raw.heartbeat_stale_s.saturating_mul(1000) < raw.poll.max_ms.saturating_mul(2)
+        {
+            return Err(bad(
+                "heartbeat_stale_s",
+                format!(
+                    "({} s) is shorter than the heartbeat needs: at least 2 s and twice poll.max_ms ({} s), else a live run looks dead",
+                    raw.heartbeat_stale_s,
+                    poll_cap_s.saturating_mul(2).max(2)
+                ),
+            ));
         }
         if raw.max_restore_jobs == 0 {
             return Err(bad(
@@ -319,8 +498,35 @@ impl Config {
             max_restore_jobs: raw.max_restore_jobs,
             full_every_days: raw.full_every_days,
             parallel_databases: raw.parallel_databases,
+            patterns,
+            exclude,
+            metrics_file: raw.metrics_file,
             catalog_backup: raw.catalog_backup,
         })
+    }
+
+    /// Databases whose tables a `db.*` pattern picks at run time.
+    pub fn pattern_databases(&self) -> Vec<String> {
+        let mut dbs: Vec<String> = self.patterns.iter().map(|p| p.database.clone()).collect();
+        dbs.dedup();
+        dbs
+    }
+
+    /// This config with the tables that `found` (the OLAP tables of the pattern databases) adds
+    /// through the patterns, less `exclude`. Plainly listed tables always stay.
+    pub fn with_found_tables(&self, found: &[TableRef]) -> Config {
+        let mut c = self.clone();
+        for t in found {
+            if self.patterns.iter().any(|p| p.matches(t))
+                && !self.exclude.iter().any(|x| x.matches(t))
+            {
+                c.tables.push(t.clone());
+            }
+        }
+        c.tables.sort();
+        c.tables.dedup();
+        c.patterns.clear();
+        c
     }
 
     /// The configured tables grouped by database, both levels sorted.
@@ -334,8 +540,28 @@ impl Config {
         out
     }
 
-    /// Resolves the password: from `password_env` (must be set), `password`, or none.
+    /// Resolves the password: from `password_env` (must be set), `password_file` (its first line),
+    /// `password`, or none.
     pub fn password(&self) -> Result<Option<String>, BbrError> {
+        if let Some(file) = &self.connection.password_file {
+            let text = std::fs::read_to_string(file).map_err(|e| {
+                BbrError::usage(
+                    format!(
+                        "config {}: connection.password_file {} cannot be read ({})",
+                        self.path.display(),
+                        file.display(),
+                        io_words(&e)
+                    ),
+                    "mount the secret there or fix the path",
+                )
+            })?;
+            let first = text
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .trim_end_matches('\r');
+            return Ok(Some(first.to_string()));
+        }
         if let Some(var) = &self.connection.password_env {
             return match std::env::var(var) {
                 Ok(v) => Ok(Some(v)),
@@ -352,35 +578,9 @@ impl Config {
     }
 }
 
-/// The first line of serde-saphyr's message, without its source snippet and its own location prefix
-/// (`error: line X column Y: `), which is printed already.
-fn short_message(e: &serde_saphyr::Error) -> String {
-    let full = e.to_string();
-    let mut msg = full.lines().next().unwrap_or("invalid YAML").trim();
-    msg = msg.strip_prefix("error:").unwrap_or(msg).trim();
-    if msg.starts_with("line ") {
-        if let Some(i) = msg.find(": ") {
-            msg = &msg[i + 2..];
-        }
-    }
-    msg.to_string()
-}
-
-/// The mapping key on a 1-based line (`key: ...` or `- key: ...`), or on the nearest line above it
-/// (a value continued on the next line).
-fn key_at_line(text: &str, line: u64) -> Option<String> {
-    let n = usize::try_from(line).ok()?;
-    let lines: Vec<&str> = text.lines().take(n).collect();
-    lines.iter().rev().find_map(|l| {
-        let l = l.trim_start().trim_start_matches("- ");
-        let (k, _) = l.split_once(':')?;
-        let k = k.trim();
-        (!k.is_empty() && !k.contains(' ') && !k.starts_with('#')).then(|| k.to_string())
-    })
-}
-
 #[cfg(test)]
 mod tests {
+    use super::pattern::glob;
     use super::*;
 
     const GOOD: &str = "connection:\n  host: 127.0.0.1\n  port: 9030\n  user: root\n  password_env: SR_PW_TEST_UNSET_X\nrepository: backup_repo\ntables:\n  - sales.orders\n  - sales.customers\n";
@@ -410,12 +610,12 @@ mod tests {
         assert!(!line.contains('\n'), "{line}");
         assert!(line.contains("c.yaml:"), "{line}");
         assert!(line.contains("hots"), "{line}");
-        assert!(line.contains(":4:"), "{line}");
-        assert!(line.contains("(key 'hots')"), "{line}");
+        assert!(line.contains(":4"), "{line}");
+        assert!(line.contains("key 'connection.hots'"), "{line}");
         let e = parse(&GOOD.replace("  - sales.orders\n  - sales.customers\n", " 5\n"))
             .unwrap_err()
             .to_string();
-        assert!(e.contains("(key 'tables')"), "{e}");
+        assert!(e.contains("key 'tables'"), "{e}");
         let bad = format!("{GOOD}polll: {{}}\n");
         let e = parse(&bad).unwrap_err().to_string();
         assert!(e.contains("polll"), "{e}");
@@ -463,5 +663,129 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("job_timeout_s"));
+    }
+
+    /// Every config error of issue 12: one line, the real key and line, operator words.
+    #[test]
+    fn config_errors_name_the_real_key_in_operator_words() {
+        let base =
+            "connection:\n  host: h\n  port: 9030\n  user: u\nrepository: r\ntables: [a.b]\n";
+        let cases: Vec<(String, &str)> = vec![
+            (
+                base.replace("  user: u\n", ""),
+                "c.yaml:1: key 'connection.user' is missing",
+            ),
+            (
+                base.replace("repository: r\n", ""),
+                "key 'repository' is missing",
+            ),
+            (
+                base.replace("  port: 9030\n", "  port: 70000\n"),
+                "c.yaml:3: key 'connection.port' must be a whole number from 1 to 65535",
+            ),
+            (
+                base.replace("  port: 9030\n", "  port: 0\n"),
+                "c.yaml:3: key 'connection.port' must be a port from 1 to 65535",
+            ),
+            (
+                base.replace("  port: 9030\n", "  port: 9030\n  port: 9031\n"),
+                "c.yaml:4: key 'connection.port' appears twice",
+            ),
+            (
+                format!("{base}retry: {{attempts: 0}}\n"),
+                "key 'retry.attempts' must be at least 1",
+            ),
+            (
+                format!("{base}retry: {{attempts: -1}}\n"),
+                "c.yaml:7: key 'retry.attempts' must be a whole number",
+            ),
+            (
+                format!("{base}heartbeat_stale_s: 1\n"),
+                "c.yaml:7: key 'heartbeat_stale_s' (1 s) is shorter than the heartbeat needs",
+            ),
+            (
+                format!("{base}poll: {{max_ms: 120000}}\nheartbeat_stale_s: 200\n"),
+                "key 'heartbeat_stale_s' (200 s) is shorter",
+            ),
+            (
+                base.replace("tables: [a.b]", "tables: a.b"),
+                "c.yaml:6: key 'tables' must be a list",
+            ),
+            (
+                base.replace(
+                    "  user: u\n",
+                    "  user: u\n  password_env: X\n  password_file: /f\n",
+                ),
+                "key 'connection.password_file' conflicts",
+            ),
+            (format!("{base}exclude: [a]\n"), "key 'exclude[0]'"),
+            (
+                base.replace("[a.b]", "[\"*.b\"]"),
+                "wildcards are allowed in the table part only",
+            ),
+        ];
+        for (text, want) in cases {
+            let e = parse(&text).unwrap_err();
+            assert_eq!(e.exit, crate::error::ExitCode::Usage);
+            let line = e.to_string();
+            assert!(line.contains(want), "want {want:?} in: {line}");
+            assert!(!line.contains('\n'), "{line}");
+            for leak in ["DuplicateKeyPolicy", "u16", "u32", "SPEC.md", "Options"] {
+                assert!(!line.contains(leak), "{leak} in: {line}");
+            }
+        }
+        let ok = format!("{base}poll: {{max_ms: 120000}}\nheartbeat_stale_s: 240\n");
+        assert!(parse(&ok).is_ok());
+    }
+
+    #[test]
+    fn password_file_first_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("pw");
+        std::fs::write(&f, "s3cret\nignored\n").unwrap();
+        let text = GOOD.replace(
+            "  password_env: SR_PW_TEST_UNSET_X\n",
+            &format!("  password_file: {}\n", f.display()),
+        );
+        let c = parse(&text).unwrap();
+        assert_eq!(c.password().unwrap().as_deref(), Some("s3cret"));
+        let missing = text.replace("/pw", "/nope");
+        let e = parse(&missing).unwrap().password().unwrap_err().to_string();
+        assert!(e.contains("password_file") && !e.contains("s3cret"), "{e}");
+    }
+
+    #[test]
+    fn table_patterns_expand_and_exclude() {
+        let text = GOOD.replace(
+            "  - sales.customers\n",
+            "  - hr.*\nexclude: [hr.tmp_*, hr.x?]\n",
+        );
+        let c = parse(&text).unwrap();
+        assert_eq!(c.pattern_databases(), vec!["hr".to_string()]);
+        let t = |s: &str| TableRef::parse(s).unwrap();
+        let found = [
+            t("hr.people"),
+            t("hr.tmp_load"),
+            t("hr.xy"),
+            t("hr.xyz"),
+            t("other.people"),
+        ];
+        let e = c.with_found_tables(&found);
+        let names: Vec<String> = e.tables.iter().map(|t| t.to_string()).collect();
+        assert_eq!(names, ["hr.people", "hr.xyz", "sales.orders"]);
+        assert!(e.patterns.is_empty());
+        // a name with other special characters is a literal name, not a pattern
+        assert_eq!(TablePattern::parse("a.b/*x*/"), Ok(None));
+        assert!(TablePattern::parse("a.tmp_*").unwrap().is_some());
+        for (p, s, m) in [
+            ("a*", "abc", true),
+            ("*c", "abc", true),
+            ("a?c", "abc", true),
+            ("a*d", "abc", false),
+            ("*", "", true),
+            ("a*b*c", "aXbYc", true),
+        ] {
+            assert_eq!(glob(p.as_bytes(), s.as_bytes()), m, "{p} {s}");
+        }
     }
 }

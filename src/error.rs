@@ -14,6 +14,10 @@ pub enum ExitCode {
     Connect = 3,
     /// Refused for safety (another run holds the database, stale plan, restore target exists).
     Refused = 4,
+    /// Stopped by SIGINT (128 + 2).
+    Interrupted = 130,
+    /// Stopped by SIGTERM (128 + 15).
+    Terminated = 143,
 }
 
 impl ExitCode {

@@ -322,6 +322,20 @@ pub fn heartbeat_sql(ops: &str, table: &str, label: &str) -> String {
     )
 }
 
+/// Releases a RUNNING row of a run stopped by a signal: a heartbeat far in the past makes every
+/// later run treat it as a dead run's at once (resume / continue it) instead of waiting
+/// heartbeat_stale_s.
+pub fn release_sql(ops: &str, table: &str, label: &str) -> String {
+    format!(
+        "UPDATE {} SET {} = '1970-01-01 00:00:00' WHERE {} = {} AND {} = 'RUNNING'",
+        qualified(ops, table),
+        ident("heartbeat_at"),
+        ident("label"),
+        literal(label),
+        ident("status")
+    )
+}
+
 /// Removes our own claim (withdrawing before any BACKUP was sent).
 pub fn withdraw_sql(ops: &str, table: &str, label: &str) -> String {
     format!(

@@ -3,6 +3,7 @@
 use clap::Parser;
 use starrocks_bbr::cli::Cli;
 use starrocks_bbr::error::{classify, ExitCode};
+use starrocks_bbr::logging::{eprint_line, PipeSafe};
 
 fn main() {
     let cli = match Cli::try_parse() {
@@ -18,18 +19,45 @@ fn main() {
                 e.exit();
             }
             let line = clap_one_line(&e.to_string());
-            eprintln!("error: {line}; run `starrocks-bbr --help` for usage");
+            eprint_line(&format!(
+                "error: {line}; run `starrocks-bbr --help` for usage"
+            ));
             std::process::exit(ExitCode::Usage.code());
         }
     };
-    init_tracing(cli.verbose, cli.quiet);
-    let mut stdout = std::io::stdout().lock();
+    starrocks_bbr::logging::init(cli.verbose, cli.quiet, cli.log_format);
+    let json = cli.log_format == starrocks_bbr::cli::LogFormat::Json;
+    if let Err(e) = starrocks_bbr::signals::install() {
+        tracing::warn!("cannot handle SIGTERM/SIGINT ({e}); a stopped run is taken over only once its heartbeat is stale");
+    }
+    let mut stdout = PipeSafe::new(std::io::stdout().lock());
     let result = starrocks_bbr::commands::run(cli, &mut stdout);
+    let _ = std::io::Write::flush(&mut stdout);
+    // A stop request decides the exit code (143/130) even when it cut a connect retry or a
+    // read short and that surfaced as another error.
+    let stopped = starrocks_bbr::signals::received();
     if let Err(err) = result {
         let (code, line) = classify(&err);
-        eprintln!("error: {line}");
-        std::process::exit(code.code());
+        if stopped.is_none() || matches!(code, ExitCode::Interrupted | ExitCode::Terminated) {
+            final_error(json, code, &line);
+        }
     }
+    // Stopped while nothing was running (discovery, a read-only command): still report the stop.
+    if let Some(code) = stopped {
+        let line = starrocks_bbr::signals::interrupted_error(code).to_string();
+        final_error(json, code, &line);
+    }
+}
+
+/// The one error line, then exit; with `--log-format json` a JSON object like the log lines.
+fn final_error(json: bool, code: ExitCode, line: &str) -> ! {
+    if json {
+        let obj = serde_json::json!({"level": "ERROR", "message": format!("error: {line}"), "exit_code": code.code()});
+        eprint_line(&obj.to_string());
+    } else {
+        eprint_line(&format!("error: {line}"));
+    }
+    std::process::exit(code.code());
 }
 
 /// clap's message spans lines (what is wrong, then the offending arguments, then usage); keep what
@@ -47,24 +75,4 @@ fn clap_one_line(text: &str) -> String {
         None if line.is_empty() => "invalid arguments".to_string(),
         None => line,
     }
-}
-
-/// Logs to stderr; default level warn+info for our crate, -v/-q adjust, RUST_LOG overrides.
-fn init_tracing(verbose: u8, quiet: u8) {
-    use tracing_subscriber::EnvFilter;
-    let level = match (i16::from(verbose) - i16::from(quiet)).clamp(-2, 3) {
-        -2 => "off",
-        -1 => "error",
-        0 => "warn,starrocks_bbr=info",
-        1 => "info",
-        2 => "debug",
-        _ => "trace",
-    };
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_target(false)
-        .init();
 }

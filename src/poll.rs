@@ -116,6 +116,57 @@ pub fn simulate(
     out
 }
 
+/// The periodic progress line of a long job: while the job stays in one state, one line every
+/// `every` (wall time) saying how long it has been there. `every` = 20 × the poll cap, between 1 s
+/// and 60 s: a minute-long UPLOADING gets a line a minute with the defaults.
+#[derive(Debug)]
+pub struct ProgressTicker {
+    every: Duration,
+    state: String,
+    since: std::time::Instant,
+    last_line: std::time::Instant,
+}
+
+impl ProgressTicker {
+    pub fn new(poll_max_ms: u64) -> ProgressTicker {
+        let every = Duration::from_millis(poll_max_ms.saturating_mul(20))
+            .clamp(Duration::from_secs(1), Duration::from_secs(60));
+        let now = std::time::Instant::now();
+        ProgressTicker {
+            every,
+            state: String::new(),
+            since: now,
+            last_line: now,
+        }
+    }
+
+    /// Records the state seen by a poll; `Some(time in this state)` when a progress line is due.
+    pub fn observe(&mut self, state: &str) -> Option<Duration> {
+        let now = std::time::Instant::now();
+        if state != self.state {
+            self.state = state.to_string();
+            self.since = now;
+            self.last_line = now;
+            return None;
+        }
+        if now.duration_since(self.last_line) >= self.every {
+            self.last_line = now;
+            return Some(now.duration_since(self.since));
+        }
+        None
+    }
+}
+
+/// `1h02m03s` / `4m05s` / `6.1s`: durations in log lines.
+pub fn human(d: Duration) -> String {
+    let s = d.as_secs();
+    match s {
+        0..=59 => format!("{:.1}s", d.as_secs_f64()),
+        60..=3599 => format!("{}m{:02}s", s / 60, s % 60),
+        _ => format!("{}h{:02}m{:02}s", s / 3600, (s % 3600) / 60, s % 60),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -251,5 +302,24 @@ mod tests {
         }
         assert_eq!(jitter(3), Duration::from_millis(3));
         assert_eq!(jitter_floor(3), 3);
+    }
+
+    #[test]
+    fn progress_lines_only_while_a_state_lasts() {
+        let t = ProgressTicker::new(5); // 100 ms -> clamped to 1 s
+        assert_eq!(t.every, Duration::from_secs(1));
+        let mut t = ProgressTicker {
+            every: Duration::from_millis(30),
+            ..t
+        };
+        assert!(t.observe("UPLOADING").is_none());
+        std::thread::sleep(Duration::from_millis(40));
+        let d = t.observe("UPLOADING").unwrap();
+        assert!(d >= Duration::from_millis(30));
+        assert!(t.observe("UPLOADING").is_none(), "not again at once");
+        assert!(t.observe("SAVE_META").is_none(), "a new state resets");
+        assert_eq!(human(Duration::from_secs(3723)), "1h02m03s");
+        assert_eq!(human(Duration::from_secs(245)), "4m05s");
+        assert_eq!(human(Duration::from_millis(6100)), "6.1s");
     }
 }

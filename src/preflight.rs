@@ -147,3 +147,63 @@ pub fn check_history(c: &mut Cluster, cfg: &Config) -> Result<(), BbrError> {
     }
     Ok(())
 }
+
+/// Alive backends (SHOW BACKENDS, `Alive` = true); None when the server refuses the statement
+/// (privileges): callers then leave the judgement to StarRocks.
+pub fn alive_backends(c: &mut Cluster, cfg: &Config) -> Result<Option<u32>, BbrError> {
+    match c.query_retry("SHOW BACKENDS", &crate::planner::idempotent(cfg)) {
+        Ok(rs) => {
+            let alive = (0..rs.rows.len())
+                .filter(|&i| {
+                    rs.get(i, "Alive")
+                        .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
+                })
+                .count();
+            Ok(Some(u32::try_from(alive).unwrap_or(u32::MAX)))
+        }
+        Err(SqlError::Server { message, .. }) => {
+            warn!("cannot list backends ({message})");
+            Ok(None)
+        }
+        Err(e) => Err(e.into_bbr("listing backends")),
+    }
+}
+
+/// StarRocks's refusal of a CREATE TABLE whose replication_num exceeds the alive backends
+/// (STARROCKS.md §5: "Table replication num should be less than or equal to the number of available
+/// BE nodes ... Current alive backend is [ids]") is a config error: exit 2 naming the key. Read from
+/// the refusal itself, so `init` sends no extra statement.
+pub fn replication_refusal(cfg: &Config, e: &BbrError) -> Option<BbrError> {
+    const MARK: &str = "replication num should be less than or equal to the number of available BE";
+    if !e.what.contains(MARK) {
+        return None;
+    }
+    // PropertyAnalyzer.java lists the alive backends' ids: "[10001,10002]".
+    let alive = e
+        .what
+        .split("Current alive backend is [")
+        .nth(1)
+        .and_then(|r| r.split(']').next())
+        .map(|ids| {
+            let n = ids.split(',').filter(|i| !i.trim().is_empty()).count();
+            u32::try_from(n).unwrap_or(u32::MAX)
+        });
+    let (what, todo) = match alive {
+        Some(n) => (
+            format!("is above the {n} alive backend(s) of the cluster"),
+            format!("set replication_num to {n} or less, or bring more backends up"),
+        ),
+        None => (
+            "is above the alive backends of the cluster".to_string(),
+            "lower replication_num or bring more backends up".to_string(),
+        ),
+    };
+    Some(BbrError::usage(
+        format!(
+            "config {}: key 'replication_num' ({}) {what}",
+            cfg.path.display(),
+            cfg.replication_num
+        ),
+        todo,
+    ))
+}

@@ -19,13 +19,17 @@ use crate::history::{self, FinalizeValues, BACKUP_HISTORY, RESTORE_HISTORY};
 use crate::plan::{Command, Details, Plan, RetryPolicy, Step, StepKind};
 use crate::planner::backup::{cancel_backup_sql, show_backup_sql, show_snapshot_sql};
 use crate::planner::catalog::is_catalog_label;
-use crate::poll::PollCadence;
+use crate::poll::{human, PollCadence, ProgressTicker};
+use crate::signals;
 use crate::sql::{literal, opt_literal};
 use crate::state::{cluster_now, parse_time};
 
 pub mod parallel;
 mod recover;
 mod restore;
+mod stop;
+
+use stop::log_summary;
 
 pub use recover::RecoverReport;
 
@@ -42,6 +46,8 @@ pub struct JobReport {
     pub error: Option<String>,
     /// True when this run finished a job a dead run had started.
     pub resumed: bool,
+    /// Wall time this run spent on the job.
+    pub elapsed_ms: u64,
 }
 
 /// The result of running a plan: per-job reports and the error that decides the exit code.
@@ -75,6 +81,8 @@ struct Job {
     claim_label: Option<String>,
     /// Continuing a dead restore: the links StarRocks ran, as ResumeRestore judged them.
     links_done: Option<u32>,
+    /// When this run reached the job's first step (for the summary's durations).
+    started: Option<std::time::Instant>,
     /// The outcome could not be read (a failing repository listing): leave the RUNNING row for
     /// the next run instead of recording a FAILED that may be wrong.
     keep_running: bool,
@@ -133,7 +141,13 @@ impl<'a> Runner<'a> {
         let mut jobs: BTreeMap<String, Job> = BTreeMap::new();
         let mut order: Vec<String> = Vec::new();
         let mut out = RunOutcome::default();
+        let run_start = std::time::Instant::now();
         for (i, step) in plan.steps.iter().enumerate() {
+            // A stop request: send nothing new (the rows we hold are released below).
+            if let Err(e) = signals::check() {
+                out.error = Some(e);
+                break;
+            }
             let Some(label) = step.label.clone() else {
                 info!("step {}: {}", i + 1, step.description);
                 if let Err(e) = self.exec(step) {
@@ -147,6 +161,7 @@ impl<'a> Runner<'a> {
             }
             let job = jobs.entry(label.clone()).or_insert_with(|| Job {
                 database: step.database.clone().unwrap_or_default(),
+                started: Some(std::time::Instant::now()),
                 ..Job::default()
             });
             if job.done {
@@ -162,7 +177,7 @@ impl<'a> Runner<'a> {
             let result = self.step(step, &label, job);
             if let Err(e) = result {
                 match e.exit {
-                    ExitCode::Connect => {
+                    ExitCode::Connect | ExitCode::Interrupted | ExitCode::Terminated => {
                         // Nothing more can be recorded; the RUNNING row is resumed by the next run.
                         job.error = Some(e.clone());
                         job.done = true;
@@ -191,6 +206,13 @@ impl<'a> Runner<'a> {
                     }
                 }
             }
+        }
+        if out
+            .error
+            .as_ref()
+            .is_some_and(|e| matches!(e.exit, ExitCode::Interrupted | ExitCode::Terminated))
+        {
+            self.release(&jobs);
         }
         for label in order {
             let Some(job) = jobs.remove(&label) else {
@@ -239,8 +261,13 @@ impl<'a> Runner<'a> {
                 backup_timestamp: job.backup_timestamp,
                 error,
                 resumed: job.resumed,
+                elapsed_ms: job
+                    .started
+                    .map(|t| u64::try_from(t.elapsed().as_millis()).unwrap_or(u64::MAX))
+                    .unwrap_or(0),
             });
         }
+        log_summary(&out.jobs, run_start.elapsed());
         out
     }
 
@@ -380,7 +407,8 @@ impl<'a> Runner<'a> {
                     "check the FE clock",
                 ));
             }
-            std::thread::sleep(Duration::from_millis(200));
+            signals::sleep(Duration::from_millis(200));
+            signals::check()?;
         }
         let rows = self.query(step, &sql, "reading the RUNNING claims")?;
         let now = self.now()?;
@@ -554,6 +582,7 @@ impl<'a> Runner<'a> {
         let heartbeat = history::heartbeat_sql(&self.cfg.ops_database, BACKUP_HISTORY, label);
         let mut cadence = PollCadence::new(initial_ms, max_ms, self.cfg.heartbeat_stale_s);
         let mut last_state = String::new();
+        let mut ticker = ProgressTicker::new(max_ms);
         loop {
             // Upkeep (heartbeat + clock for the timeout) only every cadence.upkeep_every() of
             // scheduled sleep, never of wall time, so the same answers give the same statements on
@@ -577,6 +606,18 @@ impl<'a> Runner<'a> {
                             info!("{label}: {state} ({progress})");
                         }
                         last_state = state.clone();
+                    }
+                    if let Some(d) = ticker.observe(&state) {
+                        let progress = rs.get(i, "Progress").unwrap_or_default();
+                        info!(
+                            "{label}: still {state} after {} (Progress {})",
+                            human(d),
+                            if progress.trim().is_empty() {
+                                "-"
+                            } else {
+                                progress.trim()
+                            }
+                        );
                     }
                     let task_err = rs.get(i, "TaskErrMsg").unwrap_or_default();
                     if !task_err.trim().is_empty() {
@@ -670,7 +711,8 @@ impl<'a> Runner<'a> {
                     warn!("heartbeat for {label} failed: {e}");
                 }
             }
-            std::thread::sleep(cadence.next_sleep());
+            signals::sleep(cadence.next_sleep());
+            signals::check()?;
         }
     }
 
@@ -779,6 +821,7 @@ pub(crate) fn rank(e: ExitCode) -> u8 {
         ExitCode::JobFailed => 2,
         ExitCode::Usage => 3,
         ExitCode::Connect => 4,
+        ExitCode::Interrupted | ExitCode::Terminated => 5,
     }
 }
 

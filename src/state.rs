@@ -21,6 +21,7 @@ pub mod catalog;
 pub mod partitions;
 pub mod recover;
 pub mod restore;
+pub mod scope;
 use crate::fingerprint::{self, ColumnDef, TableDesign};
 use crate::planner::left_out::{LeftOut, LeftOutReason};
 use crate::release::ClusterInfo;

@@ -1231,6 +1231,13 @@ impl Cluster {
                             }
                         }
                         c.expect(&Token::RParen)?;
+                        // Repository.getSnapshotInfos: an IN list filters the snapshots the
+                        // repository lists; a name it does not hold gives no row.
+                        v.retain(|l| {
+                            self.repos
+                                .get(&repo_name)
+                                .is_some_and(|r| r.list().iter().any(|s| &s.label == l))
+                        });
                         labels = Some(v);
                     } else {
                         c.expect(&Token::Eq)?;

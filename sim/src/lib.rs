@@ -14,6 +14,7 @@ mod release;
 mod server;
 mod sql;
 mod storage;
+mod tls;
 
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -26,6 +27,7 @@ pub use cluster::{
 pub use ddl::{KeysType, PartitionSpec, Partitioning, TableSpec};
 pub use release::Release;
 pub use storage::RepositoryStore;
+pub use tls::TlsFront;
 
 /// Options for [`Sim::start`]. Every field is public so tests can tweak one with `..Default::default()`.
 #[derive(Debug, Clone)]

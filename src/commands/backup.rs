@@ -171,6 +171,7 @@ fn run_backup_plan(
 pub(super) fn backup(cfg: &Config, dry_run: bool, full: bool, out: &mut dyn Write) -> Result<()> {
     let mut c = Cluster::connect(cfg)?;
     let info = crate::release::detect(&mut c, cfg)?;
+    let cfg = &state::scope::expand_table_patterns(&mut c, cfg)?;
     crate::preflight::check_repository(&mut c, cfg, true)?;
     let mut st = state::backup_state(&mut c, cfg, &info)?;
     st.force_full = full;

@@ -20,7 +20,9 @@ pub(super) fn init(cfg: &Config, dry_run: bool, out: &mut dyn Write) -> Result<(
     }
     let outcome = Runner::new(&mut c, cfg).run(&plan);
     if let Some(e) = outcome.error {
-        return Err(e.into());
+        return Err(crate::preflight::replication_refusal(cfg, &e)
+            .unwrap_or(e)
+            .into());
     }
     if plan.steps.is_empty() {
         writeln!(

@@ -10,6 +10,7 @@ use crate::config::{Config, TableRef};
 use crate::error::BbrError;
 
 mod backup;
+mod check;
 mod init;
 mod list;
 mod recover;
@@ -18,6 +19,7 @@ mod restore;
 pub use restore::parse_target_time;
 
 pub fn run(cli: Cli, out: &mut dyn Write) -> Result<()> {
+    crate::config::set_default_path(cli.config.clone());
     match cli.command {
         Cmd::Init { common, dry_run } => {
             let cfg = Config::load(&common.config)?;
@@ -29,7 +31,23 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<()> {
             full,
         } => {
             let cfg = Config::load(&common.config)?;
-            backup::backup(&cfg, dry_run, full, out)
+            with_metrics(&cfg, "backup", dry_run, || {
+                backup::backup(&cfg, dry_run, full, out)
+            })
+        }
+        Cmd::Check { common, format } => {
+            let cfg = Config::load(&common.config)?;
+            with_metrics(&cfg, "check", false, || check::check_cmd(&cfg, format, out))
+        }
+        Cmd::Completions { shell } => {
+            use clap::CommandFactory;
+            clap_complete::generate(shell, &mut Cli::command(), "starrocks-bbr", out);
+            Ok(())
+        }
+        Cmd::Man => {
+            use clap::CommandFactory;
+            clap_mangen::Man::new(Cli::command()).render(out)?;
+            Ok(())
         }
         Cmd::Recover { common, dry_run } => {
             let cfg = Config::load(&common.config)?;
@@ -49,7 +67,29 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<()> {
             let target =
                 TableRef::parse(&table).map_err(|m| BbrError::usage(m, "pass --table DB.TABLE"))?;
             let target_time = parse_target_time(&timestamp)?;
-            restore::restore(&cfg, &target, target_time, dry_run, out)
+            with_metrics(&cfg, "restore", dry_run, || {
+                restore::restore(&cfg, &target, target_time, dry_run, out)
+            })
         }
     }
+}
+
+/// Runs a command and then, unless it was a dry run, replaces `metrics_file` (also after a
+/// failure: a failed run is what the metrics must show).
+pub fn with_metrics(
+    cfg: &Config,
+    command: &str,
+    dry_run: bool,
+    run: impl FnOnce() -> Result<()>,
+) -> Result<()> {
+    let start = std::time::Instant::now();
+    let result = run();
+    if !dry_run {
+        let code = match &result {
+            Ok(()) => 0,
+            Err(e) => crate::error::classify(e).0.code(),
+        };
+        crate::metrics::after_run(cfg, command, code, start.elapsed());
+    }
+    result
 }

@@ -364,6 +364,7 @@ impl Runner<'_> {
         let heartbeat = history::heartbeat_sql(&self.cfg.ops_database, RESTORE_HISTORY, label);
         let mut cadence = PollCadence::new(p.initial_ms, p.max_ms, self.cfg.heartbeat_stale_s);
         let mut last_state = String::new();
+        let mut ticker = crate::poll::ProgressTicker::new(p.max_ms);
         // Set once we sent CANCEL for exceeding job_timeout_s; what StarRocks then shows decides.
         let mut timed_out: Option<String> = None;
         let failed = |why: String| -> BbrError {
@@ -395,6 +396,15 @@ impl Runner<'_> {
             if row.state != last_state {
                 info!("{snapshot} ({} of {}): {}", p.link, p.links, row.state);
                 last_state = row.state.clone();
+            }
+            if let Some(d) = ticker.observe(&row.state) {
+                info!(
+                    "{snapshot} ({} of {}): still {} after {}",
+                    p.link,
+                    p.links,
+                    row.state,
+                    crate::poll::human(d)
+                );
             }
             match row.state.as_str() {
                 "FINISHED" => {
@@ -464,7 +474,8 @@ impl Runner<'_> {
             }
             let sleep = cadence.next_sleep();
             debug!("{snapshot}: waiting {sleep:?}");
-            std::thread::sleep(sleep);
+            crate::signals::sleep(sleep);
+            crate::signals::check()?;
         }
     }
 

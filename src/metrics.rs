@@ -1,0 +1,267 @@
+//! `metrics_file`: after every backup, restore, expire and check (failed ones too) a Prometheus
+//! text-format file is replaced atomically (written beside it, then renamed), for node_exporter's
+//! textfile collector. Values come from the ops history, read on a fresh connection after the run,
+//! so they describe what is recorded, whatever this run did. Writing them never changes the exit code.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::Path;
+use std::time::Duration;
+
+use chrono::NaiveDateTime;
+use tracing::warn;
+
+use crate::cluster::Cluster;
+use crate::config::Config;
+use crate::state::{self, parse_time};
+
+/// What the file says, per database (and table for restore jobs).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Metrics {
+    pub command: String,
+    pub exit_code: i32,
+    pub run_seconds: f64,
+    /// Unix time of the run's end (client clock).
+    pub run_at: i64,
+    /// (database, type) -> Unix time the newest FINISHED backup of that type finished.
+    pub last_success: BTreeMap<(String, String), i64>,
+    /// database -> 1 ok / 0 failed.
+    pub last_run_status: BTreeMap<String, u8>,
+    pub backup_partitions: BTreeMap<String, i64>,
+    pub backup_duration: BTreeMap<String, i64>,
+    /// (database, table) -> RESTORE jobs the newest restore point needs.
+    pub restore_jobs_needed: BTreeMap<(String, String), usize>,
+}
+
+/// Writes the file for a finished command; problems are logged, never returned.
+pub fn after_run(cfg: &Config, command: &str, exit_code: i32, elapsed: Duration) {
+    let Some(path) = &cfg.metrics_file else {
+        return;
+    };
+    let m = gather(cfg, command, exit_code, elapsed);
+    if let Err(e) = write_atomic(path, &render(&m)) {
+        warn!("cannot write metrics_file {}: {e}", path.display());
+    }
+}
+
+fn gather(cfg: &Config, command: &str, exit_code: i32, elapsed: Duration) -> Metrics {
+    let now = chrono::Utc::now();
+    let mut m = Metrics {
+        command: command.to_string(),
+        exit_code,
+        run_seconds: elapsed.as_secs_f64(),
+        run_at: now.timestamp(),
+        ..Metrics::default()
+    };
+    let mut dbs: Vec<String> = cfg.tables_by_db().into_keys().collect();
+    dbs.extend(cfg.pattern_databases());
+    dbs.sort();
+    dbs.dedup();
+    for db in &dbs {
+        m.last_run_status
+            .insert(db.clone(), u8::from(exit_code == 0));
+    }
+    if let Err(e) = from_history(cfg, &mut m, now.naive_utc()) {
+        warn!("metrics: cannot read the history ({e}); writing the run's outcome only");
+    }
+    m
+}
+
+/// Fills the history-based values. Cluster times are in the session time zone: they become Unix
+/// time with the zone offset estimated from NOW() against the client clock, rounded to 15 minutes
+/// (zones are whole quarter hours; the clocks agree within minutes).
+fn from_history(
+    cfg: &Config,
+    m: &mut Metrics,
+    client_utc: NaiveDateTime,
+) -> Result<(), crate::error::BbrError> {
+    let mut c = Cluster::connect(cfg)?;
+    let cfg = &state::scope::expand_table_patterns(&mut c, cfg)?;
+    let now = state::cluster_now(&mut c, cfg)?;
+    let offset = parse_time(&now)
+        .map(|n| {
+            let q = 15 * 60;
+            let secs = (n - client_utc).num_seconds();
+            (secs + secs.signum() * q / 2) / q * q
+        })
+        .unwrap_or(0);
+    let epoch = |s: &Option<String>| {
+        s.as_deref()
+            .and_then(parse_time)
+            .map(|t| t.and_utc().timestamp() - offset)
+    };
+    let dbs: Vec<String> = cfg.tables_by_db().into_keys().collect();
+    let finished = state::history_rows(&mut c, cfg, &dbs, "FINISHED")?;
+    let failed = state::history_rows(&mut c, cfg, &dbs, "FAILED")?;
+    // rows come newest first
+    for r in &finished {
+        if let Some(t) = epoch(&r.finished_at) {
+            m.last_success
+                .entry((r.database.clone(), r.backup_type.clone()))
+                .or_insert(t);
+        }
+        if !m.backup_partitions.contains_key(&r.database) {
+            m.backup_partitions
+                .insert(r.database.clone(), r.partitions.unwrap_or(0));
+            if let (Some(a), Some(b)) = (epoch(&r.started_at), epoch(&r.finished_at)) {
+                m.backup_duration.insert(r.database.clone(), b - a);
+            }
+        }
+    }
+    if m.exit_code == 0 {
+        for db in &dbs {
+            let newest = |rows: &[crate::history::HistoryRow]| {
+                rows.iter()
+                    .find(|r| &r.database == db)
+                    .and_then(|r| r.started_at.clone())
+            };
+            let ok = match (newest(&finished), newest(&failed)) {
+                (_, None) => 1,
+                (None, Some(_)) => 0,
+                (Some(f), Some(x)) => u8::from(f >= x),
+            };
+            m.last_run_status.insert(db.clone(), ok);
+        }
+    }
+    for (t, chain) in state::scope::newest_chains(&mut c, cfg)? {
+        if let Ok(ch) = chain {
+            m.restore_jobs_needed
+                .insert((t.database, t.table), ch.links.len());
+        }
+    }
+    Ok(())
+}
+
+/// Prometheus label value escaping (backslash, double quote, newline).
+fn esc(s: &str) -> String {
+    s.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+/// The file's text (exposition format 0.0.4).
+pub fn render(m: &Metrics) -> String {
+    let mut out = String::new();
+    let mut family = |name: &str, help: &str, rows: Vec<(String, String)>| {
+        let _ = writeln!(out, "# HELP {name} {help}");
+        let _ = writeln!(out, "# TYPE {name} gauge");
+        for (labels, v) in rows {
+            let _ = writeln!(out, "{name}{{{labels}}} {v}");
+        }
+    };
+    let db = |d: &str| format!("database=\"{}\"", esc(d));
+    family(
+        "starrocks_bbr_last_success_timestamp_seconds",
+        "Unix time the newest FINISHED backup of the database finished, by type.",
+        m.last_success
+            .iter()
+            .map(|((d, t), v)| (format!("{},type=\"{}\"", db(d), esc(t)), v.to_string()))
+            .collect(),
+    );
+    family(
+        "starrocks_bbr_last_run_status",
+        "1 when the newest run touching the database succeeded, 0 when it failed.",
+        m.last_run_status
+            .iter()
+            .map(|(d, v)| (db(d), v.to_string()))
+            .collect(),
+    );
+    family(
+        "starrocks_bbr_backup_partitions",
+        "Partitions in the newest FINISHED backup of the database.",
+        m.backup_partitions
+            .iter()
+            .map(|(d, v)| (db(d), v.to_string()))
+            .collect(),
+    );
+    family(
+        "starrocks_bbr_backup_duration_seconds",
+        "How long the newest FINISHED backup of the database took.",
+        m.backup_duration
+            .iter()
+            .map(|(d, v)| (db(d), v.to_string()))
+            .collect(),
+    );
+    family(
+        "starrocks_bbr_restore_jobs_needed",
+        "RESTORE jobs the newest restore point of the table needs.",
+        m.restore_jobs_needed
+            .iter()
+            .map(|((d, t), v)| (format!("{},table=\"{}\"", db(d), esc(t)), v.to_string()))
+            .collect(),
+    );
+    let cmd = format!("command=\"{}\"", esc(&m.command));
+    family(
+        "starrocks_bbr_last_run_exit_code",
+        "Exit code of the newest run of the command.",
+        vec![(cmd.clone(), m.exit_code.to_string())],
+    );
+    family(
+        "starrocks_bbr_last_run_timestamp_seconds",
+        "Unix time (client clock) the newest run of the command ended.",
+        vec![(cmd.clone(), m.run_at.to_string())],
+    );
+    family(
+        "starrocks_bbr_last_run_duration_seconds",
+        "How long the newest run of the command took.",
+        vec![(cmd, format!("{:.3}", m.run_seconds))],
+    );
+    out
+}
+
+/// Writes `text` beside `path` and renames it over `path`: a reader never sees half a file.
+pub fn write_atomic(path: &Path, text: &str) -> std::io::Result<()> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "metrics".into());
+    let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
+    std::fs::write(&tmp, text)?;
+    std::fs::rename(&tmp, path).inspect_err(|_| {
+        let _ = std::fs::remove_file(&tmp);
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_every_family_with_escaped_labels() {
+        let mut m = Metrics {
+            command: "backup".into(),
+            exit_code: 1,
+            run_seconds: 1.5,
+            run_at: 100,
+            ..Metrics::default()
+        };
+        m.last_success
+            .insert(("sa\"les".into(), "full".into()), 1_700_000_000);
+        m.last_run_status.insert("sa\"les".into(), 0);
+        m.restore_jobs_needed
+            .insert(("sa\"les".into(), "orders".into()), 3);
+        let text = render(&m);
+        assert!(text.contains(
+            "starrocks_bbr_last_success_timestamp_seconds{database=\"sa\\\"les\",type=\"full\"} 1700000000\n"
+        ));
+        assert!(text.contains("starrocks_bbr_last_run_status{database=\"sa\\\"les\"} 0\n"));
+        assert!(text.contains(
+            "starrocks_bbr_restore_jobs_needed{database=\"sa\\\"les\",table=\"orders\"} 3\n"
+        ));
+        assert!(text.contains("starrocks_bbr_last_run_exit_code{command=\"backup\"} 1\n"));
+        for l in text.lines().filter(|l| !l.starts_with('#')) {
+            let (_, v) = l.rsplit_once(' ').unwrap();
+            v.parse::<f64>().unwrap();
+        }
+    }
+
+    #[test]
+    fn atomic_write_replaces_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("m.prom");
+        write_atomic(&p, "a 1\n").unwrap();
+        write_atomic(&p, "a 2\n").unwrap();
+        assert_eq!(std::fs::read_to_string(&p).unwrap(), "a 2\n");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+}
