@@ -5,9 +5,131 @@
 use std::collections::BTreeMap;
 
 use chrono::NaiveDateTime;
+use serde::Serialize;
 
-use super::backup::{BaseBackup, BasePartition, BaseTable, Name};
+use super::backup::Name;
 use super::chain::{fold, is_tombstone, Ranked, Span};
+use crate::history::ManifestRow;
+
+/// What the base recorded for one partition (compact: a base manifest can hold 1M partitions).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BasePartition {
+    pub name: Name,
+    pub id: i64,
+    pub visible_version: i64,
+    /// Index into [`BaseBackup::sources`]: the snapshot holding the data as recorded.
+    pub source: u32,
+}
+
+/// What the base recorded for one table.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub struct BaseTable {
+    /// The distinct schema fingerprints recorded (normally one).
+    pub fingerprints: Vec<String>,
+    /// Sorted by name, one per name.
+    pub partitions: Vec<BasePartition>,
+    /// When the complete record its chain starts at was taken (full_every_days).
+    pub chain_start: Option<chrono::NaiveDateTime>,
+}
+
+impl BaseTable {
+    pub fn get(&self, name: &str) -> Option<&BasePartition> {
+        self.partitions
+            .binary_search_by(|p| p.name.as_str().cmp(name))
+            .ok()
+            .and_then(|i| self.partitions.get(i))
+    }
+}
+
+/// The latest FINISHED backup of a database and what it recorded, per table.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub struct BaseBackup {
+    pub label: String,
+    /// The distinct source labels of the manifest.
+    pub sources: Vec<String>,
+    /// The repository of each source (same index; empty when unknown).
+    pub source_repositories: Vec<String>,
+    pub tables: BTreeMap<String, BaseTable>,
+}
+
+impl BaseBackup {
+    /// Builds the compact base from manifest rows (duplicates from a retried INSERT chunk collapse:
+    /// the first row per (table, partition) wins).
+    pub fn from_rows(label: &str, rows: impl IntoIterator<Item = ManifestRow>) -> BaseBackup {
+        let mut b = BaseBackup {
+            label: label.to_string(),
+            ..BaseBackup::default()
+        };
+        let mut source_idx: BTreeMap<String, u32> = BTreeMap::new();
+        for r in rows {
+            b.push(
+                &r.table,
+                &r.schema_fingerprint,
+                &r.source_label,
+                &mut source_idx,
+                BasePartition {
+                    name: r.partition.into(),
+                    id: r.partition_id,
+                    visible_version: r.visible_version,
+                    source: 0,
+                },
+            );
+        }
+        b.finish();
+        b
+    }
+
+    /// Adds one recorded partition (call [`BaseBackup::finish`] after the last).
+    pub fn push(
+        &mut self,
+        table: &str,
+        fingerprint: &str,
+        source: &str,
+        source_idx: &mut BTreeMap<String, u32>,
+        mut p: BasePartition,
+    ) {
+        p.source = match source_idx.get(source) {
+            Some(&i) => i,
+            None => {
+                let i = u32::try_from(self.sources.len()).unwrap_or(u32::MAX);
+                self.sources.push(source.to_string());
+                source_idx.insert(source.to_string(), i);
+                i
+            }
+        };
+        let t = match self.tables.get_mut(table) {
+            Some(t) => t,
+            None => self.tables.entry(table.to_string()).or_default(),
+        };
+        if !t.fingerprints.iter().any(|f| f == fingerprint) {
+            t.fingerprints.push(fingerprint.to_string());
+        }
+        t.partitions.push(p);
+    }
+
+    /// Sorts and de-duplicates every table's partitions.
+    pub fn finish(&mut self) {
+        for t in self.tables.values_mut() {
+            t.partitions.sort_by(|a, b| a.name.cmp(&b.name));
+            t.partitions.dedup_by(|b, a| a.name == b.name);
+            t.partitions.shrink_to_fit();
+        }
+    }
+
+    /// The repository holding source `i` ("" when unknown).
+    pub fn repository(&self, i: u32) -> &str {
+        self.source_repositories
+            .get(i as usize)
+            .map_or("", String::as_str)
+    }
+
+    pub fn source(&self, p: &BasePartition) -> &str {
+        self.sources
+            .get(p.source as usize)
+            .map(String::as_str)
+            .unwrap_or(self.label.as_str())
+    }
+}
 
 /// What one table's fold needs besides its rows.
 #[derive(Debug, Clone, PartialEq, Eq)]
