@@ -500,13 +500,27 @@ pub fn takeover_restore_sql(ops: &str, label: &str) -> String {
 
 /// The status of one restore_history row (the takeover checks it is still RUNNING).
 pub fn select_restore_status_sql(ops: &str, label: &str) -> String {
+    select_status_sql(ops, RESTORE_HISTORY, label)
+}
+
+/// The status of one backup_history row (recover: is a restored catalog's own row still RUNNING).
+pub fn select_backup_status_sql(ops: &str, label: &str) -> String {
+    select_status_sql(ops, BACKUP_HISTORY, label)
+}
+
+fn select_status_sql(ops: &str, table: &str, label: &str) -> String {
     format!(
         "SELECT {} FROM {} WHERE {} = {}",
         ident("status"),
-        qualified(ops, RESTORE_HISTORY),
+        qualified(ops, table),
         ident("label"),
         literal(label)
     )
+}
+
+/// How many rows backup_history holds (recover: an empty one is what `init` run by mistake leaves).
+pub fn count_backup_history_sql(ops: &str) -> String {
+    format!("SELECT COUNT(*) FROM {}", qualified(ops, BACKUP_HISTORY))
 }
 
 /// Placeholder names used in the restore Finalize template.
@@ -592,10 +606,11 @@ pub fn select_restore_running_sql(ops: &str, database: &str) -> String {
     )
 }
 
-/// What chain resolution needs of the FINISHED backups of one database (no other columns).
+/// What chain resolution needs of the FINISHED (and EXPIRED: they stay in lean-manifest spans)
+/// backups of one database (no other columns).
 pub fn select_finished_for_restore_sql(ops: &str, database: &str) -> String {
     format!(
-        "SELECT {} FROM {} WHERE {} = 'FINISHED' AND {} = {}",
+        "SELECT {} FROM {} WHERE {} IN ('FINISHED', 'EXPIRED') AND {} = {}",
         col_list(&[
             "label",
             "status",

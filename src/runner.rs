@@ -181,7 +181,7 @@ impl<'a> Runner<'a> {
                         // Nothing more can be recorded; the RUNNING row is resumed by the next run.
                         job.error = Some(e.clone());
                         job.done = true;
-                        if !is_catalog_label(&label) {
+                        if !is_catalog_label(&self.cfg.ops_database, &label) {
                             out.error = Some(e);
                         }
                         break;
@@ -241,8 +241,8 @@ impl<'a> Runner<'a> {
             // A dead run's job that this run found failed does not fail this run; our own does.
             // A catalog backup never fails the run (SPEC catalog_backup): the caller warns.
             if let Some(e) = job.error.clone() {
-                let counts =
-                    (!job.resumed || e.exit == ExitCode::Connect) && !is_catalog_label(&label);
+                let counts = (!job.resumed || e.exit == ExitCode::Connect)
+                    && !is_catalog_label(&self.cfg.ops_database, &label);
                 if counts
                     && out
                         .error

@@ -255,8 +255,8 @@ fn norm(sql: &str) -> String {
     let mut i = 0;
     while i < b.len() {
         let rest = &sql[i..];
-        // catalog labels: bbr_catalog_<14 digits>_<suffix>
-        if let Some(tail) = rest.strip_prefix("bbr_catalog_") {
+        // catalog labels: bbr_catalog_ops_<14 digits>_<suffix> (the suite's ops database is `ops`)
+        if let Some(tail) = rest.strip_prefix("bbr_catalog_ops_") {
             let stamp: String = tail.chars().take(15).collect();
             let sfx: String = tail
                 .chars()
@@ -264,10 +264,10 @@ fn norm(sql: &str) -> String {
                 .take_while(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
                 .collect();
             if stamp.len() == 15 && stamp.ends_with('_') && sfx.len() == 6 {
-                out.push_str("bbr_catalog_");
+                out.push_str("bbr_catalog_ops_");
                 out.push_str(&stamp);
                 out.push_str("XXXXXX");
-                i += "bbr_catalog_".len() + 15 + 6;
+                i += "bbr_catalog_ops_".len() + 15 + 6;
                 continue;
             }
         }
@@ -769,10 +769,10 @@ fn catalog_connection_dropped_at_every_statement() {
 /// Recovering onto a new cluster that shares the repository gives exactly the data history the
 /// cluster has (labels, status, backup_timestamp, snapshot_at), every catalog row FINISHED.
 fn recovered_history_is_whole(a: &Env) -> Vec<String> {
-    let (b, config) = new_cluster_on(a);
+    let b = new_cluster_on(a);
     let out = std::process::Command::new(assert_cmd::cargo::cargo_bin("starrocks-bbr"))
         .args(["recover", "--config"])
-        .arg(&config)
+        .arg(&b.config)
         .env(SECRET_VAR, SECRET)
         .env_remove("RUST_LOG")
         .output()
@@ -784,12 +784,13 @@ fn recovered_history_is_whole(a: &Env) -> Vec<String> {
             text(&out.stderr)
         )];
     }
-    let (ha, hb) = (a.query(HISTORY_Q), b.execute(HISTORY_Q).unwrap());
+    let (ha, hb) = (a.query(HISTORY_Q), b.sim.execute(HISTORY_Q).unwrap());
     let mut p = Vec::new();
     if ha != hb {
         p.push(format!("recovered history {hb:?} != the cluster's {ha:?}"));
     }
     for r in b
+        .sim
         .execute("SELECT label, status FROM ops.backup_history WHERE database_name = 'ops'")
         .unwrap()
     {
@@ -808,26 +809,15 @@ fn recovered_history_is_whole(a: &Env) -> Vec<String> {
 // 1c. recover killed at every step boundary, then run again
 
 /// Cluster B: new, on `a`'s repository storage (repository created), and its config.
-fn new_cluster_on(a: &Env) -> (starrocks_sim::Sim, PathBuf) {
-    let b = starrocks_sim::Sim::start(starrocks_sim::SimOptions {
-        repository_store: Some(a.sim.repository_store()),
-        first_id: 900_001,
-        start_time: a.sim.now() + chrono::Duration::hours(1),
-        password: SECRET.to_string(),
-        job_state_duration: Duration::from_secs(1),
-        ..sim_options()
-    })
-    .unwrap();
-    b.create_repository("backup_repo", false).unwrap();
-    let dir = a.dir.path().join(format!("b{}", b.port()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let config = dir.join("config.yaml");
-    let cfg_text = std::fs::read_to_string(&a.config).unwrap().replace(
-        &format!("port: {}", a.sim.port()),
-        &format!("port: {}", b.port()),
-    );
-    std::fs::write(&config, cfg_text).unwrap();
-    (b, config)
+fn new_cluster_on(a: &Env) -> Env {
+    a.new_cluster_on(
+        starrocks_sim::SimOptions {
+            password: SECRET.to_string(),
+            job_state_duration: Duration::from_secs(1),
+            ..sim_options()
+        },
+        true,
+    )
 }
 
 #[test]
@@ -845,21 +835,11 @@ fn recover_crash_at_every_step_boundary() {
     let want = a.query(HISTORY_Q);
     // the reference: a dry run and an uninterrupted run, each on a new cluster
     let steps = {
-        let (b, config) = new_cluster_on(&a);
-        let env = Env {
-            sim: b,
-            dir: tempfile::tempdir().unwrap(),
-            config,
-        };
+        let env = new_cluster_on(&a);
         dry_run_steps(&env, &["recover", "--dry-run"])
     };
     let statements = {
-        let (b, config) = new_cluster_on(&a);
-        let env = Env {
-            sim: b,
-            dir: tempfile::tempdir().unwrap(),
-            config,
-        };
+        let env = new_cluster_on(&a);
         expect(&env, &["recover"], 0).unwrap();
         env.sent()
     };
@@ -867,12 +847,7 @@ fn recover_crash_at_every_step_boundary() {
     let last = boundaries(&r).last().map(|b| b.1);
     for (kind, idx) in boundaries(&r) {
         for when in [When::Before, When::After] {
-            let (b, config) = new_cluster_on(&a);
-            let env = Env {
-                sim: b,
-                dir: tempfile::tempdir().unwrap(),
-                config,
-            };
+            let env = new_cluster_on(&a);
             let id = format!("recover kill {when:?} {kind} (statement #{idx})");
             let mut p = Vec::new();
             env.sim.hang_at(idx, when);

@@ -2,108 +2,9 @@
 //! the lost cluster's repository, following docs/DISASTER-RECOVERY.md literally.
 
 mod common;
+use common::recover::*;
 use common::*;
-use starrocks_sim::{Sim, SimOptions};
 use std::time::Duration;
-
-/// (partition name, visible version, row count), sorted: what a restore must reproduce.
-type Parts = Vec<(String, u64, u64)>;
-
-fn parts(sim: &Sim, table: &str) -> Parts {
-    let mut v: Parts = sim
-        .partitions("sales", table)
-        .unwrap()
-        .into_iter()
-        .filter(|p| !p.is_temp)
-        .map(|p| (p.name, p.visible_version, p.row_count))
-        .collect();
-    v.sort();
-    v
-}
-
-/// The demo cluster with catalog backups on (the default; the generic test tuning turns them off).
-fn cluster_a() -> Env {
-    let env = Env::demo();
-    let text = std::fs::read_to_string(&env.config)
-        .unwrap()
-        .replace("catalog_backup: false", "catalog_backup: true");
-    std::fs::write(&env.config, text).unwrap();
-    env
-}
-
-/// A new cluster on A's repository storage: its clock later than A's, its ids unrelated, and the
-/// same config pointed at it.
-fn cluster_b(a: &Env) -> Env {
-    let sim = Sim::start(SimOptions {
-        repository_store: Some(a.sim.repository_store()),
-        first_id: 900_001,
-        start_time: a.sim.now() + chrono::Duration::hours(1),
-        ..sim_options()
-    })
-    .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let text = std::fs::read_to_string(&a.config).unwrap().replace(
-        &format!("port: {}", a.sim.port()),
-        &format!("port: {}", sim.port()),
-    );
-    let config = dir.path().join("config.yaml");
-    std::fs::write(&config, text).unwrap();
-    Env { sim, dir, config }
-}
-
-fn ts(t: chrono::NaiveDateTime) -> String {
-    t.format("%Y-%m-%d %H:%M:%S").to_string()
-}
-
-/// `list --format json` rows of the data databases as (label, type, status, backup_timestamp,
-/// restorable_at): what a restore on the new cluster must find exactly as on the old one.
-fn data_history(env: &Env) -> Vec<Vec<String>> {
-    let out = env.run_ok(&["list", "--format", "json"], 0);
-    let rows: Vec<serde_json::Value> = serde_json::from_str(&out).unwrap();
-    rows.iter()
-        .filter(|r| r["database"] != "ops")
-        .map(|r| {
-            [
-                "label",
-                "backup_type",
-                "status",
-                "backup_timestamp",
-                "restorable_at",
-                "snapshot_at",
-            ]
-            .iter()
-            .map(|k| r[*k].to_string())
-            .collect()
-        })
-        .collect()
-}
-
-fn catalog_rows(env: &Env) -> Vec<(String, String)> {
-    env.query("SELECT label, status FROM ops.backup_history WHERE database_name = 'ops' ORDER BY started_at, label")
-        .into_iter()
-        .map(|r| (r[0].clone().unwrap(), r[1].clone().unwrap()))
-        .collect()
-}
-
-/// Cluster B (see `cluster_b`) with the repository attached under A's name and location.
-fn attached_b(a: &Env) -> Env {
-    let b = cluster_b(a);
-    b.sim.create_repository("backup_repo", false).unwrap();
-    b
-}
-
-/// `recover` refuses with `code` and one error line containing `what`, having sent only SELECT/SHOW.
-fn assert_recover_refused(b: &Env, code: i32, what: &str) {
-    let out = b.run(&["recover"]);
-    assert_eq!(out.status.code(), Some(code));
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains(what), "{err}");
-    assert_eq!(err.trim().lines().count(), 1, "{err}");
-    assert!(b
-        .sent()
-        .iter()
-        .all(|s| s.starts_with("SELECT") || s.starts_with("SHOW")));
-}
 
 #[test]
 fn every_backup_ends_with_a_catalog_backup_and_nothing_changed_needs_none() {
@@ -199,9 +100,7 @@ fn runbook_recover_onto_a_new_cluster() {
         return;
     }
     // Cluster A: full + incrementals with catalog backups on.
-    let a = cluster_a();
-    a.run_ok(&["init"], 0);
-    a.run_ok(&["backup"], 0);
+    let a = cluster_a_backed_up();
     a.sim.advance(Duration::from_secs(60));
     let t1 = a.sim.now();
     let orders_t1 = parts(&a.sim, "orders");
@@ -319,7 +218,7 @@ fn a_catalog_backup_another_run_holds_is_left_to_it_with_a_warning() {
     a.run_ok(&["init"], 0);
     // another run's live catalog claim on the ops database, older than ours
     a.sim
-        .execute("INSERT INTO ops.backup_history (label, database_name, backup_type, status, repository, started_at, heartbeat_at, partitions, tables) VALUES ('bbr_catalog_20251231235959_other1', 'ops', 'full', 'RUNNING', 'backup_repo', '2025-12-31 23:59:59', NOW(), 0, '[]')")
+        .execute("INSERT INTO ops.backup_history (label, database_name, backup_type, status, repository, started_at, heartbeat_at, partitions, tables) VALUES ('bbr_catalog_ops_20251231235959_other1', 'ops', 'full', 'RUNNING', 'backup_repo', '2025-12-31 23:59:59', NOW(), 0, '[]')")
         .unwrap();
     let out = a.run(&["backup"]);
     assert_eq!(out.status.code(), Some(0));
@@ -340,7 +239,7 @@ fn a_catalog_backup_another_run_holds_is_left_to_it_with_a_warning() {
     assert_eq!(
         catalog_rows(&a),
         [(
-            "bbr_catalog_20251231235959_other1".to_string(),
+            "bbr_catalog_ops_20251231235959_other1".to_string(),
             "RUNNING".to_string()
         )]
     );
@@ -353,13 +252,17 @@ fn recover_marks_absent_snapshots_and_names_unknown_newer_ones() {
     if skip_on_real_cluster("recover_marks_absent_snapshots_and_names_unknown_newer_ones") {
         return;
     }
-    let a = cluster_a();
-    a.run_ok(&["init"], 0);
-    a.run_ok(&["backup"], 0);
+    let a = cluster_a_backed_up();
     let full = data_history(&a)[0][0].trim_matches('"').to_string();
     a.sim.load("sales", "customers", "customers", 1).unwrap();
     a.run_ok(&["backup"], 0);
     let incr1 = data_history(&a)[0][0].trim_matches('"').to_string();
+    // a later incremental of orders only: customers' data stays in incr1 (lean manifests)
+    a.sim.advance(Duration::from_secs(60));
+    a.sim.load("sales", "orders", "p20260102", 1).unwrap();
+    a.run_ok(&["backup"], 0);
+    a.sim.advance(Duration::from_secs(60));
+    let after_orders = ts(a.sim.now());
     a.sim.load("sales", "customers", "customers", 1).unwrap();
     // this run's catalog backup fails: the history of the next data snapshot is not in any catalog
     a.sim.fail_once(
@@ -397,6 +300,25 @@ fn recover_marks_absent_snapshots_and_names_unknown_newer_ones() {
             "SELECT label FROM ops.backup_history WHERE label = '{incr2}'"
         ))
         .is_empty());
+    // a restore point that needs the absent snapshot (customers' data is in incr1): refused in
+    // one clear line naming it
+    b.sim.execute("CREATE DATABASE sales").unwrap();
+    let out = b.run(&[
+        "restore",
+        "--table",
+        "sales.customers",
+        "--timestamp",
+        &after_orders,
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    let line = err.trim().lines().last().unwrap();
+    assert!(
+        line.contains(&format!("needs partitions from snapshot {incr1}"))
+            && line.contains("pick another --timestamp"),
+        "{err}"
+    );
+    assert!(!b.sim.table_exists("sales", "customers"));
 }
 
 /// A recover that died after creating the ops database but before its RESTORE left an empty ops
@@ -406,9 +328,7 @@ fn recover_reuses_an_empty_ops_database() {
     if skip_on_real_cluster("recover_reuses_an_empty_ops_database") {
         return;
     }
-    let a = cluster_a();
-    a.run_ok(&["init"], 0);
-    a.run_ok(&["backup"], 0);
+    let a = cluster_a_backed_up();
     let b = attached_b(&a);
     b.sim.create_database("ops").unwrap();
     let out = b.run_ok(&["recover"], 0);
@@ -422,9 +342,7 @@ fn recover_refuses_a_replication_num_above_the_alive_backends() {
     if skip_on_real_cluster("recover_refuses_a_replication_num_above_the_alive_backends") {
         return;
     }
-    let a = cluster_a();
-    a.run_ok(&["init"], 0);
-    a.run_ok(&["backup"], 0);
+    let a = cluster_a_backed_up();
     let b = attached_b(&a);
     let text = std::fs::read_to_string(&b.config)
         .unwrap()
@@ -444,18 +362,19 @@ fn a_catalog_from_an_older_layout_is_brought_up_to_date() {
     if skip_on_real_cluster("a_catalog_from_an_older_layout_is_brought_up_to_date") {
         return;
     }
-    let a = cluster_a();
-    a.run_ok(&["init"], 0);
-    a.run_ok(&["backup"], 0);
+    let a = cluster_a_backed_up();
     // the newest catalog snapshot, as a release whose ops schema had no restore_history wrote it
     a.sim.execute("DROP TABLE ops.restore_history").unwrap();
     a.sim
-        .execute("BACKUP SNAPSHOT ops.bbr_catalog_20990101000000_older1 TO backup_repo")
+        .execute("BACKUP SNAPSHOT ops.bbr_catalog_ops_20990101000000_older1 TO backup_repo")
         .unwrap();
     a.sim.advance(Duration::from_secs(60));
     let b = attached_b(&a);
     let out = b.run_ok(&["recover"], 0);
-    assert!(out.contains("bbr_catalog_20990101000000_older1"), "{out}");
+    assert!(
+        out.contains("bbr_catalog_ops_20990101000000_older1"),
+        "{out}"
+    );
     assert!(b.sim.table_exists("ops", "restore_history"));
     assert_eq!(data_history(&b), data_history(&a));
 }
@@ -475,12 +394,15 @@ fn a_catalog_from_ops_schema_version_1_is_upgraded_by_recover() {
     a.sim.execute("DROP TABLE ops.backup_tables").unwrap();
     a.sim.execute("DROP TABLE ops.bbr_meta").unwrap();
     a.sim
-        .execute("BACKUP SNAPSHOT ops.bbr_catalog_20990101000000_v1aaaa TO backup_repo")
+        .execute("BACKUP SNAPSHOT ops.bbr_catalog_ops_20990101000000_v1aaaa TO backup_repo")
         .unwrap();
     a.sim.advance(Duration::from_secs(60));
     let b = attached_b(&a);
     let out = b.run_ok(&["recover"], 0);
-    assert!(out.contains("bbr_catalog_20990101000000_v1aaaa"), "{out}");
+    assert!(
+        out.contains("bbr_catalog_ops_20990101000000_v1aaaa"),
+        "{out}"
+    );
     assert_eq!(
         b.sim
             .execute("SELECT value FROM ops.bbr_meta WHERE name = 'schema_version'")

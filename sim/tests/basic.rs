@@ -516,3 +516,24 @@ fn large_answers_stream_intact_and_errors_still_carry_their_errno() {
         Some("20000".into())
     );
 }
+
+#[test]
+fn utc_timestamp_is_the_statement_clock_in_utc() {
+    // ScalarOperatorFunctions.java:945 (utc_timestamp): the statement's start time in UTC, like
+    // NOW() (the same instant in the session zone), so NOW() - UTC_TIMESTAMP() is the zone's offset
+    let sim = start_manual();
+    let mut c = conn(&sim);
+    exec(&mut c, "SET time_zone = '+08:00'");
+    assert_eq!(
+        rows(&mut c, "SELECT NOW(), UTC_TIMESTAMP()"),
+        [[
+            Some("2026-01-01 08:00:00".to_string()),
+            Some("2026-01-01 00:00:00".to_string())
+        ]]
+    );
+    exec(&mut c, "SET time_zone = '-05:00'");
+    assert_eq!(
+        one(&mut c, "SELECT UTC_TIMESTAMP()"),
+        Some("2026-01-01 00:00:00".into())
+    );
+}

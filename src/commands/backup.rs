@@ -24,7 +24,7 @@ fn print_jobs(
     out: &mut dyn Write,
 ) -> Result<()> {
     for j in &outcome.jobs {
-        if is_catalog_label(&j.label) {
+        if is_catalog_label(&j.database, &j.label) {
             print_catalog(j, out)?;
             continue;
         }
@@ -144,9 +144,11 @@ fn run_backup_plan(
         inputs: _,
         steps,
     } = plan;
-    let (catalog, data): (Vec<_>, Vec<_>) = steps
-        .into_iter()
-        .partition(|s| s.label.as_deref().is_some_and(is_catalog_label));
+    let (catalog, data): (Vec<_>, Vec<_>) = steps.into_iter().partition(|s| {
+        s.label
+            .as_deref()
+            .is_some_and(|l| is_catalog_label(&cfg.ops_database, l))
+    });
     let part = |steps| Plan {
         format_version,
         command,

@@ -1,5 +1,6 @@
-//! `recover`: rebuild a lost ops database from the newest catalog snapshot in the repository, then
-//! bring its schema up to date as `init` does, and say what was recovered.
+//! `recover`: rebuild a lost ops database from the newest catalog snapshot in the repository (the
+//! plan also brings its schema up to date as `init` does, before its last write), and say what was
+//! recovered.
 
 use std::io::Write;
 
@@ -7,7 +8,7 @@ use anyhow::Result;
 
 use crate::cluster::Cluster;
 use crate::config::Config;
-use crate::planner::init::plan_init;
+use crate::planner::history_check::show_offset;
 use crate::planner::recover::plan_recover;
 use crate::runner::Runner;
 use crate::sql::{ident, qualified};
@@ -23,12 +24,6 @@ pub(super) fn recover(cfg: &Config, dry_run: bool, out: &mut dyn Write) -> Resul
         return Ok(());
     }
     let report = Runner::new(&mut c, cfg).run_recover(&plan)?;
-    // Hook for ops schema upgrades: a catalog written by an older release gets the tables (and,
-    // once init upgrades in place, the upgrade) that `init` gives any existing ops database.
-    let init = plan_init(cfg, &state::init_state(&mut c, cfg)?);
-    if let Some(e) = Runner::new(&mut c, cfg).run(&init).error {
-        return Err(e.into());
-    }
     summarise(&mut c, cfg, &report, out)
 }
 
@@ -79,11 +74,41 @@ fn summarise(
             v.absent.join(", ")
         )?;
     }
+    if !v.finished.is_empty() {
+        let labels: Vec<&str> = v.finished.iter().map(|(l, _)| l.as_str()).collect();
+        writeln!(
+            out,
+            "  running when the catalog was taken, snapshot complete in the repository: FINISHED {}",
+            labels.join(", ")
+        )?;
+    }
+    if !v.died.is_empty() || !v.restores_died.is_empty() {
+        let labels: Vec<&str> = v
+            .died
+            .iter()
+            .chain(&v.restores_died)
+            .map(String::as_str)
+            .collect();
+        writeln!(
+            out,
+            "  running when the catalog was taken, their runs died with the lost cluster: FAILED {}",
+            labels.join(", ")
+        )?;
+    }
     if !v.unknown.is_empty() {
         writeln!(
             out,
             "  not in the recovered history (taken after the catalog snapshot; restore cannot use them): {}",
             v.unknown.join(", ")
+        )?;
+    }
+    if let Some((lost, here)) = v.zone_mismatch {
+        writeln!(
+            out,
+            "  WARNING: the lost cluster's sessions ran at UTC{}, this cluster's at UTC{}: history times (and restore --timestamp) are wall-clock times of the lost cluster's zone; set this cluster's time_zone to {} before restoring or backing up",
+            show_offset(lost),
+            show_offset(here),
+            show_offset(lost)
         )?;
     }
     writeln!(

@@ -39,14 +39,17 @@ pub fn record_version_sql(ops: &str) -> String {
 }
 
 /// Upgrades version 1 to 2: one complete `backup_tables` row per (label, database, table) of the
-/// existing manifests. Sent once, before the version is recorded; should it be sent twice (a crash
-/// between the two), the duplicate rows are de-duplicated by every reader.
+/// manifests that have none — exactly the version-1 ones, since version 2 writes a label's
+/// backup_tables rows before its partition rows. So it is safe on any layout: re-sent after a crash
+/// before the version was recorded, or by `recover` on a catalog of unknown version, it adds nothing
+/// that is already described (and never marks a version-2 delta complete).
 pub fn upgrade_v1_sql(ops: &str) -> String {
     format!(
-        "INSERT INTO {} ({}) SELECT {l}, {d}, {t}, MAX({f}), MAX({w}), 1, COUNT(DISTINCT {p}), COUNT(DISTINCT {s}), 'recorded before schema version 2' FROM {} GROUP BY {l}, {d}, {t}",
+        "INSERT INTO {} ({}) SELECT {l}, {d}, {t}, MAX({f}), MAX({w}), 1, COUNT(DISTINCT {p}), COUNT(DISTINCT {s}), 'recorded before schema version 2' FROM {} WHERE {l} NOT IN (SELECT {l} FROM {}) GROUP BY {l}, {d}, {t}",
         qualified(ops, BACKUP_TABLES),
         col_list(&TABLE_ROW_COLUMNS),
         qualified(ops, BACKUP_PARTITIONS),
+        qualified(ops, BACKUP_TABLES),
         l = ident("label"),
         d = ident("database_name"),
         t = ident("table_name"),
@@ -77,7 +80,7 @@ mod tests {
         assert!(up.starts_with("INSERT INTO `ops`.`backup_tables`"), "{up}");
         assert!(
             up.ends_with(
-                "FROM `ops`.`backup_partitions` GROUP BY `label`, `database_name`, `table_name`"
+                "FROM `ops`.`backup_partitions` WHERE `label` NOT IN (SELECT `label` FROM `ops`.`backup_tables`) GROUP BY `label`, `database_name`, `table_name`"
             ),
             "{up}"
         );

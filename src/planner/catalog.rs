@@ -15,43 +15,63 @@ use crate::history::{insert_running_sql, RunningRow, BACKUP_HISTORY};
 use crate::plan::{BackupType, Details, Step, StepKind};
 use crate::sql::{ident, literal, qualified};
 
-/// Label prefix of catalog snapshots: `bbr_catalog_<YYYYMMDDHHMMSS>[_<suffix>]`. Data labels are
-/// `bbr_<db>_<stamp>_<full|incr>_<suffix>`, so even a database named `catalog` cannot collide.
+/// Label prefix of catalog snapshots: `bbr_catalog_<ops>_<YYYYMMDDHHMMSS>[_<suffix>]`, `<ops>` the
+/// ops database's name sanitised (`catalog_ops_part`), so that configs with different ops databases
+/// sharing one repository never recover each other's history. Data labels are
+/// `bbr_<db>_<stamp>_<full|incr>_<suffix>`: a catalog label never has `_full`/`_incr` after its stamp.
 pub const CATALOG_PREFIX: &str = "bbr_catalog_";
 
 /// How many of the newest FINISHED catalog snapshots `expire` keeps.
 pub const CATALOG_KEEP: usize = 3;
 
-/// The label of a catalog backup planned at `cluster_time` (`suffix` None for a dry run).
-pub fn catalog_label(cluster_time: &str, suffix: Option<&str>) -> String {
+/// The ops database name as it appears in catalog labels: `[A-Za-z0-9_]` kept, anything else `_`,
+/// at most 32 characters (labels are VARCHAR(96) in the history).
+pub fn catalog_ops_part(ops: &str) -> String {
+    ops.chars()
+        .take(32)
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect()
+}
+
+/// The label of a catalog backup of `ops` planned at `cluster_time` (`suffix` None for a dry run).
+pub fn catalog_label(ops: &str, cluster_time: &str, suffix: Option<&str>) -> String {
     let stamp: String = cluster_time
         .chars()
         .filter(char::is_ascii_digit)
         .take(14)
         .collect();
+    let ops = catalog_ops_part(ops);
     match suffix {
-        Some(s) => format!("{CATALOG_PREFIX}{stamp}_{s}"),
-        None => format!("{CATALOG_PREFIX}{stamp}"),
+        Some(s) => format!("{CATALOG_PREFIX}{ops}_{stamp}_{s}"),
+        None => format!("{CATALOG_PREFIX}{ops}_{stamp}"),
     }
 }
 
-/// Whether a label is a catalog snapshot's (prefix, 14 digits, optional `_` + 6 `[a-z0-9]`).
-pub fn is_catalog_label(label: &str) -> bool {
-    let Some(rest) = label.strip_prefix(CATALOG_PREFIX) else {
-        return false;
-    };
+/// The 14-digit stamp of a catalog label of `ops` (prefix, ops part, 14 digits, optional `_` + 6
+/// `[a-z0-9]`); None for any other label, including another ops database's catalog.
+pub fn catalog_stamp<'a>(ops: &str, label: &'a str) -> Option<&'a str> {
+    let rest = label
+        .strip_prefix(CATALOG_PREFIX)?
+        .strip_prefix(catalog_ops_part(ops).as_str())?
+        .strip_prefix('_')?;
     let (stamp, tail) = rest.split_at(rest.len().min(14));
     if stamp.len() != 14 || !stamp.bytes().all(|b| b.is_ascii_digit()) {
-        return false;
+        return None;
     }
-    match tail.strip_prefix('_') {
+    let tail_ok = match tail.strip_prefix('_') {
         None => tail.is_empty(),
         Some(s) => {
             s.len() == 6
                 && s.bytes()
                     .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
         }
-    }
+    };
+    tail_ok.then_some(stamp)
+}
+
+/// Whether a label is a catalog snapshot of the ops database `ops`.
+pub fn is_catalog_label(ops: &str, label: &str) -> bool {
+    catalog_stamp(ops, label).is_some()
 }
 
 /// Whether a label follows the tool's data label pattern `bbr_<db>_<14 digits>_<full|incr>[_sfx]`.
@@ -90,8 +110,9 @@ pub fn catalog_needed(cfg: &Config, state: &CatalogState, run_writes_history: bo
     match (&state.last_catalog_started, &state.last_change) {
         (_, None) => false,
         (None, Some(_)) => true,
-        // strictly later: a row finished in the second the catalog job started was written before
-        // its snapshot was taken (a job leaves PENDING no sooner than the FE's 3 s scheduler pass)
+        // strictly later: the catalog job's Claim waits until the cluster clock has passed its
+        // started_at (whole seconds) before the BACKUP is sent, so a row written in the second the
+        // catalog job started was written before its snapshot was taken
         (Some(cat), Some(change)) => change > cat,
     }
 }
@@ -137,7 +158,7 @@ pub fn catalog_backup_sql(cfg: &Config, label: &str) -> String {
 /// The catalog job's steps, appended to a backup or expire plan (the one entry point for both).
 pub fn plan_catalog_backup(cfg: &Config, cluster_time: &str, suffix: Option<&str>) -> Vec<Step> {
     let ops = &cfg.ops_database;
-    let label = catalog_label(cluster_time, suffix);
+    let label = catalog_label(ops, cluster_time, suffix);
     let step = |kind, description: String, sql: String, retry, details| {
         job_step(ops, &label, kind, description, sql, retry, details)
     };
@@ -197,10 +218,10 @@ pub struct CatalogRow {
 /// The catalog snapshots `expire` may expire: every FINISHED catalog backup but the newest `keep`
 /// (newest by started_at, then label). RUNNING and other rows are never chosen; neither is any
 /// row when fewer than `keep` FINISHED ones exist.
-pub fn expire_catalog(rows: &[CatalogRow], keep: usize) -> Vec<String> {
+pub fn expire_catalog(ops: &str, rows: &[CatalogRow], keep: usize) -> Vec<String> {
     let mut finished: Vec<&CatalogRow> = rows
         .iter()
-        .filter(|r| r.status == "FINISHED" && is_catalog_label(&r.label))
+        .filter(|r| r.status == "FINISHED" && is_catalog_label(ops, &r.label))
         .collect();
     finished.sort_by(|a, b| (&b.started_at, &b.label).cmp(&(&a.started_at, &a.label)));
     let mut out: Vec<String> = finished
@@ -228,32 +249,68 @@ mod tests {
 
     #[test]
     fn labels_are_told_apart() {
-        let l = catalog_label("2026-01-01 10:20:30", Some("abc123"));
-        assert_eq!(l, "bbr_catalog_20260101102030_abc123");
+        let l = catalog_label("ops", "2026-01-01 10:20:30", Some("abc123"));
+        assert_eq!(l, "bbr_catalog_ops_20260101102030_abc123");
         assert_eq!(
-            catalog_label("2026-01-01 10:20:30", None),
-            "bbr_catalog_20260101102030"
+            catalog_label("ops", "2026-01-01 10:20:30", None),
+            "bbr_catalog_ops_20260101102030"
         );
-        for (label, catalog, data) in [
-            ("bbr_catalog_20260101102030_abc123", true, false),
-            ("bbr_catalog_20260101102030", true, false),
-            // a data backup of a database named `catalog`
-            ("bbr_catalog_20260101102030_full_abc123", false, true),
-            ("bbr_catalog_20260101102030_incr", false, true),
-            ("bbr_sales_20260101102030_incr_x1y2z3", false, true),
-            ("bbr_my_db_20260101102030_full_x1y2z3", false, true),
-            ("bbr_catalog_2026010110203_abc123", false, false),
-            ("bbr_catalog_20260101102030_ABC123", false, false),
-            ("my_own_label", false, false),
+        assert_eq!(
+            catalog_label("ops-b.2", "2026-01-01 10:20:30", None),
+            "bbr_catalog_ops_b_2_20260101102030"
+        );
+        // (ops database, label, catalog of that ops database, data label)
+        for (ops, label, catalog, data) in [
+            ("ops", "bbr_catalog_ops_20260101102030_abc123", true, false),
+            ("ops", "bbr_catalog_ops_20260101102030", true, false),
+            // another config's ops database on the same repository: not ours
             (
+                "ops",
+                "bbr_catalog_ops2_20260101102030_abc123",
+                false,
+                false,
+            ),
+            (
+                "ops2",
+                "bbr_catalog_ops2_20260101102030_abc123",
+                true,
+                false,
+            ),
+            ("ops", "bbr_catalog_20260101102030_abc123", false, false),
+            (
+                "ops-b.2",
+                "bbr_catalog_ops_b_2_20260101102030_abc123",
+                true,
+                false,
+            ),
+            // data backups of databases named `catalog` and `catalog_ops`
+            ("ops", "bbr_catalog_20260101102030_full_abc123", false, true),
+            (
+                "ops",
+                "bbr_catalog_ops_20260101102030_full_abc123",
+                false,
+                true,
+            ),
+            ("ops", "bbr_catalog_ops_20260101102030_incr", false, true),
+            ("ops", "bbr_sales_20260101102030_incr_x1y2z3", false, true),
+            ("ops", "bbr_my_db_20260101102030_full_x1y2z3", false, true),
+            ("ops", "bbr_catalog_ops_2026010110203_abc123", false, false),
+            ("ops", "bbr_catalog_ops_20260101102030_ABC123", false, false),
+            ("ops", "my_own_label", false, false),
+            (
+                "ops",
                 "bbr_restore_sales_orders_20260101102030_x1y2z3",
                 false,
                 false,
             ),
         ] {
-            assert_eq!(is_catalog_label(label), catalog, "{label}");
+            assert_eq!(is_catalog_label(ops, label), catalog, "{ops} {label}");
             assert_eq!(is_data_label(label), data, "{label}");
         }
+        assert_eq!(
+            catalog_stamp("ops", "bbr_catalog_ops_20260101102030_abc123"),
+            Some("20260101102030")
+        );
     }
 
     #[test]
@@ -269,6 +326,7 @@ mod tests {
             (true, st(None, None), false, false),
             (true, st(None, t1), false, true),
             (true, st(t1, t2), false, true),
+            // a change in the second the catalog started precedes its snapshot (Claim waited)
             (true, st(t1, t1), false, false),
             (true, st(t2, t1), false, false),
             (true, st(t2, t1), true, true),
@@ -298,10 +356,10 @@ mod tests {
             ]
         );
         assert!(steps.iter().all(|s| s.database.as_deref() == Some("ops")
-            && s.label.as_deref() == Some("bbr_catalog_20260101102030")));
+            && s.label.as_deref() == Some("bbr_catalog_ops_20260101102030")));
         assert_eq!(
             steps[2].sql.as_deref(),
-            Some("BACKUP SNAPSHOT `ops`.`bbr_catalog_20260101102030` TO `repo` PROPERTIES (\"timeout\" = \"86400\")")
+            Some("BACKUP SNAPSHOT `ops`.`bbr_catalog_ops_20260101102030` TO `repo` PROPERTIES (\"timeout\" = \"86400\")")
         );
     }
 
@@ -317,27 +375,27 @@ mod tests {
     fn expire_keeps_the_newest_finished_catalogs() {
         let rows = vec![
             row(
-                "bbr_catalog_20260101000000_aaaaaa",
+                "bbr_catalog_ops_20260101000000_aaaaaa",
                 "FINISHED",
                 "2026-01-01 00:00:00",
             ),
             row(
-                "bbr_catalog_20260102000000_bbbbbb",
+                "bbr_catalog_ops_20260102000000_bbbbbb",
                 "FAILED",
                 "2026-01-02 00:00:00",
             ),
             row(
-                "bbr_catalog_20260103000000_cccccc",
+                "bbr_catalog_ops_20260103000000_cccccc",
                 "FINISHED",
                 "2026-01-03 00:00:00",
             ),
             row(
-                "bbr_catalog_20260104000000_dddddd",
+                "bbr_catalog_ops_20260104000000_dddddd",
                 "FINISHED",
                 "2026-01-04 00:00:00",
             ),
             row(
-                "bbr_catalog_20260105000000_eeeeee",
+                "bbr_catalog_ops_20260105000000_eeeeee",
                 "RUNNING",
                 "2026-01-05 00:00:00",
             ),
@@ -348,21 +406,21 @@ mod tests {
             ),
         ];
         assert_eq!(
-            expire_catalog(&rows, 2),
-            ["bbr_catalog_20260101000000_aaaaaa"]
+            expire_catalog("ops", &rows, 2),
+            ["bbr_catalog_ops_20260101000000_aaaaaa"]
         );
-        assert!(expire_catalog(&rows, 3).is_empty());
+        assert!(expire_catalog("ops", &rows, 3).is_empty());
         // keep 0 still keeps the newest: recover needs one
-        assert_eq!(expire_catalog(&rows, 0).len(), 2);
+        assert_eq!(expire_catalog("ops", &rows, 0).len(), 2);
     }
 
     proptest! {
         #[test]
         fn expire_never_takes_the_newest_few(n in 0usize..12, keep in 0usize..5) {
             let rows: Vec<CatalogRow> = (0..n)
-                .map(|i| row(&format!("bbr_catalog_202601{:02}000000_aaaaaa", i + 1), "FINISHED", &format!("2026-01-{:02} 00:00:00", i + 1)))
+                .map(|i| row(&format!("bbr_catalog_ops_202601{:02}000000_aaaaaa", i + 1), "FINISHED", &format!("2026-01-{:02} 00:00:00", i + 1)))
                 .collect();
-            let gone = expire_catalog(&rows, keep);
+            let gone = expire_catalog("ops", &rows, keep);
             prop_assert_eq!(gone.len(), n.saturating_sub(keep.max(1)));
             for r in rows.iter().rev().take(keep.max(1)) {
                 prop_assert!(!gone.contains(&r.label));

@@ -167,7 +167,13 @@ pub fn span(
     tables: &[TableRecord],
     target: NaiveDateTime,
 ) -> Result<Span, ChainError> {
-    let fin = finished(backups);
+    // EXPIRED backups were FINISHED: they stay in the span (their rows and tombstones still
+    // describe the table); a partition whose data only they held makes the chain broken.
+    let fin: BTreeMap<&str, NaiveDateTime> = backups
+        .iter()
+        .filter(|b| b.status == "FINISHED" || b.status == "EXPIRED")
+        .filter_map(|b| Some((b.label.as_str(), b.snapshot_at?)))
+        .collect();
     let complete: BTreeSet<&str> = tables
         .iter()
         .filter(|t| t.complete)
@@ -175,7 +181,7 @@ pub fn span(
         .collect();
     let mut candidates: Vec<(NaiveDateTime, &str)> = tables
         .iter()
-        .filter_map(|t| fin.get(t.label.as_str()).map(|f| (f.0, t.label.as_str())))
+        .filter_map(|t| fin.get(t.label.as_str()).map(|at| (*at, t.label.as_str())))
         .collect();
     candidates.sort();
     candidates.dedup();
@@ -542,6 +548,35 @@ mod tests {
         assert!(
             matches!(err, ChainError::BrokenChain { ref missing, .. } if missing == "meta3"),
             "{err:?}"
+        );
+    }
+
+    #[test]
+    fn an_expired_backup_in_the_span_still_counts_and_breaks_only_a_chain_that_needs_its_data() {
+        let (mut backups, tables, manifest) = lean_history();
+        backups[1].status = "EXPIRED".into();
+        // p2's data is only in incr1: a restore after it needs it
+        let err = resolve(&backups, &tables, &manifest, t("2026-02-01 00:00:00")).unwrap_err();
+        assert!(
+            matches!(err, ChainError::BrokenChain { ref missing, .. } if missing == "incr1"),
+            "{err:?}"
+        );
+        // incr2's tombstone (p1) and data still apply after an expired incr2 is superseded
+        let (mut backups, mut tables, mut manifest) = lean_history();
+        backups[2].status = "EXPIRED".into();
+        backups.push(backup("incr3", "FINISHED", "2026-01-04 00:00:00"));
+        tables.push(TableRecord {
+            label: "incr3".into(),
+            complete: false,
+        });
+        manifest.push(row("incr3", "p3", 3, 6, "incr3"));
+        let chain = resolve(&backups, &tables, &manifest, t("2026-02-01 00:00:00")).unwrap();
+        assert_eq!(
+            summary(&chain),
+            vec![
+                ("incr1".into(), vec!["p2".into()]),
+                ("incr3".into(), vec!["p3".into()])
+            ]
         );
     }
 

@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use crate::config::Config;
 use crate::history::schema::{record_version_sql, upgrade_v1_sql, SCHEMA_VERSION};
-use crate::history::{create_database_sql, create_table_sql, BACKUP_PARTITIONS, OPS_TABLES};
+use crate::history::{create_database_sql, create_table_sql, OPS_TABLES};
 use crate::plan::{Command, Plan, Step, StepKind};
 
 /// What init learned from the cluster.
@@ -66,17 +66,17 @@ pub fn plan_init(cfg: &Config, state: &InitState) -> Plan {
         }
     }
     if state.schema_version < SCHEMA_VERSION {
-        if state.existing_tables.iter().any(|e| e == BACKUP_PARTITIONS) {
-            steps.push(step(
-                cfg,
-                StepKind::UpgradeSchema,
-                format!(
-                    "upgrade the ops schema from version {} to {SCHEMA_VERSION}: mark every existing manifest complete in {ops}.backup_tables (no row changes)",
-                    state.schema_version
-                ),
-                upgrade_v1_sql(ops),
-            ));
-        }
+        // Also on a fresh database (nothing to select) and in recover's plan (catalog of unknown
+        // version): the statement only describes manifests nothing describes yet.
+        steps.push(step(
+            cfg,
+            StepKind::UpgradeSchema,
+            format!(
+                "upgrade the ops schema from version {} to {SCHEMA_VERSION}: mark every manifest written by version 1 complete in {ops}.backup_tables (no row changes)",
+                state.schema_version
+            ),
+            upgrade_v1_sql(ops),
+        ));
         steps.push(step(
             cfg,
             StepKind::RecordSchemaVersion,
@@ -133,6 +133,7 @@ mod tests {
                     CreateTable,
                     CreateTable,
                     CreateTable,
+                    UpgradeSchema,
                     RecordSchemaVersion,
                 ],
             ),
@@ -145,6 +146,7 @@ mod tests {
                     CreateTable,
                     CreateTable,
                     CreateTable,
+                    UpgradeSchema,
                     RecordSchemaVersion,
                 ],
             ),
@@ -154,8 +156,8 @@ mod tests {
                 1,
                 vec![CreateTable, CreateTable, UpgradeSchema, RecordSchemaVersion],
             ),
-            // a crash after the upgrade but before the version was recorded: upgraded again
-            // (readers de-duplicate the rows), then recorded
+            // a crash after the upgrade but before the version was recorded: sent again (it adds
+            // only what nothing describes yet), then recorded
             (
                 true,
                 all.clone(),

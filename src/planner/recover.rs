@@ -4,7 +4,12 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::catalog::is_catalog_label;
+use super::catalog::{catalog_stamp, is_catalog_label};
+use super::history_check::{
+    select_running_restores_sql, select_snapshot_rows_sql, show_snapshots_sql, HistoryCheck,
+    ZONE_SQL,
+};
+use super::init::{plan_init, InitState};
 use super::{finalize_step, job_step};
 use crate::config::Config;
 use crate::error::BbrError;
@@ -13,37 +18,19 @@ use crate::plan::{Command, Details, Plan, StepKind};
 use crate::planner::restore::show_restore_sql;
 use crate::sql::{ident, literal, property, qualified};
 
-/// One row of `SHOW SNAPSHOT ON repo` (no WHERE): a label with its info-file timestamps.
+pub use super::listing::ListedSnapshot;
+
+/// One catalog snapshot of our ops database as discovery saw it: a (label, timestamp) listed OK with
+/// its Details `backup_time`, or a label whose listing failed even when looked up again.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ListedSnapshot {
+pub struct CatalogCandidate {
     pub label: String,
-    /// Decoded timestamps only (`Invalid: <file>` entries dropped, STARROCKS.md §6).
-    pub timestamps: Vec<String>,
-    /// Status `OK` (some info file exists).
-    pub ok: bool,
-    /// Status `ERROR: no snapshot`: the directory exists without an info file (half-written). Any
-    /// other error (`ERROR: Failed to get info: ...`) proves nothing about the snapshot.
-    pub incomplete: bool,
+    pub backup_timestamp: Option<String>,
+    /// Details `backup_time` (epoch ms, UTC): comparable across FE time zones, unlike timestamps.
+    pub backup_time_ms: Option<i64>,
+    /// The FE's error when the label (or its Details) could not be read.
+    pub error: Option<String>,
 }
-
-impl ListedSnapshot {
-    /// From the Snapshot / Timestamp / Status cells.
-    pub fn parse(label: &str, timestamps: Option<&str>, status: Option<&str>) -> ListedSnapshot {
-        ListedSnapshot {
-            label: label.to_string(),
-            timestamps: timestamps
-                .unwrap_or_default()
-                .split('\n')
-                .map(str::trim)
-                .filter(|t| !t.is_empty() && !t.starts_with("Invalid:"))
-                .map(str::to_string)
-                .collect(),
-            ok: status.is_some_and(|s| s.trim() == "OK"),
-            incomplete: status.is_some_and(|s| s.trim() == "ERROR: no snapshot"),
-        }
-    }
-}
-
 /// What recover reads before planning.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RecoverState {
@@ -52,6 +39,10 @@ pub struct RecoverState {
     /// its RESTORE leaves behind, and is reused).
     pub ops_tables: Vec<String>,
     pub snapshots: Vec<ListedSnapshot>,
+    /// Our ops database's catalog snapshots (see [`CatalogCandidate`]).
+    pub catalogs: Vec<CatalogCandidate>,
+    /// Rows in the existing ops database's backup_history (None: no such table or not read).
+    pub history_rows: Option<u64>,
     /// A recover that died: the ops database's last job is the RESTORE of a catalog snapshot, still
     /// running, or FINISHED while that catalog's own row is still RUNNING (Finalize comes last).
     pub in_progress: Option<CatalogChoice>,
@@ -64,20 +55,96 @@ pub struct RecoverState {
 pub struct CatalogChoice {
     pub label: String,
     pub backup_timestamp: String,
+    /// Its Details `backup_time` (UTC epoch ms); None when continuing a dead recover.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backup_time_ms: Option<i64>,
 }
 
-/// The newest complete catalog snapshot: catalog label, status OK, newest info-file timestamp
-/// (`yyyy-MM-dd-HH-mm-ss-SSS` sorts as text), then label.
-pub fn newest_catalog(snapshots: &[ListedSnapshot]) -> Option<CatalogChoice> {
-    snapshots
+/// How many of the newest complete catalog snapshots (by label stamp) discovery looks up one by
+/// one. Before 4.2 nothing deletes a snapshot (no DROP SNAPSHOT), so a repository may hold one
+/// catalog per run ever made; each look-up downloads an info file.
+pub const CATALOG_LOOKUPS: usize = 5;
+
+/// The listed catalog snapshots of `ops` worth looking up: the `n` newest complete ones by label
+/// stamp (the lost cluster's clock; the final ranking is by UTC backup_time among them), and every
+/// one whose listing failed with a stamp at least as new as the oldest of those.
+pub fn catalogs_to_look_up<'a>(
+    ops: &str,
+    snapshots: &'a [ListedSnapshot],
+    n: usize,
+) -> Vec<&'a ListedSnapshot> {
+    let mut ours: Vec<(&str, &ListedSnapshot)> = snapshots
         .iter()
-        .filter(|s| s.ok && is_catalog_label(&s.label))
-        .flat_map(|s| s.timestamps.iter().map(move |t| (t, &s.label)))
-        .max()
-        .map(|(t, l)| CatalogChoice {
-            label: l.clone(),
-            backup_timestamp: t.clone(),
+        .filter_map(|s| Some((catalog_stamp(ops, &s.label)?, s)))
+        .collect();
+    ours.sort_by(|a, b| (b.0, &b.1.label).cmp(&(a.0, &a.1.label)));
+    let ok: Vec<(&str, &ListedSnapshot)> = ours
+        .iter()
+        .filter(|(_, s)| s.ok)
+        .take(n.max(1))
+        .copied()
+        .collect();
+    let floor = if ok.len() >= n.max(1) {
+        ok.last().map(|(st, _)| *st)
+    } else {
+        None
+    };
+    ours.into_iter()
+        .filter(|(st, s)| {
+            (s.ok && ok.iter().any(|(_, o)| o.label == s.label))
+                || (s.error.is_some() && floor.is_none_or(|f| *st >= f))
         })
+        .map(|(_, s)| s)
+        .collect()
+}
+
+/// A catalog snapshot at least as new as the chosen one that the repository could not list:
+/// restoring the older one would silently lose the newest history.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unreadable {
+    pub label: String,
+    pub error: String,
+}
+
+/// The newest complete catalog snapshot of `ops`: newest Details `backup_time` (UTC; a snapshot
+/// whose Details were unreadable counts as unreadable), then timestamp, then label. Err when a
+/// catalog label whose stamp is at least the chosen one's could not be read (Repository.java:621:
+/// `ERROR: Failed to get info` proves nothing about the snapshot).
+pub fn newest_catalog(
+    ops: &str,
+    catalogs: &[CatalogCandidate],
+) -> Result<Option<CatalogChoice>, Unreadable> {
+    let best = catalogs
+        .iter()
+        .filter(|c| c.error.is_none() && is_catalog_label(ops, &c.label))
+        .filter_map(|c| {
+            let ts = c.backup_timestamp.as_ref()?;
+            Some((
+                c.backup_time_ms.unwrap_or(i64::MIN),
+                ts,
+                &c.label,
+                c.backup_time_ms,
+            ))
+        })
+        .max();
+    let floor = best.and_then(|(_, _, l, _)| catalog_stamp(ops, l));
+    let unread = catalogs
+        .iter()
+        .filter(|c| c.error.is_some())
+        .filter_map(|c| Some((catalog_stamp(ops, &c.label)?, c)))
+        .filter(|(stamp, _)| floor.is_none_or(|f| *stamp >= f))
+        .max_by_key(|(stamp, c)| (*stamp, &c.label));
+    if let Some((_, c)) = unread {
+        return Err(Unreadable {
+            label: c.label.clone(),
+            error: c.error.clone().unwrap_or_default(),
+        });
+    }
+    Ok(best.map(|(_, t, l, ms)| CatalogChoice {
+        label: l.clone(),
+        backup_timestamp: t.clone(),
+        backup_time_ms: ms,
+    }))
 }
 
 /// Details of the RestoreCatalog and PollRestore steps of a recover (the job SHOW RESTORE shows).
@@ -88,98 +155,6 @@ pub struct CatalogPoll {
     pub initial_ms: u64,
     pub max_ms: u64,
     pub job_timeout_s: u64,
-}
-
-/// Details of the CheckHistory step: the listing statement it compares the history with.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct HistoryCheck {
-    pub repository: String,
-    pub show_snapshots_sql: String,
-    pub catalog_label: String,
-}
-
-pub fn show_snapshots_sql(repository: &str) -> String {
-    format!("SHOW SNAPSHOT ON {}", ident(repository))
-}
-
-/// Every history row's label, repository, status and timestamp, for CheckHistory (once per recover).
-pub fn select_snapshot_rows_sql(ops: &str) -> String {
-    format!(
-        "SELECT {}, {}, {}, {} FROM {}",
-        ident("label"),
-        ident("repository"),
-        ident("status"),
-        ident("backup_timestamp"),
-        qualified(ops, BACKUP_HISTORY)
-    )
-}
-
-/// One recovered history row as CheckHistory reads it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RecoveredRow {
-    pub label: String,
-    pub repository: String,
-    pub status: String,
-    pub backup_timestamp: Option<String>,
-}
-
-/// What CheckHistory found.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct HistoryVerdict {
-    /// FINISHED rows with a snapshot in our repository that the repository does not hold
-    /// (not listed, or listed as `ERROR: no snapshot`): marked EXPIRED.
-    pub absent: Vec<String>,
-    /// Complete snapshots with the tool's data label pattern that the history does not know
-    /// (taken after the catalog snapshot): reported.
-    pub unknown: Vec<String>,
-}
-
-/// Compares the recovered history with the repository listing.
-pub fn judge_history(
-    rows: &[RecoveredRow],
-    listed: &[ListedSnapshot],
-    repository: &str,
-) -> HistoryVerdict {
-    use std::collections::{BTreeMap, BTreeSet};
-    let by_label: BTreeMap<&str, &ListedSnapshot> =
-        listed.iter().map(|s| (s.label.as_str(), s)).collect();
-    let known: BTreeSet<&str> = rows.iter().map(|r| r.label.as_str()).collect();
-    let mut v = HistoryVerdict::default();
-    for r in rows {
-        let has_snapshot = r.status == "FINISHED" && r.backup_timestamp.is_some();
-        if !has_snapshot || r.repository != repository {
-            continue;
-        }
-        let gone = match by_label.get(r.label.as_str()) {
-            None => true,
-            Some(s) => s.incomplete,
-        };
-        if gone {
-            v.absent.push(r.label.clone());
-        }
-    }
-    for s in listed {
-        if s.ok && super::catalog::is_data_label(&s.label) && !known.contains(s.label.as_str()) {
-            v.unknown.push(s.label.clone());
-        }
-    }
-    v.absent.sort();
-    v.unknown.sort();
-    v
-}
-
-/// Marks a FINISHED row whose snapshot the repository does not hold.
-pub fn mark_absent_sql(ops: &str, label: &str, why: &str) -> String {
-    format!(
-        "UPDATE {} SET {} = 'EXPIRED', {} = {} WHERE {} = {} AND {} = 'FINISHED'",
-        qualified(ops, BACKUP_HISTORY),
-        ident("status"),
-        ident("error_message"),
-        literal(why),
-        ident("label"),
-        literal(label),
-        ident("status")
-    )
 }
 
 /// The restored catalog holds its own job's row as RUNNING (the snapshot was taken while it ran):
@@ -230,13 +205,22 @@ pub fn plan_recover(cfg: &Config, state: &RecoverState) -> Result<Plan, BbrError
         return Ok(recover_plan(cfg, state, choice, true));
     }
     if !state.ops_tables.is_empty() {
-        return Err(BbrError::refused(
-            format!(
-                "the ops database {ops} exists on this cluster (tables: {}); recover only rebuilds a lost one",
-                state.ops_tables.join(", ")
-            ),
-            "nothing to recover: use `list` and `restore` as usual (or point ops_database at another name)",
-        ));
+        let what = format!(
+            "the ops database {ops} exists on this cluster (tables: {}); recover only rebuilds a lost one",
+            state.ops_tables.join(", ")
+        );
+        // an empty history is what `init` (or a first backup) run by mistake on the new cluster leaves
+        return Err(if state.history_rows == Some(0) {
+            BbrError::refused(
+                what,
+                format!("its backup_history is empty (did `init` run here before recover?): if so, `DROP DATABASE {ops}` and run recover again"),
+            )
+        } else {
+            BbrError::refused(
+                what,
+                "nothing to recover: use `list` and `restore` as usual (or point ops_database at another name)",
+            )
+        });
     }
     if let Some(alive) = state.alive_backends.filter(|n| *n < cfg.replication_num) {
         return Err(BbrError::usage(
@@ -247,13 +231,23 @@ pub fn plan_recover(cfg: &Config, state: &RecoverState) -> Result<Plan, BbrError
             "set replication_num in the config to at most the number of alive backends",
         ));
     }
-    let Some(choice) = newest_catalog(&state.snapshots) else {
+    let newest = newest_catalog(ops, &state.catalogs).map_err(|u| {
+        BbrError::job_failed(
+            format!(
+                "repository {} could not list catalog snapshot {} ({}): recovering an older catalog would lose the newest history",
+                cfg.repository, u.label, u.error
+            ),
+            "run recover again (a storage error is usually transient); if it persists, check the repository's storage",
+        )
+    })?;
+    let Some(choice) = newest else {
         return Err(BbrError::job_failed(
             format!(
-                "repository {} holds no complete catalog snapshot (label bbr_catalog_...): the history cannot be recovered",
-                cfg.repository
+                "repository {} holds no complete catalog snapshot of ops database {ops} (label {}...): the history cannot be recovered",
+                cfg.repository,
+                super::catalog::catalog_label(ops, "", None)
             ),
-            "check `repository` names the repository the lost cluster backed up to (same name and location), and that it ran with catalog_backup on",
+            "check `repository` and `ops_database` name what the lost cluster used (same name and location), and that it ran with catalog_backup on",
         ));
     };
     Ok(recover_plan(cfg, state, &choice, false))
@@ -307,15 +301,34 @@ fn recover_plan(
         super::idempotent(cfg),
         poll,
     ));
+    // What `init` gives an existing ops database, before anything reads the recovered tables: a
+    // catalog written by an older release gets the tables (and upgrades) of this one. Part of the
+    // plan so Finalize stays the last write (a crash before it continues the recover).
+    steps.extend(
+        plan_init(
+            cfg,
+            &InitState {
+                database_exists: true,
+                existing_tables: Vec::new(),
+                // unknown until the RESTORE ran: the upgrade statement only adds what a
+                // version-1 catalog lacks (history::schema::upgrade_v1_sql)
+                schema_version: 1,
+            },
+        )
+        .steps,
+    );
     steps.push(step(
         StepKind::CheckHistory,
-        format!("compare the recovered history with SHOW SNAPSHOT ON {}: mark FINISHED rows whose snapshot is absent EXPIRED, report newer snapshots the history does not know", cfg.repository),
+        format!("compare the recovered history with SHOW SNAPSHOT ON {}: mark FINISHED rows whose snapshot is absent EXPIRED, report newer snapshots the history does not know; RUNNING rows of the lost cluster's runs become FINISHED (snapshot listed complete) or FAILED", cfg.repository),
         select_snapshot_rows_sql(ops),
         super::idempotent(cfg),
         serde_json::to_value(HistoryCheck {
             repository: cfg.repository.clone(),
             show_snapshots_sql: show_snapshots_sql(&cfg.repository),
             catalog_label: label.clone(),
+            catalog_backup_time_ms: choice.backup_time_ms,
+            running_restores_sql: select_running_restores_sql(ops),
+            zone_sql: ZONE_SQL.to_string(),
         })
         .ok()
         .map(Details::Other),
@@ -337,7 +350,7 @@ fn recover_plan(
         catalog_snapshots: state
             .snapshots
             .iter()
-            .filter(|s| s.ok && is_catalog_label(&s.label))
+            .filter(|s| s.ok && is_catalog_label(ops, &s.label))
             .count(),
         catalog: choice,
         continuing,
@@ -351,65 +364,6 @@ fn recover_plan(
 
 #[cfg(test)]
 mod tests {
-    #[test]
-    fn history_against_the_repository() {
-        let row = |label: &str, repo: &str, status: &str, ts: Option<&str>| RecoveredRow {
-            label: label.into(),
-            repository: repo.into(),
-            status: status.into(),
-            backup_timestamp: ts.map(str::to_string),
-        };
-        let ts = Some("2026-01-01-00-00-10-000");
-        let rows = vec![
-            row("bbr_s_20260101000000_full_aaaaaa", "repo", "FINISHED", ts),
-            row("bbr_s_20260102000000_incr_bbbbbb", "repo", "FINISHED", ts),
-            row("bbr_s_20260103000000_incr_cccccc", "repo", "FINISHED", ts),
-            // manifest-only record: no snapshot to look for
-            row("bbr_s_20260104000000_incr_dddddd", "repo", "FINISHED", None),
-            row("bbr_s_20260105000000_incr_eeeeee", "repo", "FAILED", None),
-            row(
-                "bbr_s_20260106000000_full_ffffff",
-                "old_repo",
-                "FINISHED",
-                ts,
-            ),
-            row("bbr_s_20260107000000_incr_gggggg", "repo", "FINISHED", ts),
-        ];
-        let listed = vec![
-            snap(
-                "bbr_s_20260101000000_full_aaaaaa",
-                "2026-01-01-00-00-10-000",
-                "OK",
-            ),
-            snap("bbr_s_20260103000000_incr_cccccc", "", "ERROR: no snapshot"),
-            snap(
-                "bbr_s_20260107000000_incr_gggggg",
-                "",
-                "ERROR: Failed to get info: timeout",
-            ),
-            snap(
-                "bbr_s_20260108000000_incr_hhhhhh",
-                "2026-01-08-00-00-10-000",
-                "OK",
-            ),
-            snap(
-                "bbr_catalog_20260108000000_iiiiii",
-                "2026-01-08-00-01-10-000",
-                "OK",
-            ),
-            snap("someone_elses", "2026-01-08-00-00-10-000", "OK"),
-        ];
-        let v = judge_history(&rows, &listed, "repo");
-        assert_eq!(
-            v.absent,
-            [
-                "bbr_s_20260102000000_incr_bbbbbb",
-                "bbr_s_20260103000000_incr_cccccc"
-            ]
-        );
-        assert_eq!(v.unknown, ["bbr_s_20260108000000_incr_hhhhhh"]);
-    }
-
     use super::*;
     use crate::error::ExitCode;
     use std::path::Path;
@@ -422,95 +376,189 @@ mod tests {
         .unwrap()
     }
 
-    fn snap(label: &str, ts: &str, status: &str) -> ListedSnapshot {
-        ListedSnapshot::parse(label, Some(ts), Some(status))
+    /// A catalog candidate: (label, timestamp, backup_time in minutes, error).
+    fn cat(
+        label: &str,
+        ts: Option<&str>,
+        minutes: Option<i64>,
+        error: Option<&str>,
+    ) -> CatalogCandidate {
+        CatalogCandidate {
+            label: label.into(),
+            backup_timestamp: ts.map(str::to_string),
+            backup_time_ms: minutes.map(|m| m * 60_000),
+            error: error.map(str::to_string),
+        }
     }
 
-    fn state(snapshots: Vec<ListedSnapshot>, ops_tables: &[&str]) -> RecoverState {
+    fn state(catalogs: Vec<CatalogCandidate>, ops_tables: &[&str]) -> RecoverState {
         RecoverState {
             cluster_time: "2026-02-01 00:00:00".into(),
             ops_tables: ops_tables.iter().map(|s| s.to_string()).collect(),
-            snapshots,
+            snapshots: Vec::new(),
+            catalogs,
+            history_rows: None,
             in_progress: None,
             alive_backends: Some(2),
         }
     }
 
+    const FAILED: Option<&str> = Some("ERROR: Failed to get info: connection reset");
+
+    /// Ok(chosen label) or Err(the unreadable label recover stops on).
+    type Want<'a> = Result<Option<&'a str>, &'a str>;
+
     #[test]
     fn picks_the_newest_complete_catalog() {
-        let cases = [
-            (vec![], None),
+        let a = "bbr_catalog_ops_20260101000000_aaaaaa";
+        let b = "bbr_catalog_ops_20260102000000_bbbbbb";
+        let c = "bbr_catalog_ops_20260103000000_cccccc";
+        let t1 = Some("2026-01-01-00-00-10-000");
+        let t2 = Some("2026-01-02-00-00-10-000");
+        // (candidates, Ok(chosen label) or Err(unreadable label))
+        let cases: Vec<(Vec<CatalogCandidate>, Want)> = vec![
+            (vec![], Ok(None)),
             (
-                vec![snap(
-                    "bbr_sales_20260101000000_full_aaaaaa",
-                    "2026-01-01-00-00-10-000",
-                    "OK",
-                )],
-                None,
+                vec![cat(a, t1, Some(1), None), cat(b, t2, Some(2), None)],
+                Ok(Some(b)),
             ),
+            // ranked by backup_time (UTC), not by the FE-local timestamp text
+            (
+                vec![cat(a, t2, Some(9), None), cat(b, t1, Some(2), None)],
+                Ok(Some(a)),
+            ),
+            // another config's ops database on the same repository is never chosen
             (
                 vec![
-                    snap(
-                        "bbr_catalog_20260101000000_aaaaaa",
-                        "2026-01-01-00-00-10-000",
-                        "OK",
-                    ),
-                    snap(
-                        "bbr_catalog_20260102000000_bbbbbb",
-                        "2026-01-02-00-00-10-000",
-                        "OK",
-                    ),
-                    // half-written: not complete
-                    snap(
-                        "bbr_catalog_20260103000000_cccccc",
-                        "",
-                        "ERROR: no snapshot",
-                    ),
-                    snap(
-                        "bbr_sales_20260104000000_incr_dddddd",
-                        "2026-01-04-00-00-10-000",
-                        "OK",
-                    ),
+                    cat(a, t1, Some(1), None),
+                    cat("bbr_catalog_ops2_20260105000000_eeeeee", t2, Some(5), None),
                 ],
-                Some((
-                    "bbr_catalog_20260102000000_bbbbbb",
-                    "2026-01-02-00-00-10-000",
-                )),
+                Ok(Some(a)),
             ),
+            // the newest label could not be listed, even looked up again: stop, never fall back
             (
-                // an undecodable info file beside the real one (STARROCKS.md §6)
-                vec![snap(
-                    "bbr_catalog_20260101000000_aaaaaa",
-                    "Invalid: __info_x.part\n2026-01-01-00-00-10-000",
-                    "OK",
-                )],
-                Some((
-                    "bbr_catalog_20260101000000_aaaaaa",
-                    "2026-01-01-00-00-10-000",
-                )),
+                vec![cat(a, t1, Some(1), None), cat(b, None, None, FAILED)],
+                Err(b),
+            ),
+            // its Details could not be read
+            (
+                vec![cat(a, t1, Some(1), None), cat(b, t2, None, FAILED)],
+                Err(b),
+            ),
+            // an unreadable label older than the chosen one does not matter
+            (
+                vec![cat(a, None, None, FAILED), cat(b, t2, Some(2), None)],
+                Ok(Some(b)),
+            ),
+            // nothing readable at all, one failed label: say it failed, not "no catalog"
+            (vec![cat(c, None, None, FAILED)], Err(c)),
+        ];
+        for (cands, want) in cases {
+            let got = newest_catalog("ops", &cands);
+            let got = got
+                .as_ref()
+                .map(|c| c.as_ref().map(|c| c.label.as_str()))
+                .map_err(|u| u.label.as_str());
+            assert_eq!(got, want, "{cands:?}");
+        }
+        let chosen = newest_catalog("ops", &[cat(a, t1, Some(1), None)])
+            .unwrap()
+            .unwrap();
+        assert_eq!(chosen.backup_timestamp, "2026-01-01-00-00-10-000");
+    }
+
+    #[test]
+    fn only_the_newest_catalogs_are_looked_up() {
+        let snaps: Vec<ListedSnapshot> = vec![
+            ListedSnapshot::parse(
+                "bbr_catalog_ops_20260101000000_aaaaaa",
+                Some("t1"),
+                Some("OK"),
+            ),
+            ListedSnapshot::parse(
+                "bbr_catalog_ops_20260102000000_bbbbbb",
+                None,
+                Some("ERROR: Failed to get info: x"),
+            ),
+            ListedSnapshot::parse(
+                "bbr_catalog_ops_20260103000000_cccccc",
+                Some("t3"),
+                Some("OK"),
+            ),
+            ListedSnapshot::parse(
+                "bbr_catalog_ops_20260104000000_dddddd",
+                Some(""),
+                Some("ERROR: no snapshot"),
+            ),
+            ListedSnapshot::parse(
+                "bbr_catalog_ops_20260105000000_eeeeee",
+                Some("t5"),
+                Some("OK"),
+            ),
+            ListedSnapshot::parse(
+                "bbr_catalog_ops_20260106000000_ffffff",
+                None,
+                Some("ERROR: Failed to get info: y"),
+            ),
+            ListedSnapshot::parse(
+                "bbr_catalog_other_20260107000000_gggggg",
+                Some("t7"),
+                Some("OK"),
+            ),
+            ListedSnapshot::parse(
+                "bbr_sales_20260107000000_full_hhhhhh",
+                Some("t7"),
+                Some("OK"),
             ),
         ];
-        for (snaps, want) in cases {
-            let got = newest_catalog(&snaps);
-            assert_eq!(
-                got.as_ref()
-                    .map(|c| (c.label.as_str(), c.backup_timestamp.as_str())),
-                want,
-                "{snaps:?}"
-            );
-        }
+        let labels = |n| -> Vec<String> {
+            catalogs_to_look_up("ops", &snaps, n)
+                .iter()
+                .map(|s| s.label[16..24].to_string())
+                .collect()
+        };
+        // the 2 newest complete ones and the failed one newer than the older of them
+        assert_eq!(labels(2), ["20260106", "20260105", "20260103"]);
+        // fewer complete ones than n: every failed one counts
+        assert_eq!(
+            labels(5),
+            ["20260106", "20260105", "20260103", "20260102", "20260101"]
+        );
+        assert_eq!(labels(1), ["20260106", "20260105"]);
     }
 
     #[test]
     fn refusals() {
-        let ok = vec![snap(
-            "bbr_catalog_20260101000000_aaaaaa",
-            "2026-01-01-00-00-10-000",
-            "OK",
+        let ok = vec![cat(
+            "bbr_catalog_ops_20260101000000_aaaaaa",
+            Some("2026-01-01-00-00-10-000"),
+            Some(1),
+            None,
         )];
         let e = plan_recover(&cfg(), &state(ok.clone(), &["backup_history"])).unwrap_err();
         assert_eq!(e.exit, ExitCode::Refused);
         assert!(e.what.contains("ops database ops exists"), "{}", e.what);
+        // `init` ran here by mistake: an empty history
+        let mut empty = state(ok.clone(), &["backup_history"]);
+        empty.history_rows = Some(0);
+        let e = plan_recover(&cfg(), &empty).unwrap_err();
+        assert_eq!(e.exit, ExitCode::Refused);
+        assert!(e.todo.contains("DROP DATABASE ops"), "{}", e.todo);
+        let unreadable = state(
+            vec![
+                ok[0].clone(),
+                cat("bbr_catalog_ops_20260102000000_bbbbbb", None, None, FAILED),
+            ],
+            &[],
+        );
+        let e = plan_recover(&cfg(), &unreadable).unwrap_err();
+        assert_eq!(e.exit, ExitCode::JobFailed);
+        assert!(
+            e.what.contains("could not list catalog snapshot bbr_catalog_ops_20260102000000_bbbbbb (ERROR: Failed to get info: connection reset)"),
+            "{}",
+            e.what
+        );
+        assert!(e.todo.contains("run recover again"), "{}", e.todo);
         let e = plan_recover(&cfg(), &state(vec![], &[])).unwrap_err();
         assert_eq!(e.exit, ExitCode::JobFailed);
         assert!(
@@ -530,15 +578,22 @@ mod tests {
         );
         // a dead recover's RESTORE is continued even though the tables exist now
         let mut cont = state(vec![], &["backup_history"]);
-        cont.in_progress = newest_catalog(&ok);
+        cont.in_progress = newest_catalog("ops", &ok).unwrap();
         let p = plan_recover(&cfg(), &cont).unwrap();
         let kinds: Vec<StepKind> = p.steps.iter().map(|s| s.kind).collect();
         assert_eq!(
             kinds,
             [
                 StepKind::PollRestore,
+                StepKind::CreateTable,
+                StepKind::CreateTable,
+                StepKind::CreateTable,
+                StepKind::CreateTable,
+                StepKind::CreateTable,
+                StepKind::UpgradeSchema,
+                StepKind::RecordSchemaVersion,
                 StepKind::CheckHistory,
-                StepKind::Finalize
+                StepKind::Finalize,
             ]
         );
         assert_eq!(p.inputs["continuing"], true);
@@ -550,13 +605,27 @@ mod tests {
                 StepKind::CreateDatabase,
                 StepKind::RestoreCatalog,
                 StepKind::PollRestore,
+                // init's steps before the last write (an older catalog's missing tables, and
+                // the schema upgrade, which adds only what a version-1 catalog lacks)
+                StepKind::CreateTable,
+                StepKind::CreateTable,
+                StepKind::CreateTable,
+                StepKind::CreateTable,
+                StepKind::CreateTable,
+                StepKind::UpgradeSchema,
+                StepKind::RecordSchemaVersion,
                 StepKind::CheckHistory,
                 StepKind::Finalize
             ]
         );
+        assert!(p.steps[3..6].iter().all(|s| s
+            .sql
+            .as_deref()
+            .unwrap()
+            .starts_with("CREATE TABLE IF NOT EXISTS `ops`.")));
         assert_eq!(
             p.steps[1].sql.as_deref(),
-            Some("RESTORE SNAPSHOT `ops`.`bbr_catalog_20260101000000_aaaaaa` FROM `repo` PROPERTIES (\"backup_timestamp\" = \"2026-01-01-00-00-10-000\", \"replication_num\" = \"2\", \"timeout\" = \"86400\")")
+            Some("RESTORE SNAPSHOT `ops`.`bbr_catalog_ops_20260101000000_aaaaaa` FROM `repo` PROPERTIES (\"backup_timestamp\" = \"2026-01-01-00-00-10-000\", \"replication_num\" = \"2\", \"timeout\" = \"86400\")")
         );
     }
 }

@@ -8,11 +8,19 @@ use tracing::{info, warn};
 use super::Runner;
 use crate::cluster::SqlError;
 use crate::error::BbrError;
+use crate::history::{finalize_restore_sql, finalize_sql, FinalizeValues};
 use crate::plan::{Details, Plan, Step, StepKind};
-use crate::planner::recover::{
-    judge_history, mark_absent_sql, CatalogPoll, HistoryCheck, HistoryVerdict, RecoveredRow,
+use crate::planner::backup::show_snapshot_sql;
+use crate::planner::history_check::{
+    judge_history, lost_zone_offset_s, mark_absent_sql, show_offset, HistoryCheck, HistoryVerdict,
+    RecoveredRow, DIED_WITH_CLUSTER,
 };
+use crate::planner::listing::{
+    backup_time_ms, datetime_in_zone, show_snapshot_details_sql, zone_offset_s,
+};
+use crate::planner::recover::CatalogPoll;
 use crate::poll::PollCadence;
+use crate::sql::literal;
 
 /// What a recover did, for the command to print.
 #[derive(Debug, Clone, Default)]
@@ -139,12 +147,14 @@ impl Runner<'_> {
         }
     }
 
-    /// Marks FINISHED rows whose snapshot the repository lacks EXPIRED; returns what it found.
+    /// Marks FINISHED rows whose snapshot the repository lacks EXPIRED, settles the rows the lost
+    /// cluster's runs left RUNNING; returns what it found.
     fn check_history(
         &mut self,
         step: &Step,
         check: &HistoryCheck,
     ) -> Result<HistoryVerdict, BbrError> {
+        let ops = self.cfg.ops_database.clone();
         let sql = step.sql.clone().unwrap_or_default();
         let rs = self.read(step, &sql, "reading the recovered history")?;
         let rows: Vec<RecoveredRow> = (0..rs.rows.len())
@@ -153,19 +163,128 @@ impl Runner<'_> {
                 repository: rs.get(i, "repository").unwrap_or_default(),
                 status: rs.get(i, "status").unwrap_or_default(),
                 backup_timestamp: rs.get(i, "backup_timestamp"),
+                started_at: rs.get(i, "started_at"),
             })
             .collect();
         let ls = self.read(step, &check.show_snapshots_sql, "listing the repository")?;
-        let listed = crate::state::recover::listed_snapshots(&ls);
-        let verdict = judge_history(&rows, &listed, &check.repository);
+        let mut listed = crate::state::recover::listed_snapshots(&ls);
+        // a RUNNING row's snapshot whose listing failed is listed again on its own
+        for s in listed.iter_mut().filter(|s| {
+            s.error.is_some()
+                && rows
+                    .iter()
+                    .any(|r| r.label == s.label && r.status == "RUNNING")
+        }) {
+            let sql = show_snapshot_sql(&check.repository, &s.label);
+            let rs = self.read(step, &sql, "listing a snapshot again")?;
+            if let Some(again) = crate::state::recover::listed_snapshots(&rs)
+                .into_iter()
+                .find(|a| a.label == s.label)
+            {
+                *s = again;
+            }
+        }
+        let mut verdict = judge_history(&rows, &listed, &check.repository, &check.catalog_label);
+        if let Some(label) = verdict.unsure.first() {
+            return Err(BbrError::job_failed(
+                format!(
+                    "repository {} could not list snapshot {label}, whose run the lost cluster left RUNNING: whether it finished cannot be told",
+                    check.repository
+                ),
+                "run recover again (a storage error is usually transient; it continues where it stopped)",
+            ));
+        }
         let now = crate::state::cluster_now(self.cluster, self.cfg)?;
         for label in &verdict.absent {
             let why = format!(
                 "snapshot not in repository {} when recover checked it at {now}",
                 check.repository
             );
-            let mark = mark_absent_sql(&self.cfg.ops_database, label, &why);
+            let mark = mark_absent_sql(&ops, label, &why);
             self.query(step, &mark, "marking an absent snapshot")?;
+        }
+        let zone = self.read(step, &check.zone_sql, "reading the session time zone")?;
+        let cell = |i| zone.rows.first().and_then(|r| r.get(i).cloned().flatten());
+        let offset = cell(0)
+            .zip(cell(1))
+            .and_then(|(n, u)| zone_offset_s(&n, &u))
+            .ok_or_else(|| {
+                BbrError::job_failed(
+                    format!("{} gave no usable times", check.zone_sql),
+                    "check the cluster, then run recover again",
+                )
+            })?;
+        let lost = rows
+            .iter()
+            .find(|r| r.label == check.catalog_label)
+            .and_then(|r| r.started_at.as_deref())
+            .zip(check.catalog_backup_time_ms)
+            .and_then(|(at, ms)| lost_zone_offset_s(at, ms));
+        if let Some(lost) = lost.filter(|l| *l != offset) {
+            warn!(
+                "the lost cluster's sessions ran at UTC{}, this session at UTC{}: history times are wall-clock times of the lost cluster's zone",
+                show_offset(lost),
+                show_offset(offset)
+            );
+            verdict.zone_mismatch = Some((lost, offset));
+        }
+        for (label, ts) in &verdict.finished {
+            let sql = show_snapshot_details_sql(&check.repository, label, ts);
+            let rs = self.read(step, &sql, "reading a snapshot's details")?;
+            let at = rs
+                .get(0, "Details")
+                .as_deref()
+                .and_then(backup_time_ms)
+                .and_then(|ms| datetime_in_zone(ms, offset))
+                .ok_or_else(|| {
+                    BbrError::job_failed(
+                        format!(
+                            "could not read the details of snapshot {label} ({})",
+                            rs.get(0, "Status").unwrap_or_default()
+                        ),
+                        "run recover again (it continues where it stopped)",
+                    )
+                })?;
+            let done = finalize_sql(
+                &ops,
+                label,
+                &FinalizeValues {
+                    status: "'FINISHED'",
+                    backup_timestamp: &literal(ts),
+                    snapshot_at: &literal(&at),
+                    error_message: "NULL",
+                },
+            );
+            self.query(step, &done, "finishing a row the lost cluster left RUNNING")?;
+        }
+        let died = literal(DIED_WITH_CLUSTER);
+        for label in &verdict.died {
+            let sql = finalize_sql(
+                &ops,
+                label,
+                &FinalizeValues {
+                    status: "'FAILED'",
+                    backup_timestamp: "NULL",
+                    snapshot_at: "NULL",
+                    error_message: &died,
+                },
+            );
+            self.query(step, &sql, "failing a row the lost cluster left RUNNING")?;
+        }
+        let rs = self.read(
+            step,
+            &check.running_restores_sql,
+            "reading RUNNING restore rows",
+        )?;
+        for i in 0..rs.rows.len() {
+            let label = rs.get(i, "label").unwrap_or_default();
+            let sql = finalize_restore_sql(&ops, &label, "'FAILED'", &died);
+            self.query(
+                step,
+                &sql,
+                "failing a restore the lost cluster left RUNNING",
+            )?;
+            verdict.restores_died.push(label);
         }
         Ok(verdict)
     }

@@ -40,15 +40,13 @@ pub fn catalog_state(c: &mut Cluster, cfg: &Config) -> Result<CatalogState, BbrE
 }
 
 /// Catalog jobs whose run died (stale heartbeat) or whose job ended with the row still RUNNING:
-/// finished by the next backup like any dead job.
+/// finished by the next backup like any dead job, also after `catalog_backup` was turned off (the
+/// row would otherwise stay RUNNING for ever).
 pub fn stale_catalog_jobs(
     c: &mut Cluster,
     cfg: &Config,
     cluster_time: &str,
 ) -> Result<Vec<ResumeJob>, BbrError> {
-    if !cfg.catalog_backup {
-        return Ok(Vec::new());
-    }
     super::resumable(
         c,
         cfg,

@@ -5,11 +5,16 @@ use super::{cluster_now, init_state, q};
 use crate::cluster::{Cluster, ResultSet};
 use crate::config::Config;
 use crate::error::BbrError;
-use crate::history::BACKUP_HISTORY;
+use crate::history::{count_backup_history_sql, select_backup_status_sql, BACKUP_HISTORY};
+use crate::planner::backup::show_snapshot_sql;
 use crate::planner::catalog::is_catalog_label;
-use crate::planner::recover::{show_snapshots_sql, CatalogChoice, ListedSnapshot, RecoverState};
+use crate::planner::history_check::show_snapshots_sql;
+use crate::planner::listing::{backup_time_ms, show_snapshot_details_sql};
+use crate::planner::recover::{
+    catalogs_to_look_up, CatalogCandidate, CatalogChoice, ListedSnapshot, RecoverState,
+    CATALOG_LOOKUPS,
+};
 use crate::planner::restore::show_restore_sql;
-use crate::sql::{ident, literal, qualified};
 
 /// The rows of `SHOW SNAPSHOT ON repo` (Snapshot, Timestamp, Status).
 pub fn listed_snapshots(rs: &ResultSet) -> Vec<ListedSnapshot> {
@@ -49,13 +54,85 @@ pub fn recover_state(c: &mut Cluster, cfg: &Config) -> Result<RecoverState, BbrE
         Err(crate::cluster::SqlError::Server { .. }) => None,
         Err(e) => return Err(e.into_bbr("listing backends")),
     };
+    let history_rows = if ops_tables.iter().any(|t| t == BACKUP_HISTORY) {
+        q(
+            c,
+            cfg,
+            &count_backup_history_sql(&cfg.ops_database),
+            "counting the existing history",
+        )?
+        .scalar()
+        .and_then(|n| n.trim().parse().ok())
+    } else {
+        None
+    };
+    let snapshots = listed_snapshots(&ls);
+    let catalogs = if ops_tables.is_empty() || in_progress.is_some() {
+        catalog_candidates(c, cfg, &snapshots)?
+    } else {
+        Vec::new()
+    };
     Ok(RecoverState {
         alive_backends,
         cluster_time,
         ops_tables,
-        snapshots: listed_snapshots(&ls),
+        snapshots,
+        catalogs,
+        history_rows,
         in_progress,
     })
+}
+
+/// Our ops database's newest catalog snapshots ([`catalogs_to_look_up`]), each looked up on its own: a label whose listing failed
+/// is listed again (`WHERE SNAPSHOT = l`; the error is often transient), and every complete one's
+/// Details give its `backup_time` (UTC, so snapshots are ranked the same whatever the FE's zone).
+fn catalog_candidates(
+    c: &mut Cluster,
+    cfg: &Config,
+    snapshots: &[ListedSnapshot],
+) -> Result<Vec<CatalogCandidate>, BbrError> {
+    let ops = &cfg.ops_database;
+    let mut out = Vec::new();
+    for s in catalogs_to_look_up(ops, snapshots, CATALOG_LOOKUPS) {
+        let s = if s.error.is_some() {
+            let rs = q(
+                c,
+                cfg,
+                &show_snapshot_sql(&cfg.repository, &s.label),
+                "listing a catalog snapshot again",
+            )?;
+            listed_snapshots(&rs)
+                .into_iter()
+                .find(|r| r.label == s.label)
+                .unwrap_or_else(|| s.clone())
+        } else {
+            s.clone()
+        };
+        if let Some(error) = &s.error {
+            out.push(CatalogCandidate {
+                label: s.label.clone(),
+                backup_timestamp: None,
+                backup_time_ms: None,
+                error: Some(error.clone()),
+            });
+        }
+        if !s.ok {
+            continue;
+        }
+        for ts in &s.timestamps {
+            let sql = show_snapshot_details_sql(&cfg.repository, &s.label, ts);
+            let rs = q(c, cfg, &sql, "reading a catalog snapshot's details")?;
+            let status = rs.get(0, "Status").unwrap_or_default();
+            let details = rs.get(0, "Details");
+            out.push(CatalogCandidate {
+                label: s.label.clone(),
+                backup_timestamp: Some(ts.clone()),
+                backup_time_ms: details.as_deref().and_then(backup_time_ms),
+                error: (status.trim() != "OK").then(|| status.trim().to_string()),
+            });
+        }
+    }
+    Ok(out)
 }
 
 /// A recover that died: the ops database's last job (the FE keeps one per database) is the RESTORE
@@ -68,26 +145,21 @@ fn dead_recover(c: &mut Cluster, cfg: &Config) -> Result<Option<CatalogChoice>, 
         &show_restore_sql(&cfg.ops_database),
         "reading SHOW RESTORE of the ops database",
     )?;
-    let Some(i) = (0..rs.rows.len())
-        .rev()
-        .find(|&i| rs.get(i, "Label").is_some_and(|l| is_catalog_label(&l)))
-    else {
+    let Some(i) = (0..rs.rows.len()).rev().find(|&i| {
+        rs.get(i, "Label")
+            .is_some_and(|l| is_catalog_label(&cfg.ops_database, &l))
+    }) else {
         return Ok(None);
     };
     let choice = CatalogChoice {
         label: rs.get(i, "Label").unwrap_or_default(),
         backup_timestamp: rs.get(i, "Timestamp").unwrap_or_default(),
+        backup_time_ms: None,
     };
     match rs.get(i, "State").unwrap_or_default().as_str() {
         "CANCELLED" => Ok(None),
         "FINISHED" => {
-            let sql = format!(
-                "SELECT {} FROM {} WHERE {} = {}",
-                ident("status"),
-                qualified(&cfg.ops_database, BACKUP_HISTORY),
-                ident("label"),
-                literal(&choice.label)
-            );
+            let sql = select_backup_status_sql(&cfg.ops_database, &choice.label);
             // unreadable history: not provably ours to continue (the refusal says what exists)
             let status = q(c, cfg, &sql, "reading the restored catalog's row")
                 .ok()

@@ -9,6 +9,8 @@ use std::time::{Duration, Instant};
 use assert_cmd::Command;
 use starrocks_sim::{PartitionSpec, Sim, SimOptions, TableSpec, When};
 
+pub mod recover;
+
 pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
@@ -132,6 +134,30 @@ impl Env {
         let text = std::fs::read_to_string(repo_root().join("fixtures/demo.yaml"))
             .unwrap()
             .replace("port: 9030", &format!("port: {}", sim.port()));
+        let config = dir.path().join("config.yaml");
+        std::fs::write(&config, text).unwrap();
+        Env { sim, dir, config }
+    }
+
+    /// A new cluster on this one's repository storage (disaster recovery): its clock an hour later,
+    /// its ids unrelated, `opts` for the rest, and this config pointed at it. `attach`: the
+    /// repository created under the same name and location (runbook step 1).
+    pub fn new_cluster_on(&self, opts: SimOptions, attach: bool) -> Env {
+        let sim = Sim::start(SimOptions {
+            repository_store: Some(self.sim.repository_store()),
+            first_id: 900_001,
+            start_time: self.sim.now() + chrono::Duration::hours(1),
+            ..opts
+        })
+        .unwrap();
+        if attach {
+            sim.create_repository("backup_repo", false).unwrap();
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let text = std::fs::read_to_string(&self.config).unwrap().replace(
+            &format!("port: {}", self.sim.port()),
+            &format!("port: {}", sim.port()),
+        );
         let config = dir.path().join("config.yaml");
         std::fs::write(&config, text).unwrap();
         Env { sim, dir, config }
