@@ -2,9 +2,11 @@
 //! table, so a change that moves no partition version still makes the next backup take the
 //! table whole. Versioned: `v2:<32 hex>` covers columns with DEFAULT and COMMENT, key type,
 //! partition type, partition/distribution keys, bloom-filter columns and rollup / synchronous MV
-//! names; a bare 32-hex value is
-//! the previous algorithm (columns and keys only), still computed as `legacy` so old manifests
-//! are compared with what they covered instead of triggering a whole backup of every table.
+//! names; a bare 32-hex value is the previous algorithm (columns and keys only). An old-format
+//! value cannot be compared with a `v2:` one: a COMMENT or DEFAULT changed after the last
+//! pre-upgrade backup is invisible to it, and an incremental on top of that base would be
+//! CANCELLED by RESTORE (RestoreJob.java:646-690). Such a table is taken whole once, and the
+//! log says why (`legacy` stays to describe the old format in tests).
 
 use crate::planner::backup::TableState;
 
@@ -92,11 +94,15 @@ pub fn v2(columns: &[ColumnDef], design: &TableDesign) -> String {
     format!("v2:{}", hash32(&text, "bbr-schema-v2"))
 }
 
-/// Whether a fingerprint a base recorded still describes the table: a `v2:` value against the
-/// current one, an older value against the legacy part (what it covered).
+/// Whether a base recorded its fingerprint in the current format (else: cannot compare).
+pub fn is_current(recorded: &str) -> bool {
+    recorded.starts_with("v2:")
+}
+
+/// Whether a fingerprint a base recorded still describes the table. An older-format value never
+/// does: what it did not cover (COMMENT, DEFAULT, ...) may have changed since.
 pub fn same_schema(recorded: &str, now: &TableState) -> bool {
-    recorded == now.schema_fingerprint
-        || (!recorded.starts_with("v2:") && recorded == now.legacy_fingerprint)
+    is_current(recorded) && recorded == now.schema_fingerprint
 }
 
 #[cfg(test)]

@@ -114,11 +114,13 @@ pub fn detect(c: &mut Cluster, cfg: &Config) -> Result<ClusterInfo, BbrError> {
             }
             r
         }
+        // Transient errors were retried; a server error left would turn every release rule
+        // off (LIST refusal, 4.1 job times), so it stops the run instead (exit 2).
         Err(SqlError::Server { message, .. }) => {
-            warn!(
-                "could not read the StarRocks version ({message}); release-specific rules are off"
-            );
-            None
+            return Err(BbrError::usage(
+                format!("could not read the StarRocks version (SELECT current_version() failed: {message})"),
+                "check that the configured user may run SELECT current_version() on this cluster, then run again",
+            ))
         }
         Err(e) => return Err(e.into_bbr("reading the StarRocks version")),
     };
@@ -153,8 +155,7 @@ pub fn detect(c: &mut Cluster, cfg: &Config) -> Result<ClusterInfo, BbrError> {
         // rounded to the quarter hour: the two values are read at the same instant, but keep a
         // second's skew from turning into an odd offset
         (Some(now), Some(utc)) => {
-            let s = (now - utc).num_seconds();
-            i32::try_from(((s as f64 / 900.0).round() as i64) * 900).unwrap_or(0)
+            i32::try_from(round_to_quarter_hour(now - utc).num_seconds()).unwrap_or(0)
         }
         _ => 0,
     };
@@ -162,6 +163,13 @@ pub fn detect(c: &mut Cluster, cfg: &Config) -> Result<ClusterInfo, BbrError> {
         release,
         session_offset_s,
     })
+}
+
+/// Zone offsets are whole quarter hours: rounding keeps a few seconds between two clock reads
+/// (or between sending a job and its CreateTime) from becoming an odd offset.
+pub fn round_to_quarter_hour(d: Duration) -> Duration {
+    let s = d.num_seconds();
+    Duration::seconds(((s as f64 / 900.0).round() as i64) * 900)
 }
 
 #[cfg(test)]

@@ -95,6 +95,9 @@ pub struct Runner<'a> {
     command: Command,
     /// Added to SHOW BACKUP times to get them in the session zone (4.1: fixed +08:00).
     fe_time_shift: chrono::Duration,
+    /// Session NOW() read just before this run sent its latest BACKUP/RESTORE: the job's
+    /// CreateTime read back then calibrates `fe_time_shift` (the release rule is the fallback).
+    submitted_at: Option<chrono::NaiveDateTime>,
 }
 
 impl<'a> Runner<'a> {
@@ -104,7 +107,33 @@ impl<'a> Runner<'a> {
             cfg,
             command: Command::Backup,
             fe_time_shift: chrono::Duration::zero(),
+            submitted_at: None,
         }
+    }
+
+    /// Remembers the session clock just before sending a job (see [`Runner::job_time`]).
+    pub(crate) fn note_submit(&mut self) {
+        self.submitted_at = self.now().ok();
+    }
+
+    /// A job's FE-formatted CreateTime in the session zone. The first one read after this run sent
+    /// the job calibrates the shift: CreateTime is within seconds of the NOW() read before
+    /// sending, so their difference rounded to a quarter hour is the zone the FE renders in —
+    /// right on a release whose rule is unknown or a patch release with the 4.1 change backported.
+    pub(crate) fn job_time(&mut self, fe: Option<String>) -> Option<chrono::NaiveDateTime> {
+        let t = parse_time(&fe?)?;
+        if let Some(before) = self.submitted_at.take() {
+            let shift = crate::release::round_to_quarter_hour(before - t);
+            if shift != self.fe_time_shift {
+                info!(
+                    "job times: the FE renders them {} s off the session zone (release rule: {} s); using what it does",
+                    -shift.num_seconds(),
+                    -self.fe_time_shift.num_seconds()
+                );
+                self.fe_time_shift = shift;
+            }
+        }
+        Some(t + self.fe_time_shift)
     }
 
     /// Converts SHOW BACKUP times by the cluster's release rule (release::ClusterInfo), so
@@ -530,6 +559,7 @@ impl<'a> Runner<'a> {
     fn issue_backup(&mut self, step: &Step, label: &str, job: &mut Job) -> Result<(), BbrError> {
         let db = step.database.clone().unwrap_or_default();
         let sql = step.sql.clone().unwrap_or_default();
+        self.note_submit();
         for attempt in 1..=step.retry.attempts.max(1) {
             match self.cluster.query_retry(&sql, &step.retry) {
                 Ok(_) => {
@@ -597,6 +627,8 @@ impl<'a> Runner<'a> {
                 (0..rs.rows.len()).find(|&i| rs.get(i, "SnapshotName").as_deref() == Some(label));
             match row {
                 Some(i) => {
+                    // first, so a FINISHED row's times are converted by the calibrated shift
+                    let created = self.job_time(rs.get(i, "CreateTime"));
                     let state = rs.get(i, "State").unwrap_or_default();
                     if state != last_state {
                         let progress = rs.get(i, "Progress").unwrap_or_default();
@@ -637,11 +669,6 @@ impl<'a> Runner<'a> {
                         }
                         _ => {}
                     }
-                    let created = rs
-                        .get(i, "CreateTime")
-                        .as_deref()
-                        .and_then(parse_time)
-                        .map(|t| t + self.fe_time_shift);
                     if let (Some(created), Some(clock)) = (created, clock) {
                         let limit = chrono::Duration::seconds(
                             i64::try_from(timeout_s).unwrap_or(i64::MAX / 2),

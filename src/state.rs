@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use tracing::{debug, info};
+use tracing::{debug, info, warn};
 
 use crate::cluster::{Cluster, ResultSet, SqlError};
 use crate::config::{Config, TableRef};
@@ -119,6 +119,34 @@ pub fn history_rows(
         missing_ops(cfg, &e).unwrap_or_else(|| e.into_bbr("reading the backup history"))
     })?;
     Ok(rs.rows.iter().map(|r| HistoryRow::from_row(r)).collect())
+}
+
+/// The runs that left `t` out (their `_left` FAILED rows, planner::left_out) after `as_of` and
+/// at or before `until`: a restore as of `until` returns the table as of its last backup, which
+/// the operator must be told.
+pub fn left_out_between(
+    c: &mut Cluster,
+    cfg: &Config,
+    t: &TableRef,
+    as_of: chrono::NaiveDateTime,
+    until: chrono::NaiveDateTime,
+) -> Result<Vec<HistoryRow>, BbrError> {
+    let needle = format!("{t} left out of this backup");
+    Ok(
+        history_rows(c, cfg, std::slice::from_ref(&t.database), "FAILED")?
+            .into_iter()
+            .filter(|r| {
+                r.label.contains("_left")
+                    && r.error_message
+                        .as_deref()
+                        .is_some_and(|m| m.contains(&needle))
+                    && r.started_at
+                        .as_deref()
+                        .and_then(parse_time)
+                        .is_some_and(|s| s > as_of && s <= until)
+            })
+            .collect(),
+    )
 }
 
 /// What discovery reads per table from partitions_meta / SHOW PARTITIONS.
@@ -272,29 +300,28 @@ fn partitions(c: &mut Cluster, cfg: &Config) -> Result<BTreeMap<TableRef, TableP
                     }
                 }
                 // SHOW PARTITIONS omits temporary partitions, which make BACKUP refuse the table
-                // (STARROCKS.md §6): a partitioned table needs a second statement for them
-                if partition_type != PartitionType::Unpartitioned {
-                    let sql = format!(
-                        "SHOW TEMPORARY PARTITIONS FROM {}",
-                        qualified(&t.database, &t.table)
-                    );
-                    match c.query_retry(&sql, &read_policy(cfg)) {
-                        Ok(tmp) => {
-                            for i in 0..tmp.rows.len() {
-                                parts.push(PartitionState {
-                                    name: tmp.get(i, "PartitionName").unwrap_or_default().into(),
-                                    id: num(tmp.get(i, "PartitionId")),
-                                    visible_version: num(tmp.get(i, "VisibleVersion")),
-                                    is_temp: true,
-                                    replication_num: None,
-                                });
-                            }
+                // (STARROCKS.md §6): a second statement for them, on unpartitioned tables too
+                // (INSERT OVERWRITE creates one there, InsertOverwriteJobRunner.java:398-417)
+                let sql = format!(
+                    "SHOW TEMPORARY PARTITIONS FROM {}",
+                    qualified(&t.database, &t.table)
+                );
+                match c.query_retry(&sql, &read_policy(cfg)) {
+                    Ok(tmp) => {
+                        for i in 0..tmp.rows.len() {
+                            parts.push(PartitionState {
+                                name: tmp.get(i, "PartitionName").unwrap_or_default().into(),
+                                id: num(tmp.get(i, "PartitionId")),
+                                visible_version: num(tmp.get(i, "VisibleVersion")),
+                                is_temp: true,
+                                replication_num: None,
+                            });
                         }
-                        Err(SqlError::Server { message, .. }) => {
-                            debug!("SHOW TEMPORARY PARTITIONS failed: {message}");
-                        }
-                        Err(e) => return Err(e.into_bbr("reading temporary partitions")),
                     }
+                    Err(SqlError::Server { message, .. }) => {
+                        debug!("SHOW TEMPORARY PARTITIONS failed: {message}");
+                    }
+                    Err(e) => return Err(e.into_bbr("reading temporary partitions")),
                 }
                 out.insert(
                     t.clone(),
@@ -364,19 +391,15 @@ fn columns(c: &mut Cluster, cfg: &Config) -> Result<BTreeMap<TableRef, Vec<Colum
 /// Rollup / synchronous MV names per configured table: ONE set-based query to
 /// information_schema.materialized_views, whose REFRESH_TYPE 'ROLLUP' rows are the tables' extra
 /// indexes (ShowMaterializedViewStatus.of(db, table, indexMeta)); the base table is the name after
-/// FROM in the definition. Absent or unreadable: empty (rollups then not fingerprinted).
-fn rollups(c: &mut Cluster, cfg: &Config) -> BTreeMap<TableRef, String> {
+/// FROM in the definition. Absent on this release: empty (rollups then not fingerprinted).
+fn rollups(c: &mut Cluster, cfg: &Config) -> Result<BTreeMap<TableRef, String>, BbrError> {
     let dbs: Vec<String> = cfg.tables_by_db().into_keys().collect();
     let sql = format!(
         "SELECT TABLE_SCHEMA, TABLE_NAME, MATERIALIZED_VIEW_DEFINITION FROM information_schema.materialized_views WHERE REFRESH_TYPE = 'ROLLUP' AND TABLE_SCHEMA IN {}",
         literal_list(&dbs)
     );
-    let rs = match c.query_retry(&sql, &read_policy(cfg)) {
-        Ok(rs) => rs,
-        Err(e) => {
-            debug!("information_schema.materialized_views not readable ({e}): rollups not fingerprinted");
-            return BTreeMap::new();
-        }
+    let Some(rs) = optional_info_table(c, cfg, &sql, "materialized_views", "rollups")? else {
+        return Ok(BTreeMap::new());
     };
     let mut out: BTreeMap<TableRef, Vec<String>> = BTreeMap::new();
     for i in 0..rs.rows.len() {
@@ -393,12 +416,36 @@ fn rollups(c: &mut Cluster, cfg: &Config) -> BTreeMap<TableRef, String> {
         .or_default()
         .push(rs.get(i, "TABLE_NAME").unwrap_or_default());
     }
-    out.into_iter()
+    Ok(out
+        .into_iter()
         .map(|(t, mut names)| {
             names.sort();
             (t, names.join(","))
         })
-        .collect()
+        .collect())
+}
+
+/// Reads an information_schema table the fingerprint needs (transient errors retried). Only
+/// "that table does not exist on this release" means "not fingerprinted" (said once, as a
+/// warning); any other error fails the run: an empty input would hide a real schema change.
+fn optional_info_table(
+    c: &mut Cluster,
+    cfg: &Config,
+    sql: &str,
+    table: &str,
+    what: &str,
+) -> Result<Option<ResultSet>, BbrError> {
+    match c.query_retry(sql, &read_policy(cfg)) {
+        Ok(rs) => Ok(Some(rs)),
+        Err(SqlError::Server { message, .. })
+            if message.contains("Unknown table")
+                && message.to_ascii_lowercase().contains(table) =>
+        {
+            warn!("information_schema.{table} does not exist on this StarRocks release: {what} are not part of the schema fingerprint");
+            Ok(None)
+        }
+        Err(e) => Err(e.into_bbr(&format!("reading information_schema.{table}"))),
+    }
 }
 
 /// The table after the first FROM of a view definition (backticks and db prefix removed).
@@ -412,8 +459,8 @@ fn base_table_of(def: &str) -> Option<String> {
 
 /// Bloom-filter settings per configured table, from information_schema.tables_config's
 /// PROPERTIES JSON (OlapTable.getProperties: `bloom_filter_columns`, `bloom_filter_fpp`): one
-/// set-based query. Absent or unreadable: empty (the fingerprint then cannot see them).
-fn bloom_filters(c: &mut Cluster, cfg: &Config) -> BTreeMap<TableRef, String> {
+/// set-based query. Absent on this release: empty (the fingerprint then cannot see them).
+fn bloom_filters(c: &mut Cluster, cfg: &Config) -> Result<BTreeMap<TableRef, String>, BbrError> {
     let dbs: Vec<String> = cfg.tables_by_db().into_keys().collect();
     let tables: BTreeSet<String> = cfg.tables.iter().map(|t| t.table.clone()).collect();
     let tables: Vec<String> = tables.into_iter().collect();
@@ -422,12 +469,8 @@ fn bloom_filters(c: &mut Cluster, cfg: &Config) -> BTreeMap<TableRef, String> {
         literal_list(&dbs),
         literal_list(&tables)
     );
-    let rs = match c.query_retry(&sql, &read_policy(cfg)) {
-        Ok(rs) => rs,
-        Err(e) => {
-            debug!("information_schema.tables_config not readable ({e}): bloom filters not fingerprinted");
-            return BTreeMap::new();
-        }
+    let Some(rs) = optional_info_table(c, cfg, &sql, "tables_config", "bloom filters")? else {
+        return Ok(BTreeMap::new());
     };
     let mut out = BTreeMap::new();
     for i in 0..rs.rows.len() {
@@ -457,7 +500,22 @@ fn bloom_filters(c: &mut Cluster, cfg: &Config) -> BTreeMap<TableRef, String> {
             out.insert(tref, format!("columns={}|fpp={fpp}", cols.join(",")));
         }
     }
-    out
+    Ok(out)
+}
+
+/// The partition type of a table with no partition to read it from (automatic partitioning
+/// before the first load): from SHOW CREATE TABLE, one round trip per such table (rare).
+fn partition_type_without_partitions(
+    c: &mut Cluster,
+    cfg: &Config,
+    t: &TableRef,
+) -> Result<PartitionType, BbrError> {
+    let sql = format!("SHOW CREATE TABLE {}", qualified(&t.database, &t.table));
+    let rs = c
+        .query_retry(&sql, &read_policy(cfg))
+        .map_err(|e| e.into_bbr(&format!("reading the definition of {t}")))?;
+    let ddl = rs.get(0, "Create Table").unwrap_or_default();
+    Ok(PartitionType::from_create_table(&ddl))
 }
 
 /// Everything `backup` plans from. Only RUNNING rows that are stale or whose job visibly ended
@@ -478,8 +536,8 @@ pub fn backup_state(
 
     let mut parts = partitions(c, cfg)?;
     let cols = columns(c, cfg)?;
-    let blooms = bloom_filters(c, cfg);
-    let rollup_names = rollups(c, cfg);
+    let blooms = bloom_filters(c, cfg)?;
+    let rollup_names = rollups(c, cfg)?;
     let mut tables = BTreeMap::new();
     let mut left_out = Vec::new();
     for t in &cfg.tables {
@@ -488,7 +546,10 @@ pub fn backup_state(
             continue;
         };
         // moved, not cloned: 1M partitions must not exist twice
-        let tp = parts.remove(t).unwrap_or_default();
+        let mut tp = parts.remove(t).unwrap_or_default();
+        if tp.parts.iter().all(|p| p.is_temp) {
+            tp.partition_type = partition_type_without_partitions(c, cfg, t)?;
+        }
         if tp.partition_type == PartitionType::List && info.refuses_list_backup() {
             let release = info.release.map(|r| r.to_string()).unwrap_or_default();
             left_out.push(LeftOut::new(t, LeftOutReason::ListPartitioned { release }));
@@ -526,7 +587,6 @@ pub fn backup_state(
             t.clone(),
             TableState {
                 schema_fingerprint: fingerprint::v2(columns, &design),
-                legacy_fingerprint: fingerprint::legacy(columns, &tp.keys),
                 partitions: tp.parts,
                 whole_if_changed,
             },
@@ -543,25 +603,20 @@ pub fn backup_state(
     })
 }
 
-/// Once per table whose base recorded an older-format fingerprint: say that the comparison
-/// covers only what that format covered, so an operator is never surprised by what is (or is
-/// not) taken whole.
+/// Once per table whose base recorded an older-format fingerprint: say why it is taken whole
+/// (that format did not cover COMMENT, DEFAULT, ..., so it cannot be compared), so the one-off
+/// whole backups after an upgrade never surprise an operator.
 fn log_legacy_fingerprints(
     bases: &BTreeMap<String, BaseBackup>,
     tables: &BTreeMap<TableRef, TableState>,
 ) {
-    for (t, ts) in tables {
+    for t in tables.keys() {
         let Some(bt) = bases.get(&t.database).and_then(|b| b.tables.get(&t.table)) else {
             continue;
         };
-        if bt.fingerprints.iter().any(|f| !f.starts_with("v2:")) {
-            let same = bt
-                .fingerprints
-                .iter()
-                .all(|f| fingerprint::same_schema(f, ts));
+        if !bt.fingerprints.iter().all(|f| fingerprint::is_current(f)) {
             info!(
-                "{t}: the last backup recorded an older schema fingerprint; compared on columns and keys only ({}); this run records the full one (DEFAULT, COMMENT, partition type, bloom filters)",
-                if same { "unchanged" } else { "changed: backed up whole" }
+                "{t}: the last backup recorded an older-format schema fingerprint that cannot be compared (it did not cover DEFAULT, COMMENT, partition type, bloom filters, rollups): backed up whole once; this run records the full one"
             );
         }
     }

@@ -3,7 +3,7 @@
 
 mod common;
 use common::*;
-use starrocks_sim::{PartitionSpec, SimOptions, TableSpec};
+use starrocks_sim::{PartitionSpec, SimOptions, TableSpec, When};
 use std::time::Duration;
 
 /// (partition name, visible version, row count) of a table, sorted by name.
@@ -210,6 +210,42 @@ fn list_tables_are_left_out_on_3_3_and_taken_whole_when_changed_on_3_4() {
 }
 
 #[test]
+fn an_empty_automatically_partitioned_list_table_is_known_as_list_on_3_3() {
+    // before its first load an automatic LIST table has no partitions_meta row to read the type
+    // from: SHOW CREATE TABLE tells (ListPartitionInfo.toSql `PARTITION BY (`), so 3.3 leaves it
+    // out by name instead of taking it for unpartitioned
+    if skip_on_real_cluster("empty_auto_list") {
+        return;
+    }
+    let env = Env::with(at("3.3.5"), "");
+    env.sim
+        .create_table(
+            "sales",
+            "events",
+            &TableSpec::new(&[("id", "BIGINT"), ("city", "VARCHAR(16)")]).auto_list("city"),
+        )
+        .unwrap();
+    let text = std::fs::read_to_string(&env.config).unwrap().replace(
+        "  - sales.customers\n",
+        "  - sales.customers\n  - sales.events\n",
+    );
+    std::fs::write(&env.config, text).unwrap();
+    env.run_ok(&["init"], 0);
+    let o = env.run(&["backup"]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("sales.events left out of this backup: it is LIST-partitioned"),
+        "{err}"
+    );
+    let sent = last_backup_sent(&env);
+    assert!(
+        sent.contains("`orders`") && !sent.contains("events"),
+        "{sent}"
+    );
+}
+
+#[test]
 fn release_4_1_job_times_at_any_session_zone() {
     // 4.1 renders SHOW BACKUP times in +08:00: converted by the release rule, the restore point
     // lies within the run and a 600 s job timeout never fires on a healthy job (+14:00 puts the
@@ -237,6 +273,107 @@ fn release_4_1_job_times_at_any_session_zone() {
         );
         assert!(out.contains("FINISHED"), "{offset_h}: {out}");
         assert_eq!(parts(&env, "sales", "orders"), want, "{offset_h}");
+    }
+}
+
+#[test]
+fn job_times_are_calibrated_where_the_release_rule_does_not_know() {
+    // a 4.0 patch release with the fixed +08:00 rendering backported: the release rule says
+    // "session zone", the job's CreateTime read back after sending says otherwise, and wins
+    if skip_on_real_cluster("job_time_calibration") {
+        return;
+    }
+    for offset_h in [-5, 14] {
+        let opts = SimOptions {
+            session_time_zone: chrono::FixedOffset::east_opt(offset_h * 3600).unwrap(),
+            fixed_job_time_zone: Some(true),
+            ..at("4.0.5")
+        };
+        let env = Env::with(opts, "job_timeout_s: 600\n");
+        env.run_ok(&["init"], 0);
+        env.run_ok(&["backup"], 0);
+        env.sim.load("sales", "orders", "p20260102", 5).unwrap();
+        let out = env.run_ok(&["backup"], 0);
+        assert!(out.contains("FINISHED (incremental"), "{offset_h}: {out}");
+        let label = last(&env).0;
+        let t = snapshot_at(&env, &label) + chrono::Duration::seconds(1);
+        let want = parts(&env, "sales", "orders");
+        env.sim.drop_table("sales", "orders").unwrap();
+        let target = t.format("%Y-%m-%d %H:%M:%S").to_string();
+        env.run_ok(
+            &["restore", "--table", "sales.orders", "--timestamp", &target],
+            0,
+        );
+        assert_eq!(parts(&env, "sales", "orders"), want, "{offset_h}");
+    }
+}
+
+/// On 4.1 at `offset_h`: a full and an incremental backup, then a restore to the incremental
+/// killed while polling its second RESTORE, its heartbeat gone stale. Returns the env, the
+/// target time and the dead run's label.
+fn restore_killed_on_4_1(offset_h: i32) -> (Env, String, String) {
+    let opts = SimOptions {
+        session_time_zone: chrono::FixedOffset::east_opt(offset_h * 3600).unwrap(),
+        ..at("4.1.0")
+    };
+    let env = Env::with(opts, "");
+    env.run_ok(&["init"], 0);
+    env.run_ok(&["backup"], 0);
+    env.sim.load("sales", "orders", "p20260102", 5).unwrap();
+    env.run_ok(&["backup"], 0);
+    let incr = last(&env).0;
+    let target = (snapshot_at(&env, &incr) + chrono::Duration::seconds(1))
+        .format("%Y-%m-%d %H:%M:%S")
+        .to_string();
+    env.sim.drop_table("sales", "orders").unwrap();
+    env.sim.on_statement(
+        &format!("^RESTORE SNAPSHOT `sales`.`{incr}`"),
+        Box::new(|sim| sim.hang("^SHOW RESTORE", When::Before)),
+    );
+    let second = incr.clone();
+    env.killed_run(
+        &["restore", "--table", "sales.orders", "--timestamp", &target],
+        |log| {
+            log.iter()
+                .position(|s| s.starts_with("RESTORE") && s.contains(&second))
+                .is_some_and(|i| log[i..].iter().any(|s| s.starts_with("SHOW RESTORE")))
+        },
+        Duration::from_millis(50),
+    );
+    env.sim.advance(Duration::from_secs(600));
+    let dead = env.query("SELECT label FROM ops.restore_history WHERE status = 'RUNNING'")[0][0]
+        .clone()
+        .unwrap();
+    (env, target, dead)
+}
+
+#[test]
+fn interrupted_restores_are_judged_in_the_session_zone_on_4_1() {
+    // SHOW RESTORE's CreateTime is fixed +08:00 on 4.1: the job a dead run sent is recognised
+    // as its own (created after it started) only once converted, both when the same restore
+    // continues it and when a backup run finishes its record
+    if skip_on_real_cluster("restore_adoption_4_1") {
+        return;
+    }
+    for offset_h in [14, -5] {
+        let (env, target, dead) = restore_killed_on_4_1(offset_h);
+        let out = env.run_ok(
+            &["restore", "--table", "sales.orders", "--timestamp", &target],
+            0,
+        );
+        assert!(
+            out.contains(&format!(
+                "by {dead} FINISHED, continuing the interrupted run (0 of 2"
+            )),
+            "{offset_h}: {out}"
+        );
+
+        let (env, _, dead) = restore_killed_on_4_1(offset_h);
+        let out = env.run_ok(&["backup"], 0);
+        assert!(
+            out.contains(&format!("interrupted restore {dead} FINISHED")),
+            "{offset_h}: {out}"
+        );
     }
 }
 
@@ -349,6 +486,53 @@ fn a_comment_default_bloom_filter_or_rollup_change_takes_the_table_whole() {
 }
 
 #[test]
+fn fingerprint_inputs_are_never_silently_empty() {
+    // rollups and bloom filters are fingerprint inputs: a transient error is retried, a
+    // persistent one fails the run (an empty input would hide a real change), and only "that
+    // information_schema table does not exist on this release" means "not fingerprinted"
+    if skip_on_real_cluster("fingerprint_inputs") {
+        return;
+    }
+    let env = Env::with(at("3.3.5"), "");
+    env.run_ok(&["init"], 0);
+    env.run_ok(&["backup"], 0);
+    env.query(r#"ALTER TABLE sales.orders SET ("bloom_filter_columns" = "id")"#);
+    env.sim
+        .drop_connection("information_schema.tables_config", When::Before);
+    let out = env.run_ok(&["backup"], 0);
+    assert!(out.contains("FINISHED (incremental, 4 partitions"), "{out}");
+
+    env.query("ALTER TABLE sales.orders ADD ROLLUP r1 (id)");
+    env.sim.fail_once(
+        "information_schema.materialized_views",
+        1064,
+        "Internal error: catalog is being loaded",
+    );
+    let o = env.run(&["backup"]);
+    let err = stderr(&o);
+    assert_ne!(o.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains("reading information_schema.materialized_views"),
+        "{err}"
+    );
+    let out = env.run_ok(&["backup"], 0);
+    assert!(out.contains("FINISHED (incremental, 4 partitions"), "{out}");
+
+    env.sim.fail_once(
+        "information_schema.materialized_views",
+        1051,
+        "Getting analyzing error. Detail message: Unknown table 'information_schema.materialized_views'.",
+    );
+    let o = env.run(&["backup"]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains("information_schema.materialized_views does not exist on this StarRocks release: rollups are not part of the schema fingerprint"),
+        "{err}"
+    );
+}
+
+#[test]
 fn shared_data_clusters_are_refused_up_front() {
     if skip_on_real_cluster("shared_data") {
         return;
@@ -360,15 +544,51 @@ fn shared_data_clusters_are_refused_up_front() {
         },
         "",
     );
-    let o = env.run(&["backup"]);
-    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
-    let e = stderr(&o);
-    let line = e.lines().last().unwrap();
-    assert!(line.contains("shared-data"), "{e}");
+    for cmd in ["init", "backup"] {
+        let o = env.run(&[cmd]);
+        assert_eq!(o.status.code(), Some(2), "{cmd}: {}", stderr(&o));
+        let e = stderr(&o);
+        let line = e.lines().last().unwrap();
+        assert!(line.contains("shared-data"), "{cmd}: {e}");
+    }
     assert!(!env
         .sent()
         .iter()
-        .any(|s| s.starts_with("BACKUP") || s.starts_with("INSERT")));
+        .any(|s| s.starts_with("BACKUP") || s.starts_with("INSERT") || s.starts_with("CREATE")));
+}
+
+#[test]
+fn an_unreadable_release_stops_the_run_instead_of_turning_rules_off() {
+    // without the release, the LIST refusal and 4.1's job-time rule would silently be off: a
+    // dropped connection is retried, a server error stops the run with one line (exit 2)
+    if skip_on_real_cluster("unreadable_release") {
+        return;
+    }
+    let env = Env::with(at("4.1.0"), "");
+    env.run_ok(&["init"], 0);
+    env.sim
+        .drop_connection("^SELECT current_version", When::Before);
+    env.run_ok(&["backup"], 0);
+    env.sim.load("sales", "orders", "p20260101", 1).unwrap();
+    let before = env.history().len();
+    env.sim.fail_once(
+        "^SELECT current_version",
+        1064,
+        "Access denied; you need (at least one of) the SELECT privilege(s)",
+    );
+    let o = env.run(&["backup"]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    let line = err.lines().last().unwrap();
+    assert!(
+        line.contains("could not read the StarRocks version"),
+        "{err}"
+    );
+    assert_eq!(
+        env.history().len(),
+        before,
+        "nothing planned, nothing recorded"
+    );
 }
 
 #[test]
@@ -410,13 +630,121 @@ fn a_table_under_insert_overwrite_is_left_out_then_backed_up_next_run() {
 }
 
 #[test]
-fn temporary_partitions_are_seen_without_partitions_meta() {
-    // 2.5 has no partitions_meta and SHOW PARTITIONS omits temporary partitions: SHOW TEMPORARY
-    // PARTITIONS finds them, so the table is left out instead of failing the database's BACKUP
-    if skip_on_real_cluster("temporary_partitions_2_5") {
+fn an_unpartitioned_table_under_insert_overwrite_is_left_out_without_partitions_meta() {
+    // 2.5: SHOW PARTITIONS omits temporary partitions and INSERT OVERWRITE creates one on an
+    // unpartitioned table too (InsertOverwriteJobRunner.java:398-417): SHOW TEMPORARY PARTITIONS
+    // is asked for every table, so the table is left out instead of failing the BACKUP
+    if skip_on_real_cluster("insert_overwrite_unpartitioned_2_5") {
         return;
     }
     let env = Env::with(at("2.5.22"), "");
+    env.run_ok(&["init"], 0);
+    let job = env
+        .sim
+        .begin_insert_overwrite("sales", "customers", &["customers"])
+        .unwrap();
+    let o = env.run(&["backup"]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(&format!(
+            "sales.customers left out of this backup: it has temporary partitions (customers_{job})"
+        )),
+        "{err}"
+    );
+    let sent = last_backup_sent(&env);
+    assert!(
+        sent.contains("`orders`") && !sent.contains("customers"),
+        "{sent}"
+    );
+}
+
+#[test]
+fn a_temporary_partition_appearing_after_planning_is_left_out_on_a_second_plan() {
+    // BACKUP refuses the whole statement without naming the table (BackupHandler.java:419-421):
+    // the run plans once more, discovery sees the temporary partition and leaves that table out,
+    // and the rest of the database is still backed up
+    if skip_on_real_cluster("temp_partition_after_planning") {
+        return;
+    }
+    let env = Env::with(at("3.3.5"), "");
+    env.run_ok(&["init"], 0);
+    env.sim.on_statement(
+        "^SELECT `label`, `started_at`, `heartbeat_at`",
+        Box::new(|sim| {
+            sim.begin_insert_overwrite("sales", "orders", &["p20260102"])
+                .unwrap();
+        }),
+    );
+    let o = env.run(&["backup"]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("planning once more"), "{err}");
+    assert!(
+        err.contains("sales.orders left out of this backup: it has temporary partitions"),
+        "{err}"
+    );
+    let sent = last_backup_sent(&env);
+    assert!(
+        sent.contains("`customers`") && !sent.contains("orders"),
+        "{sent}"
+    );
+    let h = env.history();
+    assert!(
+        h.iter().any(|r| r.2 == "FINISHED" && r.1 == "full"),
+        "{h:?}"
+    );
+}
+
+#[test]
+fn restoring_a_table_left_out_since_its_last_backup_says_so() {
+    // the chain ends at the table's last backup; a later run that left it out means the
+    // restore is older than the --timestamp asked for: a warning names that run
+    if skip_on_real_cluster("restore_left_out_warning") {
+        return;
+    }
+    let env = Env::with(at("3.3.5"), "");
+    env.run_ok(&["init"], 0);
+    env.run_ok(&["backup"], 0);
+    let full = last(&env).0;
+    env.sim
+        .add_temp_partition(
+            "sales",
+            "orders",
+            &PartitionSpec::less_than("tp1", "2026-01-02"),
+        )
+        .unwrap();
+    env.sim.load("sales", "customers", "customers", 1).unwrap();
+    let o = env.run(&["backup"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let left = env
+        .history()
+        .into_iter()
+        .find(|r| r.0.contains("_left"))
+        .unwrap()
+        .0;
+    let now = env.query("SELECT NOW()")[0][0].clone().unwrap();
+    env.sim.drop_table("sales", "orders").unwrap();
+    let o = env.run(&[
+        "restore",
+        "--table",
+        "sales.orders",
+        "--timestamp",
+        &now[..19],
+    ]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains(&format!(
+            "sales.orders was left out of the backup run {left}"
+        )) && err.contains(&format!("restored as of its last backup {full}")),
+        "{err}"
+    );
+}
+
+/// An initialised cluster whose sales.orders holds a temporary partition `tp1`.
+fn with_temp_partition(release: &str) -> Env {
+    let env = Env::with(at(release), "");
     env.run_ok(&["init"], 0);
     env.sim
         .add_temp_partition(
@@ -425,6 +753,46 @@ fn temporary_partitions_are_seen_without_partitions_meta() {
             &PartitionSpec::less_than("tp1", "2026-01-02"),
         )
         .unwrap();
+    env
+}
+
+#[test]
+fn a_run_that_loses_the_claim_records_no_left_out_row() {
+    // the `_left` FAILED row is written after the database's claim: a run refused with exit 4
+    // (another live run holds the database) leaves the history as it found it
+    if skip_on_real_cluster("left_out_after_claim") {
+        return;
+    }
+    let env = with_temp_partition("3.3.5");
+    env.sim
+        .execute("INSERT INTO ops.backup_history (label, database_name, backup_type, status, repository, started_at, heartbeat_at) VALUES ('bbr_sales_other', 'sales', 'full', 'RUNNING', 'backup_repo', NOW(), NOW())")
+        .unwrap();
+    let o = env.run(&["backup"]);
+    assert_eq!(o.status.code(), Some(4), "{}", stderr(&o));
+    let h = env.history();
+    assert!(h.iter().all(|r| !r.0.contains("_left")), "{h:?}");
+    // once the other run is gone, the left-out table is recorded with this run's backup
+    env.sim
+        .execute("DELETE FROM ops.backup_history WHERE label = 'bbr_sales_other'")
+        .unwrap();
+    let o = env.run(&["backup"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let h = env.history();
+    assert_eq!(
+        h.iter().filter(|r| r.0.contains("_left")).count(),
+        1,
+        "{h:?}"
+    );
+}
+
+#[test]
+fn temporary_partitions_are_seen_without_partitions_meta() {
+    // 2.5 has no partitions_meta and SHOW PARTITIONS omits temporary partitions: SHOW TEMPORARY
+    // PARTITIONS finds them, so the table is left out instead of failing the database's BACKUP
+    if skip_on_real_cluster("temporary_partitions_2_5") {
+        return;
+    }
+    let env = with_temp_partition("2.5.22");
     let o = env.run(&["backup"]);
     let err = stderr(&o);
     assert_eq!(o.status.code(), Some(1), "{err}");
@@ -439,13 +807,8 @@ fn temporary_partitions_are_seen_without_partitions_meta() {
     );
 }
 
-#[test]
-fn fingerprints_recorded_by_the_previous_algorithm_cause_no_storm() {
-    // a history written before `v2:` fingerprints: the base's values are compared with the legacy
-    // part, so nothing is taken whole, the log says why once per table, and the run records v2
-    if skip_on_real_cluster("legacy_fingerprints") {
-        return;
-    }
+/// A 3.3 cluster with one full backup whose history was written before `v2:` fingerprints existed.
+fn backed_up_before_the_upgrade() -> Env {
     use starrocks_bbr::fingerprint::{legacy, ColumnDef};
     let env = Env::with(at("3.3.5"), "");
     env.run_ok(&["init"], 0);
@@ -470,23 +833,66 @@ fn fingerprints_recorded_by_the_previous_algorithm_cause_no_storm() {
         );
         set_fingerprint(&env, table, &legacy(&cols, &keys));
     }
+    env
+}
+
+#[test]
+fn fingerprints_recorded_by_the_previous_algorithm_take_each_table_whole_once() {
+    // a history written before `v2:` fingerprints cannot be compared (that format did not cover
+    // COMMENT, DEFAULT, ...): each table is taken whole once, the log says why per table, and
+    // the run records v2 so the next run is incremental again
+    if skip_on_real_cluster("legacy_fingerprints") {
+        return;
+    }
+    let env = backed_up_before_the_upgrade();
     env.sim.load("sales", "orders", "p20260101", 1).unwrap();
     let o = env.run(&["backup"]);
     let (out, err) = (String::from_utf8_lossy(&o.stdout), stderr(&o));
     assert_eq!(o.status.code(), Some(0), "{err}");
-    assert!(out.contains("FINISHED (incremental, 1 partitions"), "{out}");
-    assert!(err.contains("sales.orders: the last backup recorded an older schema fingerprint; compared on columns and keys only (unchanged)"), "{err}");
+    let sent = last_backup_sent(&env);
+    assert!(
+        sent.contains("`orders`") && sent.contains("`customers`") && !sent.contains("PARTITION"),
+        "{sent}"
+    );
+    for t in ["sales.orders", "sales.customers"] {
+        assert!(err.contains(&format!("{t}: the last backup recorded an older-format schema fingerprint that cannot be compared")), "{err}");
+    }
+    assert!(out.contains("FINISHED (incremental"), "{out}");
     let fps = env.query("SELECT DISTINCT schema_fingerprint FROM ops.backup_partitions WHERE label = (SELECT MAX(label) FROM ops.backup_history WHERE status = 'FINISHED' AND label LIKE 'bbr_sales_%')");
     assert!(
         fps.iter()
             .all(|r| r[0].as_deref().is_some_and(|f| f.starts_with("v2:"))),
         "{fps:?}"
     );
-    // a change the legacy part sees is still taken whole
-    set_fingerprint(&env, "orders", "0123456789abcdef0123456789abcdef");
+    // once recorded in the current format, back to incrementals
     env.sim.load("sales", "orders", "p20260101", 1).unwrap();
     let out = env.run_ok(&["backup"], 0);
-    assert!(out.contains("FINISHED (incremental, 4 partitions"), "{out}");
+    assert!(out.contains("FINISHED (incremental, 1 partitions"), "{out}");
+}
+
+#[test]
+fn a_comment_changed_after_the_last_pre_upgrade_backup_still_restores() {
+    // the old format never saw COMMENT: comparing on what it covered would have given "old
+    // schema full + new schema incremental", which RESTORE cancels (RestoreJob.java:646-690)
+    if skip_on_real_cluster("legacy_fingerprints_comment") {
+        return;
+    }
+    let env = backed_up_before_the_upgrade();
+    env.query("ALTER TABLE sales.orders MODIFY COLUMN amount COMMENT 'in EUR'");
+    env.sim.load("sales", "orders", "p20260102", 3).unwrap();
+    env.run_ok(&["backup"], 0);
+    assert!(!last_backup_sent(&env).contains("PARTITION"));
+    let want = parts(&env, "sales", "orders");
+    let target = (snapshot_at(&env, &last(&env).0) + chrono::Duration::seconds(1))
+        .format("%Y-%m-%d %H:%M:%S")
+        .to_string();
+    env.sim.drop_table("sales", "orders").unwrap();
+    let out = env.run_ok(
+        &["restore", "--table", "sales.orders", "--timestamp", &target],
+        0,
+    );
+    assert!(out.contains("FINISHED"), "{out}");
+    assert_eq!(parts(&env, "sales", "orders"), want);
 }
 
 /// Rewrites the recorded fingerprint of every manifest row of `table` (backup_partitions is a

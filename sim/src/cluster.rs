@@ -706,7 +706,12 @@ impl Cluster {
     /// The zone SHOW BACKUP/RESTORE/PARTITIONS/REPOSITORIES render times in: the session's, but
     /// a fixed +08:00 from 4.1 (TimeUtils.TIME_ZONE, #66360).
     pub(crate) fn show_zone(&self, s: &Session) -> FixedOffset {
-        self.release.fixed_show_zone().unwrap_or(s.tz)
+        let fixed = match self.opts.fixed_job_time_zone {
+            None => self.release.fixed_show_zone(),
+            Some(true) => FixedOffset::east_opt(8 * 3600),
+            Some(false) => None,
+        };
+        fixed.unwrap_or(s.tz)
     }
 
     /// Whether `information_schema.partitions_meta` exists now.
@@ -2218,12 +2223,25 @@ impl Cluster {
         part: &PartitionSpec,
         temp: bool,
     ) -> Result<(), SimError> {
+        if !self.table(db, t)?.is_partitioned() {
+            return Err(err(ER_PARSE, format!("Table[{t}] is not partitioned")));
+        }
+        self.push_partition(db, t, part, temp)
+    }
+
+    /// Adds a partition without the "partitioned table" check: INSERT OVERWRITE creates its
+    /// temporary partition on unpartitioned tables too (InsertOverwriteJobRunner.java:398-417,
+    /// PartitionUtils.createAndAddTempPartitionsForTable from the source partition ids).
+    pub(crate) fn push_partition(
+        &mut self,
+        db: &str,
+        t: &str,
+        part: &PartitionSpec,
+        temp: bool,
+    ) -> Result<(), SimError> {
         let id = self.next_id();
         let now = self.now;
         let table = self.table_mut(db, t)?;
-        if !table.is_partitioned() {
-            return Err(err(ER_PARSE, format!("Table[{t}] is not partitioned")));
-        }
         if table.partitions.iter().any(|p| p.name == part.name) {
             return Err(err(1517, format!("Duplicate partition name {}", part.name)));
         }

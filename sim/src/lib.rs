@@ -52,6 +52,9 @@ pub struct SimOptions {
     pub partitions_meta: Option<bool>,
     /// `run_mode` = `shared_data` (no BACKUP/RESTORE) instead of `shared_nothing`.
     pub shared_data: bool,
+    /// Overrides whether SHOW BACKUP/RESTORE render times in fixed +08:00 (None: as the release
+    /// does, from 4.1; Some(true): a patch release with that change backported).
+    pub fixed_job_time_zone: Option<bool>,
     /// The only account.
     pub user: String,
     /// Its password ("" = none).
@@ -80,6 +83,7 @@ impl Default for SimOptions {
             job_state_duration: Duration::from_secs(2),
             partitions_meta: None,
             shared_data: false,
+            fixed_job_time_zone: None,
             user: "root".to_string(),
             password: String::new(),
             repository_store: None,

@@ -103,7 +103,7 @@ impl Cluster {
                 upper: p.upper.clone(),
                 values: p.values.clone(),
             };
-            self.add_partition(db, t, &spec, true)?;
+            self.push_partition(db, t, &spec, true)?;
         }
         Ok(job)
     }

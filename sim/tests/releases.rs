@@ -551,3 +551,36 @@ fn insert_overwrite_holds_temporary_partitions_then_replaces_the_partition() {
     assert_ne!(p.id, before);
     assert_eq!(p.visible_version, 2);
 }
+
+#[test]
+fn insert_overwrite_of_an_unpartitioned_table_holds_a_temporary_partition_too() {
+    // InsertOverwriteJobRunner.java:398-417 creates temporary partitions from the source
+    // partition ids whatever the partitioning (PartitionUtils.createAndAddTempPartitionsForTable):
+    // SHOW TEMPORARY PARTITIONS lists it (ShowStmtAnalyzer.java:640-658: no partitioning check),
+    // BackupHandler.java:421 refuses the table meanwhile
+    for release in ["2.5.22", "3.3.5"] {
+        let sim = at(release);
+        list_tables(&sim);
+        sim.create_table("d", "u", &TableSpec::new(&[("id", "BIGINT")]))
+            .unwrap();
+        let mut c = conn(&sim);
+        let job = sim.begin_insert_overwrite("d", "u", &["u"]).unwrap();
+        let temp = rows(&mut c, "SHOW TEMPORARY PARTITIONS FROM d.u");
+        assert_eq!(temp.len(), 1, "{release}");
+        assert_eq!(temp[0][1], Some(format!("u_{job}")), "{release}");
+        assert_eq!(
+            fail(&mut c, "BACKUP SNAPSHOT d.s1 TO repo ON (u)"),
+            (
+                5064,
+                "Do not support backing up table with temp partitions".to_string()
+            ),
+            "{release}"
+        );
+        let old = sim.partitions("d", "u").unwrap()[0].id;
+        sim.finish_insert_overwrite("d", "u", job, 1).unwrap();
+        assert!(rows(&mut c, "SHOW TEMPORARY PARTITIONS FROM d.u").is_empty());
+        let now = sim.partitions("d", "u").unwrap();
+        assert_eq!(now.len(), 1, "{release}");
+        assert_ne!(now[0].id, old, "{release}");
+    }
+}

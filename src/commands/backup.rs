@@ -199,7 +199,7 @@ pub(super) fn backup(cfg: &Config, dry_run: bool, full: bool, out: &mut dyn Writ
             &st.cluster_time,
         )?);
     }
-    finish_dead_restores(&mut c, cfg, &dead, out)?;
+    finish_dead_restores(&mut c, cfg, &dead, &info, out)?;
     // Finish what dead runs left RUNNING before anything new starts (SPEC.md "resumable").
     if !st.resume.is_empty() {
         info!("finishing {} interrupted backup(s) first", st.resume.len());
@@ -217,42 +217,67 @@ pub(super) fn backup(cfg: &Config, dry_run: bool, full: bool, out: &mut dyn Writ
         st.force_full = full;
         st.resume.clear();
     }
-    // Typed, read before the planner consumes the state: named on stderr, exit 1 at the end.
-    let left_out = st.left_out.clone();
-    for l in &left_out {
-        warn!("{}", l.line());
-    }
-    let mut plan = with_catalog(&mut c, cfg, st, Some(&random_suffix()))?;
-    record_cluster(&mut plan, &info);
-    let mut manifest_only = BTreeMap::new();
-    if let Some(dbs) = plan.inputs.get("databases").and_then(|d| d.as_array()) {
-        for d in dbs {
-            if d.get("action").and_then(|a| a.as_str()) == Some("manifest_only") {
-                let field = |k: &str| d.get(k).and_then(|v| v.as_str()).unwrap_or_default();
-                manifest_only.insert(field("label").to_string(), field("base_label").to_string());
-            }
-            if d.get("action").and_then(|a| a.as_str()) == Some("nothing_changed") {
-                writeln!(
-                    out,
-                    "{}: nothing changed since {}, no snapshot needed",
-                    d.get("database").and_then(|v| v.as_str()).unwrap_or("?"),
-                    d.get("base_label")
-                        .and_then(|v| v.as_str())
-                        .unwrap_or("the last backup")
-                )?;
+    // A temporary partition that appears after planning (an INSERT OVERWRITE started) makes
+    // BACKUP refuse the whole database (BackupHandler.java:419-421, the table unnamed): discovery
+    // then sees it and leaves that table out, so the database is planned and run once more.
+    let mut replanned = false;
+    loop {
+        // Typed, read before the planner consumes the state: named on stderr, exit 1 at the end.
+        let left_out = st.left_out.clone();
+        for l in &left_out {
+            warn!("{}", l.line());
+        }
+        let mut plan = with_catalog(&mut c, cfg, st, Some(&random_suffix()))?;
+        record_cluster(&mut plan, &info);
+        let mut manifest_only = BTreeMap::new();
+        if let Some(dbs) = plan.inputs.get("databases").and_then(|d| d.as_array()) {
+            for d in dbs {
+                if d.get("action").and_then(|a| a.as_str()) == Some("manifest_only") {
+                    let field = |k: &str| d.get(k).and_then(|v| v.as_str()).unwrap_or_default();
+                    manifest_only
+                        .insert(field("label").to_string(), field("base_label").to_string());
+                }
+                if d.get("action").and_then(|a| a.as_str()) == Some("nothing_changed") {
+                    writeln!(
+                        out,
+                        "{}: nothing changed since {}, no snapshot needed",
+                        d.get("database").and_then(|v| v.as_str()).unwrap_or("?"),
+                        d.get("base_label")
+                            .and_then(|v| v.as_str())
+                            .unwrap_or("the last backup")
+                    )?;
+                }
             }
         }
+        if plan.is_empty() {
+            return left_out_result(&left_out);
+        }
+        // one job per database, up to parallel_databases at once, then the catalog job
+        let outcome = run_backup_plan(&mut c, cfg, plan, &info);
+        print_jobs(&outcome, &manifest_only, out)?;
+        if !replanned && refused_for_temp_partitions(&outcome) {
+            warn!("a temporary partition appeared after planning (an INSERT OVERWRITE started): planning once more, leaving that table out");
+            replanned = true;
+            st = state::backup_state(&mut c, cfg, &info)?;
+            st.force_full = full;
+            st.resume.clear();
+            continue;
+        }
+        return match outcome.error {
+            Some(e) => Err(e.into()),
+            None => left_out_result(&left_out),
+        };
     }
-    if plan.is_empty() {
-        return left_out_result(&left_out);
-    }
-    // one job per database, up to parallel_databases at once, then the catalog job
-    let outcome = run_backup_plan(&mut c, cfg, plan, &info);
-    print_jobs(&outcome, &manifest_only, out)?;
-    match outcome.error {
-        Some(e) => Err(e.into()),
-        None => left_out_result(&left_out),
-    }
+}
+
+/// Whether a BACKUP of this run was refused because a table had temporary partitions.
+fn refused_for_temp_partitions(outcome: &crate::runner::RunOutcome) -> bool {
+    outcome.jobs.iter().any(|j| {
+        j.status == "FAILED"
+            && j.error
+                .as_deref()
+                .is_some_and(|e| e.contains("Do not support backing up table with temp partitions"))
+    })
 }
 
 /// Auditors see which release rules the plan was made under (release::ClusterInfo).

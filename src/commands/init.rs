@@ -12,6 +12,8 @@ use crate::state;
 
 pub(super) fn init(cfg: &Config, dry_run: bool, out: &mut dyn Write) -> Result<()> {
     let mut c = Cluster::connect(cfg)?;
+    // a shared-data cluster has no BACKUP/RESTORE: refused before anything is created (exit 2)
+    crate::release::detect(&mut c, cfg)?;
     let st = state::init_state(&mut c, cfg)?;
     let plan = plan_init(cfg, &st);
     if dry_run {

@@ -35,6 +35,7 @@ pub(super) fn finish_dead_restores(
     c: &mut Cluster,
     cfg: &Config,
     dead: &[crate::planner::restore::RestoreResume],
+    info: &crate::release::ClusterInfo,
     out: &mut dyn Write,
 ) -> Result<()> {
     if dead.is_empty() {
@@ -46,7 +47,7 @@ pub(super) fn finish_dead_restores(
         serde_json::json!({ "resume": dead }),
         plan_restore_resume(cfg, dead),
     );
-    let outcome = Runner::new(c, cfg).run(&plan);
+    let outcome = Runner::new(c, cfg).with_cluster_info(info).run(&plan);
     for j in &outcome.jobs {
         writeln!(
             out,
@@ -137,7 +138,7 @@ pub(super) fn restore(
             "drop the table if it was partly restored, then run restore again (it starts afresh)",
         );
         if !dry_run {
-            finish_dead_restores(&mut c, cfg, &disc.state.resume, out)?;
+            finish_dead_restores(&mut c, cfg, &disc.state.resume, &info, out)?;
         }
         return Err(e.into());
     }
@@ -152,7 +153,7 @@ pub(super) fn restore(
         .cloned()
         .collect();
     if !dry_run && !others.is_empty() {
-        finish_dead_restores(&mut c, cfg, &others, out)?;
+        finish_dead_restores(&mut c, cfg, &others, &info, out)?;
         disc = state::restore::restore_state(&mut c, cfg, target, target_time)?;
         resolved = resolve(&disc);
         adopt = adoptable(&disc, target, target_time, &resolved)
@@ -162,6 +163,15 @@ pub(super) fn restore(
         disc.state.resume = others;
     }
     let resolved = resolved?;
+    for r in state::left_out_between(&mut c, cfg, target, resolved.as_of, target_time)? {
+        warn!(
+            "{target} was left out of the backup run {} at {}: it is restored as of its last backup {} ({}), not as of {target_time}",
+            r.label,
+            r.started_at.as_deref().unwrap_or("?"),
+            resolved.as_of_label,
+            resolved.as_of
+        );
+    }
     if let Some((row, _)) = &adopt {
         let a = state::restore::observe_adoption(
             &mut c,
@@ -169,6 +179,7 @@ pub(super) fn restore(
             row,
             recorded_chain(row),
             disc.state.target_exists,
+            info.job_time_shift(),
         )?;
         info!(
             "continuing the interrupted restore {} ({}; {} link(s) to restore)",

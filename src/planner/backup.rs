@@ -76,9 +76,6 @@ pub struct PartitionState {
 pub struct TableState {
     pub schema_fingerprint: String,
     pub partitions: Vec<PartitionState>,
-    /// The fingerprint by the previous algorithm (fingerprint::legacy): what a base recorded
-    /// before `v2:` fingerprints existed is compared with this, not with `schema_fingerprint`.
-    pub legacy_fingerprint: String,
     /// Why a change must make the table whole (its restore must come from one snapshot): LIST
     /// tables on 3.4+, tables with several physical partitions per partition.
     pub whole_if_changed: Option<&'static str>,
@@ -142,6 +139,14 @@ pub fn decide_table(state: &TableState, base: Option<Option<&BaseTable>>) -> Tab
         None => TableDecision::Whole("full backup".into()),
         Some(None) => TableDecision::Whole("new table".into()),
         Some(Some(t)) if t.partitions.is_empty() => TableDecision::Whole("new table".into()),
+        Some(Some(t))
+            if !t
+                .fingerprints
+                .iter()
+                .all(|f| crate::fingerprint::is_current(f)) =>
+        {
+            TableDecision::Whole("older-format schema fingerprint: cannot compare".into())
+        }
         Some(Some(t))
             if t.fingerprints
                 .iter()
@@ -348,13 +353,18 @@ pub fn plan_backup_owned(cfg: &Config, state: BackupState, suffix: Option<&str>)
         left_out,
     } = state;
     let mut steps = plan_resume(cfg, &resume);
-    steps.extend(super::left_out::left_out_steps(
+    // Recorded after the database's claim (never by a run that then loses it), or at the end
+    // where the database takes no snapshot.
+    let mut left_steps: BTreeMap<String, Step> = super::left_out::left_out_steps(
         cfg,
         &cluster_time,
         &left_out,
         |db| bases.contains_key(db),
         suffix,
-    ));
+    )
+    .into_iter()
+    .map(|s| (s.database.clone().unwrap_or_default(), s))
+    .collect();
     let mut db_inputs = Vec::new();
 
     let mut by_db: BTreeMap<String, Vec<(TableRef, TableState)>> = BTreeMap::new();
@@ -550,12 +560,10 @@ pub fn plan_backup_owned(cfg: &Config, state: BackupState, suffix: Option<&str>)
                 partitions_in_snapshot: 0,
                 tables: table_inputs,
             });
-            steps.extend(manifest_only_steps(
-                cfg,
-                db,
+            steps.extend(after_claim(
+                manifest_only_steps(cfg, db, &label, base_label.as_deref(), manifest),
+                left_steps.remove(db),
                 &label,
-                base_label.as_deref(),
-                manifest,
             ));
             continue;
         }
@@ -578,17 +586,22 @@ pub fn plan_backup_owned(cfg: &Config, state: BackupState, suffix: Option<&str>)
             partitions_in_snapshot: in_snapshot,
             tables: table_inputs,
         });
-        steps.extend(database_steps(
-            cfg,
-            db,
+        steps.extend(after_claim(
+            database_steps(
+                cfg,
+                db,
+                &label,
+                ty,
+                base_label.as_deref(),
+                objects,
+                manifest,
+                in_snapshot,
+            ),
+            left_steps.remove(db),
             &label,
-            ty,
-            base_label.as_deref(),
-            objects,
-            manifest,
-            in_snapshot,
         ));
     }
+    steps.extend(left_steps.into_values());
     let inputs = BackupInputs {
         cluster_time: &cluster_time,
         repository: &cfg.repository,
@@ -602,6 +615,21 @@ pub fn plan_backup_owned(cfg: &Config, state: BackupState, suffix: Option<&str>)
         serde_json::to_value(inputs).unwrap_or_default(),
         steps,
     )
+}
+
+/// Puts a database's RecordLeftOut step right after its claim and base check, under the job's
+/// label: a run that loses the claim (exit 4) skips it, so it never writes a FAILED `_left` row
+/// for a run that did not happen, and concurrent runs do not duplicate it.
+fn after_claim(mut db_steps: Vec<Step>, left: Option<Step>, label: &str) -> Vec<Step> {
+    if let Some(mut left) = left {
+        left.label = Some(label.to_string());
+        let at = db_steps
+            .iter()
+            .position(|s| s.kind == StepKind::CheckBase)
+            .map_or(0, |i| i + 1);
+        db_steps.insert(at, left);
+    }
+    db_steps
 }
 
 /// Manifest rows rendered into one multi-row INSERT per [`MANIFEST_CHUNK`] rows as they come.

@@ -49,15 +49,15 @@ fn base_table(rows: &[ManifestRow]) -> BaseTable {
 #[test]
 fn decide_table_cases() {
     let ts = TableState {
-        schema_fingerprint: "f1".into(),
+        schema_fingerprint: "v2:f1".into(),
         partitions: vec![part("p1", 1, 2), part("p2", 2, 5)],
         ..TableState::default()
     };
-    let same = base_table(&[row("t", "p1", 1, 2, "f1"), row("t", "p2", 2, 5, "f1")]);
-    let loaded = base_table(&[row("t", "p1", 1, 1, "f1"), row("t", "p2", 2, 5, "f1")]);
-    let truncated = base_table(&[row("t", "p1", 9, 2, "f1"), row("t", "p2", 2, 5, "f1")]);
-    let schema = base_table(&[row("t", "p1", 1, 2, "f0"), row("t", "p2", 2, 5, "f0")]);
-    let new_part = base_table(&[row("t", "p1", 1, 2, "f1")]);
+    let same = base_table(&[row("t", "p1", 1, 2, "v2:f1"), row("t", "p2", 2, 5, "v2:f1")]);
+    let loaded = base_table(&[row("t", "p1", 1, 1, "v2:f1"), row("t", "p2", 2, 5, "v2:f1")]);
+    let truncated = base_table(&[row("t", "p1", 9, 2, "v2:f1"), row("t", "p2", 2, 5, "v2:f1")]);
+    let schema = base_table(&[row("t", "p1", 1, 2, "v2:f0"), row("t", "p2", 2, 5, "v2:f0")]);
+    let new_part = base_table(&[row("t", "p1", 1, 2, "v2:f1")]);
     let empty = BaseTable::default();
     let cases: Vec<(Option<Option<&BaseTable>>, TableDecision)> = vec![
         (None, TableDecision::Whole("full backup".into())),
@@ -111,28 +111,15 @@ fn decide_table_cases() {
         decide_table(&list, Some(Some(&new_part))),
         TableDecision::Whole("list".into())
     );
-    // a base recorded by the previous fingerprint algorithm is compared with the legacy part
-    let v2 = TableState {
-        schema_fingerprint: "v2:new".into(),
-        legacy_fingerprint: "f1".into(),
-        ..ts.clone()
-    };
-    assert_eq!(
-        decide_table(&v2, Some(Some(&same))),
-        TableDecision::Unchanged
-    );
-    assert_eq!(
-        decide_table(&v2, Some(Some(&schema))),
-        TableDecision::Whole("schema changed".into())
-    );
-    let v2_base = base_table(&[
-        row("t", "p1", 1, 2, "v2:old"),
-        row("t", "p2", 2, 5, "v2:old"),
-    ]);
-    assert_eq!(
-        decide_table(&v2, Some(Some(&v2_base))),
-        TableDecision::Whole("schema changed".into())
-    );
+    // a base recorded by the previous fingerprint algorithm cannot be compared: whole once
+    let old = base_table(&[row("t", "p1", 1, 2, "f1"), row("t", "p2", 2, 5, "f1")]);
+    let mixed = base_table(&[row("t", "p1", 1, 2, "v2:f1"), row("t", "p2", 2, 5, "f1")]);
+    for base in [&old, &mixed] {
+        assert_eq!(
+            decide_table(&ts, Some(Some(base))),
+            TableDecision::Whole("older-format schema fingerprint: cannot compare".into())
+        );
+    }
 }
 
 #[test]
@@ -198,7 +185,7 @@ fn state(base: bool) -> BackupState {
     s.tables.insert(
         TableRef::parse("sales.orders").unwrap(),
         TableState {
-            schema_fingerprint: "fo".into(),
+            schema_fingerprint: "v2:fo".into(),
             partitions: vec![part("p1", 1, 2), part("p2", 2, 1)],
             ..TableState::default()
         },
@@ -206,7 +193,7 @@ fn state(base: bool) -> BackupState {
     s.tables.insert(
         TableRef::parse("sales.customers").unwrap(),
         TableState {
-            schema_fingerprint: "fc".into(),
+            schema_fingerprint: "v2:fc".into(),
             partitions: vec![part("customers", 3, 1)],
             ..TableState::default()
         },
@@ -217,9 +204,9 @@ fn state(base: bool) -> BackupState {
             BaseBackup::from_rows(
                 "base",
                 vec![
-                    row("orders", "p1", 1, 1, "fo"),
-                    row("orders", "p2", 2, 1, "fo"),
-                    row("customers", "customers", 3, 1, "fc"),
+                    row("orders", "p1", 1, 1, "v2:fo"),
+                    row("orders", "p2", 2, 1, "v2:fo"),
+                    row("customers", "customers", 3, 1, "v2:fc"),
                 ],
             ),
         );
@@ -256,7 +243,7 @@ fn full_plan() {
         "{tables}"
     );
     assert!(
-        tables.contains("'orders', 'fo', 1, 1, 2, 1, 'whole table (full backup)'"),
+        tables.contains("'orders', 'v2:fo', 1, 1, 2, 1, 'whole table (full backup)'"),
         "{tables}"
     );
     let backup = p.steps[5].sql.as_deref().unwrap();
@@ -291,7 +278,7 @@ fn incremental_plan() {
     assert_eq!(manifest.len(), 2);
     // lean: only the changed partition, and one delta (not complete) row for its table
     assert!(
-        manifest[0].contains("'orders', 'fo', 0, 0, 2, 2, 'changed partitions'"),
+        manifest[0].contains("'orders', 'v2:fo', 0, 0, 2, 2, 'changed partitions'"),
         "{}",
         manifest[0]
     );
@@ -383,7 +370,7 @@ fn only_dropped_partitions_give_a_manifest_only_record() {
             .sql
             .as_deref()
             .unwrap()
-            .contains("'orders', 'fo', 0, 0, 1, 1, 'partitions dropped'"));
+            .contains("'orders', 'v2:fo', 0, 0, 1, 1, 'partitions dropped'"));
         let running = p.steps[0].sql.as_deref().unwrap();
         assert!(
             running.contains("'incremental'") && running.contains("'base', 0, '[]'"),

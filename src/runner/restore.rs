@@ -187,10 +187,7 @@ impl Runner<'_> {
             .is_empty();
         let rs = self.read(step, &show_restore_sql(&db), "reading SHOW RESTORE")?;
         // CreateTime in the session zone, by the release's rule (4.1: fixed +08:00)
-        let last = crate::state::restore::show_restore_job(&rs).map(|mut j| {
-            j.create_time = j.create_time.map(|t| t + self.fe_time_shift);
-            j
-        });
+        let last = crate::state::restore::show_restore_job(&rs, self.fe_time_shift);
         let progress = judge(
             &r.links,
             r.current_label.as_deref(),
@@ -256,12 +253,8 @@ impl Runner<'_> {
                 return Ok(Some(RestoreRow {
                     state: rs.get(i, "State").unwrap_or_default(),
                     status: rs.get(i, "Status").unwrap_or_default(),
-                    // in the session zone, by the release's rule (4.1: fixed +08:00)
-                    create_time: rs
-                        .get(i, "CreateTime")
-                        .as_deref()
-                        .and_then(parse_time)
-                        .map(|t| t + self.fe_time_shift),
+                    // in the session zone (calibrated after our RESTORE, else the release rule)
+                    create_time: self.job_time(rs.get(i, "CreateTime")),
                 }));
             }
         }
@@ -285,6 +278,7 @@ impl Runner<'_> {
             .query_retry(&mark, &crate::planner::idempotent(self.cfg))
             .map_err(|e| e.into_bbr("recording the current RESTORE in restore_history"))?;
         let sent_after = self.now()?;
+        self.submitted_at = Some(sent_after);
         for attempt in 1..=step.retry.attempts.max(1) {
             match self.cluster.query_retry(&sql, &step.retry) {
                 Ok(_) => {

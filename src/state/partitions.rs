@@ -29,6 +29,24 @@ impl PartitionType {
         }
     }
 
+    /// From SHOW CREATE TABLE, for a table without partitions (an automatic-partitioned table
+    /// before its first load has no partitions_meta row to read the type from).
+    /// ListPartitionInfo.toSql (ListPartitionInfo.java:388-392) writes `PARTITION BY LIST(` and, for
+    /// automatic LIST, `PARTITION BY (`; RANGE and expression partitioning (`date_trunc(...)`,
+    /// ExpressionRangePartitionInfo.java:229) write anything else.
+    pub fn from_create_table(ddl: &str) -> PartitionType {
+        let upper = ddl.to_ascii_uppercase();
+        let Some(at) = upper.find("PARTITION BY") else {
+            return PartitionType::Unpartitioned;
+        };
+        let rest = upper[at + "PARTITION BY".len()..].trim_start();
+        if rest.starts_with("LIST") || rest.starts_with('(') {
+            PartitionType::List
+        } else {
+            PartitionType::Range
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             PartitionType::Unpartitioned => "unpartitioned",
@@ -69,6 +87,7 @@ pub fn fold_physical(parts: &mut Vec<PartitionState>) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::strategy::Strategy as _;
 
     fn p(name: &str, id: i64, v: i64) -> PartitionState {
         PartitionState {
@@ -114,6 +133,102 @@ mod tests {
         let mut c = vec![p("a", 5, 3), p("a", 7, 3)];
         fold_physical(&mut c);
         assert_ne!(a, c);
+    }
+
+    /// One change to the physical partitions of partition `a`, as StarRocks makes them: a load
+    /// bumps one physical version, a new physical partition gets a larger id and version >= 1,
+    /// TRUNCATE / INSERT OVERWRITE replace every id with larger ones.
+    #[derive(Debug, Clone)]
+    enum Change {
+        Load(usize),
+        AddPhysical(i64),
+        Replace,
+    }
+
+    fn apply(state: &mut Vec<(i64, i64)>, next_id: &mut i64, c: &Change) {
+        match c {
+            Change::Load(i) => {
+                let k = i % state.len();
+                state[k].1 += 1;
+            }
+            Change::AddPhysical(v) => {
+                *next_id += 1;
+                state.push((*next_id, *v));
+            }
+            Change::Replace => {
+                for s in state.iter_mut() {
+                    *next_id += 1;
+                    *s = (*next_id, 1);
+                }
+            }
+        }
+    }
+
+    fn fold(state: &[(i64, i64)]) -> (i64, i64) {
+        let mut rows: Vec<PartitionState> = state.iter().map(|&(id, v)| p("a", id, v)).collect();
+        fold_physical(&mut rows);
+        (rows[0].id, rows[0].visible_version)
+    }
+
+    proptest::proptest! {
+        /// Distinct physical states reached by real changes never fold to the same pair: the
+        /// tool would otherwise take a changed partition for unchanged.
+        #[test]
+        fn any_real_change_changes_the_fold(
+            start in proptest::collection::vec(1i64..5, 1..4),
+            changes in proptest::collection::vec(
+                proptest::prop_oneof![
+                    (0usize..8).prop_map(Change::Load),
+                    (1i64..4).prop_map(Change::AddPhysical),
+                    proptest::strategy::Just(Change::Replace),
+                ],
+                1..6,
+            ),
+        ) {
+            let mut next_id = 100;
+            let mut state: Vec<(i64, i64)> = start
+                .iter()
+                .map(|&v| {
+                    next_id += 1;
+                    (next_id, v)
+                })
+                .collect();
+            let mut seen = vec![fold(&state)];
+            for c in &changes {
+                apply(&mut state, &mut next_id, c);
+                let now = fold(&state);
+                proptest::prop_assert!(!seen.contains(&now), "{changes:?} gave {now:?} again");
+                seen.push(now);
+            }
+        }
+    }
+
+    #[test]
+    fn partition_type_from_create_table() {
+        for (ddl, want) in [
+            (
+                "CREATE TABLE t (id INT) DUPLICATE KEY(id) DISTRIBUTED BY HASH(id)",
+                PartitionType::Unpartitioned,
+            ),
+            (
+                "CREATE TABLE t (...)\nPARTITION BY (`city`)\nDISTRIBUTED BY",
+                PartitionType::List,
+            ),
+            (
+                "CREATE TABLE t (...)\nPARTITION BY LIST(`city`)\n(PARTITION p VALUES IN (\"bj\"))",
+                PartitionType::List,
+            ),
+            (
+                "CREATE TABLE t (...)\nPARTITION BY RANGE(`dt`)\n()",
+                PartitionType::Range,
+            ),
+            (
+                "CREATE TABLE t (...)\nPARTITION BY date_trunc('day', dt)\n",
+                PartitionType::Range,
+            ),
+        ] {
+            assert_eq!(PartitionType::from_create_table(ddl), want, "{ddl}");
+        }
     }
 
     #[test]

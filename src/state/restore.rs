@@ -135,25 +135,32 @@ pub fn resumes(rows: &[RestoreRow]) -> Vec<RestoreResume> {
 }
 
 /// SHOW RESTORE FROM db: the database's last job, if it is a RESTORE (the FE keeps one job per
-/// database), as [`judge`] reads it.
+/// database), as [`judge`] reads it; `fe_time_shift` (release::ClusterInfo::job_time_shift)
+/// puts its CreateTime in the session zone.
 pub fn last_restore_job(
     c: &mut Cluster,
     cfg: &Config,
     db: &str,
+    fe_time_shift: chrono::Duration,
 ) -> Result<Option<ShowRestoreJob>, BbrError> {
     let rs = q(c, cfg, &show_restore_sql(db), "reading SHOW RESTORE")?;
-    Ok(show_restore_job(&rs))
+    Ok(show_restore_job(&rs, fe_time_shift))
 }
 
-/// The newest row of a SHOW RESTORE answer (should a version list more than one).
-pub fn show_restore_job(rs: &ResultSet) -> Option<ShowRestoreJob> {
+/// The newest row of a SHOW RESTORE answer (should a version list more than one), its
+/// CreateTime shifted into the session zone (4.1 renders fixed +08:00).
+pub fn show_restore_job(rs: &ResultSet, fe_time_shift: chrono::Duration) -> Option<ShowRestoreJob> {
     (0..rs.rows.len())
         .map(|i| ShowRestoreJob {
             label: rs.get(i, "Label").unwrap_or_default(),
             timestamp: rs.get(i, "Timestamp").unwrap_or_default(),
             state: rs.get(i, "State").unwrap_or_default(),
             status: rs.get(i, "Status").unwrap_or_default(),
-            create_time: rs.get(i, "CreateTime").as_deref().and_then(parse_time),
+            create_time: rs
+                .get(i, "CreateTime")
+                .as_deref()
+                .and_then(parse_time)
+                .map(|t| t + fe_time_shift),
         })
         .max_by_key(|j| j.create_time)
 }
@@ -165,8 +172,9 @@ pub fn observe_adoption(
     row: &RestoreRow,
     chain: Vec<ChainEntry>,
     table_exists: bool,
+    fe_time_shift: chrono::Duration,
 ) -> Result<Adoption, BbrError> {
-    let last = last_restore_job(c, cfg, &row.database)?;
+    let last = last_restore_job(c, cfg, &row.database, fe_time_shift)?;
     let links: Vec<LinkRef> = chain
         .iter()
         .map(|e| LinkRef {
