@@ -71,6 +71,14 @@ pub enum Cmd {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Apply `retention`: expire every snapshot no restore point of the last keep_days needs.
+    Expire {
+        #[command(flatten)]
+        common: Common,
+        /// Print the plan as JSON; send only SELECT/SHOW.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Rebuild a lost ops database (history) from the newest catalog snapshot in the repository.
     Recover {
         #[command(flatten)]

@@ -172,6 +172,8 @@ struct RawConfig {
     full_every_days: u32,
     #[serde(default = "default_parallel_databases")]
     parallel_databases: u32,
+    #[serde(default)]
+    retention: Option<Retention>,
     /// Patterns left out of `db.*` entries of `tables`.
     #[serde(default)]
     exclude: Vec<String>,
@@ -193,6 +195,14 @@ fn default_parallel_databases() -> u32 {
 
 fn default_max_restore_jobs() -> u32 {
     8
+}
+
+/// `retention: { keep_days: N }`: every point in time of the last N days stays restorable; without
+/// it `expire` never expires anything.
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Retention {
+    pub keep_days: u32,
 }
 
 /// A configured table, `db.table`.
@@ -253,6 +263,7 @@ pub struct Config {
     pub full_every_days: u32,
     /// Databases whose jobs run at once (one thread and connection each).
     pub parallel_databases: u32,
+    pub retention: Option<Retention>,
     /// `tables:` entries with a wildcard, expanded against the cluster at run time
     /// (`state::expand_table_patterns`, then [`Config::with_found_tables`]).
     pub patterns: Vec<TablePattern>,
@@ -484,6 +495,12 @@ impl Config {
                 "must be at least 1 (1 = one database at a time)".into(),
             ));
         }
+        if raw.retention.is_some_and(|r| r.keep_days == 0) {
+            return Err(bad(
+                "retention.keep_days",
+                "must be at least 1 (a window of 0 days would keep no restore point)".into(),
+            ));
+        }
         Ok(Config {
             path: path.to_path_buf(),
             connection: raw.connection,
@@ -498,6 +515,7 @@ impl Config {
             max_restore_jobs: raw.max_restore_jobs,
             full_every_days: raw.full_every_days,
             parallel_databases: raw.parallel_databases,
+            retention: raw.retention,
             patterns,
             exclude,
             metrics_file: raw.metrics_file,

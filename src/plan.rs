@@ -16,6 +16,7 @@ pub enum Command {
     Init,
     Backup,
     Restore,
+    Expire,
     Recover,
 }
 
@@ -67,6 +68,19 @@ pub enum StepKind {
     /// Restore continuing a dead run: look its current job up by label in SHOW RESTORE and wait
     /// for its end; decides which links StarRocks already ran.
     ResumeRestore,
+    /// Expire: mark one snapshot's history row EXPIRED, with a note saying what becomes of its
+    /// snapshot (`DROP SNAPSHOT pending` = the intent, recorded before anything is deleted).
+    ExpireRecord,
+    /// Expire: delete the manifest rows of an expired snapshot.
+    DeleteManifest,
+    /// Expire: `DROP SNAPSHOT <label> ON <repo>` (4.2+). A snapshot already gone counts as dropped.
+    DropSnapshot,
+    /// Expire: change the EXPIRED row's note to what was done (dropped, or delete by hand).
+    RecordDropped,
+    /// Expire: delete restore_history rows that ended before the retention window.
+    DeleteRestoreHistory,
+    /// Expire: delete our claim row (and claim rows of dead expire runs).
+    ReleaseClaim,
     /// Recover: RESTORE every ops table from the chosen catalog snapshot.
     RestoreCatalog,
     /// Recover: compare the restored history with SHOW SNAPSHOT ON the repository; FINISHED rows
@@ -117,6 +131,11 @@ pub enum Details {
     /// Finalize: the SQL is a template; `${...}` placeholders are filled from the job's outcome,
     /// each value quoted by sql::literal.
     Finalize { placeholders: Vec<String> },
+    /// Expire steps on one snapshot: its label and the repository it was written to.
+    Snapshot {
+        snapshot: String,
+        repository: String,
+    },
     /// Free-form typed data for kinds added later (restore).
     Other(serde_json::Value),
 }

@@ -24,6 +24,7 @@ use crate::signals;
 use crate::sql::{literal, opt_literal};
 use crate::state::{cluster_now, parse_time};
 
+mod expire;
 pub mod parallel;
 mod recover;
 mod restore;
@@ -55,6 +56,8 @@ pub struct JobReport {
 pub struct RunOutcome {
     pub jobs: Vec<JobReport>,
     pub error: Option<BbrError>,
+    /// Expire: snapshots StarRocks refused to drop (label, its answer), left to the operator.
+    pub refused_drops: Vec<(String, String)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -93,6 +96,8 @@ pub struct Runner<'a> {
     cfg: &'a Config,
     /// The plan's command: decides which history table RUNNING rows and Finalize write.
     command: Command,
+    /// Expire: drops StarRocks refused (label, answer).
+    refused_drops: Vec<(String, String)>,
     /// Added to SHOW BACKUP times to get them in the session zone (4.1: fixed +08:00).
     fe_time_shift: chrono::Duration,
     /// Session NOW() read just before this run sent its latest BACKUP/RESTORE: the job's
@@ -106,6 +111,7 @@ impl<'a> Runner<'a> {
             cluster,
             cfg,
             command: Command::Backup,
+            refused_drops: Vec::new(),
             fe_time_shift: chrono::Duration::zero(),
             submitted_at: None,
         }
@@ -219,6 +225,20 @@ impl<'a> Runner<'a> {
                         job.error = Some(e);
                         job.done = true;
                     }
+                    // An expire job (no Finalize: a catalog backup appended to the plan has one).
+                    _ if self.command == Command::Expire
+                        && !plan.steps.iter().any(|s| {
+                            s.kind == StepKind::Finalize && s.label.as_deref() == Some(&label)
+                        }) =>
+                    {
+                        // Nothing to finalize: every row already says what happened to it (a
+                        // pending drop is completed by the next run). Give the database back.
+                        if job.recorded {
+                            self.withdraw(step, &label);
+                        }
+                        job.error = Some(e);
+                        job.done = true;
+                    }
                     _ => {
                         if job.recorded && !job.finalized && !job.keep_running {
                             job.outcome = Some(Outcome::Failed(e.what.clone()));
@@ -296,6 +316,7 @@ impl<'a> Runner<'a> {
                     .unwrap_or(0),
             });
         }
+        out.refused_drops = std::mem::take(&mut self.refused_drops);
         log_summary(&out.jobs, run_start.elapsed());
         out
     }
@@ -308,6 +329,9 @@ impl<'a> Runner<'a> {
                 Ok(())
             }
             StepKind::CheckTargetAbsent => self.check_target_absent(step, label, job),
+            StepKind::DropSnapshot => self.drop_snapshot(step, label, job),
+            StepKind::RecordDropped => self.record_dropped(step),
+            StepKind::ReleaseClaim => self.release_claim(step, job),
             StepKind::RestoreSnapshot => self.restore_snapshot(step, label, job),
             StepKind::PollRestore => self.poll_restore(step, label, job),
             StepKind::AdoptRestore => self.adopt_restore(step, job),

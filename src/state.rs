@@ -18,6 +18,7 @@ use crate::planner::init::InitState;
 pub mod catalog;
 mod manifest;
 pub use manifest::{backup_records, bases, check_schema, table_records};
+pub mod expire;
 pub mod partitions;
 pub mod recover;
 pub mod restore;
@@ -633,6 +634,10 @@ pub(crate) fn resumable(
     let now = parse_time(cluster_time);
     let mut out = Vec::new();
     let mut shown: BTreeMap<String, ResultSet> = BTreeMap::new();
+    // An expire claim is no backup: the next `expire` clears it (planner::expire).
+    let running = running
+        .into_iter()
+        .filter(|r| r.backup_type != crate::planner::expire::EXPIRE_CLAIM_TYPE);
     for r in running {
         let beat = r
             .heartbeat_at

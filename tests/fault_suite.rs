@@ -2381,3 +2381,7 @@ fn parallel_drop_case(pattern: &str, when: When) -> Vec<String> {
     assert_no_secret(&env.sim, &[]);
     p
 }
+// Expire (issue 13)
+
+#[path = "fault_suite/expire.rs"]
+mod expire;

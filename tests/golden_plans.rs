@@ -290,6 +290,50 @@ fn same_state_same_time_gives_identical_plan() {
     assert_eq!(a, b);
 }
 
+/// The expire plan on a 4.2 cluster (DROP SNAPSHOT): four daily backups, the third `--full` (a
+/// whole-table record every later restore folds from), keep_days 1: the first two are needed by no
+/// restore point of the last day.
+#[test]
+fn expire_golden_plan() {
+    if skip_on_real_cluster("expire_golden_plan") {
+        return;
+    }
+    let env = Env::golden_with(
+        starrocks_sim::SimOptions {
+            drop_snapshot: true,
+            ..sim_options()
+        },
+        "retention: { keep_days: 1 }\n",
+    );
+    env.run_ok(&["init"], 0);
+    let mut labels = Vec::new();
+    for day in 0..4 {
+        if day > 0 {
+            env.sim.advance(std::time::Duration::from_secs(86_400));
+            env.sim.load("sales", "orders", "p20260102", 3).unwrap();
+        }
+        // a whole-table record on day 2: with lean manifests what precedes it can expire
+        let args: &[&str] = if day == 2 {
+            &["backup", "--full"]
+        } else {
+            &["backup"]
+        };
+        labels.push(apply_as_backed_up(&env, &dry_run_args(&env, args)));
+    }
+    env.sim.advance(std::time::Duration::from_secs(3_600));
+    let plan = dry_run(&env, "expire");
+    let v: serde_json::Value = serde_json::from_str(&plan).unwrap();
+    let drops: Vec<&str> = v["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["kind"] == "DropSnapshot")
+        .map(|s| s["details"]["snapshot"].as_str().unwrap())
+        .collect();
+    assert_eq!(drops, vec![labels[0].as_str(), labels[1].as_str()]);
+    check_golden("expire.json", &plan);
+}
+
 /// Tables left out of a run (planner::left_out): a LIST-partitioned table on 3.1 and a configured
 /// table that does not exist; the rest of the database is still backed up.
 #[test]

@@ -1,8 +1,9 @@
-//! `cargo bench --bench scale [-- --smoke] [-- --cases backup,list,poll,restore,rolling,parallel]`: the scale
+//! `cargo bench --bench scale [-- --smoke] [-- --cases backup,list,poll,restore,rolling,parallel,expire]`: the scale
 //! benchmark of docs/BENCHMARKS.md. Not a criterion bench: each case runs the real binary once as a
 //! child process against an in-process simulator and prints wall time, peak RSS, CPU and statements.
 
 mod bounded;
+mod expire;
 mod scenario;
 
 use anyhow::Result;
@@ -61,6 +62,14 @@ fn main() -> Result<()> {
     }
     if cases.contains("restore") {
         restore_case(&sizes, &mut log)?;
+    }
+    if cases.contains("expire") {
+        let s = if args.iter().any(|a| a == "--smoke") {
+            expire::ExpireSizes::smoke()
+        } else {
+            expire::ExpireSizes::full()
+        };
+        expire::expire_case(&s, &mut log)?;
     }
     if cases.contains("poll") {
         poll_case(&sizes, &mut log)?;

@@ -1676,6 +1676,9 @@ impl Cluster {
     }
 
     fn drop(&mut self, s: &Session, c: &mut Cur) -> Result<Output, SimError> {
+        if self.drop_snapshot_enabled() && c.eat_kw("SNAPSHOT") {
+            return self.drop_snapshot(c);
+        }
         if c.eat_kw("DATABASE") || c.eat_kw("SCHEMA") {
             let ie = c.eat_kws(&["IF", "EXISTS"]);
             let db = c.ident()?;

@@ -74,6 +74,9 @@ pub(crate) struct Snap {
     /// SQLite rows per (table, partition), with the column names per table.
     pub(crate) rows: BTreeMap<(String, String), Vec<Vec<Value>>>,
     pub(crate) finished: bool,
+    /// 4.2+: the cluster that wrote it (None: written before 4.2) and when its backup finished.
+    pub(crate) cluster_id: Option<String>,
+    pub(crate) finish_time: Option<NaiveDateTime>,
 }
 
 /// A repository and the snapshots written to it.
@@ -151,7 +154,7 @@ pub(crate) struct Job {
 }
 
 impl Job {
-    fn done(&self) -> bool {
+    pub(crate) fn done(&self) -> bool {
         self.cancelled || self.state == FINISHED
     }
 
@@ -358,6 +361,7 @@ impl Cluster {
                             .find(|s| s.label == j.label && s.timestamp == j.timestamp)
                         {
                             s.finished = true;
+                            s.finish_time = Some(at);
                         }
                     });
                 }
@@ -404,6 +408,10 @@ impl Cluster {
             tables,
             rows,
             finished: false,
+            cluster_id: self
+                .drop_snapshot_enabled()
+                .then(|| self.opts.cluster_id.clone()),
+            finish_time: None,
         };
         if let Some(r) = self.repos.get(&j.repo) {
             r.snapshots(|v| v.push(snap));
@@ -750,6 +758,8 @@ impl Cluster {
                     }
                     timeout_s = n;
                 }
+                // 4.2 (PR #78092): recorded in the snapshot's info; expiry is not modelled.
+                "ttl" if self.drop_snapshot_enabled() => {}
                 _ => unknown.push(k.clone()),
             }
         }
@@ -1307,6 +1317,7 @@ impl Cluster {
                 vec![row],
             ));
         }
+        let lifecycle = self.drop_snapshot_enabled();
         let names: Vec<String> = match labels {
             Some(v) => v,
             None => {
@@ -1359,13 +1370,20 @@ impl Cluster {
                 } else {
                     "OK"
                 };
-                vec![
-                    Some(label),
+                let mut row = vec![
+                    Some(label.clone()),
                     Some(stamps.join("\n")),
                     Some(status.to_string()),
-                ]
+                ];
+                if lifecycle {
+                    row.extend(self.lifecycle_columns(repo, &label));
+                }
+                row
             })
             .collect();
+        if lifecycle {
+            return Ok(Output::rows(&crate::snapshots::SHOW_SNAPSHOT_42, rows));
+        }
         Ok(Output::rows(&["Snapshot", "Timestamp", "Status"], rows))
     }
 

@@ -12,6 +12,7 @@ mod jobs;
 mod loads;
 mod release;
 mod server;
+mod snapshots;
 mod sql;
 mod storage;
 mod tls;
@@ -59,6 +60,12 @@ pub struct SimOptions {
     pub user: String,
     /// Its password ("" = none).
     pub password: String,
+    /// The 4.2 snapshot-lifecycle capability (PR #78092): `DROP SNAPSHOT <name> ON <repo> [FORCE]`,
+    /// SHOW SNAPSHOT's ClusterId/FinishTime/TTL/ExpireTime columns, snapshots stamped with
+    /// `cluster_id`. Release 4.2+ has it anyway; true forces it on an earlier release.
+    pub drop_snapshot: bool,
+    /// The id this cluster writes into its snapshots (4.2+); DROP without FORCE refuses others'.
+    pub cluster_id: String,
     /// The remote storage repositories write to. None: storage of its own. Some(handle from
     /// [`Sim::repository_store`] of another cluster): a repository created here with the same
     /// name and location sees that cluster's snapshots (disaster recovery onto a new cluster).
@@ -86,6 +93,8 @@ impl Default for SimOptions {
             fixed_job_time_zone: None,
             user: "root".to_string(),
             password: String::new(),
+            drop_snapshot: false,
+            cluster_id: "sim-cluster-1".to_string(),
             repository_store: None,
             first_id: 10001,
         }
@@ -491,6 +500,12 @@ impl Sim {
         c.opts.release = release.to_string();
         c.release = r;
         Ok(())
+    }
+
+    /// Turns the 4.2 DROP SNAPSHOT capability on or off (an upgrade: older snapshots carry no
+    /// cluster id), like [`SimOptions::drop_snapshot`].
+    pub fn set_drop_snapshot(&self, on: bool) {
+        self.lock().opts.drop_snapshot = on;
     }
 
     /// The release played.

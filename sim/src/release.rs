@@ -73,6 +73,12 @@ impl Release {
         self.at_least(3, 1)
     }
 
+    /// DROP SNAPSHOT, BACKUP's `ttl` and SHOW SNAPSHOT's ClusterId/FinishTime/TTL/ExpireTime: 4.2
+    /// (PR #78092; the patch release that ships it is unverified, STARROCKS.md §6).
+    pub fn has_drop_snapshot(self) -> bool {
+        self.at_least(4, 2)
+    }
+
     /// BACKUP's analyzer refuses LIST-partitioned tables on 3.1–3.3 (#27551, removed by #51993).
     pub fn backup_refuses_list(self) -> bool {
         self.at_least(3, 1) && !self.at_least(3, 4)

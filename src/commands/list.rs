@@ -27,6 +27,8 @@ pub(super) fn list_cmd(cfg: &Config, format: Format, out: &mut dyn Write) -> Res
         .rows
         .iter()
         .map(|r| history::HistoryRow::from_row(r))
+        // EXPIRED rows only on request (SPEC.md: `--status EXPIRED`; the filter hook for `--status`).
+        .filter(|r| r.status != "EXPIRED")
         .collect();
     let entries = list::entries(&rows);
     let text = match format {

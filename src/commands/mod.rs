@@ -11,6 +11,7 @@ use crate::error::BbrError;
 
 mod backup;
 mod check;
+mod expire;
 mod init;
 mod list;
 mod recover;
@@ -48,6 +49,12 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<()> {
             use clap::CommandFactory;
             clap_mangen::Man::new(Cli::command()).render(out)?;
             Ok(())
+        }
+        Cmd::Expire { common, dry_run } => {
+            let cfg = Config::load(&common.config)?;
+            with_metrics(&cfg, "expire", dry_run, || {
+                expire::expire(&cfg, dry_run, out)
+            })
         }
         Cmd::Recover { common, dry_run } => {
             let cfg = Config::load(&common.config)?;

@@ -4,6 +4,7 @@ pub mod backup;
 pub mod base;
 pub mod catalog;
 pub mod chain;
+pub mod expire;
 pub mod history_check;
 pub mod init;
 pub mod left_out;

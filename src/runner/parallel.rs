@@ -42,6 +42,7 @@ pub fn merge(outcomes: Vec<RunOutcome>) -> RunOutcome {
     let mut out = RunOutcome::default();
     for o in outcomes {
         out.jobs.extend(o.jobs);
+        out.refused_drops.extend(o.refused_drops);
         if let Some(e) = o.error {
             if out
                 .error
@@ -95,8 +96,8 @@ pub fn run_per_database(
                                 .with_cluster_info(info)
                                 .run(&part),
                             Err(e) => RunOutcome {
-                                jobs: Vec::new(),
                                 error: Some(e),
+                                ..RunOutcome::default()
                             },
                         },
                     };
@@ -162,8 +163,8 @@ mod tests {
     #[test]
     fn merge_keeps_the_most_serious_error() {
         let with = |e: Option<BbrError>| RunOutcome {
-            jobs: Vec::new(),
             error: e,
+            ..RunOutcome::default()
         };
         let out = merge(vec![
             with(Some(BbrError::job_failed("a failed", "x"))),

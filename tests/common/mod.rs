@@ -128,14 +128,19 @@ impl Env {
 
     /// The demo exactly as fixtures/demo.yaml says (default tuning), for golden plans.
     pub fn golden() -> Env {
-        let sim = Sim::start(sim_options()).unwrap();
+        Self::golden_with(sim_options(), "")
+    }
+
+    /// [`Env::golden`] on a simulator with `opts`, with `extra_config` appended (default tuning).
+    pub fn golden_with(opts: SimOptions, extra_config: &str) -> Env {
+        let sim = Sim::start(opts).unwrap();
         demo_setup(&sim);
         let dir = tempfile::tempdir().unwrap();
         let text = std::fs::read_to_string(repo_root().join("fixtures/demo.yaml"))
             .unwrap()
             .replace("port: 9030", &format!("port: {}", sim.port()));
         let config = dir.path().join("config.yaml");
-        std::fs::write(&config, text).unwrap();
+        std::fs::write(&config, format!("{text}{extra_config}")).unwrap();
         Env { sim, dir, config }
     }
 
@@ -308,6 +313,21 @@ impl Env {
             |sent| sent.iter().any(|s| s.starts_with("SHOW BACKUP")),
             Duration::ZERO,
         );
+    }
+
+    /// `init`, then `days` daily backups of the demo (a day: +24 h and a load into
+    /// orders/p20260102), then +1 h; the history labels, oldest first.
+    pub fn daily_backups(&self, days: usize) -> Vec<String> {
+        self.run_ok(&["init"], 0);
+        for day in 0..days {
+            if day > 0 {
+                self.sim.advance(Duration::from_secs(86_400));
+                self.sim.load("sales", "orders", "p20260102", 3).unwrap();
+            }
+            self.run_ok(&["backup"], 0);
+        }
+        self.sim.advance(Duration::from_secs(3_600));
+        self.history().into_iter().map(|h| h.0).collect()
     }
 
     pub fn backups_sent(&self) -> usize {
