@@ -31,6 +31,11 @@ pub struct Metrics {
     pub backup_duration: BTreeMap<String, i64>,
     /// (database, table) -> RESTORE jobs the newest restore point needs.
     pub restore_jobs_needed: BTreeMap<(String, String), usize>,
+    /// Catalog backups of the ops database (disaster recovery): Unix time the newest FINISHED one
+    /// finished, and whether the newest one FINISHED (1) or FAILED (0). A failed catalog backup
+    /// never fails the run, so this is where an operator's alert sees it.
+    pub catalog_last_success: Option<i64>,
+    pub catalog_last_status: Option<u8>,
 }
 
 /// Writes the file for a finished command; problems are logged, never returned.
@@ -123,6 +128,23 @@ fn from_history(
             m.last_run_status.insert(db.clone(), ok);
         }
     }
+    let ops = [cfg.ops_database.clone()];
+    let is_catalog = |r: &&crate::history::HistoryRow| {
+        crate::planner::catalog::is_catalog_label(&cfg.ops_database, &r.label)
+    };
+    let cat_ok = state::history_rows(&mut c, cfg, &ops, "FINISHED")?;
+    let cat_failed = state::history_rows(&mut c, cfg, &ops, "FAILED")?;
+    let (newest_ok, newest_failed) = (
+        cat_ok.iter().find(is_catalog),
+        cat_failed.iter().find(is_catalog),
+    );
+    m.catalog_last_success = newest_ok.and_then(|r| epoch(&r.finished_at));
+    m.catalog_last_status = match (newest_ok, newest_failed) {
+        (None, None) => None,
+        (Some(_), None) => Some(1),
+        (None, Some(_)) => Some(0),
+        (Some(f), Some(x)) => Some(u8::from(f.started_at >= x.started_at)),
+    };
     for (t, chain) in state::scope::newest_chains(&mut c, cfg)? {
         if let Ok(ch) = chain {
             m.restore_jobs_needed
@@ -146,7 +168,11 @@ pub fn render(m: &Metrics) -> String {
         let _ = writeln!(out, "# HELP {name} {help}");
         let _ = writeln!(out, "# TYPE {name} gauge");
         for (labels, v) in rows {
-            let _ = writeln!(out, "{name}{{{labels}}} {v}");
+            if labels.is_empty() {
+                let _ = writeln!(out, "{name} {v}");
+            } else {
+                let _ = writeln!(out, "{name}{{{labels}}} {v}");
+            }
         }
     };
     let db = |d: &str| format!("database=\"{}\"", esc(d));
@@ -188,6 +214,22 @@ pub fn render(m: &Metrics) -> String {
         m.restore_jobs_needed
             .iter()
             .map(|((d, t), v)| (format!("{},table=\"{}\"", db(d), esc(t)), v.to_string()))
+            .collect(),
+    );
+    family(
+        "starrocks_bbr_catalog_last_success_timestamp_seconds",
+        "Unix time the newest FINISHED catalog backup (the ops database, for recover) finished.",
+        m.catalog_last_success
+            .map(|t| (String::new(), t.to_string()))
+            .into_iter()
+            .collect(),
+    );
+    family(
+        "starrocks_bbr_catalog_last_status",
+        "1 when the newest catalog backup FINISHED, 0 when it FAILED (it never fails the run).",
+        m.catalog_last_status
+            .map(|s| (String::new(), s.to_string()))
+            .into_iter()
             .collect(),
     );
     let cmd = format!("command=\"{}\"", esc(&m.command));

@@ -53,6 +53,20 @@ fn a_failed_catalog_backup_warns_exits_0_and_the_next_run_covers_it() {
         return;
     }
     let a = cluster_a();
+    let dir = tempfile::tempdir().unwrap();
+    let prom = dir.path().join("bbr.prom");
+    let text = std::fs::read_to_string(&a.config).unwrap();
+    std::fs::write(
+        &a.config,
+        format!("{text}\nmetrics_file: {}\n", prom.display()),
+    )
+    .unwrap();
+    let catalog_status = || {
+        let text = std::fs::read_to_string(&prom).unwrap();
+        text.lines()
+            .find_map(|l| l.strip_prefix("starrocks_bbr_catalog_last_status "))
+            .map(str::to_string)
+    };
     a.run_ok(&["init"], 0);
     // the data BACKUP goes through; the catalog BACKUP of ops is refused
     a.sim.fail_once(
@@ -81,6 +95,8 @@ fn a_failed_catalog_backup_warns_exits_0_and_the_next_run_covers_it() {
         1
     );
     assert_eq!(catalog_rows(&a)[0].1, "FAILED");
+    // the run exited 0, so the metrics file is where the failed catalog backup shows
+    assert_eq!(catalog_status().as_deref(), Some("0"));
     // nothing changed in the data, but the history changed since the last catalog: covered now
     let out = a.run_ok(&["backup"], 0);
     assert!(out.contains("nothing changed"), "{out}");
@@ -91,6 +107,12 @@ fn a_failed_catalog_backup_warns_exits_0_and_the_next_run_covers_it() {
     let cats = catalog_rows(&a);
     assert_eq!(cats.len(), 2);
     assert_eq!(cats[1].1, "FINISHED");
+    assert_eq!(catalog_status().as_deref(), Some("1"));
+    let text = std::fs::read_to_string(&prom).unwrap();
+    assert!(
+        text.contains("\nstarrocks_bbr_catalog_last_success_timestamp_seconds 1"),
+        "{text}"
+    );
 }
 
 /// docs/DISASTER-RECOVERY.md, step by step.
