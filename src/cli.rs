@@ -52,6 +52,9 @@ pub enum Cmd {
         /// Print the plan as JSON; send only SELECT/SHOW.
         #[arg(long)]
         dry_run: bool,
+        /// Back up every table whole (a FULL backup), whatever changed.
+        #[arg(long)]
+        full: bool,
     },
     /// Rebuild one (dropped) table as of a point in time from its full + incremental chain.
     Restore {

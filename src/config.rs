@@ -166,6 +166,12 @@ struct RawConfig {
     job_timeout_s: u64,
     #[serde(default = "default_heartbeat_stale")]
     heartbeat_stale_s: u64,
+    #[serde(default = "default_max_restore_jobs")]
+    max_restore_jobs: u32,
+    #[serde(default)]
+    full_every_days: u32,
+    #[serde(default = "default_parallel_databases")]
+    parallel_databases: u32,
     #[serde(default)]
     retention: Option<Retention>,
     /// Patterns left out of `db.*` entries of `tables`.
@@ -181,6 +187,14 @@ struct RawConfig {
 
 fn default_true() -> bool {
     true
+}
+
+fn default_parallel_databases() -> u32 {
+    4
+}
+
+fn default_max_restore_jobs() -> u32 {
+    8
 }
 
 /// `retention: { keep_days: N }`: every point in time of the last N days stays restorable; without
@@ -243,6 +257,12 @@ pub struct Config {
     pub retry: Retry,
     pub job_timeout_s: u64,
     pub heartbeat_stale_s: u64,
+    /// Most RESTORE jobs any table's restore may need (rolling fulls; SPEC.md "Bounded restores").
+    pub max_restore_jobs: u32,
+    /// A table whose chain starts more than this many days ago is backed up whole; 0 = never.
+    pub full_every_days: u32,
+    /// Databases whose jobs run at once (one thread and connection each).
+    pub parallel_databases: u32,
     pub retention: Option<Retention>,
     /// `tables:` entries with a wildcard, expanded against the cluster at run time
     /// (`state::expand_table_patterns`, then [`Config::with_found_tables`]).
@@ -463,6 +483,18 @@ impl Config {
                 ),
             ));
         }
+        if raw.max_restore_jobs == 0 {
+            return Err(bad(
+                "max_restore_jobs",
+                "must be at least 1 (a restore needs at least one RESTORE job)".into(),
+            ));
+        }
+        if raw.parallel_databases == 0 {
+            return Err(bad(
+                "parallel_databases",
+                "must be at least 1 (1 = one database at a time)".into(),
+            ));
+        }
         if raw.retention.is_some_and(|r| r.keep_days == 0) {
             return Err(bad(
                 "retention.keep_days",
@@ -480,6 +512,9 @@ impl Config {
             retry: raw.retry,
             job_timeout_s: raw.job_timeout_s,
             heartbeat_stale_s: raw.heartbeat_stale_s,
+            max_restore_jobs: raw.max_restore_jobs,
+            full_every_days: raw.full_every_days,
+            parallel_databases: raw.parallel_databases,
             retention: raw.retention,
             patterns,
             exclude,

@@ -10,9 +10,23 @@ use crate::sql::{ident, literal, literal_list, opt_literal, qualified};
 pub const BACKUP_HISTORY: &str = "backup_history";
 pub const BACKUP_PARTITIONS: &str = "backup_partitions";
 pub const RESTORE_HISTORY: &str = "restore_history";
+/// Per (backup, table) bookkeeping of lean manifests (schema version 2).
+pub const BACKUP_TABLES: &str = "backup_tables";
+/// The ops schema version (schema version 2).
+pub const BBR_META: &str = "bbr_meta";
 
 /// All ops tables, in creation order.
-pub const OPS_TABLES: [&str; 3] = [BACKUP_HISTORY, BACKUP_PARTITIONS, RESTORE_HISTORY];
+pub const OPS_TABLES: [&str; 5] = [
+    BACKUP_HISTORY,
+    BACKUP_PARTITIONS,
+    RESTORE_HISTORY,
+    BACKUP_TABLES,
+    BBR_META,
+];
+
+mod manifest;
+pub mod schema;
+pub use manifest::*;
 
 pub fn create_database_sql(ops: &str) -> String {
     format!("CREATE DATABASE IF NOT EXISTS {}", ident(ops))
@@ -68,6 +82,30 @@ pub fn create_table_sql(ops: &str, table: &str, replication_num: u32) -> Option<
             ],
             "DUPLICATE KEY",
             vec!["label", "database_name"],
+        ),
+        BACKUP_TABLES => (
+            vec![
+                ("label", "VARCHAR(96) NOT NULL"),
+                ("database_name", "VARCHAR(256) NOT NULL"),
+                ("table_name", "VARCHAR(256) NOT NULL"),
+                ("schema_fingerprint", "VARCHAR(64) NULL"),
+                ("whole_table", "BOOLEAN NOT NULL"),
+                ("complete", "BOOLEAN NOT NULL"),
+                ("partitions", "INT NULL"),
+                ("restore_jobs", "INT NULL"),
+                ("decision", "STRING NULL"),
+            ],
+            "DUPLICATE KEY",
+            vec!["label", "database_name"],
+        ),
+        BBR_META => (
+            vec![
+                ("name", "VARCHAR(64) NOT NULL"),
+                ("value", "VARCHAR(256) NULL"),
+                ("updated_at", "DATETIME NULL"),
+            ],
+            "PRIMARY KEY",
+            vec!["name"],
         ),
         RESTORE_HISTORY => (
             vec![
@@ -138,7 +176,7 @@ pub fn col_list(cols: &[&str]) -> String {
     cols.iter().map(|c| ident(c)).collect::<Vec<_>>().join(", ")
 }
 
-fn at(row: &[Option<String>], i: usize) -> Option<String> {
+pub(crate) fn at(row: &[Option<String>], i: usize) -> Option<String> {
     row.get(i).cloned().flatten()
 }
 
@@ -568,10 +606,11 @@ pub fn select_restore_running_sql(ops: &str, database: &str) -> String {
     )
 }
 
-/// What chain resolution needs of the FINISHED backups of one database (no other columns).
+/// What chain resolution needs of the FINISHED (and EXPIRED: they stay in lean-manifest spans)
+/// backups of one database (no other columns).
 pub fn select_finished_for_restore_sql(ops: &str, database: &str) -> String {
     format!(
-        "SELECT {} FROM {} WHERE {} = 'FINISHED' AND {} = {}",
+        "SELECT {} FROM {} WHERE {} IN ('FINISHED', 'EXPIRED') AND {} = {}",
         col_list(&[
             "label",
             "status",
@@ -583,230 +622,6 @@ pub fn select_finished_for_restore_sql(ops: &str, database: &str) -> String {
         ident("status"),
         ident("database_name"),
         literal(database)
-    )
-}
-
-/// The labels whose manifest has rows for one table (each once).
-pub fn select_labels_holding_sql(ops: &str, database: &str, table: &str) -> String {
-    format!(
-        "SELECT DISTINCT {} FROM {} WHERE {} = {} AND {} = {}",
-        ident("label"),
-        qualified(ops, BACKUP_PARTITIONS),
-        ident("database_name"),
-        literal(database),
-        ident("table_name"),
-        literal(table)
-    )
-}
-
-/// The manifest rows of one table in one backup, only the columns chain resolution reads.
-pub fn select_table_manifest_sql(ops: &str, label: &str, database: &str, table: &str) -> String {
-    format!(
-        "SELECT {} FROM {} WHERE {} = {} AND {} = {} AND {} = {}",
-        col_list(&[
-            "label",
-            "partition_name",
-            "partition_id",
-            "visible_version",
-            "replication_num",
-            "source_label"
-        ]),
-        qualified(ops, BACKUP_PARTITIONS),
-        ident("label"),
-        literal(label),
-        ident("database_name"),
-        literal(database),
-        ident("table_name"),
-        literal(table)
-    )
-}
-
-/// One manifest row (backup_partitions).
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-pub struct ManifestRow {
-    pub label: String,
-    pub database: String,
-    pub table: String,
-    pub partition: String,
-    pub partition_id: i64,
-    pub visible_version: i64,
-    pub replication_num: Option<i64>,
-    /// The snapshot holding this partition's data as recorded.
-    pub source_label: String,
-    pub in_snapshot: bool,
-    pub whole_table: bool,
-    pub schema_fingerprint: String,
-}
-
-pub const MANIFEST_COLUMNS: [&str; 11] = [
-    "label",
-    "database_name",
-    "table_name",
-    "partition_name",
-    "partition_id",
-    "visible_version",
-    "replication_num",
-    "source_label",
-    "in_snapshot",
-    "whole_table",
-    "schema_fingerprint",
-];
-
-fn parse_bool(s: Option<String>) -> bool {
-    matches!(
-        s.as_deref().map(str::trim),
-        Some("1") | Some("true") | Some("TRUE") | Some("True")
-    )
-}
-
-impl ManifestRow {
-    pub fn from_row(row: &[Option<String>]) -> Option<ManifestRow> {
-        Some(ManifestRow {
-            label: at(row, 0)?,
-            database: at(row, 1)?,
-            table: at(row, 2)?,
-            partition: at(row, 3)?,
-            partition_id: at(row, 4)?.trim().parse().ok()?,
-            visible_version: at(row, 5)?.trim().parse().ok()?,
-            replication_num: at(row, 6).and_then(|s| s.trim().parse().ok()),
-            source_label: at(row, 7)?,
-            in_snapshot: parse_bool(at(row, 8)),
-            whole_table: parse_bool(at(row, 9)),
-            schema_fingerprint: at(row, 10).unwrap_or_default(),
-        })
-    }
-
-    /// The row borrowed, as [`ManifestInsert::push`] takes it.
-    pub fn as_ref(&self) -> ManifestRowRef<'_> {
-        ManifestRowRef {
-            label: &self.label,
-            database: &self.database,
-            table: &self.table,
-            partition: &self.partition,
-            partition_id: self.partition_id,
-            visible_version: self.visible_version,
-            replication_num: self.replication_num,
-            source_label: &self.source_label,
-            in_snapshot: self.in_snapshot,
-            whole_table: self.whole_table,
-            schema_fingerprint: &self.schema_fingerprint,
-        }
-    }
-}
-
-/// A manifest row borrowed from the planner's inputs: rendering 1M rows allocates nothing per row.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ManifestRowRef<'a> {
-    pub label: &'a str,
-    pub database: &'a str,
-    pub table: &'a str,
-    pub partition: &'a str,
-    pub partition_id: i64,
-    pub visible_version: i64,
-    pub replication_num: Option<i64>,
-    pub source_label: &'a str,
-    pub in_snapshot: bool,
-    pub whole_table: bool,
-    pub schema_fingerprint: &'a str,
-}
-
-/// Multi-row manifest INSERTs, rendered row by row straight into one reused buffer and copied out
-/// at their exact size by [`ManifestInsert::take`]. At 1M rows this matters for memory, not only
-/// time: per-row temporaries took the heap holes the planner frees table by table, and a String
-/// grown by doubling past 128 KB is a fresh mmap each; either way the statements never reused the
-/// memory of the discovery state they replace.
-pub struct ManifestInsert {
-    sql: String,
-    prefix: usize,
-    rows: usize,
-}
-
-impl ManifestInsert {
-    pub fn new(ops: &str) -> ManifestInsert {
-        let sql = format!(
-            "INSERT INTO {} ({}) VALUES ",
-            qualified(ops, BACKUP_PARTITIONS),
-            col_list(&MANIFEST_COLUMNS)
-        );
-        ManifestInsert {
-            prefix: sql.len(),
-            sql,
-            rows: 0,
-        }
-    }
-
-    pub fn rows(&self) -> usize {
-        self.rows
-    }
-
-    pub fn push(&mut self, r: ManifestRowRef<'_>) {
-        use std::fmt::Write as _;
-        let s = &mut self.sql;
-        if self.rows > 0 {
-            s.push_str(", ");
-        }
-        self.rows += 1;
-        s.push('(');
-        for v in [r.label, r.database, r.table, r.partition] {
-            push_literal(s, v);
-            s.push_str(", ");
-        }
-        // Writing to a String cannot fail.
-        let _ = write!(s, "{}, {}, ", r.partition_id, r.visible_version);
-        match r.replication_num {
-            Some(n) => {
-                let _ = write!(s, "{n}");
-            }
-            None => s.push_str("NULL"),
-        }
-        s.push_str(", ");
-        push_literal(s, r.source_label);
-        s.push_str(if r.in_snapshot { ", 1, " } else { ", 0, " });
-        s.push_str(if r.whole_table { "1, " } else { "0, " });
-        push_literal(s, r.schema_fingerprint);
-        s.push(')');
-    }
-
-    /// The statement of the rows pushed since the last take (exact-size copy); starts the next.
-    pub fn take(&mut self) -> String {
-        let out = self.sql.as_str().to_owned();
-        self.sql.truncate(self.prefix);
-        self.rows = 0;
-        out
-    }
-}
-
-/// `literal(v)` appended to `out` (the quoting of sql::literal, without a String per value).
-fn push_literal(out: &mut String, v: &str) {
-    if v.bytes()
-        .any(|b| matches!(b, b'\\' | b'\'' | 0 | b'\n' | b'\r' | b'\t' | 8 | 0x1a))
-    {
-        out.push_str(&literal(v));
-    } else {
-        out.push('\'');
-        out.push_str(v);
-        out.push('\'');
-    }
-}
-
-/// One multi-row INSERT for a chunk of manifest rows. Duplicate rows (a retried chunk) are harmless:
-/// readers de-duplicate on (label, table, partition).
-pub fn insert_manifest_sql(ops: &str, rows: &[ManifestRow]) -> String {
-    let mut m = ManifestInsert::new(ops);
-    for r in rows {
-        m.push(r.as_ref());
-    }
-    m.take()
-}
-
-/// The manifests of the given labels.
-pub fn select_manifest_sql(ops: &str, labels: &[String]) -> String {
-    format!(
-        "SELECT {} FROM {} WHERE {} IN {}",
-        col_list(&MANIFEST_COLUMNS),
-        qualified(ops, BACKUP_PARTITIONS),
-        ident("label"),
-        literal_list(labels)
     )
 }
 
@@ -826,99 +641,6 @@ mod tests {
         let h = create_table_sql("ops", BACKUP_HISTORY, 3).unwrap();
         assert!(h.contains("PRIMARY KEY (`label`)"));
         assert!(h.contains("`partitions` INT"));
-    }
-
-    #[test]
-    fn manifest_insert_renders_what_literal_and_format_would() {
-        let rows = [
-            ManifestRow {
-                label: "l".into(),
-                database: "d\\b".into(),
-                table: "t`x".into(),
-                partition: "p'1\n\0\u{1a}\t\r\u{8}é".into(),
-                partition_id: -1,
-                visible_version: 3,
-                replication_num: None,
-                source_label: "s".into(),
-                in_snapshot: false,
-                whole_table: true,
-                schema_fingerprint: String::new(),
-            },
-            ManifestRow {
-                label: "l".into(),
-                database: "d".into(),
-                table: "t".into(),
-                partition: "p2".into(),
-                partition_id: 10,
-                visible_version: i64::MAX,
-                replication_num: Some(3),
-                source_label: "l".into(),
-                in_snapshot: true,
-                whole_table: false,
-                schema_fingerprint: "ab".into(),
-            },
-        ];
-        let values: Vec<String> = rows
-            .iter()
-            .map(|r| {
-                format!(
-                    "({}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {})",
-                    literal(&r.label),
-                    literal(&r.database),
-                    literal(&r.table),
-                    literal(&r.partition),
-                    r.partition_id,
-                    r.visible_version,
-                    r.replication_num
-                        .map(|n| n.to_string())
-                        .unwrap_or_else(|| "NULL".into()),
-                    literal(&r.source_label),
-                    u8::from(r.in_snapshot),
-                    u8::from(r.whole_table),
-                    literal(&r.schema_fingerprint)
-                )
-            })
-            .collect();
-        let want = format!(
-            "INSERT INTO {} ({}) VALUES {}",
-            qualified("o", BACKUP_PARTITIONS),
-            col_list(&MANIFEST_COLUMNS),
-            values.join(", ")
-        );
-        assert_eq!(insert_manifest_sql("o", &rows), want);
-    }
-
-    #[test]
-    fn manifest_row_round_trip() {
-        let r = ManifestRow {
-            label: "l".into(),
-            database: "d".into(),
-            table: "t".into(),
-            partition: "p'1".into(),
-            partition_id: 10,
-            visible_version: 3,
-            replication_num: Some(1),
-            source_label: "l".into(),
-            in_snapshot: true,
-            whole_table: false,
-            schema_fingerprint: "ab".into(),
-        };
-        let sql = insert_manifest_sql("ops", std::slice::from_ref(&r));
-        assert!(sql.contains("'p\\'1', 10, 3, 1, 'l', 1, 0, 'ab')"), "{sql}");
-        let row: Vec<Option<String>> = vec![
-            Some("l".into()),
-            Some("d".into()),
-            Some("t".into()),
-            Some("p'1".into()),
-            Some("10".into()),
-            Some("3".into()),
-            Some("1".into()),
-            Some("l".into()),
-            Some("1".into()),
-            Some("0".into()),
-            Some("ab".into()),
-        ];
-        assert_eq!(ManifestRow::from_row(&row), Some(r));
     }
 
     #[test]

@@ -29,6 +29,11 @@ pub enum StepKind {
     CreateDatabase,
     /// `CREATE TABLE IF NOT EXISTS` for one ops table.
     CreateTable,
+    /// `init` on an ops schema of the previous version: the set-based statement that upgrades it
+    /// in place (history::schema).
+    UpgradeSchema,
+    /// `init`: record the ops schema version this release writes (`bbr_meta`).
+    RecordSchemaVersion,
     /// Insert this run's RUNNING row (the claim) with a fresh heartbeat.
     RecordRunning,
     /// Wait until the cluster clock passed our started_at, then read the RUNNING rows of the database:

@@ -109,10 +109,13 @@ pub fn check_history(c: &mut Cluster, cfg: &Config) -> Result<(), BbrError> {
         .map_err(|e| e.into_bbr("reading the manifests of the latest backups"))?;
     let mut sources: std::collections::BTreeMap<String, Vec<String>> = Default::default();
     for i in 0..rs.rows.len() {
-        sources
+        let entry = sources
             .entry(rs.get(i, "label").unwrap_or_default())
-            .or_default()
-            .push(rs.get(i, "source_label").unwrap_or_default());
+            .or_default();
+        // a tombstone (lean manifests: a dropped partition) names no source
+        if let Some(s) = rs.get(i, "source_label").filter(|s| !s.is_empty()) {
+            entry.push(s);
+        }
     }
     let broken = |what: String| {
         BbrError::usage(

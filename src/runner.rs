@@ -25,6 +25,7 @@ use crate::sql::{literal, opt_literal};
 use crate::state::{cluster_now, parse_time};
 
 mod expire;
+pub mod parallel;
 mod recover;
 mod restore;
 mod stop;
@@ -882,7 +883,7 @@ impl<'a> Runner<'a> {
     }
 }
 
-fn rank(e: ExitCode) -> u8 {
+pub(crate) fn rank(e: ExitCode) -> u8 {
     match e {
         ExitCode::Success => 0,
         ExitCode::Refused => 1,

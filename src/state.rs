@@ -8,15 +8,16 @@ use tracing::{debug, info, warn};
 use crate::cluster::{Cluster, ResultSet, SqlError};
 use crate::config::{Config, TableRef};
 use crate::error::BbrError;
-use crate::history::{self, HistoryRow, OPS_TABLES};
+use crate::history::{self, schema, HistoryRow, OPS_TABLES};
 use crate::plan::RetryPolicy;
 use crate::planner::backup::{
-    show_backup_sql, BackupState, BaseBackup, BasePartition, Name, PartitionState, ResumeJob,
-    TableState,
+    show_backup_sql, BackupState, BaseBackup, Name, PartitionState, ResumeJob, TableState,
 };
 use crate::planner::init::InitState;
 
 pub mod catalog;
+mod manifest;
+pub use manifest::{backup_records, bases, check_schema, table_records};
 pub mod expire;
 pub mod partitions;
 pub mod recover;
@@ -25,7 +26,7 @@ pub mod scope;
 use crate::fingerprint::{self, ColumnDef, TableDesign};
 use crate::planner::left_out::{LeftOut, LeftOutReason};
 use crate::release::ClusterInfo;
-use crate::sql::{ident, literal_list, qualified};
+use crate::sql::{literal_list, qualified};
 use partitions::{fold_physical, PartitionType};
 
 fn read_policy(cfg: &Config) -> RetryPolicy {
@@ -70,9 +71,21 @@ pub fn init_state(c: &mut Cluster, cfg: &Config) -> Result<InitState, BbrError> 
         }
     }
     existing_tables.sort();
+    let schema_version = if existing_tables.iter().any(|t| t == history::BBR_META) {
+        let rs = q(
+            c,
+            cfg,
+            &schema::select_version_sql(&cfg.ops_database),
+            "reading the ops schema version",
+        )?;
+        schema::parse_version(rs.scalar().as_deref())
+    } else {
+        1
+    };
     Ok(InitState {
         database_exists,
         existing_tables,
+        schema_version,
     })
 }
 
@@ -135,115 +148,6 @@ pub fn left_out_between(
             })
             .collect(),
     )
-}
-
-/// The bases (latest FINISHED backup per database) with what they recorded for the configured
-/// tables only: ONE streamed query reading only the columns the planner compares, folded straight
-/// into the compact [`BaseBackup`] (a 1M-partition manifest never exists as rows of strings).
-pub fn bases(
-    c: &mut Cluster,
-    cfg: &Config,
-    base_labels: &BTreeMap<String, String>,
-) -> Result<BTreeMap<String, BaseBackup>, BbrError> {
-    let labels: Vec<String> = base_labels.values().cloned().collect();
-    let mut out: BTreeMap<String, BaseBackup> = base_labels
-        .iter()
-        .map(|(db, label)| {
-            (
-                db.clone(),
-                BaseBackup {
-                    label: label.clone(),
-                    ..BaseBackup::default()
-                },
-            )
-        })
-        .collect();
-    if labels.is_empty() {
-        return Ok(out);
-    }
-    let by_label: BTreeMap<&str, &str> = base_labels
-        .iter()
-        .map(|(db, l)| (l.as_str(), db.as_str()))
-        .collect();
-    let tables: BTreeSet<String> = cfg.tables.iter().map(|t| t.table.clone()).collect();
-    let tables: Vec<String> = tables.into_iter().collect();
-    let sql = format!(
-        "SELECT {} FROM {} WHERE {} IN {} AND {} IN {}",
-        [
-            "label",
-            "database_name",
-            "table_name",
-            "partition_name",
-            "partition_id",
-            "visible_version",
-            "source_label",
-            "schema_fingerprint",
-        ]
-        .iter()
-        .map(|c| ident(c))
-        .collect::<Vec<_>>()
-        .join(", "),
-        qualified(&cfg.ops_database, history::BACKUP_PARTITIONS),
-        ident("label"),
-        literal_list(&labels),
-        ident("table_name"),
-        literal_list(&tables)
-    );
-    let wanted: BTreeSet<(&str, &str)> = cfg
-        .tables
-        .iter()
-        .map(|t| (t.database.as_str(), t.table.as_str()))
-        .collect();
-    let init = || {
-        out.iter()
-            .map(|(db, b)| (db.clone(), (b.clone(), BTreeMap::<String, u32>::new())))
-            .collect::<BTreeMap<_, _>>()
-    };
-    let folded = c
-        .query_fold(&sql, &read_policy(cfg), init, |st, _cols, v| {
-            let text = |i: usize| {
-                v.get(i)
-                    .copied()
-                    .flatten()
-                    .map(String::from_utf8_lossy)
-                    .unwrap_or_default()
-            };
-            let int = |i: usize| text(i).trim().parse::<i64>().ok();
-            let (label, db, table) = (text(0), text(1), text(2));
-            if by_label.get(label.as_ref()) != Some(&db.as_ref()) {
-                return;
-            }
-            if !wanted.contains(&(db.as_ref(), table.as_ref())) {
-                return;
-            }
-            let (Some(id), Some(version)) = (int(4), int(5)) else {
-                return;
-            };
-            let Some((base, source_idx)) = st.get_mut(db.as_ref()) else {
-                return;
-            };
-            base.push(
-                &table,
-                &text(7),
-                &text(6),
-                source_idx,
-                BasePartition {
-                    name: Name::from(text(3).as_ref()),
-                    id,
-                    visible_version: version,
-                    source: 0,
-                },
-            );
-        })
-        .map_err(|e| e.into_bbr("reading backup manifests"))?;
-    out = folded
-        .into_iter()
-        .map(|(db, (mut b, _))| {
-            b.finish();
-            (db, b)
-        })
-        .collect();
-    Ok(out)
 }
 
 /// What discovery reads per table from partitions_meta / SHOW PARTITIONS.
@@ -625,15 +529,9 @@ pub fn backup_state(
     let cluster_time = cluster_now(c, cfg)?;
     let dbs: Vec<String> = cfg.tables_by_db().into_keys().collect();
 
+    check_schema(c, cfg)?;
     let finished = history_rows(c, cfg, &dbs, "FINISHED")?;
-    let mut base_labels: BTreeMap<String, String> = BTreeMap::new();
-    for r in &finished {
-        // rows come newest first: keep the first per database
-        base_labels
-            .entry(r.database.clone())
-            .or_insert(r.label.clone());
-    }
-    let bases = bases(c, cfg, &base_labels)?;
+    let bases = bases(c, cfg, &finished)?;
 
     let resume = resumable(c, cfg, &dbs, &cluster_time)?;
 
@@ -702,6 +600,7 @@ pub fn backup_state(
         bases,
         resume,
         left_out,
+        force_full: false,
     })
 }
 

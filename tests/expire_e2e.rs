@@ -48,7 +48,14 @@ fn week(env: &Env) -> Vec<(String, chrono::NaiveDateTime, Parts, Parts)> {
                 env.sim.load("sales", "customers", "customers", 2).unwrap();
             }
         }
-        let out = env.run_ok(&["backup"], 0);
+        // Lean manifests: a restore folds back to the last whole-table record, so only a rolling
+        // full (here `--full` on day 4) lets what precedes it expire.
+        let args: &[&str] = if day == 4 {
+            &["backup", "--full"]
+        } else {
+            &["backup"]
+        };
+        let out = env.run_ok(args, 0);
         assert!(out.contains("FINISHED"), "{out}");
         let label = env.history().last().unwrap().0.clone();
         days.push((
@@ -130,15 +137,16 @@ fn scenario(drop_snapshot: bool) -> Vec<String> {
         .filter(|(_, s, _)| s == "EXPIRED")
         .map(|(l, _, _)| l)
         .collect();
-    assert_eq!(expired, vec![&days[1].0, &days[2].0], "{out}");
+    let gone: Vec<&String> = days[..4].iter().map(|d| &d.0).collect();
+    assert_eq!(expired, gone, "{out}");
     for (l, s, _) in &after {
         if !expired.contains(&l) {
             assert_eq!(s, "FINISHED", "{l}");
         }
     }
     let manifest_left: Vec<Vec<Option<String>>> = env.query(&format!(
-        "SELECT label FROM ops.backup_partitions WHERE label IN ('{}', '{}')",
-        days[1].0, days[2].0
+        "SELECT label FROM ops.backup_partitions WHERE label IN ('{}', '{}', '{}', '{}')",
+        days[0].0, days[1].0, days[2].0, days[3].0
     ));
     assert!(manifest_left.is_empty(), "expired manifests are deleted");
     assert!(
@@ -156,8 +164,8 @@ fn scenario(drop_snapshot: bool) -> Vec<String> {
         .map(|s| s.label)
         .collect();
     if drop_snapshot {
-        assert_eq!(drops.len(), 2, "{sent:#?}");
-        assert!(!in_repo.contains(&days[1].0) && !in_repo.contains(&days[2].0));
+        assert_eq!(drops.len(), 4, "{sent:#?}");
+        assert!(gone.iter().all(|l| !in_repo.contains(*l)));
         assert!(out.contains("snapshot dropped"), "{out}");
     } else {
         assert!(drops.is_empty());
@@ -167,7 +175,7 @@ fn scenario(drop_snapshot: bool) -> Vec<String> {
             "{out}"
         );
     }
-    for d in [0, 3, 4, 5, 6] {
+    for d in [4, 5, 6] {
         assert!(in_repo.contains(&days[d].0), "needed day {d} kept");
     }
     // `list` hides EXPIRED rows.
@@ -214,24 +222,24 @@ fn without_retention_expire_exits_2_naming_the_key() {
 fn a_needed_snapshot_deleted_behind_the_tools_back_is_reported() {
     let env = Env::with(sim_options(), "retention: { keep_days: 2 }\n");
     let days = week(&env);
-    // The day-0 full still supplies p20260101..03: its files vanish.
-    env.sim.delete_snapshot_files("backup_repo", &days[0].0);
+    // The day-4 full every later restore folds from: its files vanish.
+    env.sim.delete_snapshot_files("backup_repo", &days[4].0);
     // `check` reports it too (one SHOW SNAPSHOT for the newest restore points' snapshots).
     let o = env.run(&["check", "--format", "json"]);
     let checks = String::from_utf8_lossy(&o.stdout);
     assert_eq!(o.status.code(), Some(1), "{checks}");
-    assert!(checks.contains(&days[0].0), "{checks}");
+    assert!(checks.contains(&days[4].0), "{checks}");
     let o = env.run(&["expire"]);
     let out = String::from_utf8_lossy(&o.stdout);
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(1), "{out}{err}");
     assert!(
-        out.contains(&format!("snapshot {} VANISHED", days[0].0)),
+        out.contains(&format!("snapshot {} VANISHED", days[4].0)),
         "{out}"
     );
     assert!(err.contains("vanished from the repository"), "{err}");
     let h = status_of(&env);
-    let row = h.iter().find(|(l, _, _)| *l == days[0].0).unwrap();
+    let row = h.iter().find(|(l, _, _)| *l == days[4].0).unwrap();
     assert_eq!(row.1, "EXPIRED");
     assert!(
         row.2.as_deref().unwrap_or("").contains("vanished"),
@@ -239,10 +247,25 @@ fn a_needed_snapshot_deleted_behind_the_tools_back_is_reported() {
     );
 }
 
-/// Four daily backups (loads into p20260102 each day); with keep_days 1 only the second is needed by
-/// no restore point. Returns the labels, oldest first.
+/// Four daily backups (loads into p20260102 each day, the third `--full`); with keep_days 1 the
+/// first two are needed by no restore point. Returns the labels, oldest first.
 fn four_days(env: &Env) -> Vec<String> {
-    env.daily_backups(4)
+    env.run_ok(&["init"], 0);
+    for day in 0..4 {
+        if day > 0 {
+            env.sim.advance(Duration::from_secs(86_400));
+            env.sim.load("sales", "orders", "p20260102", 3).unwrap();
+        }
+        // a whole-table record on day 2: with lean manifests days 0 and 1 then expire
+        let args: &[&str] = if day == 2 {
+            &["backup", "--full"]
+        } else {
+            &["backup"]
+        };
+        env.run_ok(args, 0);
+    }
+    env.sim.advance(Duration::from_secs(3_600));
+    env.history().into_iter().map(|h| h.0).collect()
 }
 
 fn status(env: &Env, label: &str) -> (String, Option<String>) {
@@ -345,7 +368,7 @@ fn a_drop_refused_for_ownership_is_left_to_the_operator() {
     );
     let out = env.run_ok(&["expire"], 0);
     assert!(out.contains("StarRocks refused DROP SNAPSHOT"), "{out}");
-    let (st, note) = status(&env, &labels[1]);
+    let (st, note) = status(&env, &labels[0]);
     assert_eq!(st, "EXPIRED");
     assert!(
         note.unwrap_or_default().contains("delete the snapshot"),
@@ -355,7 +378,7 @@ fn a_drop_refused_for_ownership_is_left_to_the_operator() {
         .sim
         .snapshots("backup_repo")
         .iter()
-        .any(|s| s.label == labels[1]));
+        .any(|s| s.label == labels[0]));
     // The next run does not try again: the row is no longer pending.
     env.sim.clear_statements();
     let again = env.run_ok(&["expire"], 0);

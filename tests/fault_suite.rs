@@ -446,8 +446,51 @@ fn verify(env: &Env, repo: &str, tables: &[(String, String)], settled: bool) -> 
     p
 }
 
-/// The latest FINISHED backup of each database records every partition at its current (id,
-/// version), and the snapshot each partition's data comes from is complete and holds it.
+/// What the FINISHED backups of `db` record as of the newest one, per (table, partition): (id,
+/// version, source). Lean manifests (DESIGN.md): per table, start at the newest FINISHED backup
+/// whose backup_tables row is complete, then apply every later FINISHED one's rows in snapshot
+/// order (a row not in the snapshot of a delta is a tombstone). Written here independently of the
+/// tool's fold, as the oracle.
+fn folded_manifest(env: &Env, db: &str) -> BTreeMap<(String, String), (u64, u64, String)> {
+    let lit = |v: &str| v.replace('\\', "\\\\").replace('\'', "\\'");
+    let db = lit(db);
+    let order = env.query(&format!(
+        "SELECT h.label, t.table_name, t.complete FROM ops.backup_history h JOIN ops.backup_tables t ON t.label = h.label AND t.database_name = h.database_name WHERE h.database_name = '{db}' AND h.status = 'FINISHED' ORDER BY h.snapshot_at, h.label"
+    ));
+    let mut spans: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for r in order {
+        let span = spans.entry(s(&r[1])).or_default();
+        if s(&r[2]) == "1" {
+            span.clear();
+        }
+        if !span.contains(&s(&r[0])) {
+            span.push(s(&r[0]));
+        }
+    }
+    let mut out = BTreeMap::new();
+    for (table, labels) in spans {
+        for (rank, label) in labels.iter().enumerate() {
+            let rows = env.query(&format!(
+                "SELECT partition_name, partition_id, visible_version, source_label, in_snapshot FROM ops.backup_partitions WHERE label = '{label}' AND database_name = '{db}' AND table_name = '{}'",
+                lit(&table)
+            ));
+            for r in rows {
+                let key = (table.clone(), s(&r[0]));
+                if rank > 0 && s(&r[4]) != "1" {
+                    out.remove(&key);
+                    continue;
+                }
+                let id = s(&r[1]).parse().unwrap_or(0);
+                let v = s(&r[2]).parse().unwrap_or(0);
+                out.insert(key, (id, v, s(&r[3])));
+            }
+        }
+    }
+    out
+}
+
+/// The latest FINISHED backup of each database records (folded) every partition at its current
+/// (id, version), and the snapshot each partition's data comes from is complete and holds it.
 fn coverage(env: &Env, repo: &str, tables: &[(String, String)]) -> Vec<String> {
     let mut p = Vec::new();
     let snaps = env.sim.snapshots(repo);
@@ -460,15 +503,7 @@ fn coverage(env: &Env, repo: &str, tables: &[(String, String)]) -> Vec<String> {
             p.push(format!("no FINISHED backup of {db}"));
             continue;
         };
-        let rows = env.query(&format!(
-            "SELECT table_name, partition_name, partition_id, visible_version, source_label FROM ops.backup_partitions WHERE label = '{label}'"
-        ));
-        let mut recorded: BTreeMap<(String, String), (u64, u64, String)> = BTreeMap::new();
-        for r in rows {
-            let id = s(&r[2]).parse().unwrap_or(0);
-            let v = s(&r[3]).parse().unwrap_or(0);
-            recorded.insert((s(&r[0]), s(&r[1])), (id, v, s(&r[4])));
-        }
+        let recorded = folded_manifest(env, db);
         let mut now: BTreeMap<(String, String), (u64, u64)> = BTreeMap::new();
         for (d, t) in tables.iter().filter(|t| t.0 == db) {
             for part in env.sim.partitions(d, t).unwrap() {
@@ -2393,6 +2428,118 @@ fn beside_killed_at_every_step(mode: Beside, category: &'static str, what: &'sta
         }
     }
     tally.finish();
+}
+
+// 9. Parallel databases (issue 10): a fault in one database's job loses nothing in the other
+
+/// The demo plus database hr (one table) in scope, initialised: both databases' jobs run at once.
+fn two_db_env() -> Env {
+    let env = new_env("");
+    let people = starrocks_sim::TableSpec::new(&[("id", "BIGINT"), ("name", "VARCHAR(32)")]);
+    env.sim.create_table("hr", "people", &people).unwrap();
+    env.sim.load("hr", "people", "people", 3).unwrap();
+    let text = std::fs::read_to_string(&env.config).unwrap().replacen(
+        "  - sales.customers\n",
+        "  - sales.customers\n  - hr.people\n",
+        1,
+    );
+    std::fs::write(&env.config, text).unwrap();
+    env.run_ok(&["init"], 0);
+    env
+}
+
+fn two_db_tables() -> Vec<(String, String)> {
+    let mut t = demo_tables();
+    t.push(("hr".into(), "people".into()));
+    t
+}
+
+/// `s` with the regex metacharacters escaped.
+fn regex_escape(s: &str) -> String {
+    s.chars()
+        .flat_map(|c| {
+            let meta = "\\.+*?()|[]{}^$".contains(c);
+            meta.then_some('\\').into_iter().chain([c])
+        })
+        .collect()
+}
+
+#[test]
+fn parallel_databases_connection_dropped_in_one() {
+    if skip_on_real_cluster("parallel_databases_connection_dropped_in_one") {
+        return;
+    }
+    let mut tally = Tally::new(
+        "parallel",
+        "two databases backed up at once (parallel_databases); hr's connection dropped before and after each statement of its job",
+    );
+    let steps = dry_run_steps(&two_db_env(), &["backup", "--dry-run"]);
+    let hr_steps: Vec<(String, String)> = steps
+        .into_iter()
+        .filter(|(_, sql)| sql.contains("bbr_hr_") || sql.contains("'hr'") || sql.contains("`hr`"))
+        .collect();
+    assert!(hr_steps.len() >= 8, "{hr_steps:?}");
+    // a reference run: every pattern must match one of its statements (no vacuous case)
+    let reference = two_db_env();
+    run(&reference, &["backup"]);
+    let sent = reference.sent();
+    for (i, (kind, sql)) in hr_steps.iter().enumerate() {
+        // the statement's text up to its first literal or label, then anything naming hr
+        let cut = [sql.find(['\'', '$']), sql.find("bbr_")]
+            .into_iter()
+            .flatten()
+            .min()
+            .unwrap_or(sql.len());
+        let pattern = format!("^{}.*(bbr_hr_|'hr'|`hr`)", regex_escape(&sql[..cut]));
+        let prefix = &sql[..cut];
+        assert!(
+            sent.iter().any(|st| st.starts_with(prefix)
+                && ["bbr_hr_", "'hr'", "`hr`"].iter().any(|m| st.contains(m))),
+            "{kind}: no statement of the reference run matches {pattern}"
+        );
+        for when in [When::Before, When::After] {
+            let id = format!("drop {when:?} hr step {} {kind}", i + 1);
+            tally.case(&id, parallel_drop_case(&pattern, when));
+        }
+    }
+    tally.finish();
+}
+
+fn parallel_drop_case(pattern: &str, when: When) -> Vec<String> {
+    let env = two_db_env();
+    env.sim.drop_connection(pattern, when);
+    let o = run(&env, &["backup"]);
+    let mut p = Vec::new();
+    if code(&o) != 0 {
+        if let Err(e) = error_line(&o) {
+            p.push(e);
+        }
+    }
+    // sales' job, on its own connection, finished whatever happened to hr's
+    let sales = env.query("SELECT COUNT(*) FROM ops.backup_history WHERE database_name = 'sales' AND status = 'FINISHED'");
+    if sales[0][0].as_deref() != Some("1") {
+        p.push(format!(
+            "sales has {:?} FINISHED backups after the run, want 1",
+            sales[0][0]
+        ));
+    }
+    p.extend(verify(&env, "backup_repo", &two_db_tables(), false));
+    // settle: a clean run, then nothing left to do, and every invariant for both databases
+    env.sim.advance(Duration::from_secs(60));
+    if let Err(e) = expect(&env, &["backup"], 0) {
+        p.push(format!("clean run: {e}"));
+    }
+    match expect(&env, &["backup"], 0) {
+        Ok(o) if text(&o.stdout).matches("nothing changed").count() == 2 => {}
+        Ok(o) => p.push(format!(
+            "second clean run did not find both databases backed up: {}",
+            text(&o.stdout)
+        )),
+        Err(e) => p.push(format!("second clean run: {e}")),
+    }
+    p.extend(verify(&env, "backup_repo", &two_db_tables(), true));
+    assert_no_secret(&env.sim, &[]);
+    p
 }
 
 #[test]

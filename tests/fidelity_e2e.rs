@@ -619,16 +619,14 @@ fn a_table_under_insert_overwrite_is_left_out_then_backed_up_next_run() {
     env.sim
         .finish_insert_overwrite("sales", "orders", job, 4)
         .unwrap();
-    // the run that left it out recorded no manifest for it: taken whole, like a new table
+    // lean manifests: the run that left it out recorded nothing for it, so its recorded state is
+    // still the FULL's; the overwritten partition (a new id) is what changed since
     let plan = env.run_ok(&["backup", "--dry-run"], 0);
-    assert!(plan.contains("whole table (new table)"), "{plan}");
+    assert!(!plan.contains("whole table"), "{plan}");
     let out = env.run_ok(&["backup"], 0);
-    assert!(out.contains("FINISHED (incremental, 4 partitions"), "{out}");
+    assert!(out.contains("FINISHED (incremental, 1 partitions"), "{out}");
     let sent = last_backup_sent(&env);
-    assert!(
-        sent.contains("`orders`") && !sent.contains("`orders` PARTITION"),
-        "{sent}"
-    );
+    assert!(sent.contains("`orders` PARTITION (`p20260102`)"), "{sent}");
 }
 
 #[test]
@@ -899,14 +897,25 @@ fn a_comment_changed_after_the_last_pre_upgrade_backup_still_restores() {
 
 /// Rewrites the recorded fingerprint of every manifest row of `table` (backup_partitions is a
 /// DUPLICATE KEY table: no UPDATE; copy the rows with the new value, delete the old ones).
+/// Rewrites the recorded fingerprint of `table` in both manifest tables (backup_partitions rows and
+/// the lean manifests' backup_tables rows, which the base is read from); DUPLICATE KEY tables take
+/// no UPDATE, so the rows are copied edited and the old ones deleted.
 fn set_fingerprint(env: &Env, table: &str, fp: &str) {
+    for ops_table in ["backup_partitions", "backup_tables"] {
+        set_fingerprint_in(env, ops_table, table, fp);
+    }
+}
+
+fn set_fingerprint_in(env: &Env, ops_table: &str, table: &str, fp: &str) {
     let cols: Vec<String> = env
-        .query("SELECT COLUMN_NAME FROM information_schema.columns WHERE TABLE_SCHEMA = 'ops' AND TABLE_NAME = 'backup_partitions' ORDER BY ORDINAL_POSITION")
+        .query(&format!("SELECT COLUMN_NAME FROM information_schema.columns WHERE TABLE_SCHEMA = 'ops' AND TABLE_NAME = '{ops_table}' ORDER BY ORDINAL_POSITION"))
         .into_iter()
         .map(|r| r[0].clone().unwrap())
         .collect();
     let old: Vec<String> = env
-        .query(&format!("SELECT DISTINCT schema_fingerprint FROM ops.backup_partitions WHERE table_name = '{table}'"))
+        .query(&format!(
+            "SELECT DISTINCT schema_fingerprint FROM ops.{ops_table} WHERE table_name = '{table}'"
+        ))
         .into_iter()
         .map(|r| r[0].clone().unwrap())
         .collect();
@@ -922,13 +931,13 @@ fn set_fingerprint(env: &Env, table: &str, fp: &str) {
         .collect();
     let list: Vec<String> = cols.iter().map(|c| format!("`{c}`")).collect();
     env.query(&format!(
-        "INSERT INTO ops.backup_partitions ({}) SELECT {} FROM ops.backup_partitions WHERE table_name = '{table}'",
+        "INSERT INTO ops.{ops_table} ({}) SELECT {} FROM ops.{ops_table} WHERE table_name = '{table}'",
         list.join(", "),
         select.join(", ")
     ));
     for o in old.into_iter().filter(|o| o != fp) {
         env.query(&format!(
-            "DELETE FROM ops.backup_partitions WHERE table_name = '{table}' AND schema_fingerprint = '{o}'"
+            "DELETE FROM ops.{ops_table} WHERE table_name = '{table}' AND schema_fingerprint = '{o}'"
         ));
     }
 }

@@ -1,8 +1,8 @@
 //! The `expire` case of docs/BENCHMARKS.md: expire PLANNING (the pure retention rule + plan) over a
 //! year of daily history of one database of 1,000 tables × 1,000 partitions (1M), 1% changed a day,
 //! rolling fulls keeping every chain ≤ 8 snapshots (max_restore_jobs), keep_days 30. The history is
-//! built in memory in the compact form discovery reads (one manifest row per label, table and
-//! source); only `decide` + `plan_expire` are timed.
+//! built in memory in the compact form discovery reads (lean manifests: one manifest row per
+//! label, table, source and in_snapshot, and the backup_tables rows); only `decide` + `plan_expire` are timed.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Instant;
@@ -10,7 +10,7 @@ use std::time::Instant;
 use anyhow::Result;
 use chrono::NaiveDateTime;
 use starrocks_bbr::config::Config;
-use starrocks_bbr::planner::chain::{BackupRecord, ManifestRow};
+use starrocks_bbr::planner::chain::{BackupRecord, ManifestRow, TableRecord};
 use starrocks_bbr::planner::expire::{
     decide, plan_expire, DatabaseHistory, Presence, RepositoryView, SnapshotRow,
 };
@@ -66,6 +66,7 @@ fn history(s: &ExpireSizes, start: NaiveDateTime) -> DatabaseHistory {
                 status: "FINISHED".into(),
                 snapshot_at: Some(at),
                 backup_timestamp: Some(format!("ts{d}")),
+                repository: "backup_repo".into(),
             },
             backup_type: if d == 0 { "full" } else { "incremental" }.into(),
             repository: "backup_repo".into(),
@@ -74,11 +75,16 @@ fn history(s: &ExpireSizes, start: NaiveDateTime) -> DatabaseHistory {
             error_message: None,
         });
     }
+    // Lean manifests: a day records, per table, its changed partitions (one compact row: the
+    // label is their source) and a `backup_tables` row; a rolling full records the table whole.
     let mut manifest = BTreeMap::new();
+    let mut tables = BTreeMap::new();
     for t in 0..s.tables {
         let mut source = vec![0usize; s.partitions];
         let mut compact: Vec<ManifestRow> = Vec::new();
-        for d in 0..s.days {
+        let mut records: Vec<TableRecord> = Vec::new();
+        for (d, l) in labels.iter().enumerate() {
+            let mut complete = d == 0;
             if d > 0 {
                 for k in 0..s.changed_per_day {
                     let p = (t * 7 + d * s.changed_per_day + k) % s.partitions;
@@ -87,26 +93,31 @@ fn history(s: &ExpireSizes, start: NaiveDateTime) -> DatabaseHistory {
                 let distinct: BTreeSet<usize> = source.iter().copied().collect();
                 if distinct.len() > s.max_chain {
                     source.iter_mut().for_each(|x| *x = d); // rolling full of this table
+                    complete = true;
                 }
             }
-            let distinct: BTreeSet<usize> = source.iter().copied().collect();
-            for src in distinct {
-                compact.push(ManifestRow {
-                    label: labels[d].clone(),
-                    partition_name: String::new(),
-                    partition_id: 0,
-                    visible_version: 0,
-                    replication_num: 1,
-                    source_label: labels[src].clone(),
-                });
-            }
+            compact.push(ManifestRow {
+                label: l.clone(),
+                partition_name: String::new(),
+                partition_id: 0,
+                visible_version: 0,
+                replication_num: 1,
+                source_label: l.clone(),
+                in_snapshot: true,
+            });
+            records.push(TableRecord {
+                label: l.clone(),
+                complete,
+            });
         }
         manifest.insert(format!("t{t:04}"), compact);
+        tables.insert(format!("t{t:04}"), records);
     }
     DatabaseHistory {
         database: "sales".into(),
         rows,
         manifest,
+        tables,
         restores: Vec::new(),
     }
 }

@@ -1,7 +1,8 @@
-//! `cargo bench --bench scale [-- --smoke] [-- --cases backup,list,poll,restore,expire]`: the scale
+//! `cargo bench --bench scale [-- --smoke] [-- --cases backup,list,poll,restore,rolling,parallel,expire]`: the scale
 //! benchmark of docs/BENCHMARKS.md. Not a criterion bench: each case runs the real binary once as a
 //! child process against an in-process simulator and prints wall time, peak RSS, CPU and statements.
 
+mod bounded;
 mod expire;
 mod scenario;
 
@@ -72,6 +73,17 @@ fn main() -> Result<()> {
     }
     if cases.contains("poll") {
         poll_case(&sizes, &mut log)?;
+    }
+    if cases.contains("rolling") {
+        let (partitions, days) = if args.iter().any(|a| a == "--smoke") {
+            (10, 20)
+        } else {
+            (365, 365)
+        };
+        bounded::rolling_case(partitions, days, &mut log)?;
+    }
+    if cases.contains("parallel") {
+        bounded::parallel_case(&mut log)?;
     }
     Ok(())
 }

@@ -11,6 +11,7 @@ use crate::config::Config;
 use crate::plan::{Command, Plan};
 use crate::planner::backup::{plan_backup_owned, plan_resume, random_suffix, BackupState};
 use crate::planner::catalog::{catalog_needed, is_catalog_label, plan_catalog_backup};
+use crate::runner::parallel::{merge, run_per_database};
 use crate::runner::{JobReport, RunOutcome, Runner};
 use crate::state;
 
@@ -124,12 +125,58 @@ fn print_catalog(j: &JobReport, out: &mut dyn Write) -> Result<()> {
     Ok(())
 }
 
-pub(super) fn backup(cfg: &Config, dry_run: bool, out: &mut dyn Write) -> Result<()> {
+fn parallel(cfg: &Config) -> usize {
+    usize::try_from(cfg.parallel_databases).unwrap_or(1)
+}
+
+/// Runs a backup plan: the databases' jobs up to parallel_databases at once (runner::parallel),
+/// then the catalog job, which backs up the history they wrote (skipped, as in a sequential run,
+/// when a lost connection ended a data job).
+fn run_backup_plan(
+    c: &mut Cluster,
+    cfg: &Config,
+    plan: Plan,
+    info: &crate::release::ClusterInfo,
+) -> RunOutcome {
+    let Plan {
+        format_version,
+        command,
+        inputs: _,
+        steps,
+    } = plan;
+    let (catalog, data): (Vec<_>, Vec<_>) = steps.into_iter().partition(|s| {
+        s.label
+            .as_deref()
+            .is_some_and(|l| is_catalog_label(&cfg.ops_database, l))
+    });
+    let part = |steps| Plan {
+        format_version,
+        command,
+        inputs: serde_json::Value::Null,
+        steps,
+    };
+    let outcome = run_per_database(c, cfg, part(data), parallel(cfg), info);
+    let lost = outcome
+        .error
+        .as_ref()
+        .is_some_and(|e| e.exit == crate::error::ExitCode::Connect);
+    if catalog.is_empty() || lost {
+        return outcome;
+    }
+    let cat = Runner::new(c, cfg)
+        .with_cluster_info(info)
+        .run(&part(catalog));
+    merge(vec![outcome, cat])
+}
+
+/// `full`: `backup --full` (every table whole).
+pub(super) fn backup(cfg: &Config, dry_run: bool, full: bool, out: &mut dyn Write) -> Result<()> {
     let mut c = Cluster::connect(cfg)?;
     let info = crate::release::detect(&mut c, cfg)?;
     let cfg = &state::scope::expand_table_patterns(&mut c, cfg)?;
     crate::preflight::check_repository(&mut c, cfg, true)?;
     let mut st = state::backup_state(&mut c, cfg, &info)?;
+    st.force_full = full;
     crate::preflight::check_history(&mut c, cfg)?;
     st.resume.extend(state::catalog::stale_catalog_jobs(
         &mut c,
@@ -161,12 +208,13 @@ pub(super) fn backup(cfg: &Config, dry_run: bool, out: &mut dyn Write) -> Result
             serde_json::json!({ "resume": st.resume }),
             plan_resume(cfg, &st.resume),
         );
-        let outcome = Runner::new(&mut c, cfg).with_cluster_info(&info).run(&plan);
+        let outcome = run_backup_plan(&mut c, cfg, plan, &info);
         print_jobs(&outcome, &BTreeMap::new(), out)?;
         if let Some(e) = outcome.error {
             return Err(e.into());
         }
         st = state::backup_state(&mut c, cfg, &info)?;
+        st.force_full = full;
         st.resume.clear();
     }
     // A temporary partition that appears after planning (an INSERT OVERWRITE started) makes
@@ -204,12 +252,14 @@ pub(super) fn backup(cfg: &Config, dry_run: bool, out: &mut dyn Write) -> Result
         if plan.is_empty() {
             return left_out_result(&left_out);
         }
-        let outcome = Runner::new(&mut c, cfg).with_cluster_info(&info).run(&plan);
+        // one job per database, up to parallel_databases at once, then the catalog job
+        let outcome = run_backup_plan(&mut c, cfg, plan, &info);
         print_jobs(&outcome, &manifest_only, out)?;
         if !replanned && refused_for_temp_partitions(&outcome) {
             warn!("a temporary partition appeared after planning (an INSERT OVERWRITE started): planning once more, leaving that table out");
             replanned = true;
             st = state::backup_state(&mut c, cfg, &info)?;
+            st.force_full = full;
             st.resume.clear();
             continue;
         }

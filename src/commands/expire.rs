@@ -99,6 +99,8 @@ pub(super) fn expire(cfg: &Config, dry_run: bool, out: &mut dyn Write) -> Result
     let info = crate::release::detect(&mut c, cfg)?;
     // `db.*` entries: the databases whose history expire looks at, as backup finds them.
     let cfg = &state::scope::expand_table_patterns(&mut c, cfg)?;
+    // Lean manifests (ops schema version 2) are read with their backup_tables rows: refuse others.
+    state::check_schema(&mut c, cfg)?;
     let (now, mut histories) = state::expire::expire_history(&mut c, cfg)?;
     let mut decisions: Vec<Retention> = histories
         .iter()

@@ -35,9 +35,10 @@ pub(super) fn init(cfg: &Config, dry_run: bool, out: &mut dyn Write) -> Result<(
     } else {
         writeln!(
             out,
-            "{}: created {} object(s); ops tables ready",
+            "{}: {} step(s) run; ops tables ready (schema version {})",
             cfg.ops_database,
-            plan.steps.len()
+            plan.steps.len(),
+            crate::history::schema::SCHEMA_VERSION
         )?;
     }
     Ok(())

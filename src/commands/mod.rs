@@ -26,10 +26,14 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<()> {
             let cfg = Config::load(&common.config)?;
             init::init(&cfg, dry_run, out)
         }
-        Cmd::Backup { common, dry_run } => {
+        Cmd::Backup {
+            common,
+            dry_run,
+            full,
+        } => {
             let cfg = Config::load(&common.config)?;
             with_metrics(&cfg, "backup", dry_run, || {
-                backup::backup(&cfg, dry_run, out)
+                backup::backup(&cfg, dry_run, full, out)
             })
         }
         Cmd::Check { common, format } => {

@@ -223,7 +223,7 @@ pub(super) fn restore(
         }
     }
     let resolve = |d: &state::restore::RestoreDiscovery| {
-        chain::resolve(&d.backups, &d.manifest, target_time).map_err(|e| {
+        chain::resolve(&d.backups, &d.tables, &d.manifest, target_time).map_err(|e| {
             BbrError::usage(
                 format!("cannot restore {target} as of {target_time}: {e}"),
                 format!("pick another --timestamp: one at or after a RESTORABLE_AT that `starrocks-bbr list --database {}` shows (session time zone), or latest", target.database),

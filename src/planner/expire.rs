@@ -1,10 +1,12 @@
 //! `expire` (SPEC.md "expire", `retention`): which snapshots every restore point of the last
 //! `keep_days` needs, and the plan that expires the rest. Pure: history in, decision and plan out.
 //!
-//! What a restore needs is decided by [`chain::resolve`] alone, evaluated at the window's start and
-//! at every restore point inside the window (the as-of backup only changes at a restore point, so
-//! those points cover every instant of the window). A snapshot is kept when it is the as-of backup
-//! or a link of any of those chains — so an old full still supplying untouched partitions stays.
+//! What a restore needs is decided by chain resolution's [`chain::span`], evaluated at the window's
+//! start and at every restore point inside the window (the as-of backup only changes at a restore
+//! point, so those points cover every instant of the window). With lean manifests a restore folds
+//! the manifests of its whole span, so every label of the span is kept (its manifest rows), and so
+//! is every snapshot those rows name as a partition's source — so an old full still supplying
+//! untouched partitions stays.
 //!
 //! Crash safety (SPEC.md: a crash never leaves a dropped snapshot whose row is not EXPIRED, or the
 //! reverse): per snapshot the row becomes EXPIRED with the note [`NOTE_DROP_PENDING`] (the intent)
@@ -17,7 +19,7 @@ use chrono::NaiveDateTime;
 use serde::Serialize;
 
 use super::catalog::{expire_catalog, is_catalog_label, CatalogRow, CATALOG_KEEP};
-use super::chain::{self, BackupRecord, ChainError, ManifestRow};
+use super::chain::{self, BackupRecord, ChainError, ManifestRow, TableRecord};
 use super::{idempotent, job_step};
 use crate::config::Config;
 use crate::history::{self, RunningRow};
@@ -70,9 +72,11 @@ pub struct DatabaseHistory {
     pub database: String,
     /// Every row that is not EXPIRED, plus EXPIRED rows whose drop is pending.
     pub rows: Vec<SnapshotRow>,
-    /// Manifest rows by table. Only `label` and `source_label` decide what a chain needs, so one
-    /// row per (label, source) is enough (discovery reads them DISTINCT).
+    /// Manifest rows by table. Only `label`, `source_label` and `in_snapshot` decide what a span
+    /// needs, so one row per (label, source, in_snapshot) is enough (discovery reads them DISTINCT).
     pub manifest: BTreeMap<String, Vec<ManifestRow>>,
+    /// `backup_tables` rows by table (where each table's span starts).
+    pub tables: BTreeMap<String, Vec<TableRecord>>,
     pub restores: Vec<RestoreRun>,
 }
 
@@ -99,33 +103,38 @@ pub fn window_start(now: NaiveDateTime, keep_days: u32) -> NaiveDateTime {
     now - chrono::Duration::days(i64::from(keep_days))
 }
 
-/// Adds to `keep` what a restore of one table as of `point` needs: the as-of backup (its manifest
-/// describes the table) and every snapshot of its chain — asked of [`chain::resolve`] and nothing
-/// else, so expire can never disagree with restore. False when the chain is already broken (what is
-/// left of it is kept; the next backup re-bases the table).
+/// Adds to `keep` what a restore of one table as of `point` needs: every label of its span (the
+/// manifests the fold reads; [`chain::span`], the resolver's own rule) and every snapshot a row of
+/// the span names as a partition's source (a superset of the chain's links, exact in practice:
+/// deltas name themselves, a complete record names the snapshots it inherited). False when one of
+/// those sources is no usable snapshot any more (the chain is already broken: the next backup
+/// re-bases the table).
 fn needs(
     backups: &[BackupRecord],
+    usable: &BTreeSet<&str>,
+    tables: &[TableRecord],
     rows: &[ManifestRow],
     point: NaiveDateTime,
     keep: &mut BTreeSet<String>,
 ) -> bool {
-    match chain::resolve(backups, rows, point) {
-        Ok(c) => {
-            keep.insert(c.as_of_label);
-            keep.extend(c.links.into_iter().map(|l| l.label));
-            true
+    let span = match chain::span(backups, tables, point) {
+        Ok(span) => span,
+        Err(ChainError::NothingAtOrBefore { .. }) => return true,
+        Err(ChainError::BrokenChain { .. }) => return false,
+    };
+    let mut whole = true;
+    for m in rows {
+        let Some(rank) = span.rank(&m.label) else {
+            continue;
+        };
+        if chain::is_tombstone(rank, m.in_snapshot) || m.source_label.is_empty() {
+            continue;
         }
-        Err(ChainError::NothingAtOrBefore { .. }) => true,
-        Err(ChainError::BrokenChain { as_of_label, .. }) => {
-            keep.extend(
-                rows.iter()
-                    .filter(|m| m.label == as_of_label)
-                    .map(|m| m.source_label.clone()),
-            );
-            keep.insert(as_of_label);
-            false
-        }
+        whole &= usable.contains(m.source_label.as_str());
+        keep.insert(m.source_label.clone());
     }
+    keep.extend(span.labels);
+    whole
 }
 
 /// The retention rule for one database (pure). `stale_s`: a claim row whose heartbeat is older is dead.
@@ -145,9 +154,24 @@ pub fn decide(db: &DatabaseHistory, now: NaiveDateTime, keep_days: u32, stale_s:
 
     let mut keep: BTreeSet<String> = BTreeSet::new();
     let mut broken = BTreeSet::new();
-    for (table, rows) in &db.manifest {
+    // Snapshots a RESTORE can read: FINISHED with a SHOW SNAPSHOT timestamp.
+    let usable: BTreeSet<&str> = db
+        .rows
+        .iter()
+        .filter(|r| r.record.status == "FINISHED")
+        .filter(|r| {
+            r.record
+                .backup_timestamp
+                .as_deref()
+                .is_some_and(|t| !t.is_empty())
+        })
+        .map(|r| r.record.label.as_str())
+        .collect();
+    let no_rows = Vec::new();
+    for (table, records) in &db.tables {
+        let rows = db.manifest.get(table).unwrap_or(&no_rows);
         for point in &points {
-            if !needs(&backups, rows, *point, &mut keep) {
+            if !needs(&backups, &usable, records, rows, *point, &mut keep) {
                 broken.insert(table.clone());
             }
         }
@@ -379,10 +403,10 @@ pub fn expired_note_sql(ops: &str, label: &str, note: &str) -> String {
     )
 }
 
-fn delete_manifest_sql(ops: &str, db: &str, label: &str) -> String {
+fn delete_manifest_sql(ops: &str, table: &str, db: &str, label: &str) -> String {
     format!(
         "DELETE FROM {} WHERE {} = {} AND {} = {}",
-        qualified(ops, history::BACKUP_PARTITIONS),
+        qualified(ops, table),
         ident("label"),
         literal(label),
         ident("database_name"),
@@ -465,12 +489,17 @@ fn plan_database(
             ));
         }
         // Also for a dead run's pending row: it may have died before deleting them.
-        work.push(step(
-            StepKind::DeleteManifest,
-            format!("delete the manifest rows of {label}"),
-            delete_manifest_sql(ops, db, label),
-            None,
-        ));
+        for (table, what) in [
+            (history::BACKUP_PARTITIONS, "manifest rows"),
+            (history::BACKUP_TABLES, "table records"),
+        ] {
+            work.push(step(
+                StepKind::DeleteManifest,
+                format!("delete the {what} of {label}"),
+                delete_manifest_sql(ops, table, db, label),
+                None,
+            ));
+        }
         match e.disposal {
             Disposal::Drop => {
                 work.push(step(

@@ -13,6 +13,7 @@ fn row(label: &str, status: &str, at: NaiveDateTime, ts: Option<&str>) -> Snapsh
             status: status.into(),
             snapshot_at: Some(at),
             backup_timestamp: ts.map(str::to_string),
+            repository: "repo".into(),
         },
         backup_type: "incremental".into(),
         repository: "repo".into(),
@@ -30,55 +31,67 @@ fn m(label: &str, p: &str, id: i64, v: i64, source: &str) -> ManifestRow {
         visible_version: v,
         replication_num: 1,
         source_label: source.into(),
+        in_snapshot: label == source,
     }
 }
 
-/// Daily: full0 (p1,p2), incr1 (p2), incr2 (p2), incr3 (p2). p1 never changes: full0 supplies it
-/// to every later restore point, so it is kept however old it is.
+/// Daily, lean manifests: full0 (p1,p2, complete), incr1 (p2), full2 (a rolling full: p1,p2,
+/// complete), incr3 (p2). A restore as of incr3 folds full2 + incr3; one as of incr1 folds full0 +
+/// incr1 — so a span is kept whole, and what lies before the last complete record of the window's
+/// first span expires.
 fn daily() -> DatabaseHistory {
     let day = |d: i64| t("2026-01-01 00:00:00") + chrono::Duration::days(d);
-    let labels = ["full0", "incr1", "incr2", "incr3"];
+    let labels = ["full0", "incr1", "full2", "incr3"];
     let rows = labels
         .iter()
         .enumerate()
         .map(|(i, l)| row(l, "FINISHED", day(i as i64), Some(&format!("ts{i}"))))
         .collect();
     let mut manifest = Vec::new();
+    let mut tables = Vec::new();
     for (i, l) in labels.iter().enumerate() {
-        manifest.push(m(l, "p1", 1, 2, "full0"));
+        let complete = l.starts_with("full");
+        if complete {
+            manifest.push(m(l, "p1", 1, 2, l));
+        }
         manifest.push(m(l, "p2", 2, 2 + i as i64, l));
+        tables.push(TableRecord {
+            label: l.to_string(),
+            complete,
+        });
     }
     DatabaseHistory {
         database: "db".into(),
         rows,
         manifest: [("t".to_string(), manifest)].into_iter().collect(),
+        tables: [("t".to_string(), tables)].into_iter().collect(),
         restores: vec![],
     }
 }
 
 #[test]
-fn old_full_supplying_partitions_is_kept_and_unneeded_incrementals_expire() {
+fn whole_spans_are_kept_and_what_precedes_them_expires() {
     let h = daily();
     let cases: &[(&str, u32, &[&str], &[&str])] = &[
-        // now = day 3 12:00; window start day 2 12:00: as-of incr2 (p1 from full0) and incr3.
+        // window start day 2 12:00: as-of full2, then incr3.
         (
             "2026-01-04 12:00:00",
             1,
-            &["full0", "incr2", "incr3"],
-            &["incr1"],
+            &["full2", "incr3"],
+            &["full0", "incr1"],
         ),
+        // window start day 1 12:00: as-of incr1 = full0 + incr1.
         (
             "2026-01-04 12:00:00",
-            10,
-            &["full0", "incr1", "incr2", "incr3"],
+            2,
+            &["full0", "full2", "incr1", "incr3"],
             &[],
         ),
-        // a window after the last backup: only its chain.
         (
             "2026-02-01 00:00:00",
             1,
-            &["full0", "incr3"],
-            &["incr1", "incr2"],
+            &["full2", "incr3"],
+            &["full0", "incr1"],
         ),
     ];
     for (now, keep, want_keep, want_expire) in cases {
@@ -162,7 +175,7 @@ fn plans_per_release_and_repository_state() {
     let r = decide(&h, now, 1, 300);
     let present = |cid: Option<&str>| RepositoryView {
         drop_supported: cid.is_some(),
-        snapshots: ["full0", "incr1", "incr2", "incr3"]
+        snapshots: ["full0", "incr1", "full2", "incr3"]
             .iter()
             .map(|l| {
                 (
@@ -191,16 +204,18 @@ fn plans_per_release_and_repository_state() {
             "Claim",
             "ExpireRecord",
             "DeleteManifest",
+            "DeleteManifest",
             "DropSnapshot",
             "RecordDropped",
             "ExpireRecord",
+            "DeleteManifest",
             "DeleteManifest",
             "DropSnapshot",
             "RecordDropped",
             "ReleaseClaim"
         ]
     );
-    assert!(p.steps[4].sql.as_deref() == Some("DROP SNAPSHOT `incr1` ON `repo`"));
+    assert!(p.steps[5].sql.as_deref() == Some("DROP SNAPSHOT `full0` ON `repo`"));
     assert!(p.steps[2]
         .sql
         .as_deref()
@@ -227,7 +242,7 @@ fn plans_per_release_and_repository_state() {
     // A needed snapshot gone from the repository is marked EXPIRED (vanished) and reported.
     let mut view = present(Some("c1"));
     view.snapshots
-        .insert(("repo".into(), "full0".into()), Presence::Absent);
+        .insert(("repo".into(), "full2".into()), Presence::Absent);
     let (p, rep) = plan_expire(
         &cfg(),
         now,
@@ -238,7 +253,7 @@ fn plans_per_release_and_repository_state() {
         None,
     );
     assert_eq!(rep.vanished.len(), 1);
-    assert_eq!(rep.vanished[0].label, "full0");
+    assert_eq!(rep.vanished[0].label, "full2");
     assert!(p
         .steps
         .iter()
@@ -255,7 +270,7 @@ fn a_dead_runs_pending_drop_is_completed() {
     h.rows[1].record.status = "EXPIRED".into();
     h.rows[1].error_message = Some(NOTE_DROP_PENDING.into());
     let now = t("2026-01-04 12:00:00");
-    let r = decide(&h, now, 1, 300);
+    let r = decide(&h, now, 2, 300);
     assert_eq!(r.pending, vec!["incr1".to_string()]);
     let mut view = RepositoryView {
         drop_supported: true,
@@ -270,7 +285,7 @@ fn a_dead_runs_pending_drop_is_completed() {
     let (p, _) = plan_expire(
         &cfg(),
         now,
-        1,
+        2,
         std::slice::from_ref(&h),
         std::slice::from_ref(&r),
         &view,
@@ -282,6 +297,7 @@ fn a_dead_runs_pending_drop_is_completed() {
             "RecordRunning",
             "Claim",
             "DeleteManifest",
+            "DeleteManifest",
             "DropSnapshot",
             "RecordDropped",
             "ReleaseClaim"
@@ -290,18 +306,19 @@ fn a_dead_runs_pending_drop_is_completed() {
     // Already dropped by the dead run: only the manifest and the note are completed.
     view.snapshots
         .insert(("repo".into(), "incr1".into()), Presence::Absent);
-    let (p, _) = plan_expire(&cfg(), now, 1, &[h], &[r], &view, None);
+    let (p, _) = plan_expire(&cfg(), now, 2, &[h], &[r], &view, None);
     assert_eq!(
         kinds(&p),
         [
             "RecordRunning",
             "Claim",
             "DeleteManifest",
+            "DeleteManifest",
             "RecordDropped",
             "ReleaseClaim"
         ]
     );
-    assert!(p.steps[3].sql.as_deref().unwrap().contains(NOTE_DROPPED));
+    assert!(p.steps[4].sql.as_deref().unwrap().contains(NOTE_DROPPED));
 }
 
 /// A table's life and the backup tool's recording rule (as chain.rs's property test models it).
@@ -334,7 +351,10 @@ fn op() -> impl Strategy<Value = Op> {
 
 type State = BTreeMap<String, (i64, i64)>;
 
-/// Builds a two-table history from the ops (table `b` changes on odd ops only).
+/// Builds a two-table history from the ops (table `b` changes on odd ops only) with the backup
+/// tool's lean recording rule: per table a `backup_tables` row when something was recorded
+/// (complete for a whole-table snapshot), the partitions in the snapshot and a tombstone per
+/// partition dropped since the base (the latest FINISHED backup's fold).
 fn build(ops: &[Op], running_last: bool) -> (DatabaseHistory, NaiveDateTime) {
     let mut tables: BTreeMap<String, State> = ["a", "b"]
         .iter()
@@ -349,7 +369,9 @@ fn build(ops: &[Op], running_last: bool) -> (DatabaseHistory, NaiveDateTime) {
     let mut changed_schema: BTreeSet<String> = BTreeSet::new();
     let mut rows = Vec::new();
     let mut manifest: BTreeMap<String, Vec<ManifestRow>> = BTreeMap::new();
-    let mut last: Option<String> = None;
+    let mut records: BTreeMap<String, Vec<TableRecord>> = BTreeMap::new();
+    // The fold of each table as of the latest FINISHED backup (the base of the next one).
+    let mut base: BTreeMap<String, State> = BTreeMap::new();
     let mut clock = t("2026-01-01 00:00:00");
     for (i, op) in ops.iter().enumerate() {
         clock += chrono::Duration::hours(7);
@@ -382,37 +404,52 @@ fn build(ops: &[Op], running_last: bool) -> (DatabaseHistory, NaiveDateTime) {
             Op::Wait => clock += chrono::Duration::hours(20),
             Op::Backup { ok, whole } => {
                 let label = format!("b{i:03}");
+                let mut recorded = false;
+                let mut data = false;
                 for (tn, state) in &tables {
-                    let base: BTreeMap<String, (i64, i64, String)> = match &last {
-                        Some(b) if !changed_schema.contains(tn) && !whole => manifest
-                            .get(tn)
-                            .into_iter()
-                            .flatten()
-                            .filter(|m| &m.label == b)
-                            .map(|m| {
-                                (
-                                    m.partition_name.clone(),
-                                    (m.partition_id, m.visible_version, m.source_label.clone()),
-                                )
-                            })
-                            .collect(),
-                        _ => BTreeMap::new(),
+                    let b = base.get(tn);
+                    let is_whole = b.is_none() || whole || changed_schema.contains(tn);
+                    let changed: Vec<&String> = state
+                        .iter()
+                        .filter(|(n, v)| is_whole || b.and_then(|b| b.get(*n)) != Some(v))
+                        .map(|(n, _)| n)
+                        .collect();
+                    let dropped: Vec<&String> = match b {
+                        Some(b) if !is_whole => {
+                            b.keys().filter(|n| !state.contains_key(*n)).collect()
+                        }
+                        _ => vec![],
                     };
-                    for (name, (id, v)) in state {
-                        let source = match base.get(name) {
-                            Some((bid, bv, src)) if bid == id && bv == v => src.clone(),
-                            _ => label.clone(),
-                        };
-                        manifest
-                            .entry(tn.clone())
-                            .or_default()
-                            .push(m(&label, name, *id, *v, &source));
+                    if changed.is_empty() && dropped.is_empty() {
+                        continue;
                     }
+                    recorded = true;
+                    data |= !changed.is_empty();
+                    let rows = manifest.entry(tn.clone()).or_default();
+                    for n in changed {
+                        let (id, v) = state[n];
+                        rows.push(m(&label, n, id, v, &label));
+                    }
+                    for n in dropped {
+                        rows.push(ManifestRow {
+                            in_snapshot: false,
+                            source_label: String::new(),
+                            ..m(&label, n, 0, 0, &label)
+                        });
+                    }
+                    records.entry(tn.clone()).or_default().push(TableRecord {
+                        label: label.clone(),
+                        complete: is_whole,
+                    });
+                }
+                if !recorded {
+                    continue;
                 }
                 let status = if ok { "FINISHED" } else { "FAILED" };
-                rows.push(row(&label, status, clock, Some(&format!("ts{i}"))));
+                let ts = format!("ts{i}");
+                rows.push(row(&label, status, clock, data.then_some(ts.as_str())));
                 if ok {
-                    last = Some(label);
+                    base = tables.clone();
                     changed_schema.clear();
                 }
             }
@@ -428,13 +465,14 @@ fn build(ops: &[Op], running_last: bool) -> (DatabaseHistory, NaiveDateTime) {
             database: "db".into(),
             rows,
             manifest,
+            tables: records,
             restores: vec![],
         },
         clock,
     )
 }
 
-/// The history after the decision ran: expired rows EXPIRED, their manifest rows gone.
+/// The history after the decision ran: expired rows EXPIRED, their manifest and table rows gone.
 fn apply(h: &DatabaseHistory, r: &Retention) -> DatabaseHistory {
     let gone: BTreeSet<&String> = r.expire.iter().collect();
     let mut out = h.clone();
@@ -445,6 +483,9 @@ fn apply(h: &DatabaseHistory, r: &Retention) -> DatabaseHistory {
     }
     for rows in out.manifest.values_mut() {
         rows.retain(|m| !gone.contains(&m.label));
+    }
+    for recs in out.tables.values_mut() {
+        recs.retain(|t| !gone.contains(&t.label));
     }
     out
 }
@@ -473,11 +514,13 @@ proptest! {
         points.extend(h.rows.iter().filter_map(|r| r.record.snapshot_at).filter(|at| *at >= start && *at <= now));
         let span = (now - start).num_seconds().max(1);
         points.extend(probes.iter().map(|p| start + chrono::Duration::seconds(span * i64::from(*p) / 1000)));
-        for (table, rows) in &h.manifest {
+        for (table, recs) in &h.tables {
+            let rows = h.manifest.get(table).cloned().unwrap_or_default();
             let rows_after = after.manifest.get(table).cloned().unwrap_or_default();
+            let recs_after = after.tables.get(table).cloned().unwrap_or_default();
             for p in &points {
-                let want = chain::resolve(&before_b, rows, *p);
-                let got = chain::resolve(&after_b, &rows_after, *p);
+                let want = chain::resolve(&before_b, recs, &rows, *p);
+                let got = chain::resolve(&after_b, &recs_after, &rows_after, *p);
                 prop_assert_eq!(&got, &want, "table {} at {}", table, p);
             }
         }
@@ -490,7 +533,7 @@ proptest! {
         let mut compact = h.clone();
         for rows in compact.manifest.values_mut() {
             let mut seen = BTreeSet::new();
-            rows.retain(|m| seen.insert((m.label.clone(), m.source_label.clone())));
+            rows.retain(|m| seen.insert((m.label.clone(), m.source_label.clone(), m.in_snapshot)));
         }
         prop_assert_eq!(decide(&compact, now, keep_days, 300), r);
     }
@@ -505,7 +548,7 @@ fn a_snapshot_that_cannot_be_checked_is_never_dropped_blindly() {
         drop_supported: true,
         ..RepositoryView::default()
     };
-    for l in ["incr1", "incr2"] {
+    for l in ["full0", "incr1"] {
         view.snapshots.insert(
             ("repo".into(), l.into()),
             Presence::Unknown {

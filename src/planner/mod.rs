@@ -1,6 +1,7 @@
 //! Pure planners: read state in, Plan out. No I/O here, so plans are testable and reproducible.
 
 pub mod backup;
+pub mod base;
 pub mod catalog;
 pub mod chain;
 pub mod expire;
@@ -10,6 +11,7 @@ pub mod left_out;
 pub mod listing;
 pub mod recover;
 pub mod restore;
+pub mod rolling;
 
 use crate::config::Config;
 use crate::plan::{Details, RetryPolicy, Step, StepKind};

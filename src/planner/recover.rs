@@ -310,6 +310,9 @@ fn recover_plan(
             &InitState {
                 database_exists: true,
                 existing_tables: Vec::new(),
+                // unknown until the RESTORE ran: the upgrade statement only adds what a
+                // version-1 catalog lacks (history::schema::upgrade_v1_sql)
+                schema_version: 1,
             },
         )
         .steps,
@@ -585,8 +588,12 @@ mod tests {
                 StepKind::CreateTable,
                 StepKind::CreateTable,
                 StepKind::CreateTable,
+                StepKind::CreateTable,
+                StepKind::CreateTable,
+                StepKind::UpgradeSchema,
+                StepKind::RecordSchemaVersion,
                 StepKind::CheckHistory,
-                StepKind::Finalize
+                StepKind::Finalize,
             ]
         );
         assert_eq!(p.inputs["continuing"], true);
@@ -598,10 +605,15 @@ mod tests {
                 StepKind::CreateDatabase,
                 StepKind::RestoreCatalog,
                 StepKind::PollRestore,
-                // init's steps before the last write (an older catalog's missing tables)
+                // init's steps before the last write (an older catalog's missing tables, and
+                // the schema upgrade, which adds only what a version-1 catalog lacks)
                 StepKind::CreateTable,
                 StepKind::CreateTable,
                 StepKind::CreateTable,
+                StepKind::CreateTable,
+                StepKind::CreateTable,
+                StepKind::UpgradeSchema,
+                StepKind::RecordSchemaVersion,
                 StepKind::CheckHistory,
                 StepKind::Finalize
             ]

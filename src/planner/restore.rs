@@ -52,6 +52,10 @@ pub struct ChainEntry {
     /// link supplies, its list left out.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub partition_count: Option<usize>,
+    /// The repository the snapshot was written to (absent in chains recorded before schema
+    /// version 2: the configured repository).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub repository: String,
 }
 
 /// The largest value of a StarRocks STRING cell (VARCHAR(65533)); a longer one fails the INSERT.
@@ -101,6 +105,7 @@ impl From<&ChainLink> for ChainEntry {
             replication_num: l.replication_num,
             partitions: l.partitions.clone(),
             partition_count: None,
+            repository: l.repository.clone(),
         }
     }
 }
@@ -744,7 +749,22 @@ mod tests {
             snapshot_at: t(at),
             partitions: parts.iter().map(|p| p.to_string()).collect(),
             replication_num: rn,
+            repository: String::new(),
         }
+    }
+
+    #[test]
+    fn each_snapshot_is_restored_from_the_repository_its_row_names() {
+        let target = TableRef::parse("sales.orders").unwrap();
+        let l = link("b1", "2026-01-01 00:00:00", &["p1"], 1);
+        let entry = ChainEntry::from(&l);
+        let c = cfg();
+        let mut repos = std::collections::BTreeMap::new();
+        let sql = restore_sql(&c, repository_of(&c, &repos, "b1"), &target, &entry, None);
+        assert!(sql.contains(" FROM `repo` ON "), "{sql}");
+        repos.insert("b1".to_string(), "old_repo".to_string());
+        let sql = restore_sql(&c, repository_of(&c, &repos, "b1"), &target, &entry, None);
+        assert!(sql.contains(" FROM `old_repo` ON "), "{sql}");
     }
 
     fn state(exists: bool, resume: Vec<RestoreResume>) -> RestoreState {

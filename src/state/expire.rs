@@ -11,7 +11,7 @@ use crate::cluster::{Cluster, ResultSet, SqlError};
 use crate::config::Config;
 use crate::error::BbrError;
 use crate::history::{self, HistoryRow, HISTORY_COLUMNS};
-use crate::planner::chain::{BackupRecord, ManifestRow};
+use crate::planner::chain::{BackupRecord, ManifestRow, TableRecord};
 use crate::planner::expire::{
     DatabaseHistory, Presence, RepositoryView, RestoreRun, SnapshotRow, NOTE_DROP_PENDING,
 };
@@ -43,12 +43,27 @@ fn select_rows_sql(ops: &str, dbs: &[String]) -> String {
 /// chain's snapshot set depends on, and far smaller than the manifest.
 fn select_sources_sql(ops: &str, dbs: &[String]) -> String {
     format!(
-        "SELECT DISTINCT {}, {}, {}, {} FROM {} WHERE {} IN {}",
+        "SELECT DISTINCT {}, {}, {}, {}, {} FROM {} WHERE {} IN {}",
         ident("database_name"),
         ident("table_name"),
         ident("label"),
         ident("source_label"),
+        ident("in_snapshot"),
         qualified(ops, history::BACKUP_PARTITIONS),
+        ident("database_name"),
+        literal_list(dbs)
+    )
+}
+
+/// Every `backup_tables` row of the databases (where each table's spans start).
+fn select_table_records_sql(ops: &str, dbs: &[String]) -> String {
+    format!(
+        "SELECT {}, {}, {}, {} FROM {} WHERE {} IN {}",
+        ident("database_name"),
+        ident("table_name"),
+        ident("label"),
+        ident("complete"),
+        qualified(ops, history::BACKUP_TABLES),
         ident("database_name"),
         literal_list(dbs)
     )
@@ -140,6 +155,26 @@ pub fn expire_history(
                 visible_version: 0,
                 replication_num: 1,
                 source_label: get("source_label"),
+                in_snapshot: history::parse_bool(rs.get(i, "in_snapshot")),
+            });
+    }
+    let rs = q(
+        c,
+        cfg,
+        &select_table_records_sql(ops, &dbs),
+        "reading the table records",
+    )?;
+    for i in 0..rs.rows.len() {
+        let get = |k: &str| rs.get(i, k).unwrap_or_default();
+        let Some(d) = out.get_mut(&get("database_name")) else {
+            continue;
+        };
+        d.tables
+            .entry(get("table_name"))
+            .or_default()
+            .push(TableRecord {
+                label: get("label"),
+                complete: history::parse_bool(rs.get(i, "complete")),
             });
     }
     let rs = q(
@@ -192,6 +227,7 @@ fn snapshot_row(h: HistoryRow) -> SnapshotRow {
             status: h.status,
             snapshot_at: time(h.snapshot_at),
             backup_timestamp: h.backup_timestamp,
+            repository: h.repository.clone(),
         },
         backup_type: h.backup_type,
         repository: h.repository,

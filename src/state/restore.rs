@@ -3,16 +3,15 @@
 //! time, and RUNNING restore rows of dead runs. Selective: only the columns chain resolution reads,
 //! and only one backup's manifest rows for one table.
 
-use std::collections::BTreeSet;
-
 use chrono::NaiveDateTime;
+use std::collections::BTreeSet;
 
 use super::{cluster_now, missing_ops, parse_time, q, read_policy};
 use crate::cluster::{Cluster, ResultSet};
 use crate::config::{Config, TableRef};
 use crate::error::BbrError;
 use crate::history::{self, RestoreRow};
-use crate::planner::chain::{BackupRecord, ManifestRow};
+use crate::planner::chain::{self, BackupRecord, ManifestRow, TableRecord};
 use crate::planner::restore::{
     judge, show_restore_sql, target_exists_sql, Adoption, ChainEntry, LinkRef, RestoreResume,
     RestoreState, ShowRestoreJob,
@@ -23,8 +22,9 @@ use crate::planner::restore::{
 pub struct RestoreDiscovery {
     pub state: RestoreState,
     pub backups: Vec<BackupRecord>,
-    /// Rows of the as-of backup for the target table; when no backup qualifies, one marker row per
-    /// backup holding the table (enough for the resolver to name the earliest restorable time).
+    /// The target table's `backup_tables` rows (which backups recorded it, which are complete).
+    pub tables: Vec<TableRecord>,
+    /// Manifest rows of the span of the as-of backup for the target table (chain::span).
     pub manifest: Vec<ManifestRow>,
     /// The stale RUNNING restore rows of the database (`state.resume` describes the same runs).
     pub stale: Vec<RestoreRow>,
@@ -89,6 +89,7 @@ pub fn restore_state(
     target_time: Option<NaiveDateTime>,
 ) -> Result<RestoreDiscovery, BbrError> {
     let cluster_time = cluster_now(c, cfg)?;
+    super::check_schema(c, cfg)?;
     let ops = &cfg.ops_database;
     let db = &target.database;
 
@@ -111,6 +112,7 @@ pub fn restore_state(
             status: rs.get(i, "status").unwrap_or_default(),
             snapshot_at: rs.get(i, "snapshot_at").as_deref().and_then(parse_time),
             backup_timestamp: rs.get(i, "backup_timestamp"),
+            repository: rs.get(i, "repository").unwrap_or_default(),
         })
         .collect();
     let repositories: std::collections::BTreeMap<String, String> = (0..rs.rows.len())
@@ -118,13 +120,19 @@ pub fn restore_state(
         .filter(|(_, r)| !r.trim().is_empty())
         .collect();
 
-    let sql = history::select_labels_holding_sql(ops, db, &target.table);
-    let rs = q(c, cfg, &sql, "reading which backups hold the table")?;
-    let holding: BTreeSet<String> = rs
-        .rows
-        .iter()
-        .filter_map(|r| r.first().cloned().flatten())
-        .collect();
+    // The table's backup_tables rows (one per backup that touched it) give which backups hold it
+    // and the span of the as-of backup (chain::span, the rule chain::resolve applies too), so only
+    // the manifest rows of that span are read.
+    let tables = super::table_records(
+        c,
+        cfg,
+        std::slice::from_ref(db),
+        std::slice::from_ref(&target.table),
+    )?
+    .remove(target)
+    .map(|(recs, _)| recs)
+    .unwrap_or_default();
+    let holding: BTreeSet<String> = tables.iter().map(|r| r.label.clone()).collect();
 
     let target_time = match target_time {
         Some(t) => t,
@@ -136,20 +144,16 @@ pub fn restore_state(
             .or_else(|| parse_time(&cluster_time))
             .unwrap_or_default(),
     };
-    // The same rule as chain::resolve (latest FINISHED holding the table at or before the target),
-    // so only that backup's rows are read; the resolver re-derives and checks it.
-    let as_of = backups
-        .iter()
-        .filter(|b| b.status == "FINISHED" && holding.contains(&b.label))
-        .filter_map(|b| Some((b.snapshot_at?, b.label.as_str())))
-        .filter(|(at, _)| *at <= target_time)
-        .max()
-        .map(|(_, l)| l.to_string());
-    let manifest = match &as_of {
-        Some(label) => {
-            let sql = history::select_table_manifest_sql(ops, label, db, &target.table);
+    let manifest = match chain::span(&backups, &tables, target_time) {
+        Ok(span) => {
+            let sql = history::select_span_manifest_sql(
+                ops,
+                &span.labels,
+                std::slice::from_ref(&target.table),
+            );
             let rs = q(c, cfg, &sql, "reading the backup manifest")?;
             (0..rs.rows.len())
+                .filter(|&i| rs.get(i, "database_name").as_deref() == Some(db.as_str()))
                 .filter_map(|i| {
                     Some(ManifestRow {
                         label: rs.get(i, "label")?,
@@ -159,22 +163,13 @@ pub fn restore_state(
                         // NULL when partitions_meta had no REPLICATION_NUM: the configured default.
                         replication_num: num(rs.get(i, "replication_num"))
                             .unwrap_or(cfg.replication_num),
-                        source_label: rs.get(i, "source_label")?,
+                        source_label: rs.get(i, "source_label").unwrap_or_default(),
+                        in_snapshot: history::parse_bool(rs.get(i, "in_snapshot")),
                     })
                 })
                 .collect()
         }
-        None => holding
-            .iter()
-            .map(|l| ManifestRow {
-                label: l.clone(),
-                partition_name: String::new(),
-                partition_id: 0,
-                visible_version: 0,
-                replication_num: cfg.replication_num,
-                source_label: l.clone(),
-            })
-            .collect(),
+        Err(_) => Vec::new(),
     };
 
     let stale = stale_restore_rows(c, cfg, db, &cluster_time)?;
@@ -191,6 +186,7 @@ pub fn restore_state(
             repositories,
         },
         backups,
+        tables,
         manifest,
         stale,
         holding: holding.len(),

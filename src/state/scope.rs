@@ -74,7 +74,10 @@ pub fn newest_chains(c: &mut Cluster, cfg: &Config) -> Result<Vec<TableChain>, B
     let mut out = Vec::new();
     for t in &cfg.tables {
         let d = super::restore::restore_state(c, cfg, t, Some(now))?;
-        out.push((t.clone(), chain::resolve(&d.backups, &d.manifest, now)));
+        out.push((
+            t.clone(),
+            chain::resolve(&d.backups, &d.tables, &d.manifest, now),
+        ));
     }
     Ok(out)
 }

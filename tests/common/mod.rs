@@ -217,6 +217,21 @@ impl Env {
         stdout
     }
 
+    /// (partition name, visible version, row count) of sales.`table`, sorted, temporary partitions
+    /// left out: what a restore must reproduce.
+    pub fn sales_parts(&self, table: &str) -> Vec<(String, u64, u64)> {
+        let mut v: Vec<(String, u64, u64)> = self
+            .sim
+            .partitions("sales", table)
+            .unwrap()
+            .into_iter()
+            .filter(|p| !p.is_temp)
+            .map(|p| (p.name, p.visible_version, p.row_count))
+            .collect();
+        v.sort();
+        v
+    }
+
     pub fn query(&self, sql: &str) -> Vec<Vec<Option<String>>> {
         self.sim.execute(sql).unwrap()
     }

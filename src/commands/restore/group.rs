@@ -123,7 +123,7 @@ fn restore_database(
                 .into());
             }
         }
-        let chain = chain::resolve(&d.backups, &d.manifest, target_time).map_err(|e| {
+        let chain = chain::resolve(&d.backups, &d.tables, &d.manifest, target_time).map_err(|e| {
             BbrError::usage(
                 format!("cannot restore {t} as of {target_time}: {e}"),
                 format!("pick another --timestamp: one at or after a RESTORABLE_AT that `starrocks-bbr list --database {db}` shows (session time zone), or latest"),

@@ -171,6 +171,7 @@ pub fn plan_group_restore(
                 .flat_map(|(t, ps)| ps.iter().map(move |p| format!("{t}.{p}")))
                 .collect(),
             partition_count: None,
+            repository: String::new(),
         })
         .collect();
     let chain_json = recorded_chain_json(&entries);
