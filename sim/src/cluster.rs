@@ -599,16 +599,6 @@ impl Cluster {
             )
         })?;
         let c1 = ctx.clone();
-        db.create_scalar_function("utc_timestamp", 0, flags, move |_| {
-            let c = lock_ctx(&c1);
-            Ok(
-                match NaiveDateTime::parse_from_str(&c.now, "%Y-%m-%d %H:%M:%S") {
-                    Ok(t) => fmt_time(t - chrono::Duration::seconds(i64::from(c.tz_secs))),
-                    Err(_) => c.now.clone(),
-                },
-            )
-        })?;
-        let c1 = ctx.clone();
         db.create_scalar_function("database", 0, flags, move |_| Ok(lock_ctx(&c1).db.clone()))?;
         let c1 = ctx.clone();
         db.create_scalar_function("connection_id", 0, flags, move |_| {
