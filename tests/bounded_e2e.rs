@@ -323,20 +323,8 @@ fn a_repository_switch_takes_tables_whole_in_the_new_one_and_restores_work_on_bo
     );
 }
 
-/// The demo plus database hr (one unpartitioned table) in scope, jobs of both run at once.
 fn two_databases(extra: &str) -> Env {
-    let env = Env::with(sim_options(), extra);
-    let people = starrocks_sim::TableSpec::new(&[("id", "BIGINT"), ("name", "VARCHAR(32)")]);
-    env.sim.create_table("hr", "people", &people).unwrap();
-    env.sim.load("hr", "people", "people", 3).unwrap();
-    let text = std::fs::read_to_string(&env.config).unwrap().replacen(
-        "  - sales.customers\n",
-        "  - sales.customers\n  - hr.people\n",
-        1,
-    );
-    std::fs::write(&env.config, text).unwrap();
-    env.run_ok(&["init"], 0);
-    env
+    Env::two_databases(extra)
 }
 
 /// FINISHED labels per database.

@@ -2434,18 +2434,7 @@ fn beside_killed_at_every_step(mode: Beside, category: &'static str, what: &'sta
 
 /// The demo plus database hr (one table) in scope, initialised: both databases' jobs run at once.
 fn two_db_env() -> Env {
-    let env = new_env("");
-    let people = starrocks_sim::TableSpec::new(&[("id", "BIGINT"), ("name", "VARCHAR(32)")]);
-    env.sim.create_table("hr", "people", &people).unwrap();
-    env.sim.load("hr", "people", "people", 3).unwrap();
-    let text = std::fs::read_to_string(&env.config).unwrap().replacen(
-        "  - sales.customers\n",
-        "  - sales.customers\n  - hr.people\n",
-        1,
-    );
-    std::fs::write(&env.config, text).unwrap();
-    env.run_ok(&["init"], 0);
-    env
+    new_env("").with_hr()
 }
 
 fn two_db_tables() -> Vec<(String, String)> {
@@ -2571,3 +2560,6 @@ fn restore_as_killed_at_every_step() {
 
 #[path = "fault_suite/expire.rs"]
 mod expire;
+
+#[path = "fault_suite/parallel_restore.rs"]
+mod parallel_restore;

@@ -611,3 +611,152 @@ fn a_two_table_restore_killed_between_its_jobs_is_set_aside_and_redone_by_the_sa
     assert_eq!(h[0].1, "FAILED", "the dead run: {h:?}");
     assert_eq!(h[1].1, "FINISHED", "{h:?}");
 }
+
+// ---------------------------------------------------------------------------------------------
+// Restores spanning databases (parallel_databases, issue 10)
+
+/// hr.people's partitions (name, version, rows).
+fn hr_parts(env: &Env) -> Parts {
+    let mut v: Parts = env
+        .sim
+        .partitions("hr", "people")
+        .unwrap()
+        .into_iter()
+        .map(|p| (p.name, p.visible_version, p.row_count))
+        .collect();
+    v.sort();
+    v
+}
+
+/// Two databases backed up, then sales.orders and hr.people dropped: (target time, their parts).
+fn two_databases_dropped() -> (Env, String, Parts, Parts) {
+    let env = Env::two_databases("");
+    env.run_ok(&["backup"], 0);
+    let (orders, people) = (parts(&env, "orders"), hr_parts(&env));
+    env.sim.advance(Duration::from_secs(60));
+    // the simulator's session zone is UTC
+    let at = env.sim.now().format("%Y-%m-%d %H:%M:%S").to_string();
+    env.sim.drop_table("sales", "orders").unwrap();
+    env.sim.drop_table("hr", "people").unwrap();
+    env.sim.clear_statements();
+    (env, at, orders, people)
+}
+
+const TWO_DBS: [&str; 4] = ["--table", "sales.orders", "--table", "hr.people"];
+
+/// restore_history rows of one database: statuses.
+fn restore_statuses(env: &Env, db: &str) -> Vec<String> {
+    env.query(&format!(
+        "SELECT status FROM ops.restore_history WHERE database_name = '{db}'"
+    ))
+    .into_iter()
+    .map(|r| r[0].clone().unwrap_or_default())
+    .collect()
+}
+
+#[test]
+fn restores_of_two_databases_run_at_the_same_time() {
+    if skip_on_real_cluster("restores_of_two_databases_run_at_the_same_time") {
+        return;
+    }
+    let (env, at, orders, people) = two_databases_dropped();
+    // Jobs frozen: a run that restored the databases one after the other would never send the
+    // second RESTORE while the first job cannot finish.
+    env.sim.stall_jobs(true);
+    let child = std::process::Command::new(assert_cmd::cargo::cargo_bin("starrocks-bbr"))
+        .args(["restore", "--timestamp", &at])
+        .args(TWO_DBS)
+        .arg("--config")
+        .arg(&env.config)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    while sent_like(&env, "RESTORE").len() < 2 {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "both RESTOREs were never in flight at once: {:#?}",
+            env.sent()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    env.sim.stall_jobs(false);
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("hr.people: restored as of") && stdout.contains("sales.orders: restored"),
+        "{stdout}"
+    );
+    assert_eq!(parts(&env, "orders"), orders);
+    assert_eq!(hr_parts(&env), people);
+    assert_eq!(restore_statuses(&env, "sales"), ["FINISHED"]);
+    assert_eq!(restore_statuses(&env, "hr"), ["FINISHED"]);
+    // each database on its own connection, its own claim
+    let conns: std::collections::BTreeSet<u32> = env
+        .sim
+        .statements()
+        .into_iter()
+        .filter(|s| s.sql.starts_with("RESTORE"))
+        .map(|s| s.conn_id)
+        .collect();
+    assert_eq!(conns.len(), 2);
+}
+
+#[test]
+fn a_cancelled_restore_in_one_database_does_not_stop_the_other() {
+    if skip_on_real_cluster("a_cancelled_restore_in_one_database_does_not_stop_the_other") {
+        return;
+    }
+    let (env, at, orders, _) = two_databases_dropped();
+    // hr's job is cancelled on the cluster right after it was accepted
+    env.sim.on_statement(
+        "^RESTORE SNAPSHOT `hr`",
+        Box::new(|sim| {
+            sim.execute("CANCEL RESTORE FROM `hr`").unwrap();
+        }),
+    );
+    let mut args = vec!["restore", "--timestamp", &at];
+    args.extend(TWO_DBS);
+    let o = env.run(&args);
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(1), "{stdout}{}", last_line(&o));
+    let line = last_line(&o);
+    assert!(line.contains("database hr"), "{line}");
+    assert!(!line.contains("database sales"), "{line}");
+    assert!(stdout.contains("sales.orders: restored as of"), "{stdout}");
+    assert!(stdout.contains("hr: restore FAILED"), "{stdout}");
+    assert_eq!(parts(&env, "orders"), orders);
+    assert!(!env.sim.table_exists("hr", "people"));
+    assert_eq!(restore_statuses(&env, "sales"), ["FINISHED"]);
+    assert_eq!(restore_statuses(&env, "hr"), ["FAILED"]);
+    // the failed database alone again: restored
+    env.sim.advance(Duration::from_secs(60));
+    env.run_ok(&["restore", "--timestamp", &at, "--table", "hr.people"], 0);
+    assert_eq!(hr_parts(&env).len(), 1);
+}
+
+#[test]
+fn preflight_of_every_database_comes_before_anything_is_written() {
+    if skip_on_real_cluster("preflight_of_every_database_comes_before_anything_is_written") {
+        return;
+    }
+    let (env, at, _, _) = two_databases_dropped();
+    // hr.people exists again: the run refuses (exit 4) before sales' restore writes anything
+    let people = starrocks_sim::TableSpec::new(&[("id", "BIGINT"), ("name", "VARCHAR(32)")]);
+    env.sim.create_table("hr", "people", &people).unwrap();
+    let mut args = vec!["restore", "--timestamp", &at];
+    args.extend(TWO_DBS);
+    let o = env.run(&args);
+    assert_eq!(o.status.code(), Some(4), "{}", last_line(&o));
+    assert!(last_line(&o).contains("hr.people"), "{}", last_line(&o));
+    assert!(sent_like(&env, "RESTORE").is_empty(), "{:#?}", env.sent());
+    assert!(sent_like(&env, "INSERT").is_empty(), "{:#?}", env.sent());
+    assert!(!env.sim.table_exists("sales", "orders"));
+}

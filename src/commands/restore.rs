@@ -183,6 +183,35 @@ pub(super) fn restore(
     dry_run: bool,
     out: &mut dyn Write,
 ) -> Result<()> {
+    prepare(cfg, target, spec, mode, dry_run, out)?.execute(cfg, out)
+}
+
+/// A one-table restore checked and ready to write: everything `prepare` read and decided on its
+/// connection. Nothing of this run is written before `execute` (a multi-database restore
+/// prepares every database before it executes any: group.rs).
+pub(super) struct Prepared {
+    c: Cluster,
+    info: crate::release::ClusterInfo,
+    target: TableRef,
+    mode: RestoreMode,
+    dry_run: bool,
+    disc: state::restore::RestoreDiscovery,
+    resolved: Result<chain::Chain, BbrError>,
+    place: Option<crate::planner::restore::Placement>,
+    adopt: Option<(history::RestoreRow, Result<(), String>)>,
+    suffix: String,
+}
+
+/// Discovery, chain resolution and preflight of a one-table restore (exit 2/4 before anything is
+/// written; a refusal first finishes the records of dead runs, as every refusal after them does).
+pub(super) fn prepare(
+    cfg: &Config,
+    target: &TableRef,
+    spec: TargetSpec,
+    mode: &RestoreMode,
+    dry_run: bool,
+    out: &mut dyn Write,
+) -> Result<Prepared> {
     let mut c = Cluster::connect(cfg)?;
     let info = crate::release::detect(&mut c, cfg)?;
     let asked = asked_time(&mut c, cfg, spec)?;
@@ -222,15 +251,7 @@ pub(super) fn restore(
             .into());
         }
     }
-    let resolve = |d: &state::restore::RestoreDiscovery| {
-        chain::resolve(&d.backups, &d.tables, &d.manifest, target_time).map_err(|e| {
-            BbrError::usage(
-                format!("cannot restore {target} as of {target_time}: {e}"),
-                format!("pick another --timestamp: one at or after a RESTORABLE_AT that `starrocks-bbr list --database {}` shows (session time zone), or latest", target.database),
-            )
-        })
-    };
-    let mut resolved = resolve(&disc);
+    let resolved = resolve(target, target_time, &disc);
     // Preflight before anything is written (finishing dead runs' records included).
     let suffix = random_suffix();
     let place = match &resolved {
@@ -246,8 +267,7 @@ pub(super) fn restore(
         },
         Err(_) => None,
     };
-    let mut reread = false;
-    let mut adopt = adoptable(&disc, target, target_time, &resolved).filter(|_| plain);
+    let adopt = adoptable(&disc, target, target_time, &resolved).filter(|_| plain);
     if adopt.is_none() {
         if let Err(e) = &resolved {
             return Err(e.clone().into());
@@ -268,92 +288,154 @@ pub(super) fn restore(
         }
         return Err(e.into());
     }
-    // Finish what other dead restore runs left RUNNING first (SPEC.md "resumable"); the one this
-    // run continues is kept.
-    let adopted_label = adopt.as_ref().map(|(r, _)| r.label.clone());
-    let others: Vec<_> = disc
-        .state
-        .resume
-        .iter()
-        .filter(|r| Some(&r.label) != adopted_label.as_ref())
-        .cloned()
-        .collect();
-    if !dry_run && !others.is_empty() {
-        finish_dead_restores(&mut c, cfg, &others, &info, out)?;
-        disc = state::restore::restore_state(&mut c, cfg, target, Some(target_time))?;
-        resolved = resolve(&disc);
-        adopt = adoptable(&disc, target, target_time, &resolved)
-            .filter(|(r, v)| plain && Some(&r.label) == adopted_label.as_ref() && v.is_ok());
-        disc.state.resume.clear();
-        reread = true;
-    } else {
-        disc.state.resume = others;
+    // A plain restore onto an existing table that continues nothing: refused here, before any
+    // database of a multi-database restore writes (dead runs' records finished first, as always).
+    if plain && adopt.is_none() && disc.state.target_exists && !dry_run {
+        finish_dead_restores(&mut c, cfg, &disc.state.resume, &info, out)?;
+        return Err(target_exists(target).into());
     }
-    let resolved = resolved?;
-    // Re-checked when the history was re-read after finishing dead runs.
-    let place = match place {
-        Some(p) if !reread => p,
-        _ => preflight(
-            &mut c, cfg, target, mode, &resolved, &disc, dry_run, &suffix,
-        )?,
-    };
-    for r in state::left_out_between(&mut c, cfg, target, resolved.as_of, target_time)? {
-        warn!(
+    Ok(Prepared {
+        c,
+        info,
+        target: target.clone(),
+        mode: mode.clone(),
+        dry_run,
+        disc,
+        resolved,
+        place,
+        adopt,
+        suffix,
+    })
+}
+
+/// Exit 4: a plain restore never overwrites a table.
+fn target_exists(target: &TableRef) -> BbrError {
+    BbrError::refused(
+        format!("table {target} exists; restore never overwrites a table"),
+        "drop or rename it first (e.g. ALTER TABLE ... RENAME), then run restore again; if a restore of it is RUNNING in ops.restore_history, wait: once its heartbeat is stale (its run died) the same restore command continues it",
+    )
+}
+
+/// The chain of `target` as of `target_time` (exit 2 when the history cannot give it).
+fn resolve(
+    target: &TableRef,
+    target_time: chrono::NaiveDateTime,
+    d: &state::restore::RestoreDiscovery,
+) -> Result<chain::Chain, BbrError> {
+    chain::resolve(&d.backups, &d.tables, &d.manifest, target_time).map_err(|e| {
+        BbrError::usage(
+            format!("cannot restore {target} as of {target_time}: {e}"),
+            format!("pick another --timestamp: one at or after a RESTORABLE_AT that `starrocks-bbr list --database {}` shows (session time zone), or latest", target.database),
+        )
+    })
+}
+
+impl Prepared {
+    /// The database this restore writes to.
+    pub(super) fn database(&self) -> &str {
+        &self.target.database
+    }
+
+    /// Finishes dead runs, runs the plan (or prints it for --dry-run) and reports on `out`.
+    pub(super) fn execute(self, cfg: &Config, out: &mut dyn Write) -> Result<()> {
+        let Prepared {
+            mut c,
+            info,
+            target,
+            mode,
+            dry_run,
+            mut disc,
+            mut resolved,
+            place,
+            mut adopt,
+            suffix,
+        } = self;
+        let (target, mode) = (&target, &mode);
+        let target_time = disc.state.target_time;
+        let plain = *mode == RestoreMode::Plain;
+        let mut reread = false;
+        // Finish what other dead restore runs left RUNNING first (SPEC.md "resumable"); the one this
+        // run continues is kept.
+        let adopted_label = adopt.as_ref().map(|(r, _)| r.label.clone());
+        let others: Vec<_> = disc
+            .state
+            .resume
+            .iter()
+            .filter(|r| Some(&r.label) != adopted_label.as_ref())
+            .cloned()
+            .collect();
+        if !dry_run && !others.is_empty() {
+            finish_dead_restores(&mut c, cfg, &others, &info, out)?;
+            disc = state::restore::restore_state(&mut c, cfg, target, Some(target_time))?;
+            resolved = resolve(target, target_time, &disc);
+            adopt = adoptable(&disc, target, target_time, &resolved)
+                .filter(|(r, v)| plain && Some(&r.label) == adopted_label.as_ref() && v.is_ok());
+            disc.state.resume.clear();
+            reread = true;
+        } else {
+            disc.state.resume = others;
+        }
+        let resolved = resolved?;
+        // Re-checked when the history was re-read after finishing dead runs.
+        let place = match place {
+            Some(p) if !reread => p,
+            _ => preflight(
+                &mut c, cfg, target, mode, &resolved, &disc, dry_run, &suffix,
+            )?,
+        };
+        for r in state::left_out_between(&mut c, cfg, target, resolved.as_of, target_time)? {
+            warn!(
             "{target} was left out of the backup run {} at {}: it is restored as of its last backup {} ({}), not as of {target_time}",
             r.label,
             r.started_at.as_deref().unwrap_or("?"),
             resolved.as_of_label,
             resolved.as_of
         );
-    }
-    if let Some((row, _)) = &adopt {
-        let a = state::restore::observe_adoption(
-            &mut c,
-            cfg,
-            row,
-            recorded_chain(row),
-            disc.state.target_exists,
-            info.job_time_shift(),
-        )?;
-        info!(
-            "continuing the interrupted restore {} ({}; {} link(s) to restore)",
-            a.label,
-            a.found,
-            a.links_remaining.len()
-        );
-        disc.state.adopt = Some(a);
-    }
-    if dry_run {
-        if disc.state.target_exists && disc.state.adopt.is_none() {
-            warn!(
+        }
+        if let Some((row, _)) = &adopt {
+            let a = state::restore::observe_adoption(
+                &mut c,
+                cfg,
+                row,
+                recorded_chain(row),
+                disc.state.target_exists,
+                info.job_time_shift(),
+            )?;
+            info!(
+                "continuing the interrupted restore {} ({}; {} link(s) to restore)",
+                a.label,
+                a.found,
+                a.links_remaining.len()
+            );
+            disc.state.adopt = Some(a);
+        }
+        if dry_run {
+            if disc.state.target_exists && disc.state.adopt.is_none() {
+                warn!(
                 "{target} exists: a real run would refuse (exit 4) until it is dropped or renamed"
             );
+            }
+            let plan = plan_restore(cfg, &disc.state, &resolved, None)
+                .map_err(|e| BbrError::usage(e.0, "see `starrocks-bbr restore --help`"))?;
+            plan.write_json(out)?;
+            return Ok(());
         }
-        let plan = plan_restore(cfg, &disc.state, &resolved, None)
+        if plain && disc.state.target_exists && disc.state.adopt.is_none() {
+            return Err(target_exists(target).into());
+        }
+        let plan = plan_restore(cfg, &disc.state, &resolved, Some(&suffix))
             .map_err(|e| BbrError::usage(e.0, "see `starrocks-bbr restore --help`"))?;
-        plan.write_json(out)?;
-        return Ok(());
-    }
-    if plain && disc.state.target_exists && disc.state.adopt.is_none() {
-        return Err(BbrError::refused(
-            format!("table {target} exists; restore never overwrites a table"),
-            "drop or rename it first (e.g. ALTER TABLE ... RENAME), then run restore again; if a restore of it is RUNNING in ops.restore_history, wait: once its heartbeat is stale (its run died) the same restore command continues it",
-        )
-        .into());
-    }
-    let plan = plan_restore(cfg, &disc.state, &resolved, Some(&suffix))
-        .map_err(|e| BbrError::usage(e.0, "see `starrocks-bbr restore --help`"))?;
-    let outcome = Runner::new(&mut c, cfg).with_cluster_info(&info).run(&plan);
-    if let Some(e) = outcome.error {
-        return Err(e.into());
-    }
-    let label = plan.inputs["label"].as_str().unwrap_or_default();
-    let links: Vec<String> = resolved
-        .links
-        .iter()
-        .map(|l| format!("{} ({})", l.label, l.partitions.join(", ")))
-        .collect();
-    match &disc.state.adopt {
+        let outcome = Runner::new(&mut c, cfg).with_cluster_info(&info).run(&plan);
+        if let Some(e) = outcome.error {
+            return Err(e.into());
+        }
+        let label = plan.inputs["label"].as_str().unwrap_or_default();
+        let links: Vec<String> = resolved
+            .links
+            .iter()
+            .map(|l| format!("{} ({})", l.label, l.partitions.join(", ")))
+            .collect();
+        match &disc.state.adopt {
         Some(a) => writeln!(
             out,
             "{target}: restored as of {target_time} by {label} FINISHED, continuing the interrupted run ({} of {} RESTORE job(s) sent by this run: {})",
@@ -379,7 +461,8 @@ pub(super) fn restore(
             }
         )?,
     }
-    Ok(())
+        Ok(())
+    }
 }
 
 /// Everything checked before anything is written (exit 2 / 4): the placement of `--as` /

@@ -57,7 +57,7 @@ pub fn merge(outcomes: Vec<RunOutcome>) -> RunOutcome {
 }
 
 /// Runs `plan` with up to `parallel` databases at once. One database (or `parallel` 1): run on
-/// `cluster` as a single plan. Otherwise every worker thread opens its own connection.
+/// `cluster` as a single plan. Otherwise every database's part opens its own connection.
 pub fn run_per_database(
     cluster: &mut Cluster,
     cfg: &Config,
@@ -73,52 +73,49 @@ pub fn run_per_database(
             .collect();
         return merge(outcomes);
     }
-    let workers = parallel.min(parts.len());
     info!(
-        "running {} databases, {workers} at a time (parallel_databases)",
-        parts.len()
+        "running {} databases, {} at a time (parallel_databases)",
+        parts.len(),
+        parallel.min(parts.len())
     );
-    let queue: Mutex<VecDeque<(usize, Plan)>> = Mutex::new(parts.into_iter().enumerate().collect());
-    let results: Mutex<Vec<(usize, RunOutcome)>> = Mutex::new(Vec::new());
+    let outcomes = at_most(parallel, parts, |part| match Cluster::connect(cfg) {
+        Ok(mut c) => Runner::new(&mut c, cfg).with_cluster_info(info).run(&part),
+        Err(e) => RunOutcome {
+            error: Some(e),
+            ..RunOutcome::default()
+        },
+    });
+    merge(outcomes)
+}
+
+/// Runs `work` on every item, at most `parallel` at a time, each on a thread of its own, and
+/// returns the results in the items' order. The unit of `parallel_databases`: one item per
+/// database (backups: a plan part; restores: a prepared database, commands/restore/group.rs).
+pub fn at_most<T: Send, R: Send>(
+    parallel: usize,
+    items: Vec<T>,
+    work: impl Fn(T) -> R + Sync,
+) -> Vec<R> {
+    let workers = parallel.clamp(1, items.len().max(1));
+    let queue: Mutex<VecDeque<(usize, T)>> = Mutex::new(items.into_iter().enumerate().collect());
+    let results: Mutex<Vec<(usize, R)>> = Mutex::new(Vec::new());
     std::thread::scope(|s| {
         for _ in 0..workers {
-            s.spawn(|| {
-                let mut conn: Option<Cluster> = None;
-                loop {
-                    let next = queue.lock().ok().and_then(|mut q| q.pop_front());
-                    let Some((i, part)) = next else {
-                        break;
-                    };
-                    let outcome = match conn.as_mut() {
-                        Some(c) => Runner::new(c, cfg).with_cluster_info(info).run(&part),
-                        None => match Cluster::connect(cfg) {
-                            Ok(c) => Runner::new(conn.insert(c), cfg)
-                                .with_cluster_info(info)
-                                .run(&part),
-                            Err(e) => RunOutcome {
-                                error: Some(e),
-                                ..RunOutcome::default()
-                            },
-                        },
-                    };
-                    // a connection the runner saw fail is not reused for the next database
-                    if outcome
-                        .error
-                        .as_ref()
-                        .is_some_and(|e| e.exit == crate::error::ExitCode::Connect)
-                    {
-                        conn = None;
-                    }
-                    if let Ok(mut r) = results.lock() {
-                        r.push((i, outcome));
-                    }
+            s.spawn(|| loop {
+                let next = queue.lock().ok().and_then(|mut q| q.pop_front());
+                let Some((i, item)) = next else {
+                    break;
+                };
+                let r = work(item);
+                if let Ok(mut out) = results.lock() {
+                    out.push((i, r));
                 }
             });
         }
     });
     let mut results = results.into_inner().unwrap_or_default();
     results.sort_by_key(|(i, _)| *i);
-    merge(results.into_iter().map(|(_, o)| o).collect())
+    results.into_iter().map(|(_, r)| r).collect()
 }
 
 #[cfg(test)]
@@ -158,6 +155,21 @@ mod tests {
             .map(|p| p.steps.iter().map(|s| s.description.clone()).collect())
             .collect();
         assert_eq!(got, vec![vec!["a 1", "a 2"], vec!["b 1", "b 2"]]);
+    }
+
+    #[test]
+    fn at_most_runs_that_many_at_once_and_keeps_the_order() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let (now, peak) = (AtomicUsize::new(0), AtomicUsize::new(0));
+        let got = at_most(2, (0..6).collect(), |i: u32| {
+            let n = now.fetch_add(1, Ordering::SeqCst) + 1;
+            peak.fetch_max(n, Ordering::SeqCst);
+            std::thread::sleep(std::time::Duration::from_millis(30));
+            now.fetch_sub(1, Ordering::SeqCst);
+            i * 10
+        });
+        assert_eq!(got, vec![0, 10, 20, 30, 40, 50]);
+        assert_eq!(peak.load(Ordering::SeqCst), 2);
     }
 
     #[test]

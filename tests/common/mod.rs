@@ -118,6 +118,28 @@ impl Env {
         Self::with(sim_options(), "")
     }
 
+    /// The demo plus database hr (one unpartitioned table, 3 rows) in scope, `init` run: two
+    /// databases whose jobs run at once (parallel_databases).
+    pub fn two_databases(extra: &str) -> Env {
+        Env::with(sim_options(), extra).with_hr()
+    }
+
+    /// Adds database hr (table people, unpartitioned, 3 rows) to the cluster and the config's
+    /// tables, then runs `init`.
+    pub fn with_hr(self) -> Env {
+        let people = starrocks_sim::TableSpec::new(&[("id", "BIGINT"), ("name", "VARCHAR(32)")]);
+        self.sim.create_table("hr", "people", &people).unwrap();
+        self.sim.load("hr", "people", "people", 3).unwrap();
+        let text = std::fs::read_to_string(&self.config).unwrap().replacen(
+            "  - sales.customers\n",
+            "  - sales.customers\n  - hr.people\n",
+            1,
+        );
+        std::fs::write(&self.config, text).unwrap();
+        self.run_ok(&["init"], 0);
+        self
+    }
+
     pub fn with(opts: SimOptions, extra_config: &str) -> Env {
         let sim = Sim::start(opts).unwrap();
         demo_setup(&sim);
