@@ -247,13 +247,21 @@ impl Cluster {
         on_row: &mut RowFn<'_, S>,
     ) -> Result<(), SqlError> {
         self.send_once(sql, |columns, row| {
-            let vals: Vec<Option<&[u8]>> = (0..row.len())
-                .map(|i| match row.as_ref(i) {
-                    Some(mysql::Value::Bytes(b)) => Some(b.as_slice()),
-                    _ => None,
-                })
-                .collect();
-            on_row(state, columns, &vals);
+            let cell = |i: usize| match row.as_ref(i) {
+                Some(mysql::Value::Bytes(b)) => Some(b.as_slice()),
+                _ => None,
+            };
+            // the streamed reads have ≤ 16 columns: no allocation per row
+            let mut small: [Option<&[u8]>; 16] = [None; 16];
+            if row.len() <= small.len() {
+                for (i, v) in small.iter_mut().enumerate().take(row.len()) {
+                    *v = cell(i);
+                }
+                on_row(state, columns, &small[..row.len()]);
+            } else {
+                let vals: Vec<Option<&[u8]>> = (0..row.len()).map(cell).collect();
+                on_row(state, columns, &vals);
+            }
         })
         .map(|_columns| ())
     }
@@ -331,6 +339,15 @@ impl Cluster {
             .when(|e: &SqlError| e.retryable(policy) && crate::signals::received().is_none())
             .notify(|e: &SqlError, d: Duration| warn!("transient error ({e}); retrying in {d:?}"))
             .call()
+    }
+}
+
+/// A streamed cell as text: borrowed when it is UTF-8 (always, from StarRocks), replaced
+/// characters otherwise (`from_utf8`'s fast path, not `from_utf8_lossy`'s chunk scan).
+pub fn text(b: &[u8]) -> std::borrow::Cow<'_, str> {
+    match std::str::from_utf8(b) {
+        Ok(s) => std::borrow::Cow::Borrowed(s),
+        Err(_) => String::from_utf8_lossy(b),
     }
 }
 

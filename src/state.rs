@@ -176,10 +176,12 @@ fn partitions(c: &mut Cluster, cfg: &Config) -> Result<BTreeMap<TableRef, TableP
     let wanted: BTreeSet<&TableRef> = cfg.tables.iter().collect();
     let mut out: BTreeMap<TableRef, TableParts> = BTreeMap::new();
     // Streamed: 1M partitions fold straight into PartitionState, never into rows of strings.
+    // (done tables, column positions, the table the last rows belonged to: rows arrive grouped
+    // by table, so it is taken out of the map while its rows come — no map search per row)
     type Acc = (
         BTreeMap<TableRef, TableParts>,
         Option<[Option<usize>; 10]>,
-        Option<TableRef>,
+        Option<(TableRef, TableParts)>,
     );
     let init = || -> Acc { (BTreeMap::new(), None, None) };
     let names = [
@@ -201,7 +203,7 @@ fn partitions(c: &mut Cluster, cfg: &Config) -> Result<BTreeMap<TableRef, TableP
         let get = |k: usize| -> Option<std::borrow::Cow<'_, str>> {
             idx[k]
                 .and_then(|i| v.get(i).copied().flatten())
-                .map(String::from_utf8_lossy)
+                .map(crate::cluster::text)
         };
         let (Some(db), Some(t)) = (get(0), get(1)) else {
             return;
@@ -217,11 +219,10 @@ fn partitions(c: &mut Cluster, cfg: &Config) -> Result<BTreeMap<TableRef, TableP
             ),
             replication_num: int(6),
         };
-        // rows mostly arrive grouped by table: remember the last one to skip allocating a key
         let same = acc
             .2
             .as_ref()
-            .is_some_and(|k| k.database == db && k.table == t);
+            .is_some_and(|(k, _)| k.database == db && k.table == t);
         if !same {
             let tref = TableRef {
                 database: db.into_owned(),
@@ -230,21 +231,30 @@ fn partitions(c: &mut Cluster, cfg: &Config) -> Result<BTreeMap<TableRef, TableP
             if !wanted.contains(&tref) {
                 return;
             }
-            acc.0.entry(tref.clone()).or_default();
-            acc.2 = Some(tref);
+            if let Some((k, parts)) = acc.2.take() {
+                acc.0.insert(k, parts);
+            }
+            let parts = acc.0.remove(&tref).unwrap_or_default();
+            acc.2 = Some((tref, parts));
         }
-        let Some(entry) = acc.2.as_ref().and_then(|k| acc.0.get_mut(k)) else {
+        let Some((_, entry)) = acc.2.as_mut() else {
             return;
         };
         if !p.is_temp {
             let pkey = get(7).unwrap_or_default();
-            let keys = format!(
-                "partition_key={}|distribution_key={}",
-                pkey,
-                get(8).unwrap_or_default()
-            );
-            if entry.keys.is_empty() || keys < entry.keys {
-                entry.keys = keys;
+            let dkey = get(8).unwrap_or_default();
+            // every partition of a table normally names the same keys: compare before formatting
+            let same_keys = entry
+                .keys
+                .strip_prefix("partition_key=")
+                .and_then(|r| r.strip_prefix(pkey.as_ref()))
+                .and_then(|r| r.strip_prefix("|distribution_key="))
+                == Some(dkey.as_ref());
+            if !same_keys {
+                let keys = format!("partition_key={pkey}|distribution_key={dkey}");
+                if entry.keys.is_empty() || keys < entry.keys {
+                    entry.keys = keys;
+                }
             }
             if entry.parts.is_empty() {
                 entry.partition_type =
@@ -254,7 +264,12 @@ fn partitions(c: &mut Cluster, cfg: &Config) -> Result<BTreeMap<TableRef, TableP
         entry.parts.push(p);
     };
     match c.query_fold(&sql, &read_policy(cfg), init, fold) {
-        Ok((folded, _, _)) => out = folded,
+        Ok((folded, _, last)) => {
+            out = folded;
+            if let Some((k, parts)) = last {
+                out.insert(k, parts);
+            }
+        }
         Err(SqlError::Server { message, .. })
             if message.to_ascii_lowercase().contains("partitions_meta") =>
         {

@@ -410,6 +410,14 @@ pub fn backup_cases(
         "backup --dry-run (INCREMENTAL, SHOW PARTITIONS)",
         &fallback,
     ));
+    if std::env::var_os("BBR_BENCH_HOLD").is_some() {
+        // For profiling by hand: the cluster stays up in the state the dry runs measured (1%
+        // changed since the FULL); run `starrocks-bbr backup --dry-run` against this config.
+        log(&format!("holding: config {}", config.display()));
+        loop {
+            std::thread::sleep(Duration::from_secs(3600));
+        }
+    }
     // the real incremental: what it writes into the ops tables grows with what changed
     let real = run_tool(sim, dir, &["backup", "--config", &cfg], 4096)?;
     if real.exit != 0 {
@@ -436,13 +444,6 @@ pub fn backup_cases(
         part_rows + table_rows,
         total + s.tables
     ));
-    if std::env::var_os("BBR_BENCH_HOLD").is_some() {
-        // For profiling by hand: the cluster stays up; run the tool against this config.
-        log(&format!("holding: config {}", config.display()));
-        loop {
-            std::thread::sleep(Duration::from_secs(3600));
-        }
-    }
     Ok(BackupResults {
         setup,
         full,

@@ -1176,13 +1176,15 @@ impl Cluster {
             ..FlatRows::default()
         };
         let mut q = stmt.query([]).map_err(sqlite_err)?;
+        let mut itoa = itoa::Buffer::new();
         while let Some(r) = q.next().map_err(sqlite_err)? {
             for k in 0..n {
                 let start = out.data.len();
                 let null = match r.get_ref(k).map_err(sqlite_err)? {
                     ValueRef::Null => true,
                     ValueRef::Integer(i) => {
-                        let _ = write!(out.data, "{i}");
+                        // itoa: the same digits as Display, without the formatter (1M-row answers)
+                        out.data.extend_from_slice(itoa.format(i).as_bytes());
                         false
                     }
                     ValueRef::Real(f) => {

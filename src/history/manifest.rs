@@ -149,10 +149,12 @@ pub const MANIFEST_COLUMNS: [&str; 11] = [
 ];
 
 pub fn parse_bool(s: Option<String>) -> bool {
-    matches!(
-        s.as_deref().map(str::trim),
-        Some("1") | Some("true") | Some("TRUE") | Some("True")
-    )
+    s.as_deref().is_some_and(is_true)
+}
+
+/// A BOOLEAN cell's text as true (`1`, `true`; StarRocks answers `1`/`0`).
+pub fn is_true(s: &str) -> bool {
+    matches!(s.trim(), "1" | "true" | "TRUE" | "True")
 }
 
 impl ManifestRow {

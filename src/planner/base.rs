@@ -30,14 +30,38 @@ pub struct BaseTable {
     pub partitions: Vec<BasePartition>,
     /// When the complete record its chain starts at was taken (full_every_days).
     pub chain_start: Option<chrono::NaiveDateTime>,
+    #[serde(skip)]
+    hint: Hint,
 }
+
+/// Where the next [`BaseTable::get`] probably finds its name: the planner walks a table's current
+/// partitions in name order, so a lookup mostly hits the slot after the previous hit — one string
+/// compare instead of a binary search's nine over 500 partitions (1M lookups per 1M-partition
+/// incremental, twice). Not part of the value: equal whatever it holds.
+#[derive(Debug, Clone, Default)]
+struct Hint(std::cell::Cell<usize>);
+
+impl PartialEq for Hint {
+    fn eq(&self, _: &Hint) -> bool {
+        true
+    }
+}
+
+impl Eq for Hint {}
 
 impl BaseTable {
     pub fn get(&self, name: &str) -> Option<&BasePartition> {
-        self.partitions
+        let h = self.hint.0.get();
+        if let Some(p) = self.partitions.get(h).filter(|p| p.name.as_str() == name) {
+            self.hint.0.set(h + 1);
+            return Some(p);
+        }
+        let i = self
+            .partitions
             .binary_search_by(|p| p.name.as_str().cmp(name))
-            .ok()
-            .and_then(|i| self.partitions.get(i))
+            .ok()?;
+        self.hint.0.set(i + 1);
+        self.partitions.get(i)
     }
 }
 
@@ -149,13 +173,23 @@ struct TableFold {
     rows: Vec<Ranked<Name, (i64, i64, u32)>>,
 }
 
+/// (table, label) of the previous row and what they resolved to: (table index, rank) or nothing.
+type LastRow = (String, String, Option<(usize, u32)>);
+
 /// Accumulates the manifest rows of one database's spans into its [`BaseBackup`].
 #[derive(Clone)]
 pub struct BaseFolder {
     label: String,
     sources: Vec<String>,
     source_idx: BTreeMap<String, u32>,
-    tables: BTreeMap<String, TableFold>,
+    /// In name order; `table_ix` finds them by name.
+    tables: Vec<(String, TableFold)>,
+    table_ix: BTreeMap<String, usize>,
+    /// The previous row's (table, label) and what they resolved to (table index, rank), and its
+    /// source: rows arrive grouped by label and table (as they were inserted), so a 1M-row base
+    /// mostly compares strings with the previous row's instead of searching three maps.
+    last: Option<LastRow>,
+    last_source: Option<(String, u32)>,
 }
 
 impl BaseFolder {
@@ -165,6 +199,13 @@ impl BaseFolder {
             label: label.to_string(),
             sources: Vec::new(),
             source_idx: BTreeMap::new(),
+            last: None,
+            last_source: None,
+            table_ix: spans
+                .keys()
+                .enumerate()
+                .map(|(i, t)| (t.clone(), i))
+                .collect(),
             tables: spans
                 .into_iter()
                 .map(|(t, s)| {
@@ -201,22 +242,40 @@ impl BaseFolder {
         source: &str,
         in_snapshot: bool,
     ) {
-        let Some(t) = self.tables.get_mut(table) else {
+        let hit = match &self.last {
+            Some((t, l, hit)) if t == table && l == label => *hit,
+            _ => {
+                let hit = self.table_ix.get(table).and_then(|&i| {
+                    let rank = self.tables.get(i)?.1.ranks.get(label).copied()?;
+                    Some((i, rank))
+                });
+                self.last = Some((table.to_string(), label.to_string(), hit));
+                hit
+            }
+        };
+        let Some((ix, rank)) = hit else {
             return;
         };
-        let Some(&rank) = t.ranks.get(label) else {
+        let Some((_, t)) = self.tables.get_mut(ix) else {
             return;
         };
         let dropped = is_tombstone(rank, in_snapshot);
         let source = if dropped {
             0
         } else {
-            match self.source_idx.get(source) {
-                Some(&i) => i,
-                None => {
-                    let i = u32::try_from(self.sources.len()).unwrap_or(u32::MAX);
-                    self.sources.push(source.to_string());
-                    self.source_idx.insert(source.to_string(), i);
+            match &self.last_source {
+                Some((s, i)) if s == source => *i,
+                _ => {
+                    let i = match self.source_idx.get(source) {
+                        Some(&i) => i,
+                        None => {
+                            let i = u32::try_from(self.sources.len()).unwrap_or(u32::MAX);
+                            self.sources.push(source.to_string());
+                            self.source_idx.insert(source.to_string(), i);
+                            i
+                        }
+                    };
+                    self.last_source = Some((source.to_string(), i));
                     i
                 }
             }
@@ -250,6 +309,7 @@ impl BaseFolder {
                     fingerprints: vec![t.fingerprint],
                     partitions,
                     chain_start: t.chain_start,
+                    hint: Hint::default(),
                 };
                 (name, table)
             })

@@ -86,7 +86,7 @@ pub fn bases(
                         v.get(i)
                             .copied()
                             .flatten()
-                            .map(String::from_utf8_lossy)
+                            .map(crate::cluster::text)
                             .unwrap_or_default()
                     };
                     let int = |i: usize| text(i).trim().parse::<i64>().ok();
@@ -96,7 +96,7 @@ pub fn bases(
                     let Some(f) = st.get_mut(text(1).as_ref()) else {
                         return;
                     };
-                    let in_snapshot = history::parse_bool(Some(text(8).into_owned()));
+                    let in_snapshot = history::is_true(&text(8));
                     f.push(
                         &text(0),
                         &text(2),
