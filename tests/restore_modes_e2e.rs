@@ -42,16 +42,8 @@ fn restore(env: &Env, at: &str, extra: &[&str]) -> std::process::Output {
     env.run(&a)
 }
 
-fn last_line(o: &std::process::Output) -> String {
-    let err = String::from_utf8_lossy(&o.stderr).to_string();
-    err.lines().last().unwrap_or_default().to_string()
-}
-
 fn sent_like(env: &Env, prefix: &str) -> Vec<String> {
-    env.sent()
-        .into_iter()
-        .filter(|s| s.trim_start().to_ascii_uppercase().starts_with(prefix))
-        .collect()
+    env.sent_like(prefix)
 }
 
 fn tables(env: &Env) -> Vec<String> {
@@ -615,17 +607,8 @@ fn a_two_table_restore_killed_between_its_jobs_is_set_aside_and_redone_by_the_sa
 // ---------------------------------------------------------------------------------------------
 // Restores spanning databases (parallel_databases, issue 10)
 
-/// hr.people's partitions (name, version, rows).
 fn hr_parts(env: &Env) -> Parts {
-    let mut v: Parts = env
-        .sim
-        .partitions("hr", "people")
-        .unwrap()
-        .into_iter()
-        .map(|p| (p.name, p.visible_version, p.row_count))
-        .collect();
-    v.sort();
-    v
+    env.parts_in("hr", "people")
 }
 
 /// Two databases backed up, then sales.orders and hr.people dropped: (target time, their parts).

@@ -242,9 +242,15 @@ impl Env {
     /// (partition name, visible version, row count) of sales.`table`, sorted, temporary partitions
     /// left out: what a restore must reproduce.
     pub fn sales_parts(&self, table: &str) -> Vec<(String, u64, u64)> {
+        self.parts_in("sales", table)
+    }
+
+    /// (partition name, visible version, row count) of `db`.`table`, sorted, temporary
+    /// partitions left out.
+    pub fn parts_in(&self, db: &str, table: &str) -> Vec<(String, u64, u64)> {
         let mut v: Vec<(String, u64, u64)> = self
             .sim
-            .partitions("sales", table)
+            .partitions(db, table)
             .unwrap()
             .into_iter()
             .filter(|p| !p.is_temp)
@@ -252,6 +258,14 @@ impl Env {
             .collect();
         v.sort();
         v
+    }
+
+    /// Statements the tool sent that start with `prefix` (case-insensitive).
+    pub fn sent_like(&self, prefix: &str) -> Vec<String> {
+        self.sent()
+            .into_iter()
+            .filter(|s| s.trim_start().to_ascii_uppercase().starts_with(prefix))
+            .collect()
     }
 
     pub fn query(&self, sql: &str) -> Vec<Vec<Option<String>>> {
@@ -297,16 +311,7 @@ impl Env {
 
     /// (partition, visible version, rows) of sales.`table`, sorted: what a restore must reproduce.
     pub fn parts(&self, table: &str) -> Vec<(String, u64, u64)> {
-        let mut v: Vec<(String, u64, u64)> = self
-            .sim
-            .partitions("sales", table)
-            .unwrap()
-            .into_iter()
-            .filter(|p| !p.is_temp)
-            .map(|p| (p.name, p.visible_version, p.row_count))
-            .collect();
-        v.sort();
-        v
+        self.parts_in("sales", table)
     }
 
     /// Runs a backup that must finish; returns the newest history label.
@@ -382,4 +387,10 @@ impl Env {
             .filter(|s| s.trim_start().to_ascii_uppercase().starts_with("BACKUP"))
             .count()
     }
+}
+
+/// The last line a run printed on stderr (its error line when it failed).
+pub fn last_line(o: &std::process::Output) -> String {
+    let err = String::from_utf8_lossy(&o.stderr).to_string();
+    err.lines().last().unwrap_or_default().to_string()
 }
