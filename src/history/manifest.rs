@@ -33,9 +33,36 @@ pub const TABLE_RECORD_COLUMNS: [&str; 5] = [
 /// The manifest rows of the given labels for the given tables: ONE statement for every span the
 /// planner folds (the labels of the chains involved), only the columns the fold reads.
 pub fn select_span_manifest_sql(ops: &str, labels: &[String], tables: &[String]) -> String {
+    select_label_manifest_sql(&SPAN_MANIFEST_COLUMNS, ops, labels, tables)
+}
+
+/// [`select_span_manifest_sql`] as the base of an incremental reads it: without replication_num,
+/// which only a restore needs (one cell less per partition of a 1M-partition base, both sides).
+pub fn select_base_manifest_sql(ops: &str, labels: &[String], tables: &[String]) -> String {
+    select_label_manifest_sql(&BASE_MANIFEST_COLUMNS, ops, labels, tables)
+}
+
+/// Columns of [`select_base_manifest_sql`], in order.
+pub const BASE_MANIFEST_COLUMNS: [&str; 8] = [
+    "label",
+    "database_name",
+    "table_name",
+    "partition_name",
+    "partition_id",
+    "visible_version",
+    "source_label",
+    "in_snapshot",
+];
+
+fn select_label_manifest_sql(
+    columns: &[&str],
+    ops: &str,
+    labels: &[String],
+    tables: &[String],
+) -> String {
     format!(
         "SELECT {} FROM {} WHERE {} IN {} AND {} IN {}",
-        col_list(&SPAN_MANIFEST_COLUMNS),
+        col_list(columns),
         qualified(ops, BACKUP_PARTITIONS),
         ident("label"),
         literal_list(labels),

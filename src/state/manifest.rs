@@ -75,7 +75,7 @@ pub fn bases(
         .collect();
     if !labels.is_empty() {
         let labels: Vec<String> = labels.into_iter().collect();
-        let sql = history::select_span_manifest_sql(&cfg.ops_database, &labels, &tables);
+        let sql = history::select_base_manifest_sql(&cfg.ops_database, &labels, &tables);
         folders = c
             .query_fold(
                 &sql,
@@ -96,14 +96,15 @@ pub fn bases(
                     let Some(f) = st.get_mut(text(1).as_ref()) else {
                         return;
                     };
-                    let in_snapshot = history::is_true(&text(8));
+                    // history::BASE_MANIFEST_COLUMNS
+                    let in_snapshot = history::is_true(&text(7));
                     f.push(
                         &text(0),
                         &text(2),
                         &text(3),
                         id,
                         version,
-                        &text(7),
+                        &text(6),
                         in_snapshot,
                     );
                 },
