@@ -228,17 +228,27 @@ fn two_runs_started_together_send_one_backup() {
     }
     let env = Env::demo();
     env.run_ok(&["init"], 0);
+    // Jobs stay RUNNING until both runs are decided, so the runs overlap however late the second
+    // process starts on a loaded machine (without this, a slow start let the first run finish and
+    // the second see "nothing changed").
+    env.sim.stall_jobs(true);
     let spawn = || {
         std::process::Command::new(assert_cmd::cargo::cargo_bin("starrocks-bbr"))
             .args(["backup", "--config"])
             .arg(&env.config)
-            .output()
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
     };
-    let (a, b) = std::thread::scope(|s| {
-        let a = s.spawn(spawn);
-        let b = s.spawn(spawn);
-        (a.join().unwrap().unwrap(), b.join().unwrap().unwrap())
-    });
+    let mut children = [spawn(), spawn()];
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while children.iter_mut().all(|c| c.try_wait().unwrap().is_none()) {
+        assert!(std::time::Instant::now() < deadline, "neither run ended");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    env.sim.stall_jobs(false);
+    let [a, b] = children.map(|c| c.wait_with_output().unwrap());
     let mut codes = vec![a.status.code(), b.status.code()];
     codes.sort();
     assert_eq!(
