@@ -12,15 +12,7 @@ use std::time::Duration;
 type Parts = Vec<(String, u64, u64)>;
 
 fn parts(env: &Env, table: &str) -> Parts {
-    let mut v: Parts = env
-        .sim
-        .partitions("sales", table)
-        .unwrap()
-        .into_iter()
-        .map(|p| (p.name, p.visible_version, p.row_count))
-        .collect();
-    v.sort();
-    v
+    env.sales_parts(table)
 }
 
 fn snapshot_at(env: &Env, label: &str) -> chrono::NaiveDateTime {
