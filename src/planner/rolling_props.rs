@@ -321,7 +321,7 @@ fn state(cfg: &Config, now: NaiveDateTime, model: &[Table], h: &History) -> Back
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
 
     #[test]
     fn plan_backup_keeps_every_restore_within_the_bound_and_exact(
