@@ -6,7 +6,7 @@
 
 mod common;
 use common::*;
-use starrocks_sim::SimOptions;
+use starrocks_sim::{SimOptions, When};
 use std::time::Duration;
 
 type Parts = Vec<(String, u64, u64)>;
@@ -583,4 +583,80 @@ fn without_full_an_old_full_still_supplying_a_partition_is_kept() {
     for r in RELEASES {
         rolling_scenario(r);
     }
+}
+
+/// The claim in the other direction: while an `expire` holds database sales (its run stopped
+/// right after its claim, before its first EXPIRED update), a backup and a restore of that
+/// database exit 4 naming it, send no BACKUP / RESTORE and no manifest, and withdraw their rows.
+#[test]
+fn a_live_expire_claim_refuses_backup_and_restore_before_anything_is_sent() {
+    if skip_on_real_cluster("a_live_expire_claim_refuses_backup_and_restore") {
+        return;
+    }
+    let env = Env::with(sim_options(), "retention: { keep_days: 1 }\n");
+    four_days(&env);
+    env.sim.load("sales", "orders", "p20260103", 2).unwrap();
+    env.sim
+        .hang("^UPDATE .* SET `status` = 'EXPIRED'", When::Before);
+    let mut expire = std::process::Command::new(assert_cmd::cargo::cargo_bin("starrocks-bbr"))
+        .args(["expire", "--config"])
+        .arg(&env.config)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    while !env
+        .sent()
+        .iter()
+        .any(|s| s.contains("SET `status` = 'EXPIRED'"))
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "{:#?}",
+            env.sent()
+        );
+        assert!(expire.try_wait().unwrap().is_none(), "expire ended");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let claim = env.query(
+        "SELECT label FROM ops.backup_history WHERE backup_type = 'expire' AND status = 'RUNNING'",
+    );
+    assert_eq!(claim.len(), 1, "{claim:?}");
+    let claim = claim[0][0].clone().unwrap();
+    env.sim.drop_table("sales", "customers").unwrap();
+    let history = status_of(&env);
+    for args in [
+        vec!["backup"],
+        vec![
+            "restore",
+            "--table",
+            "sales.customers",
+            "--timestamp",
+            "latest",
+        ],
+    ] {
+        env.sim.clear_statements();
+        let o = env.run(&args);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(4), "{args:?}: {err}");
+        assert!(
+            err.contains("another run holds database sales") && err.contains(&claim),
+            "{err}"
+        );
+        let sent = env.sent();
+        assert!(
+            !sent.iter().any(|s| s.starts_with("BACKUP")
+                || s.starts_with("RESTORE")
+                || s.contains("`backup_partitions` (")
+                || s.contains("`backup_tables` (")),
+            "{args:?} sent {sent:#?}"
+        );
+        assert_eq!(status_of(&env), history, "{args:?}: its row withdrawn");
+        let restores = env.query("SELECT label FROM ops.restore_history WHERE status = 'RUNNING'");
+        assert!(restores.is_empty(), "{restores:?}");
+    }
+    assert!(!env.sim.table_exists("sales", "customers"));
+    expire.kill().unwrap();
+    expire.wait().unwrap();
 }
