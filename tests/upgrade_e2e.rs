@@ -7,8 +7,8 @@
 //! (ignored; needs the previous binary, see the fixture headers for the exact commands). The
 //! test loads them into a fresh simulator with the demo tables, re-creates the repository's
 //! snapshots by replaying the recorded BACKUP statements at their recorded timestamps, then runs
-//! this release's `init` (in-place upgrade), restores to every point recorded before the upgrade
-//! (exact versions and rows) and backs up on the old base.
+//! this release's `init` (in-place upgrade), backs up on the old base, and restores to every point
+//! recorded before the upgrade and after it (exact versions and rows).
 
 mod common;
 use common::*;
@@ -218,8 +218,48 @@ fn init_upgrades_a_database_the_previous_release_wrote_and_its_restore_points_st
     let restores = env.run_ok(&["list", "--restores", "--format", "json"], 0);
     assert!(restores.contains("customers"), "{restores}");
 
-    // every point recorded before the upgrade restores exactly (the day-3 point without the
-    // partition dropped that day)
+    // Backups on the old base, on the cluster as the previous release left it (same partition
+    // ids): its fingerprints cannot be compared, so the first run takes the tables whole once —
+    // an incremental run, recorded in the lean layout — and the next records only what changed.
+    env.sim.advance(Duration::from_secs(3_600));
+    env.sim.load("sales", "orders", "p20260103", 6).unwrap();
+    let first = env.backup_finished();
+    assert!(first.contains("_incr_"), "{first}");
+    let decisions = env.query(&format!(
+        "SELECT table_name, whole_table, complete, decision FROM ops.backup_tables WHERE label = '{first}' ORDER BY table_name"
+    ));
+    assert_eq!(decisions.len(), 2, "{decisions:?}");
+    for (t, d) in [("customers", &decisions[0]), ("orders", &decisions[1])] {
+        assert_eq!(d[0].as_deref(), Some(t));
+        assert_eq!(
+            (d[1].as_deref(), d[2].as_deref()),
+            (Some("1"), Some("1")),
+            "{t} taken whole once"
+        );
+        assert!(
+            d[3].as_deref()
+                .unwrap_or("")
+                .contains("older-format schema fingerprint"),
+            "{d:?}"
+        );
+    }
+    let at_first = (env.sales_parts("orders"), env.sales_parts("customers"));
+    env.sim.advance(Duration::from_secs(3_600));
+    env.sim.load("sales", "orders", "p20260104", 7).unwrap();
+    let lean = env.backup_finished();
+    assert_eq!(
+        env.in_snapshot(&lean),
+        vec![("orders".to_string(), "p20260104".to_string())]
+    );
+    let rows = env.query(&format!(
+        "SELECT COUNT(*) FROM ops.backup_partitions WHERE label = '{lean}'"
+    ));
+    assert_eq!(rows[0][0].as_deref(), Some("1"), "a lean manifest");
+    let at_lean = (env.sales_parts("orders"), env.sales_parts("customers"));
+
+    // Every point recorded before the upgrade still restores exactly, beside the new ones (the
+    // day-3 point without the partition dropped that day).
+    assert!(!states[3].1.iter().any(|p| p.0 == "p20260101"));
     for (day, (label, orders, customers)) in states.iter().enumerate() {
         let at = after(&env, label);
         let jobs = env.sim.jobs().len();
@@ -234,47 +274,17 @@ fn init_upgrades_a_database_the_previous_release_wrote_and_its_restore_points_st
             "customers at {at}"
         );
     }
-    assert!(!states[3].1.iter().any(|p| p.0 == "p20260101"));
-
-    // Backups on the old base: the previous release's fingerprints cannot be compared, so the
-    // first run takes the tables whole once (an incremental run, lean layout); the next records
-    // only what changed.
-    let (orders, customers) = (&states[3].1, &states[3].2);
-    for (t, want) in [("orders", orders), ("customers", customers)] {
-        restore(&env, t, "latest");
-        assert_eq!(&env.sales_parts(t), want, "{t} back at its newest point");
-    }
-    env.sim.advance(Duration::from_secs(3_600));
-    let first = env.backup_finished();
-    assert!(first.contains("_incr_"), "{first}");
-    let decisions = env.query(&format!(
-        "SELECT table_name, whole_table, decision FROM ops.backup_tables WHERE label = '{first}' ORDER BY table_name"
-    ));
-    for (t, d) in [("customers", &decisions[0]), ("orders", &decisions[1])] {
-        assert_eq!(d[0].as_deref(), Some(t));
-        assert_eq!(d[1].as_deref(), Some("1"), "{t} taken whole once");
-        assert!(
-            d[2].as_deref()
-                .unwrap_or("")
-                .contains("older-format schema fingerprint"),
-            "{d:?}"
+    for (label, (orders, customers), want_jobs) in [(&first, at_first, 1), (&lean, at_lean, 2)] {
+        let at = after(&env, label);
+        let jobs = env.sim.jobs().len();
+        assert_eq!(restore(&env, "orders", &at), orders, "orders at {at}");
+        assert_eq!(env.sim.jobs().len() - jobs, want_jobs, "orders at {at}");
+        assert_eq!(
+            restore(&env, "customers", &at),
+            customers,
+            "customers at {at}"
         );
     }
-    env.sim.advance(Duration::from_secs(3_600));
-    env.sim.load("sales", "orders", "p20260103", 6).unwrap();
-    let lean = env.backup_finished();
-    assert_eq!(
-        env.in_snapshot(&lean),
-        vec![("orders".to_string(), "p20260103".to_string())]
-    );
-    let rows = env.query(&format!(
-        "SELECT COUNT(*) FROM ops.backup_partitions WHERE label = '{lean}'"
-    ));
-    assert_eq!(rows[0][0].as_deref(), Some("1"), "a lean manifest");
-    let want = (env.sales_parts("orders"), env.sales_parts("customers"));
-    let at = after(&env, &lean);
-    assert_eq!(restore(&env, "orders", &at), want.0);
-    assert_eq!(restore(&env, "customers", &at), want.1);
 }
 
 /// SQL text of a value the simulator returned (NULL, or a quoted literal).
