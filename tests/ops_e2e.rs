@@ -829,3 +829,46 @@ fn check_without_a_cluster_fails_the_connection_check() {
         .unwrap()
         .contains("connection refused"));
 }
+
+/// `check` fails, naming the cause and what to do, for a repository that is missing or read only
+/// and for fewer alive backends than `replication_num`; the other checks still run.
+#[test]
+fn check_fails_for_the_repository_and_the_backends() {
+    if skip_on_real_cluster("check_repository_backends") {
+        return;
+    }
+    let env = Env::demo();
+    env.run_ok(&["init"], 0);
+    let cfg = std::fs::read_to_string(&env.config).unwrap();
+    let with = |from: &str, to: &str| {
+        assert!(cfg.contains(from), "{cfg}");
+        std::fs::write(&env.config, cfg.replace(from, to)).unwrap();
+    };
+    with("repository: backup_repo", "repository: no_such_repo");
+    let r = check_json(&env, 1);
+    let (st, detail) = status_of(&r, "repository");
+    assert_eq!(st, "fail");
+    assert!(
+        detail.contains("no_such_repo") && detail.contains("CREATE REPOSITORY"),
+        "{detail}"
+    );
+    assert_eq!(status_of(&r, "ops_schema").0, "ok", "the rest still ran");
+
+    env.sim.create_repository("ro_repo", true).unwrap();
+    with("repository: backup_repo", "repository: ro_repo");
+    let r = check_json(&env, 1);
+    let (st, detail) = status_of(&r, "repository");
+    assert_eq!(st, "fail");
+    assert!(detail.contains("read only"), "{detail}");
+
+    with("replication_num: 1", "replication_num: 3");
+    let r = check_json(&env, 1);
+    let (st, detail) = status_of(&r, "backends");
+    assert_eq!(st, "fail");
+    assert!(
+        detail.contains("1 alive backend(s) < replication_num 3"),
+        "{detail}"
+    );
+    std::fs::write(&env.config, cfg).unwrap();
+    check_json(&env, 0);
+}
