@@ -872,3 +872,25 @@ fn check_fails_for_the_repository_and_the_backends() {
     std::fs::write(&env.config, cfg).unwrap();
     check_json(&env, 0);
 }
+
+/// SPEC `check` "connection and release": a supported release is ok, one newer than the tool
+/// was verified against is a warning (exit 0), one older than 2.5 fails.
+#[test]
+fn check_judges_the_release() {
+    if skip_on_real_cluster("check_release") {
+        return;
+    }
+    let env = Env::demo();
+    env.run_ok(&["init"], 0);
+    for (release, status, code, says) in [
+        ("4.1.0", "ok", 0, "StarRocks 4.1.0, a supported release"),
+        ("4.3.0", "warn", 0, "newer than the releases"),
+        ("2.4.5", "fail", 1, "older than 2.5"),
+    ] {
+        env.sim.set_release(release).unwrap();
+        let r = check_json(&env, code);
+        let (st, detail) = status_of(&r, "connection");
+        assert_eq!(st, status, "{release}: {detail}");
+        assert!(detail.contains(says), "{release}: {detail}");
+    }
+}
