@@ -894,3 +894,53 @@ fn check_judges_the_release() {
         assert!(detail.contains(says), "{release}: {detail}");
     }
 }
+
+/// SPEC "NO_COLOR is honoured": on a terminal (a pty from util-linux `script`) log lines are
+/// coloured, and with NO_COLOR set they are not.
+#[test]
+fn no_color_on_a_terminal() {
+    let Ok(script) = which_script() else {
+        eprintln!("skipped: util-linux `script` (for a pty) is not installed");
+        return;
+    };
+    let env = Env::demo();
+    env.run_ok(&["init"], 0);
+    let bin = assert_cmd::cargo::cargo_bin("starrocks-bbr");
+    let on_tty = |no_color: Option<&str>| -> String {
+        let line = format!(
+            "{} backup --dry-run --config {}",
+            bin.display(),
+            env.config.display()
+        );
+        let mut c = std::process::Command::new(&script);
+        c.args(["-qec", &line, "/dev/null"])
+            .env_remove("RUST_LOG")
+            .env("TERM", "xterm");
+        match no_color {
+            Some(v) => c.env("NO_COLOR", v),
+            None => c.env_remove("NO_COLOR"),
+        };
+        let o = c.output().unwrap();
+        assert!(o.status.success(), "{o:?}");
+        String::from_utf8_lossy(&o.stdout).to_string()
+    };
+    let coloured = on_tty(None);
+    assert!(
+        coloured.contains("\u{1b}["),
+        "no colour on a tty: {coloured:?}"
+    );
+    let plain = on_tty(Some("1"));
+    assert!(!plain.contains("\u{1b}["), "NO_COLOR ignored: {plain:?}");
+    assert!(
+        plain.contains("INFO") || plain.contains("LABEL"),
+        "{plain:?}"
+    );
+}
+
+fn which_script() -> Result<std::path::PathBuf, ()> {
+    ["/usr/bin/script", "/bin/script"]
+        .iter()
+        .map(std::path::PathBuf::from)
+        .find(|p| p.exists())
+        .ok_or(())
+}
