@@ -648,6 +648,11 @@ fn completions_and_man_print() {
 
 /// A test CA and a server certificate for 127.0.0.1/localhost signed by it: (CA PEM, chain DER, key DER).
 fn test_pki() -> (String, Vec<Vec<u8>>, Vec<u8>) {
+    test_pki_for(&["localhost", "127.0.0.1"])
+}
+
+/// A test CA and a server certificate it signed for `names`.
+fn test_pki_for(names: &[&str]) -> (String, Vec<Vec<u8>>, Vec<u8>) {
     let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
     ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
     ca_params
@@ -656,7 +661,7 @@ fn test_pki() -> (String, Vec<Vec<u8>>, Vec<u8>) {
     let ca_key = rcgen::KeyPair::generate().unwrap();
     let ca = ca_params.self_signed(&ca_key).unwrap();
     let srv_params =
-        rcgen::CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])
+        rcgen::CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
             .unwrap();
     let srv_key = rcgen::KeyPair::generate().unwrap();
     let srv = srv_params.signed_by(&srv_key, &ca, &ca_key).unwrap();
@@ -943,4 +948,43 @@ fn which_script() -> Result<std::path::PathBuf, ()> {
         .map(std::path::PathBuf::from)
         .find(|p| p.exists())
         .ok_or(())
+}
+
+/// verify_identity checks the host name too: a certificate from the right CA but for another host
+/// connects under verify_ca and is refused under verify_identity (exit 3, one line).
+#[test]
+fn tls_verify_identity_refuses_a_certificate_for_another_host() {
+    if skip_on_real_cluster("tls_identity") {
+        return;
+    }
+    let env = Env::demo();
+    let (ca_pem, chain, key) = test_pki_for(&["db.other.example"]);
+    let front = starrocks_sim::TlsFront::start(env.sim.port(), chain, key).unwrap();
+    let ca = env.dir.path().join("ca.pem");
+    std::fs::write(&ca, &ca_pem).unwrap();
+    let plain = std::fs::read_to_string(&env.config).unwrap();
+    let with_mode = |mode: &str| {
+        let text = plain
+            .replace(
+                &format!("port: {}", env.sim.port()),
+                &format!("port: {}", front.port()),
+            )
+            .replacen(
+                "  user: root\n",
+                &format!(
+                    "  user: root\n  tls: {{mode: {mode}, ca_file: {}}}\n",
+                    ca.display()
+                ),
+                1,
+            );
+        std::fs::write(&env.config, text).unwrap();
+    };
+    with_mode("verify_ca");
+    env.run_ok(&["init"], 0);
+    with_mode("verify_identity");
+    let o = env.run(&["list"]);
+    let e = String::from_utf8_lossy(&o.stderr).to_string();
+    assert_eq!(o.status.code(), Some(3), "{e}");
+    assert_eq!(e.lines().count(), 1, "{e}");
+    assert!(e.contains("TLS handshake failed"), "{e}");
 }
