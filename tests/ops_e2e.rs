@@ -651,6 +651,21 @@ fn test_pki() -> (String, Vec<Vec<u8>>, Vec<u8>) {
     test_pki_for(&["localhost", "127.0.0.1"])
 }
 
+/// Writes `plain` (the env's config) pointing at the TLS front on `port` with `tls:` set.
+fn write_tls_config(env: &Env, plain: &str, port: u16, tls: &str) {
+    let text = plain
+        .replace(
+            &format!("port: {}", env.sim.port()),
+            &format!("port: {port}"),
+        )
+        .replacen(
+            "  user: root\n",
+            &format!("  user: root\n  tls: {tls}\n"),
+            1,
+        );
+    std::fs::write(&env.config, text).unwrap();
+}
+
 /// A test CA and a server certificate it signed for `names`.
 fn test_pki_for(names: &[&str]) -> (String, Vec<Vec<u8>>, Vec<u8>) {
     let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
@@ -681,19 +696,7 @@ fn tls_verify_ca_connects_and_a_wrong_ca_is_exit_3() {
     let ca = env.dir.path().join("ca.pem");
     std::fs::write(&ca, &ca_pem).unwrap();
     let plain = std::fs::read_to_string(&env.config).unwrap();
-    let with_tls = |tls: &str| {
-        let text = plain
-            .replace(
-                &format!("port: {}", env.sim.port()),
-                &format!("port: {}", front.port()),
-            )
-            .replacen(
-                "  user: root\n",
-                &format!("  user: root\n  tls: {tls}\n"),
-                1,
-            );
-        std::fs::write(&env.config, text).unwrap();
-    };
+    let with_tls = |tls: &str| write_tls_config(&env, &plain, front.port(), tls);
     let verify = |mode: &str, ca_file: &std::path::Path| {
         format!("{{mode: {mode}, ca_file: {}}}", ca_file.display())
     };
@@ -964,20 +967,8 @@ fn tls_verify_identity_refuses_a_certificate_for_another_host() {
     std::fs::write(&ca, &ca_pem).unwrap();
     let plain = std::fs::read_to_string(&env.config).unwrap();
     let with_mode = |mode: &str| {
-        let text = plain
-            .replace(
-                &format!("port: {}", env.sim.port()),
-                &format!("port: {}", front.port()),
-            )
-            .replacen(
-                "  user: root\n",
-                &format!(
-                    "  user: root\n  tls: {{mode: {mode}, ca_file: {}}}\n",
-                    ca.display()
-                ),
-                1,
-            );
-        std::fs::write(&env.config, text).unwrap();
+        let tls = format!("{{mode: {mode}, ca_file: {}}}", ca.display());
+        write_tls_config(&env, &plain, front.port(), &tls);
     };
     with_mode("verify_ca");
     env.run_ok(&["init"], 0);
