@@ -575,10 +575,54 @@ fn metrics_file_after_a_good_and_a_failed_run() {
     assert!(m.contains_key(
         "starrocks_bbr_last_success_timestamp_seconds{database=\"sales\",type=\"full\"}"
     ));
-    // check writes it too
+    // check writes it too, and a check is no run of the database: its status stays
     env.run_ok(&["check"], 0);
     let m = parse_prom(&std::fs::read_to_string(&prom).unwrap());
     assert!(m.contains_key("starrocks_bbr_last_run_exit_code{command=\"check\"}"));
+    assert_eq!(
+        m["starrocks_bbr_last_run_status{database=\"sales\"}"], 0.0,
+        "{m:#?}"
+    );
+    // a good backup, then a restore and an expire each replace the file with their own run
+    env.run_ok(&["backup"], 0);
+    env.sim.advance(Duration::from_secs(60));
+    // (customers never changed: one snapshot covers it, so --as beside the live table works)
+    env.run_ok(
+        &[
+            "restore",
+            "--table",
+            "sales.customers",
+            "--timestamp",
+            "latest",
+            "--as",
+            "customers_copy",
+        ],
+        0,
+    );
+    let m = parse_prom(&std::fs::read_to_string(&prom).unwrap());
+    assert_eq!(
+        m["starrocks_bbr_last_run_exit_code{command=\"restore\"}"],
+        0.0
+    );
+    assert_eq!(
+        m["starrocks_bbr_last_run_status{database=\"sales\"}"], 1.0,
+        "{m:#?}"
+    );
+    assert!(
+        m.contains_key("starrocks_bbr_restore_jobs_needed{database=\"sales\",table=\"orders\"}")
+    );
+    let mut text = std::fs::read_to_string(&env.config).unwrap();
+    text.push_str("retention: { keep_days: 7 }\n");
+    std::fs::write(&env.config, text).unwrap();
+    env.run_ok(&["expire"], 0);
+    let m = parse_prom(&std::fs::read_to_string(&prom).unwrap());
+    assert_eq!(
+        m["starrocks_bbr_last_run_exit_code{command=\"expire\"}"],
+        0.0
+    );
+    assert!(m.contains_key(
+        "starrocks_bbr_last_success_timestamp_seconds{database=\"sales\",type=\"full\"}"
+    ));
     assert_eq!(
         std::fs::read_dir(dir.path()).unwrap().count(),
         1,
