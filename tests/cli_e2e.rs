@@ -263,3 +263,34 @@ fn two_runs_started_together_send_one_backup() {
     assert_eq!(h.len(), 1, "the loser withdrew its claim: {h:?}");
     assert_eq!(h[0].2, "FINISHED");
 }
+
+/// SPEC `list`: EXPIRED rows only with `--status EXPIRED`, and `--limit N` counts the rows shown
+/// (a recent EXPIRED row — a snapshot found vanished — must not push the newest visible one out).
+#[test]
+fn list_hides_expired_rows_unless_asked_and_limit_counts_shown_rows() {
+    let env = Env::demo();
+    env.run_ok(&["init"], 0);
+    let full = env.backup_finished();
+    env.sim.load("sales", "orders", "p20260102", 5).unwrap();
+    let incr = env.backup_finished();
+    env.query(&format!(
+        "UPDATE ops.backup_history SET status = 'EXPIRED' WHERE label = '{incr}'"
+    ));
+    let labels = |args: &[&str]| -> Vec<String> {
+        let mut a = vec!["list", "--format", "json"];
+        a.extend_from_slice(args);
+        let v: serde_json::Value = serde_json::from_str(&env.run_ok(&a, 0)).unwrap();
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["label"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(labels(&[]), vec![full.clone()]);
+    assert_eq!(labels(&["--limit", "1"]), vec![full.clone()]);
+    assert_eq!(labels(&["--status", "EXPIRED"]), vec![incr.clone()]);
+    assert_eq!(
+        labels(&["--status", "FINISHED", "--limit", "1"]),
+        vec![full]
+    );
+}
