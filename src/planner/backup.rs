@@ -26,18 +26,7 @@ pub const MANIFEST_CHUNK: usize = 500;
 /// newest restore point would need (the sources of its unchanged partitions, plus this run's when
 /// anything changed), where those live, and when its chain started.
 fn chain_facts(b: &BaseBackup, bt: &BaseTable, ts: &TableState, changed: bool) -> TableFacts {
-    let unchanged: Vec<u32> = ts
-        .partitions
-        .iter()
-        .filter(|p| !p.is_temp)
-        .filter_map(|p| {
-            bt.get(&p.name)
-                .filter(|r| (r.id, r.visible_version) == (p.id, p.visible_version))
-                .map(|r| r.source)
-        })
-        .collect::<BTreeSet<u32>>()
-        .into_iter()
-        .collect();
+    let unchanged = unchanged_sources(bt, ts);
     let mut repositories: Vec<String> = unchanged
         .iter()
         .map(|s| b.repository(*s).to_string())
@@ -45,6 +34,15 @@ fn chain_facts(b: &BaseBackup, bt: &BaseTable, ts: &TableState, changed: bool) -
         .collect();
     repositories.sort();
     repositories.dedup();
+    let mut missing: Vec<(String, String)> = unchanged
+        .iter()
+        .filter_map(|s| {
+            let label = b.sources.get(*s as usize)?;
+            let repo = b.missing.get(label)?;
+            Some((label.clone(), repo.clone()))
+        })
+        .collect();
+    missing.sort();
     TableFacts {
         jobs_if_incremental: rolling::jobs_if_incremental(
             unchanged
@@ -55,7 +53,24 @@ fn chain_facts(b: &BaseBackup, bt: &BaseTable, ts: &TableState, changed: bool) -
         chain_start: bt.chain_start,
         repositories,
         changed,
+        missing,
     }
+}
+
+/// The sources (indexes into [`BaseBackup::sources`]) of the table's partitions unchanged since
+/// the base: the snapshots its newest restore point still needs after an incremental.
+pub fn unchanged_sources(bt: &BaseTable, ts: &TableState) -> Vec<u32> {
+    ts.partitions
+        .iter()
+        .filter(|p| !p.is_temp)
+        .filter_map(|p| {
+            bt.get(&p.name)
+                .filter(|r| (r.id, r.visible_version) == (p.id, p.visible_version))
+                .map(|r| r.source)
+        })
+        .collect::<BTreeSet<u32>>()
+        .into_iter()
+        .collect()
 }
 
 /// A partition name. Inline up to 24 bytes (every usual StarRocks partition name): a 1M-partition
