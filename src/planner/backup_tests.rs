@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::history::ManifestRow;
+use crate::plan::StepKind;
 use proptest::prelude::*;
 use std::path::Path;
 
