@@ -485,3 +485,102 @@ fn snapshots_verdict(
         ),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::planner::expire::{Presence, RepositoryView};
+
+    fn needed(label: &str, state: Known, newest: bool) -> Needed {
+        Needed {
+            label: label.into(),
+            repository: "repo".into(),
+            state,
+            tables: vec!["sales.orders".into()],
+            newest,
+        }
+    }
+
+    /// The snapshots verdict per what the history and the repository say.
+    #[test]
+    fn snapshots_verdicts() {
+        let cfg = Config::parse(
+            std::path::Path::new("t.yaml"),
+            "connection: {host: h, user: u}\nrepository: repo\ntables: [sales.orders]\n",
+        )
+        .unwrap();
+        let view = |p: Presence| RepositoryView {
+            drop_supported: false,
+            snapshots: [(("repo".to_string(), "a".to_string()), p)].into(),
+        };
+        let present = Presence::Present { cluster_id: None };
+        let unknown = Presence::Unknown {
+            reason: "ERROR: Failed to get info".into(),
+        };
+        // (case, keep_days, needed, repository, status, detail must contain)
+        let cases = vec![
+            (
+                "present",
+                Some(7),
+                needed("a", Known::Finished, false),
+                present.clone(),
+                Status::Ok,
+                "within retention (7 days)",
+            ),
+            (
+                "no retention: newest only, said",
+                None,
+                needed("a", Known::Finished, true),
+                present,
+                Status::Ok,
+                "no `retention`",
+            ),
+            (
+                "gone behind the tool's back",
+                Some(7),
+                needed("a", Known::Finished, false),
+                Presence::Absent,
+                Status::Fail,
+                "a in repository repo (needed by sales.orders)",
+            ),
+            (
+                "listing failed: no proof",
+                Some(7),
+                needed("a", Known::Finished, true),
+                unknown,
+                Status::Warn,
+                "could not list",
+            ),
+            (
+                "recorded gone, the newest point needs it",
+                Some(7),
+                needed("a", Known::Lost, true),
+                Presence::Absent,
+                Status::Fail,
+                "re-bases",
+            ),
+            (
+                "recorded gone, only older points need it",
+                Some(7),
+                needed("a", Known::Lost, false),
+                Presence::Absent,
+                Status::Warn,
+                "those points are lost",
+            ),
+        ];
+        for (name, keep, n, p, want, text) in cases {
+            let (st, detail) = snapshots_verdict(&cfg, keep, &[n], &view(p), &[]);
+            assert_eq!(st, want, "{name}: {detail}");
+            assert!(detail.contains(text), "{name}: {detail}");
+        }
+        let (st, detail) = snapshots_verdict(
+            &cfg,
+            None,
+            &[],
+            &RepositoryView::default(),
+            &["sales.orders".into()],
+        );
+        assert_eq!(st, Status::Warn, "{detail}");
+        assert!(detail.contains("no restorable backup yet"), "{detail}");
+    }
+}

@@ -347,3 +347,76 @@ pub fn repository_view(
 pub fn is_failed_repository_listing(message: &str) -> bool {
     message.contains("Failed to list snapshot in repo")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rs(rows: &[(&str, Option<&str>, Option<&str>)]) -> ResultSet {
+        ResultSet {
+            columns: vec!["Snapshot".into(), "Timestamp".into(), "Status".into()],
+            rows: rows
+                .iter()
+                .map(|(l, t, s)| {
+                    vec![
+                        Some(l.to_string()),
+                        t.map(String::from),
+                        s.map(String::from),
+                    ]
+                })
+                .collect(),
+        }
+    }
+
+    /// SHOW SNAPSHOT answers (Repository.java:585-640, STARROCKS.md §6) read as presence: only a
+    /// decoded timestamp proves a snapshot; a failed listing proves nothing.
+    #[test]
+    fn presence_per_show_snapshot_answer() {
+        let ok = Presence::Present { cluster_id: None };
+        let failed = "ERROR: Failed to get info: connection reset";
+        let cases: Vec<(&str, Option<&str>, Option<&str>, Presence)> = vec![
+            (
+                "listed with a timestamp",
+                Some("2026-01-01-00-00-05-123"),
+                Some("OK"),
+                ok.clone(),
+            ),
+            (
+                "a stray info file beside it",
+                Some("Invalid: __info_x.part\n2026-01-01-00-00-05-123"),
+                Some("OK"),
+                ok,
+            ),
+            (
+                "only a stray info file",
+                Some("Invalid: __info_x.part"),
+                Some("OK"),
+                Presence::Absent,
+            ),
+            (
+                "no info file",
+                Some(""),
+                Some("ERROR: no snapshot"),
+                Presence::Absent,
+            ),
+            (
+                "the listing failed",
+                None,
+                Some(failed),
+                Presence::Unknown {
+                    reason: failed.into(),
+                },
+            ),
+        ];
+        for (name, ts, status, want) in cases {
+            let (_, got) = parse_presence(&rs(&[("a", ts, status)]), &["a".to_string()]);
+            assert_eq!(got["a"], want, "{name}");
+        }
+        // not listed at all (the IN form lists only what the repository holds)
+        let (_, got) = parse_presence(&rs(&[]), &["a".to_string()]);
+        assert_eq!(got["a"], Presence::Absent);
+        assert!(is_failed_repository_listing(
+            "Failed to list snapshot in repo: r, err: timeout"
+        ));
+    }
+}
