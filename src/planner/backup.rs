@@ -195,10 +195,39 @@ struct TableInput {
     restore_jobs: usize,
 }
 
+/// What a backup run does in one database (typed for the command; the plan's inputs show it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, strum::Display)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+pub enum DatabaseAction {
+    /// A BACKUP job.
+    Full,
+    Incremental,
+    /// Only partitions dropped since the base: a FINISHED record without a snapshot.
+    ManifestOnly,
+    NothingChanged,
+}
+
+/// One database's part of a backup plan, for the command to report without reading plan JSON.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DatabasePlan {
+    pub database: String,
+    pub action: DatabaseAction,
+    pub label: Option<String>,
+    pub base_label: Option<String>,
+}
+
+/// A backup plan and, per database, what it does.
+#[derive(Debug)]
+pub struct BackupPlan {
+    pub plan: Plan,
+    pub databases: Vec<DatabasePlan>,
+}
+
 #[derive(Debug, Clone, Serialize)]
 struct DatabaseInput {
     database: String,
-    action: String,
+    action: DatabaseAction,
     label: Option<String>,
     base_label: Option<String>,
     partitions_in_snapshot: usize,
@@ -219,13 +248,13 @@ struct BackupInputs<'a> {
 
 /// Compiles the backup plan. `suffix` is the per-attempt label part (None for a dry run).
 pub fn plan_backup(cfg: &Config, state: &BackupState, suffix: Option<&str>) -> Plan {
-    plan_backup_owned(cfg, state.clone(), suffix)
+    plan_backup_owned(cfg, state.clone(), suffix).plan
 }
 
 /// [`plan_backup`] consuming the state: each table's current partitions and base record are
 /// dropped as soon as its manifest rows are rendered, so the discovery state and the manifest SQL
 /// the plan carries (~150 MB each at 1M partitions) are never both whole in memory.
-pub fn plan_backup_owned(cfg: &Config, state: BackupState, suffix: Option<&str>) -> Plan {
+pub fn plan_backup_owned(cfg: &Config, state: BackupState, suffix: Option<&str>) -> BackupPlan {
     let ops = &cfg.ops_database;
     let BackupState {
         cluster_time,
@@ -437,7 +466,7 @@ pub fn plan_backup_owned(cfg: &Config, state: BackupState, suffix: Option<&str>)
             // a manifest-only row, so a later restore does not resurrect the dropped partitions.
             db_inputs.push(DatabaseInput {
                 database: db.to_string(),
-                action: "manifest_only".to_string(),
+                action: DatabaseAction::ManifestOnly,
                 label: Some(label.clone()),
                 base_label: base_label.clone(),
                 partitions_in_snapshot: 0,
@@ -453,7 +482,7 @@ pub fn plan_backup_owned(cfg: &Config, state: BackupState, suffix: Option<&str>)
         if objects.is_empty() {
             db_inputs.push(DatabaseInput {
                 database: db.to_string(),
-                action: "nothing_changed".to_string(),
+                action: DatabaseAction::NothingChanged,
                 label: None,
                 base_label,
                 partitions_in_snapshot: 0,
@@ -463,7 +492,10 @@ pub fn plan_backup_owned(cfg: &Config, state: BackupState, suffix: Option<&str>)
         }
         db_inputs.push(DatabaseInput {
             database: db.to_string(),
-            action: ty.to_string(),
+            action: match ty {
+                BackupType::Full => DatabaseAction::Full,
+                BackupType::Incremental => DatabaseAction::Incremental,
+            },
             label: Some(label.clone()),
             base_label: base_label.clone(),
             partitions_in_snapshot: in_snapshot,
@@ -485,6 +517,15 @@ pub fn plan_backup_owned(cfg: &Config, state: BackupState, suffix: Option<&str>)
         ));
     }
     steps.extend(left_steps.into_values());
+    let databases = db_inputs
+        .iter()
+        .map(|d| DatabasePlan {
+            database: d.database.clone(),
+            action: d.action,
+            label: d.label.clone(),
+            base_label: d.base_label.clone(),
+        })
+        .collect();
     let inputs = BackupInputs {
         cluster_time: &cluster_time,
         repository: &cfg.repository,
@@ -493,11 +534,14 @@ pub fn plan_backup_owned(cfg: &Config, state: BackupState, suffix: Option<&str>)
         resume: &resume,
         left_out: &left_out,
     };
-    Plan::new(
-        Command::Backup,
-        serde_json::to_value(inputs).unwrap_or_default(),
-        steps,
-    )
+    BackupPlan {
+        plan: Plan::new(
+            Command::Backup,
+            serde_json::to_value(inputs).unwrap_or_default(),
+            steps,
+        ),
+        databases,
+    }
 }
 
 /// Names the base recorded for a table that are no longer among its non-temporary partitions.
