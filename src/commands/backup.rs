@@ -8,8 +8,11 @@ use tracing::{info, warn};
 
 use crate::cluster::Cluster;
 use crate::config::Config;
+use crate::metrics::RunStatus;
 use crate::plan::{Command, Plan};
-use crate::planner::backup::{plan_backup_owned, plan_resume, random_suffix, BackupState};
+use crate::planner::backup::{
+    plan_backup_owned, plan_resume, random_suffix, BackupPlan, BackupState, DatabaseAction,
+};
 use crate::planner::catalog::{catalog_needed, is_catalog_label, plan_catalog_backup};
 use crate::runner::parallel::{merge, run_per_database};
 use crate::runner::{JobReport, RunOutcome, Runner};
@@ -70,11 +73,12 @@ fn with_catalog(
     cfg: &Config,
     st: BackupState,
     suffix: Option<&str>,
-) -> Result<Plan> {
+) -> Result<BackupPlan> {
     let cluster_time = st.cluster_time.clone();
-    let mut plan = plan_backup_owned(cfg, st, suffix);
+    let mut planned = plan_backup_owned(cfg, st, suffix);
+    let plan = &mut planned.plan;
     if !cfg.catalog_backup {
-        return Ok(plan);
+        return Ok(planned);
     }
     let cat = state::catalog::catalog_state(c, cfg)?;
     let needed = catalog_needed(cfg, &cat, !plan.is_empty());
@@ -88,7 +92,7 @@ fn with_catalog(
         plan.steps
             .extend(plan_catalog_backup(cfg, &cluster_time, suffix));
     }
-    Ok(plan)
+    Ok(planned)
 }
 
 /// The catalog job's line: its failure is a warning, never the run's failure.
@@ -169,8 +173,26 @@ fn run_backup_plan(
     merge(vec![outcome, cat])
 }
 
-/// `full`: `backup --full` (every table whole).
-pub(super) fn backup(cfg: &Config, dry_run: bool, full: bool, out: &mut dyn Write) -> Result<()> {
+/// Per-database outcomes for the metrics: a data job FINISHED is ok, FAILED (or left RUNNING by a
+/// lost connection) is not; a withdrawn claim decides nothing (another run holds the database),
+/// and the catalog job never fails a database.
+fn record_status(status: &mut RunStatus, outcome: &RunOutcome) {
+    for j in &outcome.jobs {
+        if is_catalog_label(&j.database, &j.label) || j.status == "WITHDRAWN" {
+            continue;
+        }
+        status.record(&j.database, j.status == "FINISHED");
+    }
+}
+
+/// `full`: `backup --full` (every table whole). `status` gets each database's outcome.
+pub(super) fn backup(
+    cfg: &Config,
+    dry_run: bool,
+    full: bool,
+    status: &mut RunStatus,
+    out: &mut dyn Write,
+) -> Result<()> {
     let mut c = Cluster::connect(cfg)?;
     let info = crate::release::detect(&mut c, cfg)?;
     let cfg = &state::scope::expand_table_patterns(&mut c, cfg)?;
@@ -184,7 +206,7 @@ pub(super) fn backup(cfg: &Config, dry_run: bool, full: bool, out: &mut dyn Writ
         &st.cluster_time,
     )?);
     if dry_run {
-        let mut plan = with_catalog(&mut c, cfg, st, None)?;
+        let mut plan = with_catalog(&mut c, cfg, st, None)?.plan;
         record_cluster(&mut plan, &info);
         plan.write_json(out)?;
         return Ok(());
@@ -209,6 +231,7 @@ pub(super) fn backup(cfg: &Config, dry_run: bool, full: bool, out: &mut dyn Writ
             plan_resume(cfg, &st.resume),
         );
         let outcome = run_backup_plan(&mut c, cfg, plan, &info);
+        record_status(status, &outcome);
         print_jobs(&outcome, &BTreeMap::new(), out)?;
         if let Some(e) = outcome.error {
             return Err(e.into());
@@ -226,27 +249,32 @@ pub(super) fn backup(cfg: &Config, dry_run: bool, full: bool, out: &mut dyn Writ
         let left_out = st.left_out.clone();
         for l in &left_out {
             warn!("{}", l.line());
+            status.record(&l.database, false);
         }
-        let mut plan = with_catalog(&mut c, cfg, st, Some(&random_suffix()))?;
+        let BackupPlan {
+            mut plan,
+            databases,
+        } = with_catalog(&mut c, cfg, st, Some(&random_suffix()))?;
         record_cluster(&mut plan, &info);
         let mut manifest_only = BTreeMap::new();
-        if let Some(dbs) = plan.inputs.get("databases").and_then(|d| d.as_array()) {
-            for d in dbs {
-                if d.get("action").and_then(|a| a.as_str()) == Some("manifest_only") {
-                    let field = |k: &str| d.get(k).and_then(|v| v.as_str()).unwrap_or_default();
-                    manifest_only
-                        .insert(field("label").to_string(), field("base_label").to_string());
+        for d in &databases {
+            match d.action {
+                DatabaseAction::ManifestOnly => {
+                    manifest_only.insert(
+                        d.label.clone().unwrap_or_default(),
+                        d.base_label.clone().unwrap_or_default(),
+                    );
                 }
-                if d.get("action").and_then(|a| a.as_str()) == Some("nothing_changed") {
+                DatabaseAction::NothingChanged => {
+                    status.record(&d.database, true);
                     writeln!(
                         out,
                         "{}: nothing changed since {}, no snapshot needed",
-                        d.get("database").and_then(|v| v.as_str()).unwrap_or("?"),
-                        d.get("base_label")
-                            .and_then(|v| v.as_str())
-                            .unwrap_or("the last backup")
+                        d.database,
+                        d.base_label.as_deref().unwrap_or("the last backup")
                     )?;
                 }
+                DatabaseAction::Full | DatabaseAction::Incremental => {}
             }
         }
         if plan.is_empty() {
@@ -254,6 +282,7 @@ pub(super) fn backup(cfg: &Config, dry_run: bool, full: bool, out: &mut dyn Writ
         }
         // one job per database, up to parallel_databases at once, then the catalog job
         let outcome = run_backup_plan(&mut c, cfg, plan, &info);
+        record_status(status, &outcome);
         print_jobs(&outcome, &manifest_only, out)?;
         if !replanned && refused_for_temp_partitions(&outcome) {
             warn!("a temporary partition appeared after planning (an INSERT OVERWRITE started): planning once more, leaving that table out");

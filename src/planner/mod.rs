@@ -1,6 +1,7 @@
 //! Pure planners: read state in, Plan out. No I/O here, so plans are testable and reproducible.
 
 pub mod backup;
+mod backup_steps;
 pub mod base;
 pub mod catalog;
 pub mod chain;
@@ -12,6 +13,8 @@ pub mod listing;
 pub mod recover;
 pub mod restore;
 pub mod rolling;
+#[cfg(test)]
+mod rolling_props;
 
 use crate::config::Config;
 use crate::plan::{Details, RetryPolicy, Step, StepKind};
