@@ -626,6 +626,28 @@ pub fn select_restore_running_sql(ops: &str, database: &str) -> String {
     )
 }
 
+/// The FINISHED restores of `table` to exactly `target_time` (`YYYY-MM-DD HH:MM:SS`), newest first.
+pub fn select_restore_finished_sql(
+    ops: &str,
+    database: &str,
+    table: &str,
+    target_time: &str,
+) -> String {
+    format!(
+        "SELECT {} FROM {} WHERE {} = 'FINISHED' AND {} = {} AND {} = {} AND {} = {} ORDER BY {} DESC",
+        ident("label"),
+        qualified(ops, RESTORE_HISTORY),
+        ident("status"),
+        ident("database_name"),
+        literal(database),
+        ident("table_name"),
+        literal(table),
+        ident("target_time"),
+        literal(target_time),
+        ident("finished_at")
+    )
+}
+
 /// What chain resolution needs of the FINISHED (and EXPIRED: they stay in lean-manifest spans)
 /// backups of one database (no other columns).
 pub fn select_finished_for_restore_sql(ops: &str, database: &str) -> String {

@@ -681,6 +681,19 @@ fn restores_of_two_databases_run_at_the_same_time() {
     assert_eq!(hr_parts(&env), people);
     assert_eq!(restore_statuses(&env, "sales"), ["FINISHED"]);
     assert_eq!(restore_statuses(&env, "hr"), ["FINISHED"]);
+    // the same command again (what an operator does after an interruption): every database an
+    // earlier run of it completed is skipped, nothing is sent
+    let mut args = vec!["restore", "--timestamp", &at];
+    args.extend(TWO_DBS);
+    let n = sent_like(&env, "RESTORE").len();
+    let again = env.run_ok(&args, 0);
+    assert_eq!(
+        again.matches("already restored as of").count(),
+        2,
+        "{again}"
+    );
+    assert_eq!(sent_like(&env, "RESTORE").len(), n);
+    assert_eq!(restore_statuses(&env, "hr"), ["FINISHED"]);
     // each database on its own connection, its own claim
     let conns: std::collections::BTreeSet<u32> = env
         .sim

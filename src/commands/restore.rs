@@ -183,7 +183,7 @@ pub(super) fn restore(
     dry_run: bool,
     out: &mut dyn Write,
 ) -> Result<()> {
-    prepare(cfg, target, spec, mode, dry_run, out)?.execute(cfg, out)
+    prepare(cfg, target, spec, mode, dry_run, false, out)?.execute(cfg, out)
 }
 
 /// A one-table restore checked and ready to write: everything `prepare` read and decided on its
@@ -200,16 +200,22 @@ pub(super) struct Prepared {
     place: Option<crate::planner::restore::Placement>,
     adopt: Option<(history::RestoreRow, Result<(), String>)>,
     suffix: String,
+    /// An earlier run of this multi-database restore completed this table (its label): nothing
+    /// to do here.
+    done: Option<String>,
 }
 
 /// Discovery, chain resolution and preflight of a one-table restore (exit 2/4 before anything is
 /// written; a refusal first finishes the records of dead runs, as every refusal after them does).
+/// `rerun`: part of a multi-database restore, whose rerun after an interruption skips a table an
+/// earlier run of it restored to the same time (instead of refusing: it exists).
 pub(super) fn prepare(
     cfg: &Config,
     target: &TableRef,
     spec: TargetSpec,
     mode: &RestoreMode,
     dry_run: bool,
+    rerun: bool,
     out: &mut dyn Write,
 ) -> Result<Prepared> {
     let mut c = Cluster::connect(cfg)?;
@@ -290,9 +296,19 @@ pub(super) fn prepare(
     }
     // A plain restore onto an existing table that continues nothing: refused here, before any
     // database of a multi-database restore writes (dead runs' records finished first, as always).
+    let mut done = None;
     if plain && adopt.is_none() && disc.state.target_exists && !dry_run {
-        finish_dead_restores(&mut c, cfg, &disc.state.resume, &info, out)?;
-        return Err(target_exists(target).into());
+        let at = target_time
+            .format(crate::planner::restore::TIME_FORMAT)
+            .to_string();
+        done = match rerun {
+            true => state::restore::finished_restore(&mut c, cfg, target, &at)?,
+            false => None,
+        };
+        if done.is_none() {
+            finish_dead_restores(&mut c, cfg, &disc.state.resume, &info, out)?;
+            return Err(target_exists(target).into());
+        }
     }
     Ok(Prepared {
         c,
@@ -305,6 +321,7 @@ pub(super) fn prepare(
         place,
         adopt,
         suffix,
+        done,
     })
 }
 
@@ -349,9 +366,17 @@ impl Prepared {
             place,
             mut adopt,
             suffix,
+            done,
         } = self;
         let (target, mode) = (&target, &mode);
         let target_time = disc.state.target_time;
+        if let Some(label) = done {
+            writeln!(
+                out,
+                "{target}: already restored as of {target_time} by {label} (an earlier run of this restore); nothing to do"
+            )?;
+            return Ok(());
+        }
         let plain = *mode == RestoreMode::Plain;
         let mut reread = false;
         // Finish what other dead restore runs left RUNNING first (SPEC.md "resumable"); the one this

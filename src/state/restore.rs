@@ -207,6 +207,26 @@ pub fn table_exists(c: &mut Cluster, cfg: &Config, t: &TableRef) -> Result<bool,
     Ok(!rs.rows.is_empty())
 }
 
+/// The label of a FINISHED plain restore of `t` to exactly `target_time`, if any (a rerun of a
+/// multi-database restore skips the databases an earlier run of it completed).
+pub fn finished_restore(
+    c: &mut Cluster,
+    cfg: &Config,
+    t: &TableRef,
+    target_time: &str,
+) -> Result<Option<String>, BbrError> {
+    let sql = crate::history::select_restore_finished_sql(
+        &cfg.ops_database,
+        &t.database,
+        &t.table,
+        target_time,
+    );
+    let rs = q(c, cfg, &sql, "reading the finished restores of the table")?;
+    Ok((0..rs.rows.len())
+        .filter_map(|i| rs.get(i, "label"))
+        .find(|l| l.starts_with(crate::planner::restore::PLAIN_PREFIX)))
+}
+
 /// What finishing dead runs' records needs of their rows, sorted.
 pub fn resumes(rows: &[RestoreRow]) -> Vec<RestoreResume> {
     let mut out: Vec<RestoreResume> = rows

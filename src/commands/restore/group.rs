@@ -51,6 +51,7 @@ pub(crate) fn restore_many(
                 spec,
                 &crate::planner::restore::RestoreMode::Plain,
                 dry_run,
+                true,
                 out,
             )?)),
             _ => Unit::Group(Box::new(prepare_group(cfg, db, &tables, spec, dry_run)?)),
