@@ -113,6 +113,29 @@ impl Repo {
     pub(crate) fn list(&self) -> Vec<Snap> {
         self.store.list(&self.root())
     }
+
+    /// Runs `f` on the snapshots in listing order without copying them (a snapshot of 1M
+    /// partitions is costly to clone; SHOW SNAPSHOT reads a few fields of each).
+    pub(crate) fn with_snaps<R>(&self, f: impl FnOnce(&[Snap]) -> R) -> R {
+        self.store.with(&self.root(), |v| f(v))
+    }
+}
+
+impl Snap {
+    /// The snapshot without its captured tables and rows: what a listing reads.
+    pub(crate) fn head(&self) -> Snap {
+        Snap {
+            label: self.label.clone(),
+            timestamp: self.timestamp.clone(),
+            db: self.db.clone(),
+            create_time: self.create_time,
+            tables: Vec::new(),
+            rows: BTreeMap::new(),
+            finished: self.finished,
+            cluster_id: self.cluster_id.clone(),
+            finish_time: self.finish_time,
+        }
+    }
 }
 
 /// `tbl [PARTITION (p1, p2)] [AS alias]` of an ON clause.
@@ -1254,9 +1277,9 @@ impl Cluster {
                         // Repository.getSnapshotInfos: an IN list filters the snapshots the
                         // repository lists; a name it does not hold gives no row.
                         v.retain(|l| {
-                            self.repos
-                                .get(&repo_name)
-                                .is_some_and(|r| r.list().iter().any(|s| &s.label == l))
+                            self.repos.get(&repo_name).is_some_and(|r| {
+                                r.with_snaps(|snaps| snaps.iter().any(|s| &s.label == l))
+                            })
                         });
                         labels = Some(v);
                     } else {
@@ -1280,13 +1303,21 @@ impl Cluster {
                 "Repository [{repo_name}] does not exist"
             )));
         };
-        let snaps = repo.list();
+        // the heads of the listed snapshots; the tables only of the one a TIMESTAMP names
+        let snaps: Vec<Snap> = repo.with_snaps(|v| {
+            v.iter()
+                .filter(|s| labels.as_ref().is_none_or(|ls| ls.contains(&s.label)))
+                .map(Snap::head)
+                .collect()
+        });
         if let (Some(ts), Some(labels)) = (&ts, &labels) {
             let label = labels.first().cloned().unwrap_or_default();
-            let row = match snaps
-                .iter()
-                .find(|s| s.label == label && &s.timestamp == ts && s.finished)
-            {
+            let found = repo.with_snaps(|v| {
+                v.iter()
+                    .find(|s| s.label == label && &s.timestamp == ts && s.finished)
+                    .cloned()
+            });
+            let row = match found.as_ref() {
                 Some(s) => {
                     let mut objs = serde_json::Map::new();
                     for t in &s.tables {

@@ -9,7 +9,7 @@
 //! stable cores ("does not exist", "FORCE").
 
 use crate::cluster::{fmt_time, in_zone, ok, Cluster, Output};
-use crate::jobs::Repo;
+use crate::jobs::{Repo, Snap};
 use crate::sql::{err, Cur};
 use crate::SimError;
 
@@ -37,11 +37,13 @@ impl Cluster {
     /// ClusterId, FinishTime, TTL, ExpireTime of a label's newest finished snapshot (NULL when
     /// unknown: no snapshot, or written before 4.2). The simulator never sets a ttl.
     pub(crate) fn lifecycle_columns(&self, repo: &Repo, label: &str) -> Vec<Option<String>> {
-        let list = repo.list();
-        let snap = list
-            .iter()
-            .filter(|s| s.label == label && s.finished)
-            .max_by_key(|s| s.create_time);
+        let snap = repo.with_snaps(|v| {
+            v.iter()
+                .filter(|s| s.label == label && s.finished)
+                .max_by_key(|s| s.create_time)
+                .map(Snap::head)
+        });
+        let snap = snap.as_ref();
         let tz = self.opts.session_time_zone;
         vec![
             snap.and_then(|s| s.cluster_id.clone()),
