@@ -179,6 +179,8 @@ pub(crate) struct Table {
     pub(crate) bloom_filter_columns: Vec<String>,
     /// Rollup / synchronous materialized view names (extra indexes of the table).
     pub(crate) rollups: Vec<(String, Vec<String>)>,
+    /// Dynamic partitioning / partition TTL properties (sim/src/scheduler.rs).
+    pub(crate) scheduling: crate::scheduler::Scheduling,
 }
 
 impl Table {
@@ -917,6 +919,9 @@ impl Cluster {
                     "replication_num".into(),
                     t.replication_num.to_string().into(),
                 );
+                for (k, v) in t.scheduling.properties(self.opts.system_time_zone) {
+                    props.insert(k, v.into());
+                }
                 if !t.bloom_filter_columns.is_empty() {
                     props.insert(
                         "bloom_filter_columns".into(),
@@ -1566,6 +1571,11 @@ impl Cluster {
             }
             return Err(err(1050, format!("Table '{}' already exists", ct.name)));
         }
+        let scheduling = crate::scheduler::Scheduling::from_create(
+            &ct.properties,
+            self.release,
+            ct.partition_column.is_some() && ct.partitioning == ddl::Partitioning::Range,
+        )?;
         let rn = ct.replication_num.unwrap_or(3);
         if restore.is_none() && rn > self.opts.backends {
             let bes: Vec<String> = (0..self.opts.backends)
@@ -1667,6 +1677,7 @@ impl Cluster {
                 .map(|(_, v)| split_list(v))
                 .unwrap_or_default(),
             rollups: Vec::new(),
+            scheduling,
         };
         if let Some(d) = self.dbs.get_mut(db) {
             d.tables.insert(ct.name.clone(), table);
@@ -1847,7 +1858,10 @@ impl Cluster {
         if c.eat_kw("SET") {
             // SET ("bloom_filter_columns" = "a, b"): metadata only here
             let props = c.properties()?;
+            let release = self.release;
             let table = self.table_mut(&db, &t)?;
+            let range = table.is_partitioned() && !table.is_list();
+            table.scheduling.apply(&props, release, range, &t)?;
             for (k, v) in props {
                 if k.eq_ignore_ascii_case("bloom_filter_columns") {
                     table.bloom_filter_columns = split_list(&v);
@@ -1978,7 +1992,10 @@ impl Cluster {
             let table = self.table(&db, &t)?;
             return Ok(Output::rows(
                 &["Table", "Create Table"],
-                vec![vec![Some(t.clone()), Some(show_create(table))]],
+                vec![vec![
+                    Some(t.clone()),
+                    Some(show_create(table, self.opts.system_time_zone)),
+                ]],
             ));
         }
         let temp = c.eat_kw("TEMPORARY");
@@ -2406,7 +2423,7 @@ fn split_list(v: &str) -> Vec<String> {
 }
 
 /// A plausible `SHOW CREATE TABLE` text.
-fn show_create(t: &Table) -> String {
+fn show_create(t: &Table, system_tz: chrono::FixedOffset) -> String {
     let mut s = format!("CREATE TABLE `{}` (\n", t.name);
     let cols: Vec<String> = t
         .columns
@@ -2460,8 +2477,12 @@ fn show_create(t: &Table) -> String {
         }
     }
     let dist: Vec<String> = t.distribution.iter().map(|k| format!("`{k}`")).collect();
+    // the scheduler properties (dynamic_partition.*, partition TTL); their order is not pinned
+    let sched: String = (t.scheduling.properties(system_tz).iter())
+        .map(|(k, v)| format!("\"{k}\" = \"{v}\",\n"))
+        .collect();
     s.push_str(&format!(
-        "DISTRIBUTED BY HASH({}) BUCKETS {} \nPROPERTIES (\n\"compression\" = \"LZ4\",\n\"fast_schema_evolution\" = \"true\",\n\"replicated_storage\" = \"true\",\n\"replication_num\" = \"{}\"\n);",
+        "DISTRIBUTED BY HASH({}) BUCKETS {} \nPROPERTIES (\n\"compression\" = \"LZ4\",\n{sched}\"fast_schema_evolution\" = \"true\",\n\"replicated_storage\" = \"true\",\n\"replication_num\" = \"{}\"\n);",
         dist.join(", "),
         t.buckets,
         t.replication_num

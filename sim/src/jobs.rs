@@ -598,6 +598,7 @@ impl Cluster {
                     tb.state = TableState::Restore;
                     tb.rollups = st.rollups.clone();
                     tb.bloom_filter_columns = st.bloom_filter_columns.clone();
+                    tb.scheduling = st.scheduling.clone();
                 }
                 j.created_tables.push(target.clone());
                 j.locked_tables.push(target);

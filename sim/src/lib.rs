@@ -12,6 +12,7 @@ mod jobs;
 mod loads;
 mod release;
 mod rename;
+mod scheduler;
 mod server;
 mod snapshots;
 mod sql;
@@ -28,6 +29,7 @@ pub use cluster::{
 };
 pub use ddl::{KeysType, PartitionSpec, Partitioning, TableSpec};
 pub use release::Release;
+pub use scheduler::SchedulerAction;
 pub use storage::RepositoryStore;
 pub use tls::TlsFront;
 
@@ -359,6 +361,12 @@ impl Sim {
     ) -> anyhow::Result<()> {
         self.lock().finish_insert_overwrite(db, table, job, rows)?;
         Ok(())
+    }
+
+    /// One pass of the FE's partition scheduler (dynamic partitioning + partition TTL) at the
+    /// virtual clock: what it dropped and added, per table (sim/src/scheduler.rs).
+    pub fn run_partition_scheduler(&self) -> Vec<SchedulerAction> {
+        self.lock().run_partition_scheduler()
     }
 
     /// Drops one partition (temporary ones included).
