@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 mod adopt;
 mod group;
 mod placement;
+pub mod scheduler;
 pub use adopt::{
     judge, pick_adoption, recorded_chain, AdoptClaim, Adoption, LinkRef, Progress, RestoreResume,
     ResumeJob, ShowRestoreJob, TakeOver,
@@ -363,6 +364,18 @@ pub fn plan_restore_resume(cfg: &Config, jobs: &[RestoreResume]) -> Vec<Step> {
             },
             what,
         ));
+        // the dead run may have died between its RESTORE finishing and its switch-off
+        let tables: Vec<(String, String)> = j
+            .table
+            .split(',')
+            .map(|t| (t.to_string(), t.to_string()))
+            .collect();
+        steps.push(scheduler::stop_scheduler_step(
+            cfg,
+            &j.database,
+            &j.label,
+            &tables,
+        ));
         steps.push(restore_finalize_step(cfg, &j.database, &j.label));
     }
     steps
@@ -473,6 +486,12 @@ fn link_steps(
                 "poll SHOW RESTORE until the job of {} is FINISHED (next job only then) or CANCELLED (chain stops)",
                 e.label
             ),
+        ));
+        steps.push(scheduler::stop_scheduler_step(
+            cfg,
+            db,
+            label,
+            &[(place.work.clone(), place.final_name.clone())],
         ));
     }
     steps
@@ -665,6 +684,13 @@ pub fn plan_restore(
             ));
             steps.extend(check(true, Some(a.label.clone())));
             if let Some(done) = a.links_done {
+                // the dead run may have died between a RESTORE finishing and its switch-off
+                steps.push(scheduler::stop_scheduler_step(
+                    cfg,
+                    db,
+                    &label,
+                    &[(place.work.clone(), place.final_name.clone())],
+                ));
                 let skip = usize::try_from(done).unwrap_or(usize::MAX);
                 steps.extend(links_from(skip));
             }
@@ -831,7 +857,8 @@ mod tests {
             let p = plan_restore(&cfg(), &state(false, vec![]), &chain, None).unwrap();
             let mut expect: Vec<StepKind> = head.to_vec();
             for _ in &links {
-                expect.extend([RestoreSnapshot, PollRestore]);
+                // every RESTORE job is followed by the partition-scheduler switch-off
+                expect.extend([RestoreSnapshot, PollRestore, StopPartitionScheduler]);
             }
             expect.push(Finalize);
             assert_eq!(kinds(&p), expect, "{name}");
@@ -933,8 +960,10 @@ mod tests {
         let p = plan_restore(&cfg(), &state(false, resume), &chain, None).unwrap();
         assert_eq!(p.steps[0].kind, StepKind::PollRestore);
         assert_eq!(p.steps[0].label.as_deref(), Some("bbr_restore_old"));
-        assert_eq!(p.steps[1].kind, StepKind::Finalize);
-        assert_eq!(p.steps[2].kind, StepKind::CheckTargetAbsent);
+        // the dead run may have died before switching the scheduler off
+        assert_eq!(p.steps[1].kind, StepKind::StopPartitionScheduler);
+        assert_eq!(p.steps[2].kind, StepKind::Finalize);
+        assert_eq!(p.steps[3].kind, StepKind::CheckTargetAbsent);
     }
 
     fn lref(l: &str) -> LinkRef {
