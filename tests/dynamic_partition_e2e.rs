@@ -153,12 +153,24 @@ fn a_restored_dynamic_table_keeps_its_partitions_at_both_points_across_scheduler
 }
 
 #[test]
-fn a_restored_ttl_table_keeps_its_partitions_and_the_output_names_the_property() {
+fn restored_ttl_and_dynamic_tables_keep_their_partitions_on_each_release_and_the_output_names_the_property(
+) {
     if skip_on_real_cluster("partition TTL needs the simulator's scheduler knob") {
         return;
     }
-    // partition_live_number (3.0+) on the default release, partition_ttl on 3.4
+    // partition_live_number (3.0+) on the default release, partition_ttl on 3.4; dynamic
+    // partitioning on the oldest and newest releases in scope
     for (release, props, named) in [
+        (
+            "2.5.0",
+            DYNAMIC,
+            "dynamic_partition.start = -3 (DAY): the scheduler drops every partition that ends before the start of the day 3 day(s) ago",
+        ),
+        (
+            "4.1.0",
+            DYNAMIC,
+            "switched the partition scheduler off (dynamic_partition.start = -3 (DAY)",
+        ),
         (
             "3.1.9",
             r#", "partition_live_number" = "2""#,
@@ -228,6 +240,9 @@ fn tables_restored_together_are_each_switched_off() {
 
 #[test]
 fn the_dry_run_shows_the_switch_off_and_sends_nothing() {
+    if skip_on_real_cluster("the dry run test drops a table through the simulator") {
+        return;
+    }
     let env = Env::demo();
     add_daily_table(&env, "ev", DYNAMIC);
     env.run_ok(&["init"], 0);

@@ -260,3 +260,22 @@ fn partition_ttl_drops_older_than_the_duration_from_3_4() {
     );
     assert_eq!(sim.run_partition_scheduler()[0].dropped, RESTORED);
 }
+
+#[test]
+fn show_create_table_shows_the_scheduler_properties() {
+    // OlapTable.getProperties (OlapTable.java:2948-2951) feeds SHOW CREATE TABLE's PROPERTIES too
+    let sim = start_manual();
+    let mut c = conn(&sim);
+    create_daily(&mut c, DYNAMIC);
+    let ddl = rows(&mut c, "SHOW CREATE TABLE sales.ev")[0][1]
+        .clone()
+        .unwrap();
+    assert!(
+        ddl.contains("\"dynamic_partition.start\" = \"-3\""),
+        "{ddl}"
+    );
+    assert!(
+        ddl.contains("\"dynamic_partition.enable\" = \"true\""),
+        "{ddl}"
+    );
+}

@@ -158,10 +158,11 @@ pub fn live_droppers(db: &str, final_name: &str, properties: &str) -> Vec<LiveDr
         && start != START_NOT_SET
     {
         let unit = get("dynamic_partition.time_unit").unwrap_or("DAY");
+        let u = unit.to_ascii_lowercase();
         out.push(LiveDropper {
             property: Dropper::DynamicPartition,
             why: format!(
-                "dynamic_partition.start = {start} ({unit}): the scheduler drops every partition that ends before the {unit} {} {unit}(s) before the current one",
+                "dynamic_partition.start = {start} ({unit}): the scheduler drops every partition that ends before the start of the {u} {} {u}(s) ago",
                 -start
             ),
             switch_on: on("dynamic_partition.enable", "true"),
