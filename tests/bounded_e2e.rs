@@ -94,7 +94,8 @@ fn an_incremental_records_only_what_changed() {
 
 /// Rewrites what this release recorded into the previous release's layout (f76daba): every
 /// backup's manifest lists every partition in scope, naming the snapshot holding its data; no
-/// backup_tables, no bbr_meta. The three tables' DDL did not change between the releases.
+/// backup_tables, no bbr_meta. The three tables' DDL did not change between the releases. A quick
+/// check beside tests/upgrade_e2e.rs, which upgrades rows the previous release really wrote.
 fn downgrade_to_previous_layout(env: &Env, labels: &[String]) {
     for pair in labels.windows(2) {
         let (prev, cur) = (&pair[0], &pair[1]);
