@@ -427,7 +427,8 @@ fn verify(env: &Env, repo: &str, tables: &[(String, String)], settled: bool) -> 
                     }
                 }
             },
-            "FAILED" => {}
+            // EXPIRED: expire's verdict (a vanished snapshot), checked by the expire half
+            "FAILED" | "EXPIRED" => {}
             "RUNNING" if !settled => {}
             other => p.push(format!("{label} left {other}")),
         }
@@ -2580,3 +2581,9 @@ fn restore_as_killed_at_every_step() {
 mod expire;
 #[path = "fault_suite/scheduler.rs"]
 mod scheduler;
+
+// ---------------------------------------------------------------------------------------------
+// Re-base (issues 10 + 13)
+
+#[path = "fault_suite/rebase.rs"]
+mod rebase;
