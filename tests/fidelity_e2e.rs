@@ -544,17 +544,18 @@ fn shared_data_clusters_are_refused_up_front() {
         },
         "",
     );
-    for cmd in ["init", "backup"] {
+    for cmd in ["init", "backup", "recover"] {
         let o = env.run(&[cmd]);
         assert_eq!(o.status.code(), Some(2), "{cmd}: {}", stderr(&o));
         let e = stderr(&o);
         let line = e.lines().last().unwrap();
         assert!(line.contains("shared-data"), "{cmd}: {e}");
     }
-    assert!(!env
-        .sent()
-        .iter()
-        .any(|s| s.starts_with("BACKUP") || s.starts_with("INSERT") || s.starts_with("CREATE")));
+    assert!(!env.sent().iter().any(|s| s.starts_with("BACKUP")
+        || s.starts_with("RESTORE")
+        || s.starts_with("INSERT")
+        || s.starts_with("CREATE")
+        || s.starts_with("SHOW SNAPSHOT")));
 }
 
 #[test]
