@@ -137,6 +137,9 @@ pub(crate) struct Partition {
     /// Physical partitions beyond the first (random distribution with automatic bucketing):
     /// (physical id, visible version). The first is (`id`, `version`).
     pub(crate) physical: Vec<(u64, u64)>,
+    /// Bucket count of this partition's distribution (Partition.getDistributionInfo): the table's
+    /// default when the partition was created; RESTORE compares it on shared partitions.
+    pub(crate) buckets: u32,
 }
 
 impl Partition {
@@ -247,35 +250,6 @@ impl Table {
                 && p.lower.as_deref().is_none_or(|l| cmp_bound(v, l) >= 0)
                 && p.upper.as_deref().is_none_or(|u| cmp_bound(v, u) < 0)
         })
-    }
-
-    /// A schema signature (column names and types, keys) for restore checks.
-    /// What RESTORE compares on an existing table (STARROCKS-NOTES "What RESTORE compares"):
-    /// Column.equals (name, type, nullability, DEFAULT, COMMENT), key type and keys, index
-    /// (rollup) names and bloom-filter columns.
-    pub(crate) fn signature(&self) -> String {
-        let cols: Vec<String> = self
-            .columns
-            .iter()
-            .map(|c| {
-                format!(
-                    "{}:{}:{}:{:?}:{}",
-                    c.name, c.ty, c.nullable, c.default, c.comment
-                )
-            })
-            .collect();
-        format!(
-            "{}|{}|{}|rollups={}|bf={}",
-            cols.join(","),
-            self.keys_type.sql(),
-            self.keys.join(","),
-            self.rollups
-                .iter()
-                .map(|(n, _)| n.as_str())
-                .collect::<Vec<_>>()
-                .join(","),
-            self.bloom_filter_columns.join(",")
-        )
     }
 }
 
@@ -970,7 +944,7 @@ impl Cluster {
                             pkey,
                             t.range_text(p),
                             dist,
-                            i64::from(t.buckets),
+                            i64::from(p.buckets),
                             i64::from(p.replication_num),
                             p.is_temp as i64,
                             p.data_size() as i64,
@@ -1607,6 +1581,7 @@ impl Cluster {
             .execute(&format!("CREATE TABLE {ident} ({})", cols.join(", ")), [])
             .map_err(sqlite_err)?;
         let now = self.now;
+        let buckets = if ct.buckets == 0 { 1 } else { ct.buckets };
         let partitions = match restore {
             Some(p) => p,
             None if ct.partition_column.is_none() => vec![Partition {
@@ -1621,6 +1596,7 @@ impl Cluster {
                 is_temp: false,
                 values: Vec::new(),
                 physical: Vec::new(),
+                buckets,
             }],
             None => {
                 let mut v = Vec::new();
@@ -1637,12 +1613,12 @@ impl Cluster {
                         is_temp: false,
                         values: spec.values.clone(),
                         physical: Vec::new(),
+                        buckets,
                     });
                 }
                 v
             }
         };
-        let buckets = if ct.buckets == 0 { 1 } else { ct.buckets };
         let table = Table {
             name: ct.name.clone(),
             columns: ct.columns,
@@ -1844,6 +1820,53 @@ impl Cluster {
             table.rollups.push((name, cols));
             return ok();
         }
+        if c.eat_kws(&["DROP", "ROLLUP"]) {
+            let name = c.ident()?;
+            let table = self.table_mut(&db, &t)?;
+            if !table.rollups.iter().any(|(n, _)| *n == name) {
+                return Err(err(
+                    ER_PARSE,
+                    format!("Rollup index[{name}] does not exist"),
+                ));
+            }
+            table.rollups.retain(|(n, _)| *n != name);
+            self.mark_dirty(&db, &t);
+            return ok();
+        }
+        if self.release.has_default_buckets() && c.eat_kws(&["DISTRIBUTED", "BY", "HASH"]) {
+            // AlterJobExecutor.visitAlterTableModifyDefaultBucketsClause (alter/AlterJobExecutor.java:211-229):
+            // the default distribution's bucket count, for partitions created from now on
+            let cols = c.ident_list()?;
+            c.expect_kw("DEFAULT")?;
+            c.expect_kw("BUCKETS")?;
+            let n: u32 = c.value()?.parse().map_err(|_| c.syntax())?;
+            let table = self.table_mut(&db, &t)?;
+            // AlterTableClauseAnalyzer.java:168-191 (an analyzer error, so errno 1064)
+            let same = cols.len() == table.distribution.len()
+                && cols
+                    .iter()
+                    .zip(&table.distribution)
+                    .all(|(a, b)| a.eq_ignore_ascii_case(b));
+            if !same {
+                return Err(err(
+                    ER_PARSE,
+                    format!(
+                        "Getting analyzing error. Detail message: Distribution columns mismatch: [{}] vs [{}].",
+                        cols.join(", "),
+                        table.distribution.join(", ")
+                    ),
+                ));
+            }
+            if n == 0 {
+                return Err(err(
+                    ER_PARSE,
+                    "Getting analyzing error. Detail message: Bucket num must > 0.",
+                ));
+            }
+            table.buckets = n;
+            self.mark_dirty(&db, &t);
+            return ok();
+        }
         if c.eat_kw("SET") {
             // SET ("bloom_filter_columns" = "a, b"): metadata only here
             let props = c.properties()?;
@@ -2007,7 +2030,7 @@ impl Cluster {
                         Some(table.partition_column.clone().unwrap_or_default()),
                         Some(table.range_text(p)),
                         Some(dist.clone()),
-                        Some(table.buckets.to_string()),
+                        Some(p.buckets.to_string()),
                         Some(p.replication_num.to_string()),
                         Some("HDD".to_string()),
                         Some("9999-12-31 23:59:59".to_string()),
@@ -2270,6 +2293,7 @@ impl Cluster {
                 .max_by(|a, b| cmp_bound(a, b).cmp(&0))
         });
         let rn = table.replication_num;
+        let buckets = table.buckets;
         table.partitions.push(Partition {
             id,
             name: part.name.clone(),
@@ -2282,6 +2306,7 @@ impl Cluster {
             is_temp: temp,
             values: part.values.clone(),
             physical: Vec::new(),
+            buckets,
         });
         Ok(())
     }
@@ -2298,6 +2323,7 @@ impl Cluster {
             ty: ty.to_ascii_uppercase(),
             nullable: true,
             default: None,
+            agg: String::new(),
             comment: String::new(),
         };
         let sqlite_ty = col.sqlite_type();

@@ -504,15 +504,7 @@ impl Cluster {
                 alias_onto_existing(o)?;
             }
             if let Some(local) = self.dbs.get(&j.db).and_then(|d| d.tables.get(&target)) {
-                let mut snap_sig = st.clone();
-                snap_sig.name = local.name.clone();
-                if local.columns.len() != st.columns.len()
-                    || local.signature() != snap_sig.signature()
-                {
-                    return Err(format!(
-                        "[COMMON_ERROR, msg: Table {target} already exist but with different schema, errMsg: ]"
-                    ));
-                }
+                crate::signature::check_existing(local, st, &target)?;
                 for p in &parts {
                     match local.partition(&p.name) {
                         Some(_)
@@ -651,6 +643,8 @@ impl Cluster {
                     is_temp: false,
                     values: p.values.clone(),
                     physical: Vec::new(),
+                    // resetPartitionForRestore keeps the snapshot partition's distribution
+                    buckets: p.buckets,
                 };
                 let partitioned = tb.is_partitioned();
                 let pcol = tb.partition_column.clone();

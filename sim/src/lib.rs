@@ -13,6 +13,7 @@ mod loads;
 mod release;
 mod rename;
 mod server;
+mod signature;
 mod snapshots;
 mod sql;
 mod storage;

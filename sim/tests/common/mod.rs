@@ -123,3 +123,34 @@ pub fn state(c: &mut Conn, sql: &str) -> String {
     assert_eq!(m.len(), 1, "{sql}: {m:?}");
     m[0]["State"].clone().unwrap()
 }
+
+/// A simulator playing `release`, manual clock.
+pub fn at(release: &str) -> Sim {
+    start_with(SimOptions {
+        release: release.into(),
+        tick_per_statement: std::time::Duration::ZERO,
+        ..SimOptions::default()
+    })
+}
+
+/// Runs a statement that starts a job and waits (virtual time) until the db's job is terminal.
+pub fn run_job(
+    sim: &Sim,
+    c: &mut Conn,
+    sql: &str,
+    show: &str,
+) -> std::collections::BTreeMap<String, Option<String>> {
+    exec(c, sql);
+    sim.advance(secs(120));
+    show_map(c, show).remove(0)
+}
+
+/// The Timestamp of snapshot `label` in repository `repo`.
+pub fn snapshot_ts(c: &mut Conn, label: &str) -> String {
+    rows(
+        c,
+        &format!("SHOW SNAPSHOT ON repo WHERE SNAPSHOT = '{label}'"),
+    )[0][1]
+        .clone()
+        .unwrap()
+}
