@@ -851,7 +851,7 @@ impl Cluster {
             // InformationSchemaDataSource.genNormalTableConfigInfo: PROPERTIES is OlapTable.getProperties()
             // as JSON (bloom_filter_columns among them, OlapTable.java:2936-2940)
             let mut ins_tc = tx
-                .prepare_cached(r#"INSERT INTO "information_schema.tables_config" VALUES (?1, ?2, 'OLAP', ?3, ?4, ?5, ?6, 'HASH', ?7, ?6, ?8, ?9)"#)
+                .prepare_cached(r#"INSERT INTO "information_schema.tables_config" VALUES (?1, ?2, 'OLAP', ?3, ?4, ?5, ?6, 'HASH', ?7, ?10, ?8, ?9)"#)
                 .map_err(sqlite_err)?;
             let mut ins_pm = tx
                 .prepare_cached(r#"INSERT INTO "information_schema._pm" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, 'HDD', '9999-12-31 23:59:59', NULL, 0, ?14, ?15, ?16, 0, 0, 0, 0, NULL)"#)
@@ -922,6 +922,9 @@ impl Cluster {
                         i64::from(t.buckets),
                         serde_json::Value::Object(props).to_string(),
                         0i64,
+                        // SORT_KEY: the base index's sort key, the key columns unless ORDER BY
+                        // (InformationSchemaDataSource.java:330-340)
+                        quoted(&t.keys),
                     ])
                     .map_err(sqlite_err)?;
                 let mut rows = 0u64;
