@@ -182,6 +182,8 @@ pub(crate) struct Table {
     pub(crate) bloom_filter_columns: Vec<String>,
     /// Rollup / synchronous materialized view names (extra indexes of the table).
     pub(crate) rollups: Vec<(String, Vec<String>)>,
+    /// The base index's sort key (ORDER BY); empty: the key columns.
+    pub(crate) sort_key: Vec<String>,
 }
 
 impl Table {
@@ -924,7 +926,7 @@ impl Cluster {
                         0i64,
                         // SORT_KEY: the base index's sort key, the key columns unless ORDER BY
                         // (InformationSchemaDataSource.java:330-340)
-                        quoted(&t.keys),
+                        quoted(t.sort_columns()),
                     ])
                     .map_err(sqlite_err)?;
                 let mut rows = 0u64;
@@ -1646,6 +1648,7 @@ impl Cluster {
                 .map(|(_, v)| split_list(v))
                 .unwrap_or_default(),
             rollups: Vec::new(),
+            sort_key: ct.order_by,
         };
         if let Some(d) = self.dbs.get_mut(db) {
             d.tables.insert(ct.name.clone(), table);
@@ -1821,6 +1824,25 @@ impl Cluster {
                 ));
             }
             table.rollups.push((name, cols));
+            return ok();
+        }
+        if c.eat_kws(&["ORDER", "BY"]) {
+            // ReorderColumnsClause: fewer columns than the table has = a new sort key
+            // (SchemaChangeHandler.java:1060-1064, :2204), a schema change that moves no version;
+            // all of them = reordering the columns (not simulated)
+            let cols = c.ident_list()?;
+            let table = self.table_mut(&db, &t)?;
+            if cols.len() == table.columns.len() {
+                return Err(err(ER_PARSE, "the simulator does not reorder columns"));
+            }
+            if let Some(x) = cols
+                .iter()
+                .find(|x| !table.columns.iter().any(|c| c.name.eq_ignore_ascii_case(x)))
+            {
+                return Err(err(5064, format!("Column[{x}] not exists")));
+            }
+            table.sort_key = cols;
+            self.mark_dirty(&db, &t);
             return ok();
         }
         if c.eat_kws(&["DROP", "ROLLUP"]) {

@@ -320,6 +320,8 @@ pub(crate) struct CreateTable {
     pub(crate) distribution: Vec<String>,
     pub(crate) buckets: u32,
     pub(crate) properties: Vec<(String, String)>,
+    /// ORDER BY (sort key); empty: the key columns.
+    pub(crate) order_by: Vec<String>,
 }
 
 /// Aggregation types a column definition may name (AggregateType).
@@ -535,6 +537,7 @@ pub(crate) fn parse_create_table(c: &mut Cur) -> Result<CreateTable, SimError> {
         distribution: Vec::new(),
         buckets: 0,
         properties: Vec::new(),
+        order_by: Vec::new(),
     };
     while !c.at_end() {
         if c.eat_kw("ENGINE") {
@@ -626,7 +629,7 @@ pub(crate) fn parse_create_table(c: &mut Cur) -> Result<CreateTable, SimError> {
                 ct.buckets = v.parse().map_err(|_| c.syntax())?;
             }
         } else if c.eat_kws(&["ORDER", "BY"]) {
-            c.ident_list()?;
+            ct.order_by = c.ident_list()?;
         } else if c.eat_kw("PROPERTIES") {
             ct.properties = c.properties()?;
             for (k, v) in &ct.properties {

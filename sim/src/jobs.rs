@@ -583,6 +583,7 @@ impl Cluster {
                     distribution: st.distribution.clone(),
                     buckets: st.buckets,
                     properties: Vec::new(),
+                    order_by: st.sort_key.clone(),
                 };
                 self.create_table_model(&j.db, ct, Some(Vec::new()))
                     .map_err(|e| format!("[COMMON_ERROR, msg: {}]", e.message))?;

@@ -51,6 +51,15 @@ pub(crate) fn short_key_count(sort_keys: &[&Column]) -> usize {
 }
 
 impl Table {
+    /// The base index's sort-key columns: ORDER BY, else the key columns.
+    pub(crate) fn sort_columns(&self) -> &[String] {
+        if self.sort_key.is_empty() {
+            &self.keys
+        } else {
+            &self.sort_key
+        }
+    }
+
     /// PartitionInfo.getType().name().
     fn partition_type_name(&self) -> &'static str {
         match (self.is_partitioned(), self.partitioning) {
@@ -68,7 +77,7 @@ impl Table {
         let col = |n: &String| self.columns.iter().find(|c| c.name.eq_ignore_ascii_case(n));
         let mut out = vec![(
             self.name.clone(),
-            self.keys.iter().filter_map(col).collect(),
+            self.sort_columns().iter().filter_map(col).collect(),
         )];
         for (name, cols) in &self.rollups {
             let keyed: Vec<&Column> = cols

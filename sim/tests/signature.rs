@@ -193,3 +193,32 @@ fn bucket_counts_are_compared_on_the_partitions_both_sides_have() {
     );
     assert_eq!(code, 1064);
 }
+
+#[test]
+fn a_new_sort_key_changes_the_short_key_count_without_moving_versions() {
+    // `ALTER TABLE t ORDER BY (cols)` with fewer columns than the table is a sort-key change
+    // (SchemaChangeHandler.java:1060-1064); the base index's short-key count follows the sort key
+    // (GlobalStateMgr.calcShortKeyColumnCount(indexColumns, properties, sortKeyIdxes), :2614);
+    // tables_config SORT_KEY shows it (InformationSchemaDataSource.java:330-340)
+    let (sim, mut c) = setup("3.3.5");
+    exec(&mut c, &format!("CREATE TABLE d.t (id BIGINT, dt DATE, v BIGINT) DUPLICATE KEY(id) DISTRIBUTED BY HASH(id) BUCKETS 1 {PROPS}"));
+    sim.load("d", "t", "t", 3).unwrap();
+    let sql = backup(&sim, &mut c, "t", "s1");
+    let sort_key = |c: &mut Conn| {
+        one(
+            c,
+            "SELECT SORT_KEY FROM information_schema.tables_config WHERE TABLE_NAME = 't'",
+        )
+    };
+    assert_eq!(sort_key(&mut c).as_deref(), Some("`id`"));
+    let before = sim.partitions("d", "t").unwrap();
+    exec(&mut c, "ALTER TABLE d.t ORDER BY (id, dt)");
+    assert_eq!(sim.partitions("d", "t").unwrap(), before);
+    assert_eq!(sort_key(&mut c).as_deref(), Some("`id`, `dt`"));
+    assert_eq!(
+        restore(&sim, &mut c, &sql),
+        "[COMMON_ERROR, msg: Table t already exist but with different schema, errMsg: short key column count is inconsistent]"
+    );
+    exec(&mut c, "ALTER TABLE d.t ORDER BY (id)");
+    assert_eq!(restore(&sim, &mut c, &sql), "");
+}
