@@ -7,12 +7,18 @@
 
 mod admin;
 mod cluster;
+mod control;
 mod ddl;
+mod ddl_exec;
+mod dml;
+mod info_schema;
 mod jobs;
 mod loads;
+mod model;
 mod release;
 mod rename;
 mod server;
+mod show;
 mod signature;
 mod snapshots;
 mod sql;
