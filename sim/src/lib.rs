@@ -6,17 +6,20 @@
 //! versions, repositories, snapshots, backup/restore jobs) is modelled by hand in [`cluster`].
 
 mod admin;
+mod backup_job;
 mod cluster;
 mod control;
 mod ddl;
 mod ddl_exec;
 mod dml;
 mod info_schema;
+mod job_show;
 mod jobs;
 mod loads;
 mod model;
 mod release;
 mod rename;
+mod restore_job;
 mod server;
 mod show;
 mod signature;
