@@ -17,6 +17,7 @@ mod job_show;
 mod jobs;
 mod loads;
 mod model;
+mod prepared;
 mod release;
 mod rename;
 mod restore_job;
@@ -27,6 +28,7 @@ mod snapshots;
 mod sql;
 mod storage;
 mod tls;
+mod wire;
 
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
