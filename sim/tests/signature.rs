@@ -12,17 +12,8 @@ use starrocks_sim::Sim;
 
 /// Backs `d.<table>` up as snapshot `label` and returns the RESTORE statement of it.
 fn backup(sim: &Sim, c: &mut Conn, table: &str, label: &str) -> String {
-    let r = run_job(
-        sim,
-        c,
-        &format!("BACKUP SNAPSHOT d.{label} TO repo ON ({table})"),
-        "SHOW BACKUP FROM d",
-    );
-    assert_eq!(r["State"].as_deref(), Some("FINISHED"), "{r:?}");
-    let ts = snapshot_ts(c, label);
-    format!(
-        r#"RESTORE SNAPSHOT d.{label} FROM repo ON ({table}) PROPERTIES ("backup_timestamp" = "{ts}", "replication_num" = "1")"#
-    )
+    let ts = backed_up(sim, c, table, label);
+    restore_sql(label, table, &ts)
 }
 
 /// The Status of the RESTORE (empty when it FINISHED).

@@ -62,3 +62,21 @@ pub fn last_backup_sent(env: &Env) -> String {
         .find(|s| s.starts_with("BACKUP"))
         .unwrap_or_default()
 }
+
+/// `backup` leaving `sales.<left>` out: exit 1, stderr names it with `why`, and the BACKUP sent
+/// holds `kept` but not `left` (the rest of the database is still backed up). Returns stderr.
+pub fn backup_leaving_out(env: &Env, left: &str, why: &str, kept: &str) -> String {
+    let o = env.run(&["backup"]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(&format!("sales.{left} left out of this backup: {why}")),
+        "{err}"
+    );
+    let sent = last_backup_sent(env);
+    assert!(
+        sent.contains(&format!("`{kept}`")) && !sent.contains(left),
+        "{sent}"
+    );
+    err
+}

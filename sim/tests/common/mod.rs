@@ -154,3 +154,22 @@ pub fn snapshot_ts(c: &mut Conn, label: &str) -> String {
         .clone()
         .unwrap()
 }
+
+/// `BACKUP SNAPSHOT d.<label> TO repo ON (<on>)` run to FINISHED; returns the snapshot's timestamp.
+pub fn backed_up(sim: &Sim, c: &mut Conn, on: &str, label: &str) -> String {
+    let r = run_job(
+        sim,
+        c,
+        &format!("BACKUP SNAPSHOT d.{label} TO repo ON ({on})"),
+        "SHOW BACKUP FROM d",
+    );
+    assert_eq!(r["State"].as_deref(), Some("FINISHED"), "{r:?}");
+    snapshot_ts(c, label)
+}
+
+/// `RESTORE SNAPSHOT d.<label> FROM repo ON (<on>)` at `ts`, replication_num 1.
+pub fn restore_sql(label: &str, on: &str, ts: &str) -> String {
+    format!(
+        r#"RESTORE SNAPSHOT d.{label} FROM repo ON ({on}) PROPERTIES ("backup_timestamp" = "{ts}", "replication_num" = "1")"#
+    )
+}
