@@ -338,7 +338,7 @@ fn restore_onto_existing_table_compares_default_comment_rollups_and_bloom_filter
     let ts = backed_up(&sim, &mut c, "r", "s1");
     let restore = restore_sql("s1", "r", &ts);
     // an extra bloom-filter column or index adds signature items, so errMsg is empty
-    // (RestoreJob.java:654-666); a column difference is named by the Column.equals loop (:680-692)
+    // (RestoreJob.java:654-666); a column difference is named by the Column.equals loop (:680-694)
     let cancelled =
         "[COMMON_ERROR, msg: Table r already exist but with different schema, errMsg: ]";
     let column = "[COMMON_ERROR, msg: Table r already exist but with different schema, column: id in existed table is different from the column in backup snapshot, column: id]";

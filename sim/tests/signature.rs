@@ -46,7 +46,7 @@ fn partition_type_then_key_type_then_each_column() {
             format!("CREATE TABLE d.t (k BIGINT, v BIGINT SUM) AGGREGATE KEY(k) PARTITION BY RANGE(k) (PARTITION p1 VALUES LESS THAN (\"10\")) DISTRIBUTED BY HASH(k) BUCKETS 1 {PROPS}"),
             "[COMMON_ERROR, msg: Table's partition type is different]".to_string(),
         ),
-        // the key type is not in the signature: its own message (:672-677)
+        // the key type is not in the signature: its own message (:673-678)
         (
             format!("CREATE TABLE d.t (k BIGINT, v BIGINT) DUPLICATE KEY(k) DISTRIBUTED BY HASH(k) BUCKETS 1 {PROPS}"),
             "[COMMON_ERROR, msg: Table t already exist but with different key type]".to_string(),
