@@ -159,6 +159,8 @@ struct RawConfig {
     #[serde(default = "default_replication")]
     replication_num: u32,
     #[serde(default)]
+    restore_replication_num: Option<u32>,
+    #[serde(default)]
     poll: Poll,
     #[serde(default)]
     retry: Retry,
@@ -253,6 +255,9 @@ pub struct Config {
     pub tables: Vec<TableRef>,
     pub ops_database: String,
     pub replication_num: u32,
+    /// Replicas for restored tables; None = what the partitions had when backed up (set it to
+    /// restore onto a cluster with fewer backends).
+    pub restore_replication_num: Option<u32>,
     pub poll: Poll,
     pub retry: Retry,
     pub job_timeout_s: u64,
@@ -450,6 +455,9 @@ impl Config {
         if raw.replication_num == 0 {
             return Err(bad("replication_num", "must be at least 1".into()));
         }
+        if raw.restore_replication_num == Some(0) {
+            return Err(bad("restore_replication_num", "must be at least 1".into()));
+        }
         if raw.poll.initial_ms == 0 || raw.poll.max_ms < raw.poll.initial_ms {
             return Err(bad("poll", "need 0 < initial_ms <= max_ms".into()));
         }
@@ -508,6 +516,7 @@ impl Config {
             tables,
             ops_database: raw.ops_database,
             replication_num: raw.replication_num,
+            restore_replication_num: raw.restore_replication_num,
             poll: raw.poll,
             retry: raw.retry,
             job_timeout_s: raw.job_timeout_s,

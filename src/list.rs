@@ -44,13 +44,17 @@ impl Filter {
     }
 
     /// ` WHERE ...` (or nothing), then the newest-first order and the limit.
-    fn clauses(&self) -> String {
+    /// `hide_expired`: backup history shows EXPIRED rows only on request (SPEC `--status
+    /// EXPIRED`); filtered in the query, so `--limit N` still counts N shown rows.
+    fn clauses(&self, hide_expired: bool) -> String {
         let mut conds = Vec::new();
         if let Some(d) = &self.database {
             conds.push(format!("{} = {}", ident("database_name"), literal(d)));
         }
-        if let Some(s) = &self.status {
-            conds.push(format!("{} = {}", ident("status"), literal(s)));
+        match &self.status {
+            Some(s) => conds.push(format!("{} = {}", ident("status"), literal(s))),
+            None if hide_expired => conds.push(format!("{} <> 'EXPIRED'", ident("status"))),
+            None => {}
         }
         let mut out = String::new();
         if !conds.is_empty() {
@@ -74,7 +78,7 @@ pub fn select_backups_sql(ops: &str, f: &Filter) -> String {
         "SELECT {} FROM {}{}",
         col_list(&HISTORY_COLUMNS),
         qualified(ops, history::BACKUP_HISTORY),
-        f.clauses()
+        f.clauses(true)
     )
 }
 
@@ -95,7 +99,7 @@ pub fn select_restores_sql(ops: &str, f: &Filter) -> String {
         "SELECT {} FROM {}{}",
         col_list(&RESTORE_COLUMNS),
         qualified(ops, history::RESTORE_HISTORY),
-        f.clauses()
+        f.clauses(false)
     )
 }
 
@@ -376,8 +380,18 @@ mod tests {
             ),
         ];
         for (f, want) in cases {
-            assert_eq!(f.clauses(), want);
+            assert_eq!(f.clauses(false), want);
         }
+        assert_eq!(
+            Filter::new(None, None, Some(1)).unwrap().clauses(true),
+            " WHERE `status` <> 'EXPIRED' ORDER BY `started_at` DESC, `label` DESC LIMIT 1"
+        );
+        assert_eq!(
+            Filter::new(None, Some("expired"), None)
+                .unwrap()
+                .clauses(true),
+            " WHERE `status` = 'EXPIRED' ORDER BY `started_at` DESC, `label` DESC"
+        );
         assert!(Filter::new(None, Some("done"), None).is_err());
         assert_eq!(zone_text(chrono::Duration::minutes(-330)), "-05:30");
     }

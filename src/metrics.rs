@@ -38,18 +38,45 @@ pub struct Metrics {
     pub catalog_last_status: Option<u8>,
 }
 
+/// How the run ended per database, as the command saw it (typed, from the runner's job reports):
+/// database -> ok. A database absent from it was not decided by this run.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RunStatus {
+    pub databases: BTreeMap<String, bool>,
+}
+
+impl RunStatus {
+    /// Records one outcome; a database that failed anywhere in the run stays failed.
+    pub fn record(&mut self, database: &str, ok: bool) {
+        let e = self.databases.entry(database.to_string()).or_insert(true);
+        *e = *e && ok;
+    }
+}
+
 /// Writes the file for a finished command; problems are logged, never returned.
-pub fn after_run(cfg: &Config, command: &str, exit_code: i32, elapsed: Duration) {
+pub fn after_run(
+    cfg: &Config,
+    command: &str,
+    exit_code: i32,
+    status: &RunStatus,
+    elapsed: Duration,
+) {
     let Some(path) = &cfg.metrics_file else {
         return;
     };
-    let m = gather(cfg, command, exit_code, elapsed);
+    let m = gather(cfg, command, exit_code, status, elapsed);
     if let Err(e) = write_atomic(path, &render(&m)) {
         warn!("cannot write metrics_file {}: {e}", path.display());
     }
 }
 
-fn gather(cfg: &Config, command: &str, exit_code: i32, elapsed: Duration) -> Metrics {
+fn gather(
+    cfg: &Config,
+    command: &str,
+    exit_code: i32,
+    status: &RunStatus,
+    elapsed: Duration,
+) -> Metrics {
     let now = chrono::Utc::now();
     let mut m = Metrics {
         command: command.to_string(),
@@ -69,7 +96,27 @@ fn gather(cfg: &Config, command: &str, exit_code: i32, elapsed: Duration) -> Met
     if let Err(e) = from_history(cfg, &mut m, now.naive_utc()) {
         warn!("metrics: cannot read the history ({e}); writing the run's outcome only");
     }
+    settle_run_status(&mut m, command, exit_code, status);
     m
+}
+
+/// `last_run_status` per database: what this run decided for it; for a backup run that ended
+/// before deciding any database (refused, unreachable, interrupted) every database failed, and a
+/// successful backup that decided nothing for a database found nothing to back up there (ok);
+/// otherwise what the history's newest run of the database says (`from_history`).
+fn settle_run_status(m: &mut Metrics, command: &str, exit_code: i32, status: &RunStatus) {
+    let whole_run_failed = command == "backup" && !matches!(exit_code, 0 | 1 | 4);
+    for (db, v) in m.last_run_status.iter_mut() {
+        *v = match status.databases.get(db) {
+            Some(ok) => u8::from(*ok),
+            None if whole_run_failed => 0,
+            None if command == "backup" && exit_code == 0 => 1,
+            None => *v,
+        };
+    }
+    for (db, ok) in &status.databases {
+        m.last_run_status.entry(db.clone()).or_insert(u8::from(*ok));
+    }
 }
 
 /// Fills the history-based values. Cluster times are in the session time zone: they become Unix
@@ -113,20 +160,20 @@ fn from_history(
             }
         }
     }
-    if m.exit_code == 0 {
-        for db in &dbs {
-            let newest = |rows: &[crate::history::HistoryRow]| {
-                rows.iter()
-                    .find(|r| &r.database == db)
-                    .and_then(|r| r.started_at.clone())
-            };
-            let ok = match (newest(&finished), newest(&failed)) {
-                (_, None) => 1,
-                (None, Some(_)) => 0,
-                (Some(f), Some(x)) => u8::from(f >= x),
-            };
-            m.last_run_status.insert(db.clone(), ok);
-        }
+    // The newest outcome recorded per database (a `_left` row is a FAILED one): the status of a
+    // database this run did not decide (settle_run_status).
+    for db in &dbs {
+        let newest = |rows: &[crate::history::HistoryRow]| {
+            rows.iter()
+                .find(|r| &r.database == db)
+                .and_then(|r| r.started_at.clone())
+        };
+        let ok = match (newest(&finished), newest(&failed)) {
+            (_, None) => 1,
+            (None, Some(_)) => 0,
+            (Some(f), Some(x)) => u8::from(f >= x),
+        };
+        m.last_run_status.insert(db.clone(), ok);
     }
     let ops = [cfg.ops_database.clone()];
     let is_catalog = |r: &&crate::history::HistoryRow| {
@@ -267,6 +314,45 @@ pub fn write_atomic(path: &Path, text: &str) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_database_gets_its_own_status() {
+        // (command, exit code, this run's outcomes, history's newest status) -> (sales, hr)
+        type Case<'a> = (&'a str, i32, &'a [(&'a str, bool)], (u8, u8), (u8, u8));
+        let cases: &[Case] = &[
+            (
+                "backup",
+                1,
+                &[("sales", true), ("hr", false)],
+                (1, 1),
+                (1, 0),
+            ),
+            ("backup", 0, &[("hr", true)], (0, 0), (1, 1)), // sales: nothing changed
+            ("backup", 2, &[], (1, 1), (0, 0)),             // refused before any database
+            ("backup", 4, &[], (1, 0), (1, 0)),             // another run holds it
+            ("check", 1, &[], (1, 0), (1, 0)),              // a failed check is no run
+            ("restore", 1, &[], (1, 1), (1, 1)),
+        ];
+        for (cmd, code, run, history, want) in cases {
+            let mut m = Metrics::default();
+            m.last_run_status.insert("sales".into(), history.0);
+            m.last_run_status.insert("hr".into(), history.1);
+            let mut st = RunStatus::default();
+            for (db, ok) in *run {
+                st.record(db, *ok);
+            }
+            settle_run_status(&mut m, cmd, *code, &st);
+            let got = (m.last_run_status["sales"], m.last_run_status["hr"]);
+            assert_eq!(got, *want, "{cmd} exit {code} {run:?}");
+        }
+        let mut st = RunStatus::default();
+        st.record("sales", false);
+        st.record("sales", true);
+        assert!(
+            !st.databases["sales"],
+            "a failure anywhere in the run stays"
+        );
+    }
 
     #[test]
     fn renders_every_family_with_escaped_labels() {

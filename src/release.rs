@@ -50,6 +50,18 @@ impl Release {
         self >= Release::new(3, 1, 0) && self < Release::new(3, 4, 0)
     }
 
+    /// Where this release stands against the releases the tool was built and tested for
+    /// (SPEC: 2.5–4.1; 4.2 adds DROP SNAPSHOT, which `expire` detects from the cluster).
+    pub fn support(self) -> Support {
+        if self < Release::new(2, 5, 0) {
+            Support::TooOld
+        } else if self >= Release::new(4, 3, 0) {
+            Support::Newer
+        } else {
+            Support::Supported
+        }
+    }
+
     /// SHOW BACKUP/RESTORE times are rendered in a fixed +08:00 from 4.1 (#66360), in the
     /// session zone before.
     pub fn fixed_job_time_offset_s(self) -> Option<i32> {
@@ -60,6 +72,29 @@ impl Release {
 impl std::fmt::Display for Release {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}.{}.{}", self.major, self.minor, self.patch)
+    }
+}
+
+/// [`Release::support`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Support {
+    Supported,
+    /// Before 2.5: BACKUP/RESTORE and the metadata the tool reads differ; not supported.
+    TooOld,
+    /// After the newest release read from the FE source: may work, not verified.
+    Newer,
+}
+
+/// One line for `check` and the logs: what the release means for this tool.
+pub fn support_text(r: Release) -> String {
+    match r.support() {
+        Support::Supported => format!("StarRocks {r}, a supported release (2.5 to 4.2)"),
+        Support::TooOld => format!(
+            "StarRocks {r} is older than 2.5, the oldest release this tool supports; upgrade the cluster"
+        ),
+        Support::Newer => format!(
+            "StarRocks {r} is newer than the releases this tool was verified against (2.5 to 4.2); run a dry run and check the plan before relying on it"
+        ),
     }
 }
 
@@ -109,6 +144,7 @@ pub fn detect(c: &mut Cluster, cfg: &Config) -> Result<ClusterInfo, BbrError> {
             let text = rs.scalar().unwrap_or_default();
             let r = Release::parse(&text);
             match r {
+                Some(r) if r.support() != Support::Supported => warn!("{}", support_text(r)),
                 Some(r) => info!("StarRocks release {r} ({text})"),
                 None => warn!("could not parse the StarRocks version {text:?}; release-specific rules are off"),
             }
@@ -175,6 +211,22 @@ pub fn round_to_quarter_hour(d: Duration) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn support_range() {
+        let cases = [
+            ("2.4.9", Support::TooOld),
+            ("2.5.0", Support::Supported),
+            ("3.3.5-5d3a4d1", Support::Supported),
+            ("4.1.0", Support::Supported),
+            ("4.2.1", Support::Supported),
+            ("4.3.0", Support::Newer),
+            ("5.0.0", Support::Newer),
+        ];
+        for (v, want) in cases {
+            assert_eq!(Release::parse(v).unwrap().support(), want, "{v}");
+        }
+    }
 
     #[test]
     fn parse_and_rules() {

@@ -94,7 +94,8 @@ fn an_incremental_records_only_what_changed() {
 
 /// Rewrites what this release recorded into the previous release's layout (f76daba): every
 /// backup's manifest lists every partition in scope, naming the snapshot holding its data; no
-/// backup_tables, no bbr_meta. The three tables' DDL did not change between the releases.
+/// backup_tables, no bbr_meta. The three tables' DDL did not change between the releases. A quick
+/// check beside tests/upgrade_e2e.rs, which upgrades rows the previous release really wrote.
 fn downgrade_to_previous_layout(env: &Env, labels: &[String]) {
     for pair in labels.windows(2) {
         let (prev, cur) = (&pair[0], &pair[1]);
@@ -391,7 +392,17 @@ fn backup_jobs_of_two_databases_run_at_the_same_time() {
 
 #[test]
 fn a_failure_in_one_database_does_not_stop_the_other_and_the_exit_code_covers_both() {
-    let env = two_databases("");
+    let dir = tempfile::tempdir().unwrap();
+    let prom = dir.path().join("bbr.prom");
+    let env = two_databases(&format!("metrics_file: {}\n", prom.display()));
+    let status = |db: &str| {
+        let text = std::fs::read_to_string(&prom).unwrap();
+        let key = format!("starrocks_bbr_last_run_status{{database=\"{db}\"}} ");
+        text.lines()
+            .find_map(|l| l.strip_prefix(key.as_str()))
+            .unwrap_or_else(|| panic!("no {key} in\n{text}"))
+            .to_string()
+    };
     env.sim.fail_once(
         "^BACKUP SNAPSHOT `hr`",
         1064,
@@ -410,10 +421,13 @@ fn a_failure_in_one_database_does_not_stop_the_other_and_the_exit_code_covers_bo
     );
     assert_eq!(finished(&env, "sales").len(), 1);
     assert!(finished(&env, "hr").is_empty());
+    // the metrics say which database failed, not "every database" because the exit code was 1
+    assert_eq!((status("sales"), status("hr")), ("1".into(), "0".into()));
     // the next run backs hr up (a full: nothing FINISHED yet) and finds sales unchanged
     let out = env.run_ok(&["backup"], 0);
     assert!(out.contains("sales: nothing changed"), "{out}");
     assert_eq!(finished(&env, "hr").len(), 1);
+    assert_eq!((status("sales"), status("hr")), ("1".into(), "1".into()));
 }
 
 #[test]

@@ -228,17 +228,27 @@ fn two_runs_started_together_send_one_backup() {
     }
     let env = Env::demo();
     env.run_ok(&["init"], 0);
+    // Jobs stay RUNNING until both runs are decided, so the runs overlap however late the second
+    // process starts on a loaded machine (without this, a slow start let the first run finish and
+    // the second see "nothing changed").
+    env.sim.stall_jobs(true);
     let spawn = || {
         std::process::Command::new(assert_cmd::cargo::cargo_bin("starrocks-bbr"))
             .args(["backup", "--config"])
             .arg(&env.config)
-            .output()
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
     };
-    let (a, b) = std::thread::scope(|s| {
-        let a = s.spawn(spawn);
-        let b = s.spawn(spawn);
-        (a.join().unwrap().unwrap(), b.join().unwrap().unwrap())
-    });
+    let mut children = [spawn(), spawn()];
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while children.iter_mut().all(|c| c.try_wait().unwrap().is_none()) {
+        assert!(std::time::Instant::now() < deadline, "neither run ended");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    env.sim.stall_jobs(false);
+    let [a, b] = children.map(|c| c.wait_with_output().unwrap());
     let mut codes = vec![a.status.code(), b.status.code()];
     codes.sort();
     assert_eq!(
@@ -252,4 +262,35 @@ fn two_runs_started_together_send_one_backup() {
     let h = env.history();
     assert_eq!(h.len(), 1, "the loser withdrew its claim: {h:?}");
     assert_eq!(h[0].2, "FINISHED");
+}
+
+/// SPEC `list`: EXPIRED rows only with `--status EXPIRED`, and `--limit N` counts the rows shown
+/// (a recent EXPIRED row — a snapshot found vanished — must not push the newest visible one out).
+#[test]
+fn list_hides_expired_rows_unless_asked_and_limit_counts_shown_rows() {
+    let env = Env::demo();
+    env.run_ok(&["init"], 0);
+    let full = env.backup_finished();
+    env.sim.load("sales", "orders", "p20260102", 5).unwrap();
+    let incr = env.backup_finished();
+    env.query(&format!(
+        "UPDATE ops.backup_history SET status = 'EXPIRED' WHERE label = '{incr}'"
+    ));
+    let labels = |args: &[&str]| -> Vec<String> {
+        let mut a = vec!["list", "--format", "json"];
+        a.extend_from_slice(args);
+        let v: serde_json::Value = serde_json::from_str(&env.run_ok(&a, 0)).unwrap();
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["label"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(labels(&[]), vec![full.clone()]);
+    assert_eq!(labels(&["--limit", "1"]), vec![full.clone()]);
+    assert_eq!(labels(&["--status", "EXPIRED"]), vec![incr.clone()]);
+    assert_eq!(
+        labels(&["--status", "FINISHED", "--limit", "1"]),
+        vec![full]
+    );
 }

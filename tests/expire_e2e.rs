@@ -1,25 +1,18 @@
 //! Issue 13 "Done when", end to end over the wire: a week of daily backups, `expire` with keep_days 2
 //! on a release without DROP SNAPSHOT and on 4.2; restores at the window's edge and at now give the
 //! right versions; nothing needed was expired; the dry run changed nothing; a snapshot deleted
-//! behind the tool's back is reported.
+//! behind the tool's back is reported. Without `--full` (`rolling_week`, `max_restore_jobs: 3`) an
+//! out-of-window FULL that still supplies a partition is kept, on 3.3 and on 4.2.
 
 mod common;
 use common::*;
-use starrocks_sim::SimOptions;
+use starrocks_sim::{SimOptions, When};
 use std::time::Duration;
 
 type Parts = Vec<(String, u64, u64)>;
 
 fn parts(env: &Env, table: &str) -> Parts {
-    let mut v: Parts = env
-        .sim
-        .partitions("sales", table)
-        .unwrap()
-        .into_iter()
-        .map(|p| (p.name, p.visible_version, p.row_count))
-        .collect();
-    v.sort();
-    v
+    env.sales_parts(table)
 }
 
 fn snapshot_at(env: &Env, label: &str) -> chrono::NaiveDateTime {
@@ -35,25 +28,38 @@ fn ts(t: chrono::NaiveDateTime) -> String {
 }
 
 /// A week: day 0 full, then daily incrementals; p20260104 loaded every day, customers on day 3
-/// only, p20260101..03 never again (so the day-0 full supplies them to every later restore point).
-/// Returns per day (label, snapshot_at, orders, customers).
-fn week(env: &Env) -> Vec<(String, chrono::NaiveDateTime, Parts, Parts)> {
-    env.run_ok(&["init"], 0);
-    let mut days = Vec::new();
-    for day in 0..7 {
-        if day > 0 {
-            env.sim.advance(Duration::from_secs(86_400));
-            env.sim.load("sales", "orders", "p20260104", 3).unwrap();
-            if day == 3 {
-                env.sim.load("sales", "customers", "customers", 2).unwrap();
-            }
+/// only, p20260101..03 never again. Day 4 is a `--full`: the complete record every later restore
+/// point folds from, so nothing before it is needed any more (`rolling_week` keeps an old full).
+fn week(env: &Env) -> Vec<Day> {
+    daily_week(env, |day| {
+        env.sim.load("sales", "orders", "p20260104", 3).unwrap();
+        if day == 3 {
+            env.sim.load("sales", "customers", "customers", 2).unwrap();
         }
         // Lean manifests: a restore folds back to the last whole-table record, so only a rolling
         // full (here `--full` on day 4) lets what precedes it expire.
-        let args: &[&str] = if day == 4 {
+        if day == 4 {
             &["backup", "--full"]
         } else {
             &["backup"]
+        }
+    })
+}
+
+/// (label, snapshot_at, orders, customers) of one day's backup.
+type Day = (String, chrono::NaiveDateTime, Parts, Parts);
+
+/// `init`, a first backup, then six days: advance a day, `change(day)` (loads; returns the backup
+/// arguments of that day), back up. Every backup must finish.
+fn daily_week(env: &Env, change: impl Fn(usize) -> &'static [&'static str]) -> Vec<Day> {
+    env.run_ok(&["init"], 0);
+    let mut days = Vec::new();
+    for day in 0..7 {
+        let args: &[&str] = if day == 0 {
+            &["backup"]
+        } else {
+            env.sim.advance(Duration::from_secs(86_400));
+            change(day)
         };
         let out = env.run_ok(args, 0);
         assert!(out.contains("FINISHED"), "{out}");
@@ -66,6 +72,23 @@ fn week(env: &Env) -> Vec<(String, chrono::NaiveDateTime, Parts, Parts)> {
         ));
     }
     days
+}
+
+/// The window start `expire` printed (`retention: every restore point since T stays ...`).
+fn window_start(out: &str) -> String {
+    out.lines()
+        .find_map(|l| l.strip_prefix("retention: every restore point since "))
+        .and_then(|l| l.split(" stays").next())
+        .unwrap_or_else(|| panic!("no window line: {out}"))
+        .to_string()
+}
+
+/// The EXPIRED labels of `status_of`, oldest first.
+fn expired_labels(h: &[(String, String, Option<String>)]) -> Vec<&String> {
+    h.iter()
+        .filter(|(_, s, _)| s == "EXPIRED")
+        .map(|(l, _, _)| l)
+        .collect()
 }
 
 fn status_of(env: &Env) -> Vec<(String, String, Option<String>)> {
@@ -123,20 +146,12 @@ fn scenario(drop_snapshot: bool) -> Vec<String> {
     env.sim.clear_statements();
     let out = env.run_ok(&["expire"], 0);
     let sent = env.sent();
-    let window: String = out
-        .lines()
-        .find_map(|l| l.strip_prefix("retention: every restore point since "))
-        .and_then(|l| l.split(" stays").next())
-        .unwrap()
-        .to_string();
-    // Days 1 and 2 are needed by no restore point since the window start (day 4 + 1 h): expired.
-    // Day 0 (the full still supplying p20260101..03) and day 3 (customers) are kept.
+    let window = window_start(&out);
+    // Every restore point since the window start (day 4 + 1 h) folds from the day-4 `--full`, a
+    // complete record of both tables: days 0-3 are needed by none of them and all expire (the day-0
+    // full no longer supplies p20260101..03 — day 4 holds them too).
     let after = status_of(&env);
-    let expired: Vec<&String> = after
-        .iter()
-        .filter(|(_, s, _)| s == "EXPIRED")
-        .map(|(l, _, _)| l)
-        .collect();
+    let expired = expired_labels(&after);
     let gone: Vec<&String> = days[..4].iter().map(|d| &d.0).collect();
     assert_eq!(expired, gone, "{out}");
     for (l, s, _) in &after {
@@ -430,4 +445,218 @@ fn with_catalog_backup_old_catalog_snapshots_expire_and_expire_ends_with_one() {
         .map(|s| s.label)
         .collect();
     assert!(!in_repo.contains(&before[0].0));
+}
+
+/// Issue 13 item 1 without `--full`: a week of daily loads, each day into the next partition of
+/// orders (p20260101, p20260102, ... round the four), customers never changed; `max_restore_jobs: 3`.
+/// The rolling bound re-bases orders by itself every few days, while customers' only record stays
+/// the day-0 FULL — an out-of-window snapshot that still supplies the unchanged customers partition
+/// to every restore point of the window.
+fn rolling_week(env: &Env) -> Vec<Day> {
+    let orders = ["p20260101", "p20260102", "p20260103", "p20260104"];
+    daily_week(env, |day| {
+        env.sim
+            .load("sales", "orders", orders[(day - 1) % 4], 3)
+            .unwrap();
+        &["backup"]
+    })
+}
+
+fn in_repo(env: &Env) -> Vec<String> {
+    env.sim
+        .snapshots("backup_repo")
+        .into_iter()
+        .filter(|s| s.ok)
+        .map(|s| s.label)
+        .collect()
+}
+
+/// One release of the no-`--full` scenario: its name, and whether it has DROP SNAPSHOT.
+struct Release {
+    release: &'static str,
+    drops: bool,
+}
+
+const RELEASES: &[Release] = &[
+    Release {
+        release: "3.3.5",
+        drops: false,
+    },
+    Release {
+        release: "4.2.0",
+        drops: true,
+    },
+];
+
+/// `rolling_week` with keep_days 2 (window start = day 4 + 1 h). Orders: the day-3 run takes it
+/// whole (the bound: a fourth RESTORE job), so restore points from day 3 on fold from day 3 and
+/// days 1 and 2 — orders-only incrementals before that — are needed by none of the window's points.
+/// Customers: its one record is the day-0 FULL, outside the window, which every point still needs.
+fn rolling_scenario(r: &Release) {
+    let env = Env::with(
+        SimOptions {
+            release: r.release.to_string(),
+            ..sim_options()
+        },
+        "retention: { keep_days: 2 }\nmax_restore_jobs: 3\n",
+    );
+    let days = rolling_week(&env);
+    let whole: Vec<String> = env
+        .query("SELECT label FROM ops.backup_tables WHERE table_name = 'orders' AND whole_table = 1 ORDER BY label")
+        .into_iter()
+        .map(|r| r[0].clone().unwrap())
+        .collect();
+    assert_eq!(
+        whole,
+        vec![days[0].0.clone(), days[3].0.clone(), days[6].0.clone()],
+        "the bound re-bases orders on days 3 and 6: {:#?}",
+        decisions(&env)
+    );
+    env.sim.advance(Duration::from_secs(3_600));
+    env.sim.clear_statements();
+    let out = env.run_ok(&["expire"], 0);
+    let window = window_start(&out);
+    assert!(
+        days[0].1 < days[4].1 && ts(days[4].1) < window && window < ts(days[5].1),
+        "the window starts between day 4 and day 5: {window}"
+    );
+    let after = status_of(&env);
+    let expired = expired_labels(&after);
+    assert_eq!(expired, vec![&days[1].0, &days[2].0], "{out}");
+    for d in [0, 3, 4, 5, 6] {
+        let row = after.iter().find(|(l, _, _)| *l == days[d].0).unwrap();
+        assert_eq!(row.1, "FINISHED", "day {d} is needed: {out}");
+    }
+    let repo = in_repo(&env);
+    assert!(
+        repo.contains(&days[0].0),
+        "the day-0 FULL stays in the repository"
+    );
+    let drops: Vec<String> = env
+        .sent()
+        .into_iter()
+        .filter(|s| s.starts_with("DROP SNAPSHOT"))
+        .collect();
+    if r.drops {
+        assert_eq!(drops.len(), 2, "{drops:#?}");
+        assert!(!repo.contains(&days[1].0) && !repo.contains(&days[2].0));
+        assert!(!drops.iter().any(|s| s.contains(&days[0].0)), "{drops:#?}");
+    } else {
+        assert!(drops.is_empty(), "{drops:#?}");
+        assert!(repo.contains(&days[1].0) && repo.contains(&days[2].0));
+        assert!(
+            out.contains(&format!("delete from storage: snapshot {}", days[2].0)),
+            "{out}"
+        );
+        assert!(!out.contains(&format!("snapshot {} (", days[0].0)), "{out}");
+    }
+
+    // The window's start edge restores day 4's state, `latest` day 6's; customers from the day-0
+    // FULL in both (the RESTORE jobs name it).
+    for (at, day) in [(window, 4), ("latest".to_string(), 6)] {
+        let jobs_before = env.sim.jobs().len();
+        let got = restore_both(&env, &at);
+        assert_eq!(
+            got,
+            (days[day].2.clone(), days[day].3.clone()),
+            "restore at {at} (day {day})"
+        );
+        let restored: Vec<String> = env.sim.jobs()[jobs_before..]
+            .iter()
+            .map(|j| j.label.clone())
+            .collect();
+        assert!(restored.contains(&days[0].0), "{at}: {restored:?}");
+        assert!(
+            !restored.contains(&days[1].0) && !restored.contains(&days[2].0),
+            "{at}: {restored:?}"
+        );
+    }
+}
+
+/// The decision recorded per (label, table), for the failure messages.
+fn decisions(env: &Env) -> Vec<Vec<Option<String>>> {
+    env.query("SELECT label, table_name, whole_table, decision FROM ops.backup_tables ORDER BY label, table_name")
+}
+
+#[test]
+fn without_full_an_old_full_still_supplying_a_partition_is_kept() {
+    for r in RELEASES {
+        rolling_scenario(r);
+    }
+}
+
+/// The claim in the other direction: while an `expire` holds database sales (its run stopped
+/// right after its claim, before its first EXPIRED update), a backup and a restore of that
+/// database exit 4 naming it, send no BACKUP / RESTORE and no manifest, and withdraw their rows.
+#[test]
+fn a_live_expire_claim_refuses_backup_and_restore_before_anything_is_sent() {
+    if skip_on_real_cluster("a_live_expire_claim_refuses_backup_and_restore") {
+        return;
+    }
+    let env = Env::with(sim_options(), "retention: { keep_days: 1 }\n");
+    four_days(&env);
+    env.sim.load("sales", "orders", "p20260103", 2).unwrap();
+    env.sim
+        .hang("^UPDATE .* SET `status` = 'EXPIRED'", When::Before);
+    let mut expire = std::process::Command::new(assert_cmd::cargo::cargo_bin("starrocks-bbr"))
+        .args(["expire", "--config"])
+        .arg(&env.config)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    while !env
+        .sent()
+        .iter()
+        .any(|s| s.contains("SET `status` = 'EXPIRED'"))
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "{:#?}",
+            env.sent()
+        );
+        assert!(expire.try_wait().unwrap().is_none(), "expire ended");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let claim = env.query(
+        "SELECT label FROM ops.backup_history WHERE backup_type = 'expire' AND status = 'RUNNING'",
+    );
+    assert_eq!(claim.len(), 1, "{claim:?}");
+    let claim = claim[0][0].clone().unwrap();
+    env.sim.drop_table("sales", "customers").unwrap();
+    let history = status_of(&env);
+    for args in [
+        vec!["backup"],
+        vec![
+            "restore",
+            "--table",
+            "sales.customers",
+            "--timestamp",
+            "latest",
+        ],
+    ] {
+        env.sim.clear_statements();
+        let o = env.run(&args);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(4), "{args:?}: {err}");
+        assert!(
+            err.contains("another run holds database sales") && err.contains(&claim),
+            "{err}"
+        );
+        let sent = env.sent();
+        assert!(
+            !sent.iter().any(|s| s.starts_with("BACKUP")
+                || s.starts_with("RESTORE")
+                || s.contains("`backup_partitions` (")
+                || s.contains("`backup_tables` (")),
+            "{args:?} sent {sent:#?}"
+        );
+        assert_eq!(status_of(&env), history, "{args:?}: its row withdrawn");
+        let restores = env.query("SELECT label FROM ops.restore_history WHERE status = 'RUNNING'");
+        assert!(restores.is_empty(), "{restores:?}");
+    }
+    assert!(!env.sim.table_exists("sales", "customers"));
+    expire.kill().unwrap();
+    expire.wait().unwrap();
 }

@@ -575,10 +575,54 @@ fn metrics_file_after_a_good_and_a_failed_run() {
     assert!(m.contains_key(
         "starrocks_bbr_last_success_timestamp_seconds{database=\"sales\",type=\"full\"}"
     ));
-    // check writes it too
+    // check writes it too, and a check is no run of the database: its status stays
     env.run_ok(&["check"], 0);
     let m = parse_prom(&std::fs::read_to_string(&prom).unwrap());
     assert!(m.contains_key("starrocks_bbr_last_run_exit_code{command=\"check\"}"));
+    assert_eq!(
+        m["starrocks_bbr_last_run_status{database=\"sales\"}"], 0.0,
+        "{m:#?}"
+    );
+    // a good backup, then a restore and an expire each replace the file with their own run
+    env.run_ok(&["backup"], 0);
+    env.sim.advance(Duration::from_secs(60));
+    // (customers never changed: one snapshot covers it, so --as beside the live table works)
+    env.run_ok(
+        &[
+            "restore",
+            "--table",
+            "sales.customers",
+            "--timestamp",
+            "latest",
+            "--as",
+            "customers_copy",
+        ],
+        0,
+    );
+    let m = parse_prom(&std::fs::read_to_string(&prom).unwrap());
+    assert_eq!(
+        m["starrocks_bbr_last_run_exit_code{command=\"restore\"}"],
+        0.0
+    );
+    assert_eq!(
+        m["starrocks_bbr_last_run_status{database=\"sales\"}"], 1.0,
+        "{m:#?}"
+    );
+    assert!(
+        m.contains_key("starrocks_bbr_restore_jobs_needed{database=\"sales\",table=\"orders\"}")
+    );
+    let mut text = std::fs::read_to_string(&env.config).unwrap();
+    text.push_str("retention: { keep_days: 7 }\n");
+    std::fs::write(&env.config, text).unwrap();
+    env.run_ok(&["expire"], 0);
+    let m = parse_prom(&std::fs::read_to_string(&prom).unwrap());
+    assert_eq!(
+        m["starrocks_bbr_last_run_exit_code{command=\"expire\"}"],
+        0.0
+    );
+    assert!(m.contains_key(
+        "starrocks_bbr_last_success_timestamp_seconds{database=\"sales\",type=\"full\"}"
+    ));
     assert_eq!(
         std::fs::read_dir(dir.path()).unwrap().count(),
         1,
@@ -648,6 +692,26 @@ fn completions_and_man_print() {
 
 /// A test CA and a server certificate for 127.0.0.1/localhost signed by it: (CA PEM, chain DER, key DER).
 fn test_pki() -> (String, Vec<Vec<u8>>, Vec<u8>) {
+    test_pki_for(&["localhost", "127.0.0.1"])
+}
+
+/// Writes `plain` (the env's config) pointing at the TLS front on `port` with `tls:` set.
+fn write_tls_config(env: &Env, plain: &str, port: u16, tls: &str) {
+    let text = plain
+        .replace(
+            &format!("port: {}", env.sim.port()),
+            &format!("port: {port}"),
+        )
+        .replacen(
+            "  user: root\n",
+            &format!("  user: root\n  tls: {tls}\n"),
+            1,
+        );
+    std::fs::write(&env.config, text).unwrap();
+}
+
+/// A test CA and a server certificate it signed for `names`.
+fn test_pki_for(names: &[&str]) -> (String, Vec<Vec<u8>>, Vec<u8>) {
     let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
     ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
     ca_params
@@ -656,7 +720,7 @@ fn test_pki() -> (String, Vec<Vec<u8>>, Vec<u8>) {
     let ca_key = rcgen::KeyPair::generate().unwrap();
     let ca = ca_params.self_signed(&ca_key).unwrap();
     let srv_params =
-        rcgen::CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])
+        rcgen::CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
             .unwrap();
     let srv_key = rcgen::KeyPair::generate().unwrap();
     let srv = srv_params.signed_by(&srv_key, &ca, &ca_key).unwrap();
@@ -676,19 +740,7 @@ fn tls_verify_ca_connects_and_a_wrong_ca_is_exit_3() {
     let ca = env.dir.path().join("ca.pem");
     std::fs::write(&ca, &ca_pem).unwrap();
     let plain = std::fs::read_to_string(&env.config).unwrap();
-    let with_tls = |tls: &str| {
-        let text = plain
-            .replace(
-                &format!("port: {}", env.sim.port()),
-                &format!("port: {}", front.port()),
-            )
-            .replacen(
-                "  user: root\n",
-                &format!("  user: root\n  tls: {tls}\n"),
-                1,
-            );
-        std::fs::write(&env.config, text).unwrap();
-    };
+    let with_tls = |tls: &str| write_tls_config(&env, &plain, front.port(), tls);
     let verify = |mode: &str, ca_file: &std::path::Path| {
         format!("{{mode: {mode}, ca_file: {}}}", ca_file.display())
     };
@@ -828,4 +880,146 @@ fn check_without_a_cluster_fails_the_connection_check() {
         .as_str()
         .unwrap()
         .contains("connection refused"));
+}
+
+/// `check` fails, naming the cause and what to do, for a repository that is missing or read only
+/// and for fewer alive backends than `replication_num`; the other checks still run.
+#[test]
+fn check_fails_for_the_repository_and_the_backends() {
+    if skip_on_real_cluster("check_repository_backends") {
+        return;
+    }
+    let env = Env::demo();
+    env.run_ok(&["init"], 0);
+    let cfg = std::fs::read_to_string(&env.config).unwrap();
+    let with = |from: &str, to: &str| {
+        assert!(cfg.contains(from), "{cfg}");
+        std::fs::write(&env.config, cfg.replace(from, to)).unwrap();
+    };
+    with("repository: backup_repo", "repository: no_such_repo");
+    let r = check_json(&env, 1);
+    let (st, detail) = status_of(&r, "repository");
+    assert_eq!(st, "fail");
+    assert!(
+        detail.contains("no_such_repo") && detail.contains("CREATE REPOSITORY"),
+        "{detail}"
+    );
+    assert_eq!(status_of(&r, "ops_schema").0, "ok", "the rest still ran");
+
+    env.sim.create_repository("ro_repo", true).unwrap();
+    with("repository: backup_repo", "repository: ro_repo");
+    let r = check_json(&env, 1);
+    let (st, detail) = status_of(&r, "repository");
+    assert_eq!(st, "fail");
+    assert!(detail.contains("read only"), "{detail}");
+
+    with("replication_num: 1", "replication_num: 3");
+    let r = check_json(&env, 1);
+    let (st, detail) = status_of(&r, "backends");
+    assert_eq!(st, "fail");
+    assert!(
+        detail.contains("1 alive backend(s) < replication_num 3"),
+        "{detail}"
+    );
+    std::fs::write(&env.config, cfg).unwrap();
+    check_json(&env, 0);
+}
+
+/// SPEC `check` "connection and release": a supported release is ok, one newer than the tool
+/// was verified against is a warning (exit 0), one older than 2.5 fails.
+#[test]
+fn check_judges_the_release() {
+    if skip_on_real_cluster("check_release") {
+        return;
+    }
+    let env = Env::demo();
+    env.run_ok(&["init"], 0);
+    for (release, status, code, says) in [
+        ("4.1.0", "ok", 0, "StarRocks 4.1.0, a supported release"),
+        ("4.3.0", "warn", 0, "newer than the releases"),
+        ("2.4.5", "fail", 1, "older than 2.5"),
+    ] {
+        env.sim.set_release(release).unwrap();
+        let r = check_json(&env, code);
+        let (st, detail) = status_of(&r, "connection");
+        assert_eq!(st, status, "{release}: {detail}");
+        assert!(detail.contains(says), "{release}: {detail}");
+    }
+}
+
+/// SPEC "NO_COLOR is honoured": on a terminal (a pty from util-linux `script`) log lines are
+/// coloured, and with NO_COLOR set they are not.
+#[test]
+fn no_color_on_a_terminal() {
+    let Ok(script) = which_script() else {
+        eprintln!("skipped: util-linux `script` (for a pty) is not installed");
+        return;
+    };
+    let env = Env::demo();
+    env.run_ok(&["init"], 0);
+    let bin = assert_cmd::cargo::cargo_bin("starrocks-bbr");
+    let on_tty = |no_color: Option<&str>| -> String {
+        let line = format!(
+            "{} backup --dry-run --config {}",
+            bin.display(),
+            env.config.display()
+        );
+        let mut c = std::process::Command::new(&script);
+        c.args(["-qec", &line, "/dev/null"])
+            .env_remove("RUST_LOG")
+            .env("TERM", "xterm");
+        match no_color {
+            Some(v) => c.env("NO_COLOR", v),
+            None => c.env_remove("NO_COLOR"),
+        };
+        let o = c.output().unwrap();
+        assert!(o.status.success(), "{o:?}");
+        String::from_utf8_lossy(&o.stdout).to_string()
+    };
+    let coloured = on_tty(None);
+    assert!(
+        coloured.contains("\u{1b}["),
+        "no colour on a tty: {coloured:?}"
+    );
+    let plain = on_tty(Some("1"));
+    assert!(!plain.contains("\u{1b}["), "NO_COLOR ignored: {plain:?}");
+    assert!(
+        plain.contains("INFO") || plain.contains("LABEL"),
+        "{plain:?}"
+    );
+}
+
+fn which_script() -> Result<std::path::PathBuf, ()> {
+    ["/usr/bin/script", "/bin/script"]
+        .iter()
+        .map(std::path::PathBuf::from)
+        .find(|p| p.exists())
+        .ok_or(())
+}
+
+/// verify_identity checks the host name too: a certificate from the right CA but for another host
+/// connects under verify_ca and is refused under verify_identity (exit 3, one line).
+#[test]
+fn tls_verify_identity_refuses_a_certificate_for_another_host() {
+    if skip_on_real_cluster("tls_identity") {
+        return;
+    }
+    let env = Env::demo();
+    let (ca_pem, chain, key) = test_pki_for(&["db.other.example"]);
+    let front = starrocks_sim::TlsFront::start(env.sim.port(), chain, key).unwrap();
+    let ca = env.dir.path().join("ca.pem");
+    std::fs::write(&ca, &ca_pem).unwrap();
+    let plain = std::fs::read_to_string(&env.config).unwrap();
+    let with_mode = |mode: &str| {
+        let tls = format!("{{mode: {mode}, ca_file: {}}}", ca.display());
+        write_tls_config(&env, &plain, front.port(), &tls);
+    };
+    with_mode("verify_ca");
+    env.run_ok(&["init"], 0);
+    with_mode("verify_identity");
+    let o = env.run(&["list"]);
+    let e = String::from_utf8_lossy(&o.stderr).to_string();
+    assert_eq!(o.status.code(), Some(3), "{e}");
+    assert_eq!(e.lines().count(), 1, "{e}");
+    assert!(e.contains("TLS handshake failed"), "{e}");
 }

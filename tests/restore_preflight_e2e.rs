@@ -175,9 +175,50 @@ fn too_few_alive_backends_for_the_replicas_is_refused() {
             err.contains("replication_num 3") && err.contains("only 1 backend(s) are alive"),
             "{err}"
         );
+        assert!(
+            err.lines()
+                .last()
+                .unwrap_or_default()
+                .contains("set restore_replication_num to at most 1"),
+            "the one error line says what to do: {err}"
+        );
     }
     assert!(env
         .query("SELECT label FROM ops.restore_history")
         .is_empty());
     assert!(!env.sent().iter().any(|s| s.starts_with("RESTORE")));
+
+    // SPEC `restore_replication_num`: the same restore onto the smaller cluster, with fewer replicas.
+    let mut text = std::fs::read_to_string(&env.config).unwrap();
+    text.push_str("restore_replication_num: 1\n");
+    std::fs::write(&env.config, text).unwrap();
+    env.run_ok(
+        &["restore", "--table", "sales.customers", "--timestamp", &at],
+        0,
+    );
+    let restores: Vec<String> = env
+        .sent()
+        .into_iter()
+        .filter(|s| s.starts_with("RESTORE"))
+        .collect();
+    assert_eq!(restores.len(), 1, "{restores:?}");
+    assert!(
+        restores[0].contains("\"replication_num\" = \"1\""),
+        "{}",
+        restores[0]
+    );
+    assert!(env.sim.table_exists("sales", "customers"));
+}
+
+#[test]
+fn restore_replication_num_zero_is_refused_naming_the_key() {
+    let env = Env::demo();
+    let mut text = std::fs::read_to_string(&env.config).unwrap();
+    text.push_str("restore_replication_num: 0\n");
+    std::fs::write(&env.config, text).unwrap();
+    let o = env.run(&["list"]);
+    let err = String::from_utf8_lossy(&o.stderr).to_string();
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("restore_replication_num"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
 }

@@ -156,3 +156,66 @@ fn release_4_2_has_drop_snapshot_and_4_1_does_not() {
         }
     }
 }
+
+/// DROP SNAPSHOT from a cluster that did not write the snapshot (PR #78092's description: without
+/// FORCE it refuses a snapshot another cluster created, because the info file records the creating
+/// cluster id; not in the FE mirror, see docs/STARROCKS-NOTES.md "DROP SNAPSHOT"): two 4.2
+/// clusters on one repository location, B refusing A's snapshot until FORCE, which then removes it
+/// for both; B's own snapshot drops without FORCE.
+#[test]
+fn force_drops_a_snapshot_another_cluster_made_and_nothing_less_does() {
+    let a = start_with(SimOptions {
+        tick_per_statement: std::time::Duration::ZERO,
+        drop_snapshot: true,
+        cluster_id: "cluster-a".to_string(),
+        ..SimOptions::default()
+    });
+    demo(&a);
+    let mut ca = conn(&a);
+    backup(&a, &mut ca, "from_a");
+    let b = start_with(SimOptions {
+        tick_per_statement: std::time::Duration::ZERO,
+        drop_snapshot: true,
+        cluster_id: "cluster-b".to_string(),
+        repository_store: Some(a.repository_store()),
+        first_id: 90001,
+        ..SimOptions::default()
+    });
+    demo(&b);
+    let mut cb = conn(&b);
+    backup(&b, &mut cb, "from_b");
+    let r = show_map(
+        &mut cb,
+        "SHOW SNAPSHOT ON repo WHERE SNAPSHOT IN ('from_a', 'from_b')",
+    );
+    assert_eq!(r.len(), 2, "one repository directory: {r:?}");
+    let owner = |label: &str| {
+        r.iter()
+            .find(|m| m["Snapshot"].as_deref() == Some(label))
+            .and_then(|m| m["ClusterId"].clone())
+    };
+    assert_eq!(owner("from_a").as_deref(), Some("cluster-a"));
+    assert_eq!(owner("from_b").as_deref(), Some("cluster-b"));
+
+    let (code, msg) = fail(&mut cb, "DROP SNAPSHOT from_a ON repo");
+    assert_eq!(code, 5064);
+    assert!(msg.contains("FORCE"), "{msg}");
+    assert_eq!(
+        listed(&mut cb, "from_a"),
+        "OK",
+        "a refused drop deletes nothing"
+    );
+    assert_eq!(listed(&mut ca, "from_a"), "OK");
+    exec(&mut cb, "DROP SNAPSHOT from_a ON repo FORCE");
+    assert_eq!(listed(&mut cb, "from_a"), "ERROR: no snapshot");
+    assert_eq!(
+        listed(&mut ca, "from_a"),
+        "ERROR: no snapshot",
+        "gone from the storage, for every cluster"
+    );
+    // its own snapshot needs no FORCE; A's side of the same rule
+    let (_, msg) = fail(&mut ca, "DROP SNAPSHOT from_b ON repo");
+    assert!(msg.contains("FORCE"), "{msg}");
+    exec(&mut cb, "DROP SNAPSHOT from_b ON repo");
+    assert!(a.snapshots("repo").is_empty() && b.snapshots("repo").is_empty());
+}

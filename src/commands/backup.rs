@@ -8,6 +8,7 @@ use tracing::{info, warn};
 
 use crate::cluster::Cluster;
 use crate::config::Config;
+use crate::metrics::RunStatus;
 use crate::plan::{Command, Plan};
 use crate::planner::backup::{plan_backup_owned, plan_resume, random_suffix, BackupState};
 use crate::planner::catalog::{catalog_needed, is_catalog_label, plan_catalog_backup};
@@ -169,8 +170,26 @@ fn run_backup_plan(
     merge(vec![outcome, cat])
 }
 
-/// `full`: `backup --full` (every table whole).
-pub(super) fn backup(cfg: &Config, dry_run: bool, full: bool, out: &mut dyn Write) -> Result<()> {
+/// Per-database outcomes for the metrics: a data job FINISHED is ok, FAILED (or left RUNNING by a
+/// lost connection) is not; a withdrawn claim decides nothing (another run holds the database),
+/// and the catalog job never fails a database.
+fn record_status(status: &mut RunStatus, outcome: &RunOutcome) {
+    for j in &outcome.jobs {
+        if is_catalog_label(&j.database, &j.label) || j.status == "WITHDRAWN" {
+            continue;
+        }
+        status.record(&j.database, j.status == "FINISHED");
+    }
+}
+
+/// `full`: `backup --full` (every table whole). `status` gets each database's outcome.
+pub(super) fn backup(
+    cfg: &Config,
+    dry_run: bool,
+    full: bool,
+    status: &mut RunStatus,
+    out: &mut dyn Write,
+) -> Result<()> {
     let mut c = Cluster::connect(cfg)?;
     let info = crate::release::detect(&mut c, cfg)?;
     let cfg = &state::scope::expand_table_patterns(&mut c, cfg)?;
@@ -209,6 +228,7 @@ pub(super) fn backup(cfg: &Config, dry_run: bool, full: bool, out: &mut dyn Writ
             plan_resume(cfg, &st.resume),
         );
         let outcome = run_backup_plan(&mut c, cfg, plan, &info);
+        record_status(status, &outcome);
         print_jobs(&outcome, &BTreeMap::new(), out)?;
         if let Some(e) = outcome.error {
             return Err(e.into());
@@ -226,6 +246,7 @@ pub(super) fn backup(cfg: &Config, dry_run: bool, full: bool, out: &mut dyn Writ
         let left_out = st.left_out.clone();
         for l in &left_out {
             warn!("{}", l.line());
+            status.record(&l.database, false);
         }
         let mut plan = with_catalog(&mut c, cfg, st, Some(&random_suffix()))?;
         record_cluster(&mut plan, &info);
@@ -254,6 +275,7 @@ pub(super) fn backup(cfg: &Config, dry_run: bool, full: bool, out: &mut dyn Writ
         }
         // one job per database, up to parallel_databases at once, then the catalog job
         let outcome = run_backup_plan(&mut c, cfg, plan, &info);
+        record_status(status, &outcome);
         print_jobs(&outcome, &manifest_only, out)?;
         if !replanned && refused_for_temp_partitions(&outcome) {
             warn!("a temporary partition appeared after planning (an INSERT OVERWRITE started): planning once more, leaving that table out");

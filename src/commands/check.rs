@@ -93,14 +93,30 @@ pub fn run_checks(cfg: &Config) -> Vec<CheckResult> {
         }
     };
     let version = c
-        .query_retry("SELECT @@version_comment", &crate::planner::idempotent(cfg))
+        .query_retry("SELECT current_version()", &crate::planner::idempotent(cfg))
         .ok()
-        .and_then(|rs| rs.scalar())
-        .unwrap_or_else(|| "StarRocks (version unknown)".into());
+        .and_then(|rs| rs.scalar());
+    let (status, what) = match version.as_deref().and_then(crate::release::Release::parse) {
+        Some(r) => (
+            match r.support() {
+                crate::release::Support::Supported => Status::Ok,
+                crate::release::Support::Newer => Status::Warn,
+                crate::release::Support::TooOld => Status::Fail,
+            },
+            crate::release::support_text(r),
+        ),
+        None => (
+            Status::Warn,
+            format!(
+                "StarRocks release unknown (current_version() answered {:?}); release-specific rules are off",
+                version.unwrap_or_default()
+            ),
+        ),
+    };
     results.push(CheckResult {
         name: "connection",
-        status: Status::Ok,
-        detail: format!("{} at {}", version, c.endpoint),
+        status,
+        detail: format!("{what}, at {}", c.endpoint),
     });
     let cfg = match state::scope::expand_table_patterns(&mut c, cfg) {
         Ok(expanded) => expanded,

@@ -54,8 +54,6 @@ pub(super) fn list_cmd(
             .rows
             .iter()
             .map(|r| history::HistoryRow::from_row(r))
-            // EXPIRED rows only on request (SPEC.md: `--status EXPIRED`)
-            .filter(|r| filter.status.is_some() || r.status != "EXPIRED")
             .collect();
         let entries = list::entries(&rows, &zone);
         match format {

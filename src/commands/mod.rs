@@ -32,8 +32,8 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<()> {
             full,
         } => {
             let cfg = Config::load(&common.config)?;
-            with_metrics(&cfg, "backup", dry_run, || {
-                backup::backup(&cfg, dry_run, full, out)
+            with_run_status(&cfg, "backup", dry_run, |status| {
+                backup::backup(&cfg, dry_run, full, status, out)
             })
         }
         Cmd::Check { common, format } => {
@@ -112,14 +112,26 @@ pub fn with_metrics(
     dry_run: bool,
     run: impl FnOnce() -> Result<()>,
 ) -> Result<()> {
+    with_run_status(cfg, command, dry_run, |_| run())
+}
+
+/// [`with_metrics`] for a command that reports how each database's run ended (typed, per
+/// database), so one database's failure never marks another failed in the metrics.
+pub fn with_run_status(
+    cfg: &Config,
+    command: &str,
+    dry_run: bool,
+    run: impl FnOnce(&mut crate::metrics::RunStatus) -> Result<()>,
+) -> Result<()> {
     let start = std::time::Instant::now();
-    let result = run();
+    let mut status = crate::metrics::RunStatus::default();
+    let result = run(&mut status);
     if !dry_run {
         let code = match &result {
             Ok(()) => 0,
             Err(e) => crate::error::classify(e).0.code(),
         };
-        crate::metrics::after_run(cfg, command, code, start.elapsed());
+        crate::metrics::after_run(cfg, command, code, &status, start.elapsed());
     }
     result
 }

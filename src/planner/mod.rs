@@ -12,6 +12,8 @@ pub mod listing;
 pub mod recover;
 pub mod restore;
 pub mod rolling;
+#[cfg(test)]
+mod rolling_props;
 
 use crate::config::Config;
 use crate::plan::{Details, RetryPolicy, Step, StepKind};

@@ -109,8 +109,15 @@ pub fn check_restore(
             .count();
         if (alive as u64) < u64::from(need) {
             return Err(BbrError::usage(
-                format!("the restore creates partitions with replication_num {need} (what they had when backed up), but only {alive} backend(s) are alive"),
-                "bring backends up, or restore onto a cluster with at least that many",
+                match cfg.restore_replication_num {
+                    Some(_) => format!("the restore creates partitions with replication_num {need} (restore_replication_num), but only {alive} backend(s) are alive"),
+                    None => format!("the restore creates partitions with replication_num {need} (what they had when backed up), but only {alive} backend(s) are alive"),
+                },
+                if alive == 0 {
+                    "bring backends up".to_string()
+                } else {
+                    format!("bring backends up, or set restore_replication_num to at most {alive} in the config")
+                },
             ));
         }
     }

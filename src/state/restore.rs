@@ -160,8 +160,11 @@ pub fn restore_state(
                         partition_name: rs.get(i, "partition_name")?,
                         partition_id: num(rs.get(i, "partition_id"))?,
                         visible_version: num(rs.get(i, "visible_version"))?,
-                        // NULL when partitions_meta had no REPLICATION_NUM: the configured default.
-                        replication_num: num(rs.get(i, "replication_num"))
+                        // `restore_replication_num` overrides what the partitions had; NULL
+                        // (partitions_meta had no REPLICATION_NUM): the configured default.
+                        replication_num: cfg
+                            .restore_replication_num
+                            .or_else(|| num(rs.get(i, "replication_num")))
                             .unwrap_or(cfg.replication_num),
                         source_label: rs.get(i, "source_label").unwrap_or_default(),
                         in_snapshot: history::parse_bool(rs.get(i, "in_snapshot")),
