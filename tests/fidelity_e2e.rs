@@ -393,8 +393,16 @@ fn shared_data_clusters_are_refused_up_front() {
         },
         "",
     );
-    for cmd in ["init", "backup", "recover"] {
-        let o = env.run(&[cmd]);
+    let restore = [
+        "restore",
+        "--table",
+        "sales.orders",
+        "--timestamp",
+        "2026-01-01 00:00:00",
+    ];
+    for args in [&["init"][..], &["backup"], &["recover"], &restore] {
+        let cmd = args.join(" ");
+        let o = env.run(args);
         assert_eq!(o.status.code(), Some(2), "{cmd}: {}", stderr(&o));
         let e = stderr(&o);
         let line = e.lines().last().unwrap();
@@ -405,6 +413,15 @@ fn shared_data_clusters_are_refused_up_front() {
         || s.starts_with("INSERT")
         || s.starts_with("CREATE")
         || s.starts_with("SHOW SNAPSHOT")));
+    // `check` reports it as its failing run_mode check (exit 1) rather than stopping
+    let o = env.run(&["check"]);
+    let (out, err) = (String::from_utf8_lossy(&o.stdout), stderr(&o));
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        out.contains("run_mode    FAIL  the cluster runs in shared_data mode"),
+        "{out}"
+    );
+    assert!(err.contains("run_mode"), "{err}");
 }
 
 #[test]
