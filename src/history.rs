@@ -220,6 +220,26 @@ pub fn select_history_sql(ops: &str) -> String {
 }
 
 /// History rows of the given databases with the given status, newest first.
+/// [`select_history_by_status_sql`] for several statuses in one statement.
+pub fn select_history_by_statuses_sql(
+    ops: &str,
+    databases: &[String],
+    statuses: &[&str],
+) -> String {
+    let statuses: Vec<String> = statuses.iter().map(|s| s.to_string()).collect();
+    format!(
+        "SELECT {} FROM {} WHERE {} IN {} AND {} IN {} ORDER BY {} DESC, {} DESC",
+        col_list(&HISTORY_COLUMNS),
+        qualified(ops, BACKUP_HISTORY),
+        ident("status"),
+        literal_list(&statuses),
+        ident("database_name"),
+        literal_list(databases),
+        ident("started_at"),
+        ident("label")
+    )
+}
+
 pub fn select_history_by_status_sql(ops: &str, databases: &[String], status: &str) -> String {
     format!(
         "SELECT {} FROM {} WHERE {} = {} AND {} IN {} ORDER BY {} DESC, {} DESC",

@@ -55,19 +55,23 @@ pub fn check_repository(c: &mut Cluster, cfg: &Config, write: bool) -> Result<()
 
 /// The history a backup builds on is consistent: for each configured database, the latest FINISHED
 /// backup (the base of the next incremental) has a manifest, and every snapshot its manifest names
-/// as a partition's source (itself included) is a FINISHED backup with a `backup_timestamp`. A history edited by hand into another state exits 2 before anything is
-/// written: basing a backup on it would build restore chains that cannot be restored.
+/// as a partition's source (itself included) is a FINISHED backup with a `backup_timestamp` — or
+/// an EXPIRED one (expire found it gone from the repository): that is no inconsistency but the
+/// re-base case, and the planner takes the tables needing it whole (planner::rolling). A history
+/// edited by hand into another state exits 2 before anything is written: basing a backup on it
+/// would build restore chains that cannot be restored.
 pub fn check_history(c: &mut Cluster, cfg: &Config) -> Result<(), BbrError> {
     use crate::sql::{ident, literal_list, qualified};
     let dbs: Vec<String> = cfg.tables_by_db().into_keys().collect();
     let ops = &cfg.ops_database;
     let policy = crate::planner::idempotent(cfg);
     let sql = format!(
-        "SELECT {}, {}, {}, {} FROM {} WHERE {} = 'FINISHED' AND {} IN {}",
+        "SELECT {}, {}, {}, {}, {} FROM {} WHERE {} IN ('FINISHED', 'EXPIRED') AND {} IN {}",
         ident("label"),
         ident("database_name"),
         ident("backup_timestamp"),
         ident("started_at"),
+        ident("status"),
         qualified(ops, crate::history::BACKUP_HISTORY),
         ident("status"),
         ident("database_name"),
@@ -78,9 +82,14 @@ pub fn check_history(c: &mut Cluster, cfg: &Config) -> Result<(), BbrError> {
         .map_err(|e| e.into_bbr("reading the FINISHED backups"))?;
     // label -> has a backup_timestamp; database -> latest (started_at, label)
     let mut finished: std::collections::BTreeMap<String, bool> = Default::default();
+    let mut expired: std::collections::BTreeSet<String> = Default::default();
     let mut latest: std::collections::BTreeMap<String, (String, String)> = Default::default();
     for i in 0..rs.rows.len() {
         let label = rs.get(i, "label").unwrap_or_default();
+        if rs.get(i, "status").as_deref() == Some("EXPIRED") {
+            expired.insert(label);
+            continue;
+        }
         let db = rs.get(i, "database_name").unwrap_or_default();
         let ts = rs
             .get(i, "backup_timestamp")
@@ -134,6 +143,8 @@ pub fn check_history(c: &mut Cluster, cfg: &Config) -> Result<(), BbrError> {
         for s in srcs {
             match finished.get(s) {
                 Some(true) => {}
+                // gone from the repository: the planner re-bases the tables needing it
+                None if expired.contains(s) => {}
                 Some(false) => {
                     return Err(broken(format!(
                         "FINISHED backup {s} (a source of the latest backup {base} of {db}) has no backup_timestamp"

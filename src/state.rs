@@ -19,6 +19,7 @@ pub mod catalog;
 mod manifest;
 pub use manifest::{backup_records, bases, check_schema, table_records};
 pub mod expire;
+mod missing;
 pub mod partitions;
 pub mod recover;
 pub mod restore;
@@ -116,7 +117,11 @@ pub fn history_rows(
     status: &str,
 ) -> Result<Vec<HistoryRow>, BbrError> {
     let sql = history::select_history_by_status_sql(&cfg.ops_database, databases, status);
-    let rs = c.query_retry(&sql, &read_policy(cfg)).map_err(|e| {
+    read_history(c, cfg, &sql)
+}
+
+fn read_history(c: &mut Cluster, cfg: &Config, sql: &str) -> Result<Vec<HistoryRow>, BbrError> {
+    let rs = c.query_retry(sql, &read_policy(cfg)).map_err(|e| {
         missing_ops(cfg, &e).unwrap_or_else(|| e.into_bbr("reading the backup history"))
     })?;
     Ok(rs.rows.iter().map(|r| HistoryRow::from_row(r)).collect())
@@ -579,8 +584,14 @@ pub fn backup_state(
     let dbs: Vec<String> = cfg.tables_by_db().into_keys().collect();
 
     check_schema(c, cfg)?;
-    let finished = history_rows(c, cfg, &dbs, "FINISHED")?;
-    let mut bases = bases(c, cfg, &finished)?;
+    // One read: FINISHED rows are the bases, EXPIRED ones (found vanished) stay in their spans.
+    let sql =
+        history::select_history_by_statuses_sql(&cfg.ops_database, &dbs, &["FINISHED", "EXPIRED"]);
+    let rows = read_history(c, cfg, &sql)?;
+    let (finished, expired): (Vec<HistoryRow>, Vec<HistoryRow>) =
+        rows.iter().cloned().partition(|r| r.status == "FINISHED");
+    let mut bases = bases(c, cfg, &finished, &expired)?;
+    missing::mark_missing_sources(c, cfg, &mut bases, &rows)?;
 
     let resume = resumable(c, cfg, &dbs, &cluster_time)?;
 
@@ -667,6 +678,7 @@ pub fn backup_state(
         );
     }
     log_legacy_fingerprints(&bases, &tables);
+    missing::log_missing_sources(&bases, &tables);
     Ok(BackupState {
         cluster_time,
         tables,

@@ -427,7 +427,8 @@ fn verify(env: &Env, repo: &str, tables: &[(String, String)], settled: bool) -> 
                     }
                 }
             },
-            "FAILED" => {}
+            // EXPIRED: expire's verdict (a vanished snapshot), checked by the expire half
+            "FAILED" | "EXPIRED" => {}
             "RUNNING" if !settled => {}
             other => p.push(format!("{label} left {other}")),
         }
@@ -2572,3 +2573,9 @@ fn restore_as_killed_at_every_step() {
 
 #[path = "fault_suite/expire.rs"]
 mod expire;
+
+// ---------------------------------------------------------------------------------------------
+// Re-base (issues 10 + 13)
+
+#[path = "fault_suite/rebase.rs"]
+mod rebase;

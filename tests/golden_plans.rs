@@ -111,6 +111,10 @@ fn apply_as_finished_at(env: &Env, plan_json: &str, backup_timestamp: &str) -> S
             "UPDATE ops.backup_history SET status = 'FINISHED', finished_at = NOW(), backup_timestamp = '{backup_timestamp}', snapshot_at = NOW() WHERE label = '{label}'"
         ))
         .unwrap();
+    // its snapshot is in the repository (backup discovery checks the bases' sources are there)
+    env.sim
+        .put_snapshot("backup_repo", &label, backup_timestamp, "sales")
+        .unwrap();
     label
 }
 

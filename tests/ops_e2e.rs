@@ -436,7 +436,7 @@ fn check_ok_and_fail_cases() {
             .any(|l| l.starts_with("repository") && l.contains(" ok ")),
         "{table}"
     );
-    // the snapshots the newest restore point needs are not in the (re)configured repository
+    // a reconfigured repository: each snapshot is still read from the repository its row names
     let label = env.history()[0].0.clone();
     env.sim.create_repository("empty_repo", false).unwrap();
     let cfg = std::fs::read_to_string(&env.config).unwrap();
@@ -445,15 +445,19 @@ fn check_ok_and_fail_cases() {
         cfg.replace("repository: backup_repo", "repository: empty_repo"),
     )
     .unwrap();
+    let r = check_json(&env, 0);
+    assert_eq!(status_of(&r, "snapshots").0, "ok", "{r:#?}");
+    assert_eq!(status_of(&r, "repository").0, "ok");
+    std::fs::write(&env.config, cfg).unwrap();
+    // the snapshot the newest restore points need is deleted from the repository's storage
+    env.sim.delete_snapshot_files("backup_repo", &label);
     let r = check_json(&env, 1);
     let (st, detail) = status_of(&r, "snapshots");
     assert_eq!(st, "fail");
     assert!(
-        detail.contains(&label) && detail.contains("empty_repo"),
+        detail.contains(&label) && detail.contains("backup_repo"),
         "{detail}"
     );
-    assert_eq!(status_of(&r, "repository").0, "ok");
-    std::fs::write(&env.config, cfg).unwrap();
     // a table with temporary partitions cannot be backed up now
     env.sim
         .add_temp_partition(

@@ -10,7 +10,9 @@ use crate::cluster::Cluster;
 use crate::config::Config;
 use crate::metrics::RunStatus;
 use crate::plan::{Command, Plan};
-use crate::planner::backup::{plan_backup_owned, plan_resume, random_suffix, BackupState};
+use crate::planner::backup::{
+    plan_backup_owned, plan_resume, random_suffix, BackupPlan, BackupState, DatabaseAction,
+};
 use crate::planner::catalog::{catalog_needed, is_catalog_label, plan_catalog_backup};
 use crate::runner::parallel::{merge, run_per_database};
 use crate::runner::{JobReport, RunOutcome, Runner};
@@ -71,11 +73,12 @@ fn with_catalog(
     cfg: &Config,
     st: BackupState,
     suffix: Option<&str>,
-) -> Result<Plan> {
+) -> Result<BackupPlan> {
     let cluster_time = st.cluster_time.clone();
-    let mut plan = plan_backup_owned(cfg, st, suffix);
+    let mut planned = plan_backup_owned(cfg, st, suffix);
+    let plan = &mut planned.plan;
     if !cfg.catalog_backup {
-        return Ok(plan);
+        return Ok(planned);
     }
     let cat = state::catalog::catalog_state(c, cfg)?;
     let needed = catalog_needed(cfg, &cat, !plan.is_empty());
@@ -89,7 +92,7 @@ fn with_catalog(
         plan.steps
             .extend(plan_catalog_backup(cfg, &cluster_time, suffix));
     }
-    Ok(plan)
+    Ok(planned)
 }
 
 /// The catalog job's line: its failure is a warning, never the run's failure.
@@ -203,7 +206,7 @@ pub(super) fn backup(
         &st.cluster_time,
     )?);
     if dry_run {
-        let mut plan = with_catalog(&mut c, cfg, st, None)?;
+        let mut plan = with_catalog(&mut c, cfg, st, None)?.plan;
         record_cluster(&mut plan, &info);
         plan.write_json(out)?;
         return Ok(());
@@ -248,26 +251,30 @@ pub(super) fn backup(
             warn!("{}", l.line());
             status.record(&l.database, false);
         }
-        let mut plan = with_catalog(&mut c, cfg, st, Some(&random_suffix()))?;
+        let BackupPlan {
+            mut plan,
+            databases,
+        } = with_catalog(&mut c, cfg, st, Some(&random_suffix()))?;
         record_cluster(&mut plan, &info);
         let mut manifest_only = BTreeMap::new();
-        if let Some(dbs) = plan.inputs.get("databases").and_then(|d| d.as_array()) {
-            for d in dbs {
-                if d.get("action").and_then(|a| a.as_str()) == Some("manifest_only") {
-                    let field = |k: &str| d.get(k).and_then(|v| v.as_str()).unwrap_or_default();
-                    manifest_only
-                        .insert(field("label").to_string(), field("base_label").to_string());
+        for d in &databases {
+            match d.action {
+                DatabaseAction::ManifestOnly => {
+                    manifest_only.insert(
+                        d.label.clone().unwrap_or_default(),
+                        d.base_label.clone().unwrap_or_default(),
+                    );
                 }
-                if d.get("action").and_then(|a| a.as_str()) == Some("nothing_changed") {
+                DatabaseAction::NothingChanged => {
+                    status.record(&d.database, true);
                     writeln!(
                         out,
                         "{}: nothing changed since {}, no snapshot needed",
-                        d.get("database").and_then(|v| v.as_str()).unwrap_or("?"),
-                        d.get("base_label")
-                            .and_then(|v| v.as_str())
-                            .unwrap_or("the last backup")
+                        d.database,
+                        d.base_label.as_deref().unwrap_or("the last backup")
                     )?;
                 }
+                DatabaseAction::Full | DatabaseAction::Incremental => {}
             }
         }
         if plan.is_empty() {

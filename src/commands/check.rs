@@ -285,54 +285,318 @@ fn tables(c: &mut Cluster, cfg: &Config) -> (Status, String) {
     }
 }
 
-/// Every snapshot the newest restore point of each table needs is still in the repository.
+/// Every snapshot a restore point within retention needs is still in the repository (SPEC.md
+/// `check`): the window rule of `expire` (planner::expire::window_needs) over the history — every
+/// point of the last `retention.keep_days`, or without `retention` the newest restore point — then
+/// ONE `SHOW SNAPSHOT ... WHERE SNAPSHOT IN (...)` per repository for the set.
 fn snapshots(c: &mut Cluster, cfg: &Config) -> (Status, String) {
-    let chains = match state::scope::newest_chains(c, cfg) {
-        Ok(ch) => ch,
+    let (now, histories) = match state::expire::expire_history(c, cfg) {
+        Ok(h) => h,
         Err(e) => return (Status::Fail, e.to_string()),
     };
-    let mut needed: Vec<String> = chains
+    let keep_days = cfg.retention.map(|r| r.keep_days);
+    let needed = needed_snapshots(cfg, &histories, now, keep_days);
+    let wanted: Vec<(String, String)> = needed
         .iter()
-        .filter_map(|(_, ch)| ch.as_ref().ok())
-        .flat_map(|ch| ch.links.iter().map(|l| l.label.clone()))
+        .filter(|n| n.state == Known::Finished)
+        .map(|n| (n.repository.clone(), n.label.clone()))
         .collect();
-    needed.sort();
-    needed.dedup();
-    let unbacked: Vec<String> = chains
-        .iter()
-        .filter(|(_, ch)| ch.is_err())
-        .map(|(t, _)| t.to_string())
-        .collect();
-    let present = match state::scope::snapshots_present(c, cfg, &needed) {
-        Ok(p) => p,
-        Err(e) => return (Status::Fail, e.to_string()),
+    let view = if wanted.is_empty() {
+        Default::default()
+    } else {
+        match state::expire::repository_view(c, cfg, &wanted) {
+            Ok(v) => v,
+            Err(e) => return (Status::Fail, e.to_string()),
+        }
     };
-    let missing: Vec<&String> = needed.iter().filter(|l| !present.contains(*l)).collect();
+    let unbacked: Vec<String> = cfg
+        .tables
+        .iter()
+        .filter(|t| {
+            !histories
+                .iter()
+                .any(|h| h.database == t.database && h.tables.contains_key(&t.table))
+        })
+        .map(|t| t.to_string())
+        .collect();
+    snapshots_verdict(cfg, keep_days, &needed, &view, &unbacked)
+}
+
+/// What the history says of a needed snapshot before the repository is asked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Known {
+    /// FINISHED with a timestamp: the repository must have it.
+    Finished,
+    /// Already recorded as gone (EXPIRED: expire found it vanished), or not in the history.
+    Lost,
+}
+
+/// One snapshot restore points in scope need.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Needed {
+    label: String,
+    repository: String,
+    state: Known,
+    /// `db.table` of the tables whose restore points need it.
+    tables: Vec<String>,
+    /// The newest restore point of one of those tables needs it (not only older ones).
+    newest: bool,
+}
+
+/// The snapshots (partition sources) the restore points of the tables in scope need, per the
+/// window rule; snapshots without data (manifest-only records) are not asked for.
+fn needed_snapshots(
+    cfg: &Config,
+    histories: &[crate::planner::expire::DatabaseHistory],
+    now: chrono::NaiveDateTime,
+    keep_days: Option<u32>,
+) -> Vec<Needed> {
+    use crate::planner::expire::window_needs;
+    let mut out = Vec::new();
+    for h in histories {
+        let in_scope = |t: &String| {
+            cfg.tables
+                .iter()
+                .any(|r| r.database == h.database && &r.table == t)
+        };
+        let window = window_needs(h, now, keep_days.unwrap_or(0));
+        let newest = window_needs(h, now, 0);
+        for (label, tables) in &window.snapshots {
+            let tables: Vec<String> = tables
+                .iter()
+                .filter(|t| in_scope(t))
+                .map(|t| format!("{}.{t}", h.database))
+                .collect();
+            if tables.is_empty() {
+                continue;
+            }
+            let row = h.rows.iter().find(|r| &r.record.label == label);
+            let state = match row {
+                Some(r) if r.record.status == "FINISHED" => {
+                    if r.record
+                        .backup_timestamp
+                        .as_deref()
+                        .is_none_or(str::is_empty)
+                    {
+                        continue; // a manifest-only record holds no data
+                    }
+                    Known::Finished
+                }
+                _ => Known::Lost,
+            };
+            out.push(Needed {
+                label: label.clone(),
+                repository: row.map_or_else(|| cfg.repository.clone(), |r| r.repository.clone()),
+                state,
+                newest: newest
+                    .snapshots
+                    .get(label)
+                    .is_some_and(|ts| ts.iter().any(&in_scope)),
+                tables,
+            });
+        }
+    }
+    out
+}
+
+/// First few items and how many more.
+fn few(items: &[String]) -> String {
+    const SHOWN: usize = 3;
+    let mut s = items
+        .iter()
+        .take(SHOWN)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(", ");
+    if items.len() > SHOWN {
+        s.push_str(&format!(" and {} more", items.len() - SHOWN));
+    }
+    s
+}
+
+/// The verdict (pure): fail for a needed snapshot the repository lacks that no run has recorded
+/// yet, or that the newest restore point needs; warn for one already recorded as gone that only
+/// older points need (those points are lost; nothing to do but wait for the window to pass), for
+/// snapshots whose listing failed, and for tables never backed up.
+fn snapshots_verdict(
+    cfg: &Config,
+    keep_days: Option<u32>,
+    needed: &[Needed],
+    view: &crate::planner::expire::RepositoryView,
+    unbacked: &[String],
+) -> (Status, String) {
+    use crate::planner::expire::Presence;
+    let scope = match keep_days {
+        Some(d) => format!("restore points within retention ({d} days)"),
+        None => "the newest restore points (no `retention` in the config: only they are checked)"
+            .to_string(),
+    };
+    let presence = |n: &Needed| {
+        view.snapshots
+            .get(&(n.repository.clone(), n.label.clone()))
+            .cloned()
+    };
+    let describe = |n: &Needed| {
+        format!(
+            "{} in repository {} (needed by {})",
+            n.label,
+            n.repository,
+            n.tables.join(", ")
+        )
+    };
+    let mut missing = Vec::new();
+    let mut lost_older = Vec::new();
+    let mut unchecked = Vec::new();
+    for n in needed {
+        match (n.state, presence(n)) {
+            (Known::Finished, Some(Presence::Absent)) => missing.push(describe(n)),
+            (Known::Finished, Some(Presence::Unknown { reason })) => {
+                unchecked.push(format!("{}: {reason}", n.label))
+            }
+            (Known::Finished, _) => {}
+            (Known::Lost, _) if n.newest => missing.push(describe(n)),
+            (Known::Lost, _) => lost_older.push(describe(n)),
+        }
+    }
     if !missing.is_empty() {
-        let names: Vec<&str> = missing.iter().map(|s| s.as_str()).collect();
         return (
             Status::Fail,
             format!(
-                "snapshot(s) needed to restore the newest point are missing from repository {}: {}; run `starrocks-bbr backup --full`",
-                cfg.repository,
-                names.join(", ")
+                "{} snapshot(s) that {scope} need are missing from the repository: {}; the next backup re-bases the tables that need them (`starrocks-bbr backup`), restore points of those tables from when the snapshot was taken until that backup are lost (`starrocks-bbr expire` records them as gone)",
+                missing.len(),
+                few(&missing)
             ),
         );
     }
+    let mut warnings = Vec::new();
+    if !lost_older.is_empty() {
+        warnings.push(format!(
+            "{} snapshot(s) recorded as gone are still needed by older {scope}: {}; those points are lost until the window passes them, the newest are whole",
+            lost_older.len(),
+            few(&lost_older)
+        ));
+    }
+    if !unchecked.is_empty() {
+        warnings.push(format!(
+            "could not list {} snapshot(s) (a failed listing is no proof they are gone; run check again): {}",
+            unchecked.len(),
+            few(&unchecked)
+        ));
+    }
     if !unbacked.is_empty() {
-        return (
-            Status::Warn,
-            format!(
-                "no restorable backup yet for: {}; run `starrocks-bbr backup`",
-                unbacked.join(", ")
-            ),
-        );
+        warnings.push(format!(
+            "no restorable backup yet for: {}; run `starrocks-bbr backup`",
+            unbacked.join(", ")
+        ));
+    }
+    if !warnings.is_empty() {
+        return (Status::Warn, warnings.join("; "));
     }
     (
         Status::Ok,
         format!(
-            "{} snapshot(s) needed by the newest restore points are present",
-            needed.len()
+            "{} snapshot(s) that {scope} need are present in repository {}",
+            needed.len(),
+            cfg.repository
         ),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::planner::expire::{Presence, RepositoryView};
+
+    fn needed(label: &str, state: Known, newest: bool) -> Needed {
+        Needed {
+            label: label.into(),
+            repository: "repo".into(),
+            state,
+            tables: vec!["sales.orders".into()],
+            newest,
+        }
+    }
+
+    /// The snapshots verdict per what the history and the repository say.
+    #[test]
+    fn snapshots_verdicts() {
+        let cfg = Config::parse(
+            std::path::Path::new("t.yaml"),
+            "connection: {host: h, user: u}\nrepository: repo\ntables: [sales.orders]\n",
+        )
+        .unwrap();
+        let view = |p: Presence| RepositoryView {
+            drop_supported: false,
+            snapshots: [(("repo".to_string(), "a".to_string()), p)].into(),
+        };
+        let present = Presence::Present { cluster_id: None };
+        let unknown = Presence::Unknown {
+            reason: "ERROR: Failed to get info".into(),
+        };
+        // (case, keep_days, needed, repository, status, detail must contain)
+        let cases = vec![
+            (
+                "present",
+                Some(7),
+                needed("a", Known::Finished, false),
+                present.clone(),
+                Status::Ok,
+                "within retention (7 days)",
+            ),
+            (
+                "no retention: newest only, said",
+                None,
+                needed("a", Known::Finished, true),
+                present,
+                Status::Ok,
+                "no `retention`",
+            ),
+            (
+                "gone behind the tool's back",
+                Some(7),
+                needed("a", Known::Finished, false),
+                Presence::Absent,
+                Status::Fail,
+                "a in repository repo (needed by sales.orders)",
+            ),
+            (
+                "listing failed: no proof",
+                Some(7),
+                needed("a", Known::Finished, true),
+                unknown,
+                Status::Warn,
+                "could not list",
+            ),
+            (
+                "recorded gone, the newest point needs it",
+                Some(7),
+                needed("a", Known::Lost, true),
+                Presence::Absent,
+                Status::Fail,
+                "re-bases",
+            ),
+            (
+                "recorded gone, only older points need it",
+                Some(7),
+                needed("a", Known::Lost, false),
+                Presence::Absent,
+                Status::Warn,
+                "those points are lost",
+            ),
+        ];
+        for (name, keep, n, p, want, text) in cases {
+            let (st, detail) = snapshots_verdict(&cfg, keep, &[n], &view(p), &[]);
+            assert_eq!(st, want, "{name}: {detail}");
+            assert!(detail.contains(text), "{name}: {detail}");
+        }
+        let (st, detail) = snapshots_verdict(
+            &cfg,
+            None,
+            &[],
+            &RepositoryView::default(),
+            &["sales.orders".into()],
+        );
+        assert_eq!(st, Status::Warn, "{detail}");
+        assert!(detail.contains("no restorable backup yet"), "{detail}");
+    }
 }

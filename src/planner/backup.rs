@@ -10,34 +10,15 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Serialize;
 
 use super::rolling::{self, Bounds, TableFacts};
-use super::{finalize_step, job_step};
 use crate::config::{Config, TableRef};
-use crate::history::{
-    self, finalize_template, insert_running_sql, ManifestInsert, ManifestRowRef, RunningRow,
-    TableRow, FINALIZE_PLACEHOLDERS,
-};
-use crate::plan::{BackupObject, BackupType, Command, Details, Plan, Step, StepKind};
-use crate::sql::{ident, literal, qualified};
-
-/// Manifest rows per INSERT statement.
-pub const MANIFEST_CHUNK: usize = 500;
+use crate::history::{self, ManifestRowRef, TableRow};
+use crate::plan::{BackupObject, BackupType, Command, Plan, Step};
 
 /// What rolling fulls weigh for a table that could be backed up incrementally: the snapshots its
 /// newest restore point would need (the sources of its unchanged partitions, plus this run's when
 /// anything changed), where those live, and when its chain started.
 fn chain_facts(b: &BaseBackup, bt: &BaseTable, ts: &TableState, changed: bool) -> TableFacts {
-    let unchanged: Vec<u32> = ts
-        .partitions
-        .iter()
-        .filter(|p| !p.is_temp)
-        .filter_map(|p| {
-            bt.get(&p.name)
-                .filter(|r| (r.id, r.visible_version) == (p.id, p.visible_version))
-                .map(|r| r.source)
-        })
-        .collect::<BTreeSet<u32>>()
-        .into_iter()
-        .collect();
+    let unchanged = unchanged_sources(bt, ts);
     let mut repositories: Vec<String> = unchanged
         .iter()
         .map(|s| b.repository(*s).to_string())
@@ -45,6 +26,15 @@ fn chain_facts(b: &BaseBackup, bt: &BaseTable, ts: &TableState, changed: bool) -
         .collect();
     repositories.sort();
     repositories.dedup();
+    let mut missing: Vec<(String, String)> = unchanged
+        .iter()
+        .filter_map(|s| {
+            let label = b.sources.get(*s as usize)?;
+            let repo = b.missing.get(label)?;
+            Some((label.clone(), repo.clone()))
+        })
+        .collect();
+    missing.sort();
     TableFacts {
         jobs_if_incremental: rolling::jobs_if_incremental(
             unchanged
@@ -55,7 +45,24 @@ fn chain_facts(b: &BaseBackup, bt: &BaseTable, ts: &TableState, changed: bool) -
         chain_start: bt.chain_start,
         repositories,
         changed,
+        missing,
     }
+}
+
+/// The sources (indexes into [`BaseBackup::sources`]) of the table's partitions unchanged since
+/// the base: the snapshots its newest restore point still needs after an incremental.
+pub fn unchanged_sources(bt: &BaseTable, ts: &TableState) -> Vec<u32> {
+    ts.partitions
+        .iter()
+        .filter(|p| !p.is_temp)
+        .filter_map(|p| {
+            bt.get(&p.name)
+                .filter(|r| (r.id, r.visible_version) == (p.id, p.visible_version))
+                .map(|r| r.source)
+        })
+        .collect::<BTreeSet<u32>>()
+        .into_iter()
+        .collect()
 }
 
 /// A partition name. Inline up to 24 bytes (every usual StarRocks partition name): a 1M-partition
@@ -81,6 +88,11 @@ pub struct TableState {
     pub whole_if_changed: Option<&'static str>,
 }
 
+use super::backup_steps::{after_claim, database_steps, manifest_only_steps, ManifestChunks};
+pub use super::backup_steps::{
+    backup_sql, cancel_backup_sql, completion_steps, make_label, plan_resume, random_suffix,
+    show_backup_sql, show_snapshot_sql, MANIFEST_CHUNK,
+};
 pub use super::base::{BaseBackup, BasePartition, BaseTable};
 
 /// A RUNNING row the next run must finish before starting anything new.
@@ -170,45 +182,6 @@ pub fn decide_table(state: &TableState, base: Option<Option<&BaseTable>>) -> Tab
     }
 }
 
-/// `bbr_<db>_<YYYYMMDDHHMMSS>_<full|incr>[_<suffix>]`; the db part is sanitised and bounded so the
-/// label fits VARCHAR(96) and StarRocks' label rules.
-pub fn make_label(db: &str, cluster_time: &str, ty: BackupType, suffix: Option<&str>) -> String {
-    let mut dbpart: String = db
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '_' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    dbpart.truncate(48);
-    let stamp: String = cluster_time
-        .chars()
-        .filter(char::is_ascii_digit)
-        .take(14)
-        .collect();
-    let ty = match ty {
-        BackupType::Full => "full",
-        BackupType::Incremental => "incr",
-    };
-    match suffix {
-        Some(s) => format!("bbr_{dbpart}_{stamp}_{ty}_{s}"),
-        None => format!("bbr_{dbpart}_{stamp}_{ty}"),
-    }
-}
-
-/// A fresh per-attempt suffix: 6 random `[a-z0-9]`.
-pub fn random_suffix() -> String {
-    use rand::Rng;
-    const CHARS: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
-    let mut rng = rand::rng();
-    (0..6)
-        .map(|_| CHARS[rng.random_range(0..CHARS.len())] as char)
-        .collect()
-}
-
 #[derive(Debug, Clone, Serialize)]
 struct TableInput {
     table: String,
@@ -222,10 +195,39 @@ struct TableInput {
     restore_jobs: usize,
 }
 
+/// What a backup run does in one database (typed for the command; the plan's inputs show it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, strum::Display)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+pub enum DatabaseAction {
+    /// A BACKUP job.
+    Full,
+    Incremental,
+    /// Only partitions dropped since the base: a FINISHED record without a snapshot.
+    ManifestOnly,
+    NothingChanged,
+}
+
+/// One database's part of a backup plan, for the command to report without reading plan JSON.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DatabasePlan {
+    pub database: String,
+    pub action: DatabaseAction,
+    pub label: Option<String>,
+    pub base_label: Option<String>,
+}
+
+/// A backup plan and, per database, what it does.
+#[derive(Debug)]
+pub struct BackupPlan {
+    pub plan: Plan,
+    pub databases: Vec<DatabasePlan>,
+}
+
 #[derive(Debug, Clone, Serialize)]
 struct DatabaseInput {
     database: String,
-    action: String,
+    action: DatabaseAction,
     label: Option<String>,
     base_label: Option<String>,
     partitions_in_snapshot: usize,
@@ -244,105 +246,15 @@ struct BackupInputs<'a> {
     left_out: &'a [super::left_out::LeftOut],
 }
 
-/// The BACKUP statement for one database.
-pub fn backup_sql(
-    db: &str,
-    label: &str,
-    repository: &str,
-    objects: &[BackupObject],
-    timeout_s: u64,
-) -> String {
-    let on: Vec<String> = objects
-        .iter()
-        .map(|o| {
-            if o.whole_table {
-                ident(&o.table)
-            } else {
-                let parts: Vec<String> = o.partitions.iter().map(|p| ident(p)).collect();
-                format!("{} PARTITION ({})", ident(&o.table), parts.join(", "))
-            }
-        })
-        .collect();
-    format!(
-        "BACKUP SNAPSHOT {} TO {} ON ({}) PROPERTIES (\"timeout\" = \"{}\")",
-        qualified(db, label),
-        ident(repository),
-        on.join(", "),
-        timeout_s
-    )
-}
-
-pub fn show_backup_sql(db: &str) -> String {
-    format!("SHOW BACKUP FROM {}", ident(db))
-}
-
-pub fn show_snapshot_sql(repository: &str, label: &str) -> String {
-    format!(
-        "SHOW SNAPSHOT ON {} WHERE SNAPSHOT = {}",
-        ident(repository),
-        literal(label)
-    )
-}
-
-pub fn cancel_backup_sql(db: &str) -> String {
-    format!("CANCEL BACKUP FROM {}", ident(db))
-}
-
-/// The three steps that see a submitted job through: poll, resolve the timestamp, finalize.
-pub fn completion_steps(cfg: &Config, db: &str, label: &str, resume: bool) -> Vec<Step> {
-    vec![
-        job_step(
-            db,
-            label,
-            StepKind::PollBackup,
-            format!(
-                "poll SHOW BACKUP until {label} is FINISHED or CANCELLED (heartbeat refreshed)"
-            ),
-            show_backup_sql(db),
-            super::idempotent(cfg),
-            Some(Details::Poll {
-                initial_ms: cfg.poll.initial_ms,
-                max_ms: cfg.poll.max_ms,
-                job_timeout_s: cfg.job_timeout_s,
-                resume,
-            }),
-        ),
-        job_step(
-            db,
-            label,
-            StepKind::ResolveSnapshotTimestamp,
-            "read the snapshot's exact backup_timestamp".to_string(),
-            show_snapshot_sql(&cfg.repository, label),
-            super::idempotent(cfg),
-            None,
-        ),
-        finalize_step(
-            cfg,
-            db,
-            label,
-            "mark the history row FINISHED or FAILED",
-            finalize_template(&cfg.ops_database, label),
-            &FINALIZE_PLACEHOLDERS,
-        ),
-    ]
-}
-
-/// Steps that finish RUNNING rows left by dead runs (no claim: the job already exists or never will).
-pub fn plan_resume(cfg: &Config, jobs: &[ResumeJob]) -> Vec<Step> {
-    jobs.iter()
-        .flat_map(|j| completion_steps(cfg, &j.database, &j.label, true))
-        .collect()
-}
-
 /// Compiles the backup plan. `suffix` is the per-attempt label part (None for a dry run).
 pub fn plan_backup(cfg: &Config, state: &BackupState, suffix: Option<&str>) -> Plan {
-    plan_backup_owned(cfg, state.clone(), suffix)
+    plan_backup_owned(cfg, state.clone(), suffix).plan
 }
 
 /// [`plan_backup`] consuming the state: each table's current partitions and base record are
 /// dropped as soon as its manifest rows are rendered, so the discovery state and the manifest SQL
 /// the plan carries (~150 MB each at 1M partitions) are never both whole in memory.
-pub fn plan_backup_owned(cfg: &Config, state: BackupState, suffix: Option<&str>) -> Plan {
+pub fn plan_backup_owned(cfg: &Config, state: BackupState, suffix: Option<&str>) -> BackupPlan {
     let ops = &cfg.ops_database;
     let BackupState {
         cluster_time,
@@ -554,7 +466,7 @@ pub fn plan_backup_owned(cfg: &Config, state: BackupState, suffix: Option<&str>)
             // a manifest-only row, so a later restore does not resurrect the dropped partitions.
             db_inputs.push(DatabaseInput {
                 database: db.to_string(),
-                action: "manifest_only".to_string(),
+                action: DatabaseAction::ManifestOnly,
                 label: Some(label.clone()),
                 base_label: base_label.clone(),
                 partitions_in_snapshot: 0,
@@ -570,7 +482,7 @@ pub fn plan_backup_owned(cfg: &Config, state: BackupState, suffix: Option<&str>)
         if objects.is_empty() {
             db_inputs.push(DatabaseInput {
                 database: db.to_string(),
-                action: "nothing_changed".to_string(),
+                action: DatabaseAction::NothingChanged,
                 label: None,
                 base_label,
                 partitions_in_snapshot: 0,
@@ -580,7 +492,10 @@ pub fn plan_backup_owned(cfg: &Config, state: BackupState, suffix: Option<&str>)
         }
         db_inputs.push(DatabaseInput {
             database: db.to_string(),
-            action: ty.to_string(),
+            action: match ty {
+                BackupType::Full => DatabaseAction::Full,
+                BackupType::Incremental => DatabaseAction::Incremental,
+            },
             label: Some(label.clone()),
             base_label: base_label.clone(),
             partitions_in_snapshot: in_snapshot,
@@ -602,6 +517,15 @@ pub fn plan_backup_owned(cfg: &Config, state: BackupState, suffix: Option<&str>)
         ));
     }
     steps.extend(left_steps.into_values());
+    let databases = db_inputs
+        .iter()
+        .map(|d| DatabasePlan {
+            database: d.database.clone(),
+            action: d.action,
+            label: d.label.clone(),
+            base_label: d.base_label.clone(),
+        })
+        .collect();
     let inputs = BackupInputs {
         cluster_time: &cluster_time,
         repository: &cfg.repository,
@@ -610,60 +534,13 @@ pub fn plan_backup_owned(cfg: &Config, state: BackupState, suffix: Option<&str>)
         resume: &resume,
         left_out: &left_out,
     };
-    Plan::new(
-        Command::Backup,
-        serde_json::to_value(inputs).unwrap_or_default(),
-        steps,
-    )
-}
-
-/// Puts a database's RecordLeftOut step right after its claim and base check, under the job's
-/// label: a run that loses the claim (exit 4) skips it, so it never writes a FAILED `_left` row
-/// for a run that did not happen, and concurrent runs do not duplicate it.
-fn after_claim(mut db_steps: Vec<Step>, left: Option<Step>, label: &str) -> Vec<Step> {
-    if let Some(mut left) = left {
-        left.label = Some(label.to_string());
-        let at = db_steps
-            .iter()
-            .position(|s| s.kind == StepKind::CheckBase)
-            .map_or(0, |i| i + 1);
-        db_steps.insert(at, left);
-    }
-    db_steps
-}
-
-/// Manifest rows rendered into one multi-row INSERT per [`MANIFEST_CHUNK`] rows as they come.
-struct ManifestChunks {
-    current: ManifestInsert,
-    done: Vec<(String, usize)>,
-}
-
-impl ManifestChunks {
-    fn new(ops: &str) -> Self {
-        ManifestChunks {
-            current: ManifestInsert::new(ops),
-            done: Vec::new(),
-        }
-    }
-
-    fn push(&mut self, row: ManifestRowRef<'_>) {
-        self.current.push(row);
-        if self.current.rows() >= MANIFEST_CHUNK {
-            self.flush();
-        }
-    }
-
-    fn flush(&mut self) {
-        let rows = self.current.rows();
-        if rows > 0 {
-            self.done.push((self.current.take(), rows));
-        }
-    }
-
-    /// (INSERT statement, rows) per chunk.
-    fn finish(mut self) -> Vec<(String, usize)> {
-        self.flush();
-        self.done
+    BackupPlan {
+        plan: Plan::new(
+            Command::Backup,
+            serde_json::to_value(inputs).unwrap_or_default(),
+            steps,
+        ),
+        databases,
     }
 }
 
@@ -678,144 +555,6 @@ pub fn dropped_partitions(current: &[PartitionState], base: &BaseTable) -> usize
         .iter()
         .filter(|p| !now.contains(p.name.as_str()))
         .count()
-}
-
-/// A manifest-only record: the claim and manifest steps of an incremental, no BACKUP, and a Finalize
-/// that is a complete statement (FINISHED, no backup_timestamp, snapshot_at = NOW()).
-fn manifest_only_steps(
-    cfg: &Config,
-    db: &str,
-    label: &str,
-    base_label: Option<&str>,
-    manifest: Vec<(String, usize)>,
-) -> Vec<Step> {
-    let mut steps: Vec<Step> = database_steps(
-        cfg,
-        db,
-        label,
-        BackupType::Incremental,
-        base_label,
-        Vec::new(),
-        manifest,
-        0,
-    )
-    .into_iter()
-    .filter(|s| {
-        matches!(
-            s.kind,
-            StepKind::RecordRunning
-                | StepKind::Claim
-                | StepKind::CheckBase
-                | StepKind::RecordManifest
-        )
-    })
-    .collect();
-    steps.push(finalize_step(
-        cfg,
-        db,
-        label,
-        "mark the row FINISHED without a snapshot (partitions were only dropped)",
-        history::finalize_manifest_only_sql(&cfg.ops_database, label),
-        &[],
-    ));
-    steps
-}
-
-#[allow(clippy::too_many_arguments)]
-fn database_steps(
-    cfg: &Config,
-    db: &str,
-    label: &str,
-    ty: BackupType,
-    base_label: Option<&str>,
-    objects: Vec<BackupObject>,
-    manifest: Vec<(String, usize)>,
-    partitions: usize,
-) -> Vec<Step> {
-    let ops = &cfg.ops_database;
-    let step = |kind, description: String, sql: String, details| {
-        job_step(
-            db,
-            label,
-            kind,
-            description,
-            sql,
-            super::idempotent(cfg),
-            details,
-        )
-    };
-    let tables: Vec<&str> = objects.iter().map(|o| o.table.as_str()).collect();
-    let tables_json = serde_json::to_string(&tables).unwrap_or_else(|_| "[]".into());
-    let partitions_u32 = u32::try_from(partitions).unwrap_or(u32::MAX);
-    let mut steps = vec![
-        step(
-            StepKind::RecordRunning,
-            format!("write the RUNNING {ty} row for {db} (the claim)"),
-            insert_running_sql(
-                ops,
-                &RunningRow {
-                    label,
-                    database: db,
-                    backup_type: &ty.to_string(),
-                    repository: &cfg.repository,
-                    base_label,
-                    partitions: partitions_u32,
-                    tables_json: &tables_json,
-                },
-            ),
-            None,
-        ),
-        step(
-            StepKind::Claim,
-            format!(
-                "wait until the cluster clock passed our started_at, then proceed only if ours is the oldest live RUNNING row of {db}"
-            ),
-            history::select_running_sql(ops, db),
-            Some(Details::Claim {
-                heartbeat_stale_s: cfg.heartbeat_stale_s,
-            }),
-        ),
-        step(
-            StepKind::CheckBase,
-            "check the base is still the latest FINISHED backup (else the plan is stale)"
-                .to_string(),
-            history::select_latest_finished_sql(ops, db),
-            Some(Details::CheckBase {
-                expected_base_label: base_label.map(str::to_string),
-            }),
-        ),
-    ];
-    let n = u32::try_from(manifest.len()).unwrap_or(u32::MAX);
-    for (i, (sql, rows)) in manifest.into_iter().enumerate() {
-        let i = u32::try_from(i).unwrap_or(u32::MAX);
-        steps.push(step(
-            StepKind::RecordManifest,
-            format!("record the manifest ({rows} rows)"),
-            sql,
-            Some(Details::Manifest {
-                chunk: i + 1,
-                chunks: n,
-                rows: u32::try_from(rows).unwrap_or(u32::MAX),
-            }),
-        ));
-    }
-    let sql = backup_sql(db, label, &cfg.repository, &objects, cfg.job_timeout_s);
-    steps.push(job_step(
-        db,
-        label,
-        StepKind::IssueBackup,
-        format!("send the {ty} BACKUP of {db}"),
-        sql,
-        super::submission(cfg),
-        Some(Details::Backup {
-            backup_type: ty,
-            base_label: base_label.map(str::to_string),
-            objects,
-            partitions: partitions_u32,
-        }),
-    ));
-    steps.extend(completion_steps(cfg, db, label, false));
-    steps
 }
 
 #[cfg(test)]

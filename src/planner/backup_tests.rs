@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::history::ManifestRow;
+use crate::plan::StepKind;
 use proptest::prelude::*;
 use std::path::Path;
 
@@ -402,6 +403,96 @@ fn manifest_is_chunked() {
         .count();
     // 1201 partition rows in three chunks, then the two tables' rows
     assert_eq!(chunks, 4);
+}
+
+/// Issue 10/13: a table whose newest restore point would still need a snapshot that is gone from
+/// the repository is taken whole, with the reason in the plan; its neighbours stay incremental.
+#[test]
+fn a_chain_needing_a_missing_snapshot_is_rebased() {
+    let src = |table: &str, name: &str, id: i64, v: i64, source: &str| ManifestRow {
+        source_label: source.into(),
+        ..row(
+            table,
+            name,
+            id,
+            v,
+            if table == "orders" { "v2:fo" } else { "v2:fc" },
+        )
+    };
+    let base = || {
+        BaseBackup::from_rows(
+            "base",
+            vec![
+                // p1's data is in the older snapshot `old`
+                src("orders", "p1", 1, 2, "old"),
+                src("orders", "p2", 2, 1, "base"),
+                src("customers", "customers", 3, 1, "base"),
+            ],
+        )
+    };
+    type Missing = BTreeMap<String, String>;
+    let missing = |labels: &[&str]| -> Missing {
+        labels
+            .iter()
+            .map(|l| (l.to_string(), "repo".to_string()))
+            .collect()
+    };
+    // (case, missing sources, orders p1 loaded since?, BACKUP's ON list, orders' decision)
+    let cases: Vec<(&str, Missing, bool, &str, &str)> = vec![
+        (
+            "p1 unchanged, its source gone: orders whole, customers unchanged",
+            missing(&["old"]),
+            false,
+            "ON (`orders`)",
+            "whole table (its chain needs snapshot old, which is no longer in repository repo)",
+        ),
+        (
+            "p1 changed since: the gone snapshot is needed no more",
+            missing(&["old"]),
+            true,
+            "ON (`orders` PARTITION (`p1`))",
+            "changed partitions",
+        ),
+        (
+            "nothing gone (or the listing failed: not marked): incremental",
+            missing(&[]),
+            true,
+            "ON (`orders` PARTITION (`p1`))",
+            "changed partitions",
+        ),
+        (
+            "the base's own snapshot gone: both tables whole",
+            missing(&["base", "old"]),
+            false,
+            "ON (`customers`, `orders`)",
+            "whole table (its chain needs snapshot base (and 1 more), which is no longer in repository repo)",
+        ),
+    ];
+    for (name, gone, loaded, on, decision) in cases {
+        let mut s = state(true);
+        let mut b = base();
+        b.missing = gone;
+        s.bases.insert("sales".into(), b);
+        let orders = s
+            .tables
+            .get_mut(&TableRef::parse("sales.orders").unwrap())
+            .unwrap();
+        orders.partitions[0].visible_version = if loaded { 3 } else { 2 };
+        let p = plan_backup(&cfg(), &s, None);
+        let backup = p
+            .steps
+            .iter()
+            .find(|s| s.kind == StepKind::IssueBackup)
+            .and_then(|s| s.sql.clone())
+            .unwrap_or_default();
+        assert!(backup.contains(on), "{name}: {backup}");
+        let tables = &p.inputs["databases"][0]["tables"];
+        let got = tables
+            .as_array()
+            .and_then(|ts| ts.iter().find(|t| t["table"] == "orders"))
+            .map(|t| t["decision"].clone());
+        assert_eq!(got, Some(serde_json::json!(decision)), "{name}: {tables}");
+    }
 }
 
 fn arb_parts() -> impl Strategy<Value = Vec<(u8, i64, i64, bool)>> {

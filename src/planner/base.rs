@@ -50,6 +50,10 @@ pub struct BaseBackup {
     /// The repository of each source (same index; empty when unknown).
     pub source_repositories: Vec<String>,
     pub tables: BTreeMap<String, BaseTable>,
+    /// Sources no longer in the repository (absent from SHOW SNAPSHOT, or marked EXPIRED):
+    /// label -> the repository it was written to. A table still needing one is re-based.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub missing: BTreeMap<String, String>,
 }
 
 impl BaseBackup {
@@ -259,6 +263,7 @@ impl BaseFolder {
             sources: self.sources,
             source_repositories,
             tables,
+            missing: BTreeMap::new(),
         }
     }
 }

@@ -131,7 +131,7 @@ impl std::fmt::Display for ChainError {
                 missing,
             } => write!(
                 f,
-                "backup {as_of_label} needs partitions from snapshot {missing}, which is not a finished backup with a timestamp in the history"
+                "backup {as_of_label} needs partitions from snapshot {missing}, which is not a finished backup with a timestamp in the history (gone from the repository, or expired): this restore point is lost"
             ),
         }
     }
@@ -601,6 +601,9 @@ mod tests {
         Add(u8),
         SchemaChange,
         Backup(bool),
+        /// A FINISHED snapshot vanishes from the repository (server-side TTL, manual deletion);
+        /// odd: `expire` then marks its row EXPIRED.
+        Vanish(u8),
     }
 
     fn op() -> impl Strategy<Value = Op> {
@@ -611,6 +614,7 @@ mod tests {
             1 => (0u8..6).prop_map(Op::Add),
             1 => Just(Op::SchemaChange),
             3 => any::<bool>().prop_map(Op::Backup),
+            1 => any::<u8>().prop_map(Op::Vanish),
         ]
     }
 
@@ -654,6 +658,7 @@ mod tests {
             let mut states: Vec<(NaiveDateTime, TableState)> = Vec::new();
             let mut clock = t("2026-01-01 00:00:00");
             let mut runs = 0usize;
+            let mut vanished: BTreeSet<String> = BTreeSet::new();
             for (i, op) in ops.iter().enumerate() {
                 clock += chrono::Duration::hours(1);
                 match *op {
@@ -663,6 +668,16 @@ mod tests {
                     Op::Drop(p) => { if table.len() > 1 { table.remove(&format!("p{p}")); } }
                     Op::Add(p) => { next_id += 1; table.entry(format!("p{p}")).or_insert((next_id, 1)); }
                     Op::SchemaChange => schema_changed = true,
+                    Op::Vanish(k) => {
+                        let present: Vec<usize> = (0..backups.len())
+                            .filter(|&j| backups[j].status == "FINISHED" && backups[j].backup_timestamp.is_some())
+                            .filter(|&j| !vanished.contains(&backups[j].label))
+                            .collect();
+                        if let Some(&j) = present.get(usize::from(k) % present.len().max(1)) {
+                            vanished.insert(backups[j].label.clone());
+                            if k % 2 == 1 { backups[j].status = "EXPIRED".into(); }
+                        }
+                    }
                     Op::Backup(succeeds) => {
                         let label = format!("b{i:03}");
                         runs += 1;
@@ -672,11 +687,22 @@ mod tests {
                             base.as_ref().and_then(|b| b.get(*n)).map(|(bid, bv, _)| (*bid, *bv)) != Some((*id, *v))
                         }).map(|(n, _)| n).collect();
                         let dropped: Vec<String> = base.iter().flat_map(|b| b.keys()).filter(|n| !table.contains_key(*n)).cloned().collect();
-                        let unchanged_sources = base.iter().flat_map(|b| b.iter())
+                        let unchanged_sources: Vec<&str> = base.iter().flat_map(|b| b.iter())
                             .filter(|(n, (id, v, _))| table.get(*n) == Some(&(*id, *v)))
-                            .map(|(_, (_, _, s))| s.as_str());
-                        let jobs = rolling::jobs_if_incremental(unchanged_sources, !changed.is_empty());
-                        let whole = base.is_none() || schema_changed || jobs > max_jobs;
+                            .map(|(_, (_, _, s))| s.as_str())
+                            .collect();
+                        let jobs = rolling::jobs_if_incremental(unchanged_sources.iter().copied(), !changed.is_empty());
+                        // the planner's own rule (bound, vanished snapshots)
+                        let facts = rolling::TableFacts {
+                            jobs_if_incremental: jobs,
+                            chain_start: None,
+                            repositories: Vec::new(),
+                            changed: !changed.is_empty(),
+                            missing: unchanged_sources.iter().filter(|s| vanished.contains(**s))
+                                .map(|s| (s.to_string(), "repo".to_string())).collect(),
+                        };
+                        let bounds = rolling::Bounds { max_restore_jobs: max_jobs, full_every_days: 0, repository: "repo", force_full: false };
+                        let whole = base.is_none() || schema_changed || rolling::forced_reason(&facts, &bounds, None).is_some();
                         if !whole && changed.is_empty() && dropped.is_empty() {
                             continue; // nothing changed: no record
                         }
@@ -705,6 +731,12 @@ mod tests {
                         if succeeds {
                             schema_changed = false;
                             states.push((clock, table.clone()));
+                            // After a backup the newest restore point needs only present snapshots.
+                            let newest = resolve(&backups, &tables, &manifest, clock);
+                            prop_assert!(newest.is_ok(), "{:?}", newest);
+                            for l in newest.iter().flat_map(|c| c.links.iter()) {
+                                prop_assert!(!vanished.contains(&l.label), "the newest point needs vanished {}", l.label);
+                            }
                         }
                     }
                 }
@@ -733,6 +765,8 @@ mod tests {
                     prop_assert_eq!(order, sorted);
                 }
                 (Err(ChainError::NothingAtOrBefore { .. }), None) => {}
+                // a point whose chain needs a snapshot expire marked EXPIRED is lost
+                (Err(ChainError::BrokenChain { missing, .. }), Some(_)) if vanished.contains(&missing) => {}
                 (got, want) => prop_assert!(false, "got {:?}, expected state {:?}", got, want),
             }
         }

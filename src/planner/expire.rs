@@ -70,7 +70,8 @@ pub struct RestoreRun {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DatabaseHistory {
     pub database: String,
-    /// Every row that is not EXPIRED, plus EXPIRED rows whose drop is pending.
+    /// Every row that is not EXPIRED, plus EXPIRED rows whose drop is pending or whose snapshot
+    /// vanished ([`NOTE_VANISHED`]: still in restore spans).
     pub rows: Vec<SnapshotRow>,
     /// Manifest rows by table. Only `label`, `source_label` and `in_snapshot` decide what a span
     /// needs, so one row per (label, source, in_snapshot) is enough (discovery reads them DISTINCT).
@@ -116,6 +117,7 @@ fn needs(
     rows: &[ManifestRow],
     point: NaiveDateTime,
     keep: &mut BTreeSet<String>,
+    sources: &mut BTreeSet<String>,
 ) -> bool {
     let span = match chain::span(backups, tables, point) {
         Ok(span) => span,
@@ -132,28 +134,41 @@ fn needs(
         }
         whole &= usable.contains(m.source_label.as_str());
         keep.insert(m.source_label.clone());
+        sources.insert(m.source_label.clone());
     }
     keep.extend(span.labels);
     whole
 }
 
-/// The retention rule for one database (pure). `stale_s`: a claim row whose heartbeat is older is dead.
-pub fn decide(db: &DatabaseHistory, now: NaiveDateTime, keep_days: u32, stale_s: u64) -> Retention {
+/// What the restore points of a window need, per [`needs`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct WindowNeeds {
+    /// Span labels (manifests a fold reads) and snapshots: what retention keeps.
+    pub keep: BTreeSet<String>,
+    /// Snapshot (a partition's source) -> the tables whose restore points in the window need it.
+    pub snapshots: BTreeMap<String, BTreeSet<String>>,
+    /// Tables whose chain at some point of the window already needs an unusable snapshot.
+    pub broken: BTreeSet<String>,
+}
+
+/// What a restore of each table at any point of `[start, now]` needs: the points are the window's
+/// start and every FINISHED snapshot time inside the window (the as-of backup only changes at a
+/// restore point). `keep_days` 0 gives the newest restore points only. Used by `check` too.
+pub(crate) fn window_needs(
+    db: &DatabaseHistory,
+    now: NaiveDateTime,
+    keep_days: u32,
+) -> WindowNeeds {
     let start = window_start(now, keep_days);
     let backups: Vec<BackupRecord> = db.rows.iter().map(|r| r.record.clone()).collect();
-    let finished = |r: &&SnapshotRow| r.record.status == "FINISHED";
-    // Restore points: the window's start and every FINISHED snapshot time inside the window.
     let mut points: BTreeSet<NaiveDateTime> = db
         .rows
         .iter()
-        .filter(finished)
+        .filter(|r| r.record.status == "FINISHED")
         .filter_map(|r| r.record.snapshot_at)
         .filter(|at| *at > start && *at <= now)
         .collect();
     points.insert(start);
-
-    let mut keep: BTreeSet<String> = BTreeSet::new();
-    let mut broken = BTreeSet::new();
     // Snapshots a RESTORE can read: FINISHED with a SHOW SNAPSHOT timestamp.
     let usable: BTreeSet<&str> = db
         .rows
@@ -167,15 +182,38 @@ pub fn decide(db: &DatabaseHistory, now: NaiveDateTime, keep_days: u32, stale_s:
         })
         .map(|r| r.record.label.as_str())
         .collect();
+    let mut out = WindowNeeds::default();
     let no_rows = Vec::new();
     for (table, records) in &db.tables {
         let rows = db.manifest.get(table).unwrap_or(&no_rows);
+        let mut sources = BTreeSet::new();
         for point in &points {
-            if !needs(&backups, &usable, records, rows, *point, &mut keep) {
-                broken.insert(table.clone());
+            if !needs(
+                &backups,
+                &usable,
+                records,
+                rows,
+                *point,
+                &mut out.keep,
+                &mut sources,
+            ) {
+                out.broken.insert(table.clone());
             }
         }
+        for s in sources {
+            out.snapshots.entry(s).or_default().insert(table.clone());
+        }
     }
+    out
+}
+
+/// The retention rule for one database (pure). `stale_s`: a claim row whose heartbeat is older is dead.
+pub fn decide(db: &DatabaseHistory, now: NaiveDateTime, keep_days: u32, stale_s: u64) -> Retention {
+    let start = window_start(now, keep_days);
+    let finished = |r: &&SnapshotRow| r.record.status == "FINISHED";
+    let WindowNeeds {
+        mut keep, broken, ..
+    } = window_needs(db, now, keep_days);
     // A run still RUNNING (resumed later) recorded a manifest against sources it will keep using.
     let running: BTreeSet<&str> = db
         .rows

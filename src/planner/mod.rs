@@ -1,6 +1,7 @@
 //! Pure planners: read state in, Plan out. No I/O here, so plans are testable and reproducible.
 
 pub mod backup;
+mod backup_steps;
 pub mod base;
 pub mod catalog;
 pub mod chain;

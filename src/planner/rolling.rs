@@ -1,7 +1,7 @@
 //! Rolling fulls (SPEC.md "Bounded restores"): which tables a backup run takes whole although they
 //! could be backed up incrementally, so that no table's newest restore point ever needs more than
-//! `max_restore_jobs` RESTORE jobs, no chain starts before `full_every_days`, and no chain spans two
-//! repositories — while spreading those whole-table backups over runs instead of one huge full.
+//! `max_restore_jobs` RESTORE jobs, no chain starts before `full_every_days`, no chain needs a
+//! snapshot gone from the repository (re-based), and no chain spans two repositories — while spreading those whole-table backups over runs instead of one huge full.
 //! Pure: per-table facts in, decisions out.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -30,6 +30,9 @@ pub struct TableFacts {
     pub repositories: Vec<String>,
     /// Anything of the table changed since the base (a whole-table backup costs data only then).
     pub changed: bool,
+    /// Snapshots its newest restore point needs that are no longer in the repository (absent
+    /// from SHOW SNAPSHOT, or marked EXPIRED): (label, repository), sorted.
+    pub missing: Vec<(String, String)>,
 }
 
 /// The bounds from the config.
@@ -47,6 +50,15 @@ pub struct Bounds<'a> {
 pub fn forced_reason(f: &TableFacts, b: &Bounds<'_>, now: Option<NaiveDateTime>) -> Option<String> {
     if b.force_full {
         return Some("backup --full".to_string());
+    }
+    if let Some((label, repo)) = f.missing.first() {
+        let more = match f.missing.len() {
+            1 => String::new(),
+            n => format!(" (and {} more)", n - 1),
+        };
+        return Some(format!(
+            "its chain needs snapshot {label}{more}, which is no longer in repository {repo}"
+        ));
     }
     if let Some(other) = f.repositories.iter().find(|r| r.as_str() != b.repository) {
         return Some(format!(
@@ -137,6 +149,7 @@ mod tests {
             chain_start: Some(t(start)),
             repositories: vec![repo.to_string()],
             changed,
+            missing: Vec::new(),
         }
     }
 
@@ -202,6 +215,15 @@ mod tests {
                 facts(2, "2026-01-09 00:00:00", "old_repo", false),
                 bounds(8, 0, false),
                 Some("repository old_repo"),
+            ),
+            (
+                "its chain needs a snapshot gone from the repository",
+                TableFacts {
+                    missing: vec![("d3".into(), "repo".into())],
+                    ..facts(2, "2026-01-09 00:00:00", "repo", false)
+                },
+                bounds(8, 0, false),
+                Some("its chain needs snapshot d3, which is no longer in repository repo"),
             ),
         ];
         for (name, f, b, want) in cases {

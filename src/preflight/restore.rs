@@ -90,10 +90,10 @@ pub fn check_restore(
                 Presence::Missing(why) => {
                     return Err(BbrError::usage(
                         format!(
-                            "snapshot {} ({k} of {n} of this restore) is not in repository {repo}: {why}",
+                            "snapshot {} ({k} of {n} of this restore) is not in repository {repo}: {why}; every restore point of the table from when it was taken until the next backup re-based the table needs it and is lost",
                             l.label
                         ),
-                        format!("a restore needs every snapshot of its chain; {PICK}"),
+                        format!("a restore needs every snapshot of its chain; {PICK}: a time before that snapshot, or after the next backup (which takes the table whole)"),
                     ))
                 }
             }

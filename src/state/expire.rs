@@ -14,17 +14,21 @@ use crate::history::{self, HistoryRow, HISTORY_COLUMNS};
 use crate::planner::chain::{BackupRecord, ManifestRow, TableRecord};
 use crate::planner::expire::{
     DatabaseHistory, Presence, RepositoryView, RestoreRun, SnapshotRow, NOTE_DROP_PENDING,
+    NOTE_VANISHED,
 };
+use crate::snapshot::Listing;
 use crate::sql::{ident, literal, literal_list, qualified};
 
 /// The 4.2 SHOW SNAPSHOT columns that came with DROP SNAPSHOT (PR #78092): their presence is how the
 /// tool knows the cluster can drop snapshots — read from an answer, not from the version number.
 pub const DROP_SNAPSHOT_COLUMNS: [&str; 2] = ["ClusterId", "ExpireTime"];
 
-/// Rows expire decides on: everything but EXPIRED rows, plus EXPIRED rows whose drop is pending.
+/// Rows expire decides on: everything but EXPIRED rows, plus EXPIRED rows whose drop is pending
+/// and those found vanished (they keep their manifests, so restore spans still reach them: a
+/// restore point needing one is lost, which `check` reports).
 fn select_rows_sql(ops: &str, dbs: &[String]) -> String {
     format!(
-        "SELECT {} FROM {} WHERE {} IN {} AND ({} <> 'EXPIRED' OR {} = {})",
+        "SELECT {} FROM {} WHERE {} IN {} AND ({} <> 'EXPIRED' OR {} IN ({}, {}))",
         HISTORY_COLUMNS
             .iter()
             .map(|c| ident(c))
@@ -35,7 +39,8 @@ fn select_rows_sql(ops: &str, dbs: &[String]) -> String {
         literal_list(dbs),
         ident("status"),
         ident("error_message"),
-        literal(NOTE_DROP_PENDING)
+        literal(NOTE_DROP_PENDING),
+        literal(NOTE_VANISHED)
     )
 }
 
@@ -248,14 +253,18 @@ pub fn parse_presence(rs: &ResultSet, labels: &[String]) -> (bool, BTreeMap<Stri
             Some(i) => {
                 let status = rs.get(i, "Status").unwrap_or_default();
                 let status = status.trim();
-                if status == "OK" {
+                // The one reading of Timestamp/Status (src/snapshot.rs): `Invalid: <file>`
+                // entries are no timestamp, a failed listing proves nothing.
+                let listing = Listing::read(rs.get(i, "Timestamp").as_deref(), status);
+                if listing.restorable() {
                     Presence::Present {
                         cluster_id: rs
                             .get(i, "ClusterId")
                             .map(|s| s.trim().to_string())
                             .filter(|s| !s.is_empty()),
                     }
-                } else if status.starts_with("ERROR: no snapshot") {
+                } else if status == "OK" || status.starts_with("ERROR: no snapshot") {
+                    // Status OK with only `Invalid:` entries: nothing RESTORE could read.
                     Presence::Absent
                 } else {
                     // e.g. `ERROR: Failed to get info: <storage error>`: not proof it is gone.
@@ -295,6 +304,17 @@ pub fn repository_view(
         };
         let rs = match c.query_retry(&show_snapshots_sql(repo, &asked), &read_policy(cfg)) {
             Ok(rs) => rs,
+            // The IN-list form lists the whole repository first and fails the statement when
+            // that listing fails (Repository.getSnapshotInfos, backup/Repository.java:585-594):
+            // a transient storage error, no proof that any snapshot is gone.
+            Err(SqlError::Server { message, .. }) if is_failed_repository_listing(&message) => {
+                for label in labels {
+                    let reason = format!("repository {repo}: {message}");
+                    view.snapshots
+                        .insert((repo.to_string(), label), Presence::Unknown { reason });
+                }
+                continue;
+            }
             // An old row's repository may be gone: its snapshots cannot be checked (or dropped).
             Err(SqlError::Server { message, .. }) if repo != cfg.repository => {
                 for label in labels {
@@ -319,4 +339,83 @@ pub fn repository_view(
         }
     }
     Ok(view)
+}
+
+/// SHOW SNAPSHOT's refusal when the repository itself could not be listed
+/// (`Failed to list snapshot in repo: <repo>, err: <storage error>`).
+pub fn is_failed_repository_listing(message: &str) -> bool {
+    message.contains("Failed to list snapshot in repo")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rs(rows: &[(&str, Option<&str>, Option<&str>)]) -> ResultSet {
+        ResultSet {
+            columns: vec!["Snapshot".into(), "Timestamp".into(), "Status".into()],
+            rows: rows
+                .iter()
+                .map(|(l, t, s)| {
+                    vec![
+                        Some(l.to_string()),
+                        t.map(String::from),
+                        s.map(String::from),
+                    ]
+                })
+                .collect(),
+        }
+    }
+
+    /// SHOW SNAPSHOT answers (Repository.java:585-640, STARROCKS.md §6) read as presence: only a
+    /// decoded timestamp proves a snapshot; a failed listing proves nothing.
+    #[test]
+    fn presence_per_show_snapshot_answer() {
+        let ok = Presence::Present { cluster_id: None };
+        let failed = "ERROR: Failed to get info: connection reset";
+        let cases: Vec<(&str, Option<&str>, Option<&str>, Presence)> = vec![
+            (
+                "listed with a timestamp",
+                Some("2026-01-01-00-00-05-123"),
+                Some("OK"),
+                ok.clone(),
+            ),
+            (
+                "a stray info file beside it",
+                Some("Invalid: __info_x.part\n2026-01-01-00-00-05-123"),
+                Some("OK"),
+                ok,
+            ),
+            (
+                "only a stray info file",
+                Some("Invalid: __info_x.part"),
+                Some("OK"),
+                Presence::Absent,
+            ),
+            (
+                "no info file",
+                Some(""),
+                Some("ERROR: no snapshot"),
+                Presence::Absent,
+            ),
+            (
+                "the listing failed",
+                None,
+                Some(failed),
+                Presence::Unknown {
+                    reason: failed.into(),
+                },
+            ),
+        ];
+        for (name, ts, status, want) in cases {
+            let (_, got) = parse_presence(&rs(&[("a", ts, status)]), &["a".to_string()]);
+            assert_eq!(got["a"], want, "{name}");
+        }
+        // not listed at all (the IN form lists only what the repository holds)
+        let (_, got) = parse_presence(&rs(&[]), &["a".to_string()]);
+        assert_eq!(got["a"], Presence::Absent);
+        assert!(is_failed_repository_listing(
+            "Failed to list snapshot in repo: r, err: timeout"
+        ));
+    }
 }

@@ -17,10 +17,13 @@ use crate::planner::chain::{self, BackupRecord, TableRecord};
 /// span (chain::span), then ONE streamed read of the manifest rows of every span's labels is folded
 /// straight into the compact [`BaseBackup`] (planner::base). Two statements, whatever the number
 /// of tables or partitions.
+/// `expired`: the EXPIRED rows — a snapshot expire found vanished keeps its manifest, so it stays
+/// in the spans (chain::span) and the fold names it as a source: the table is then re-based.
 pub fn bases(
     c: &mut Cluster,
     cfg: &Config,
     finished: &[HistoryRow],
+    expired: &[HistoryRow],
 ) -> Result<BTreeMap<String, BaseBackup>, BbrError> {
     let mut base_labels: BTreeMap<String, String> = BTreeMap::new();
     for r in finished {
@@ -32,7 +35,8 @@ pub fn bases(
     if base_labels.is_empty() {
         return Ok(BTreeMap::new());
     }
-    let records = backup_records(finished);
+    let all: Vec<HistoryRow> = finished.iter().chain(expired).cloned().collect();
+    let records = backup_records(&all);
     let dbs: Vec<String> = base_labels.keys().cloned().collect();
     let tables: BTreeSet<String> = cfg.tables.iter().map(|t| t.table.clone()).collect();
     let tables: Vec<String> = tables.into_iter().collect();
@@ -69,7 +73,7 @@ pub fn bases(
         }
         folders.insert(db.clone(), BaseFolder::new(base_label, spans));
     }
-    let repositories: BTreeMap<String, String> = finished
+    let repositories: BTreeMap<String, String> = all
         .iter()
         .map(|r| (r.label.clone(), r.repository.clone()))
         .collect();

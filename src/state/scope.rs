@@ -63,8 +63,8 @@ pub fn expand_table_patterns(c: &mut Cluster, cfg: &Config) -> Result<Config, Bb
 /// A table and the chain of its newest restore point (or why there is none).
 pub type TableChain = (TableRef, Result<Chain, ChainError>);
 
-/// The chain of the newest restore point (the cluster's NOW()) of every table in scope, for `check`
-/// (its snapshots must still be in the repository) and the metrics (RESTORE jobs it needs).
+/// The chain of the newest restore point (the cluster's NOW()) of every table in scope, for the
+/// metrics (RESTORE jobs it needs).
 /// A table that has no backup yet gets its ChainError.
 pub fn newest_chains(c: &mut Cluster, cfg: &Config) -> Result<Vec<TableChain>, BbrError> {
     let now = super::cluster_now(c, cfg)?;
@@ -80,26 +80,4 @@ pub fn newest_chains(c: &mut Cluster, cfg: &Config) -> Result<Vec<TableChain>, B
         ));
     }
     Ok(out)
-}
-
-/// ONE `SHOW SNAPSHOT ... WHERE SNAPSHOT IN (...)` (STARROCKS.md §1; ShowSnapshotAnalyzer accepts an
-/// IN list of string literals) for a set of labels: the labels whose snapshot is present and OK.
-pub fn snapshots_present(
-    c: &mut Cluster,
-    cfg: &Config,
-    labels: &[String],
-) -> Result<std::collections::BTreeSet<String>, BbrError> {
-    if labels.is_empty() {
-        return Ok(Default::default());
-    }
-    let sql = format!(
-        "SHOW SNAPSHOT ON {} WHERE SNAPSHOT IN {}",
-        crate::sql::ident(&cfg.repository),
-        literal_list(labels)
-    );
-    let rs = super::q(c, cfg, &sql, "listing the snapshots in the repository")?;
-    Ok((0..rs.rows.len())
-        .filter(|&i| rs.get(i, "Status").is_some_and(|s| s.trim() == "OK"))
-        .filter_map(|i| rs.get(i, "Snapshot"))
-        .collect())
 }
