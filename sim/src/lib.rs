@@ -6,18 +6,30 @@
 //! versions, repositories, snapshots, backup/restore jobs) is modelled by hand in [`cluster`].
 
 mod admin;
+mod backup_job;
 mod cluster;
+mod control;
 mod ddl;
+mod ddl_exec;
+mod dml;
+mod info_schema;
+mod job_show;
 mod jobs;
 mod loads;
+mod model;
+mod prepared;
 mod release;
 mod rename;
+mod restore_job;
 mod scheduler;
 mod server;
+mod show;
+mod signature;
 mod snapshots;
 mod sql;
 mod storage;
 mod tls;
+mod wire;
 
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
