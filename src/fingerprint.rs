@@ -1,12 +1,16 @@
-//! Schema fingerprints: what RESTORE compares on an existing table (STARROCKS.md §6) hashed per
-//! table, so a change that moves no partition version still makes the next backup take the
-//! table whole. Versioned: `v2:<32 hex>` covers columns with DEFAULT and COMMENT, key type,
-//! partition type, partition/distribution keys, bloom-filter columns and rollup / synchronous MV
-//! names; a bare 32-hex value is the previous algorithm (columns and keys only). An old-format
-//! value cannot be compared with a `v2:` one: a COMMENT or DEFAULT changed after the last
-//! pre-upgrade backup is invisible to it, and an incremental on top of that base would be
-//! CANCELLED by RESTORE (RestoreJob.java:646-690). Such a table is taken whole once, and the
-//! log says why (`legacy` stays to describe the old format in tests).
+//! Schema fingerprints: what RESTORE compares on an existing table (docs/STARROCKS-NOTES.md "RESTORE
+//! onto an existing table: the checks in order") hashed per table, so a change that moves no
+//! partition version still makes the next backup take the table whole. Versioned:
+//! - `v3:<32 hex>` (current): v2's inputs plus each rollup's definition (a rollup re-created under
+//!   its name with other columns: RESTORE compares only its name and short-key count), the sort
+//!   key (short-key count of the base index) and the default distribution (type, bucket count).
+//! - `v2:<32 hex>`: columns with DEFAULT and COMMENT, key type, partition type,
+//!   partition/distribution keys, bloom-filter columns and rollup names. Discovery recomputes v2
+//!   beside v3: a recorded v2 that today's v2 reproduces is read as today's v3 (no change), one
+//!   that differs is a real change (state.rs `upgrade_v2_fingerprints`).
+//! - a bare 32-hex value (columns and keys only) cannot be compared: a COMMENT or DEFAULT changed
+//!   after the last pre-upgrade backup is invisible to it, and an incremental on top of that base
+//!   would be CANCELLED by RESTORE. Such a table is taken whole once, and the log says why.
 
 use crate::planner::backup::TableState;
 
@@ -72,10 +76,33 @@ pub struct TableDesign {
     pub bloom_filter: String,
     /// Names of the table's rollups / synchronous MVs (materialized_views, REFRESH_TYPE ROLLUP), sorted.
     pub rollups: String,
+    /// v3: each rollup's `name:definition` (MATERIALIZED_VIEW_DEFINITION), sorted.
+    pub rollup_definitions: String,
+    /// v3: tables_config SORT_KEY (the base index's sort key, so its short-key count).
+    pub sort_key: String,
+    /// v3: tables_config DISTRIBUTE_TYPE and DISTRIBUTE_BUCKET (the default for new partitions).
+    pub distribution: String,
 }
 
-/// The current fingerprint, `v2:` + 32 hex.
+/// The current fingerprint, `v3:` + 32 hex: v2's text and what v3 adds.
+pub fn v3(columns: &[ColumnDef], design: &TableDesign) -> String {
+    let text = format!(
+        "{}\nrollup_definitions={}\nsort_key={}\ndistribution={}",
+        v2_text(columns, design),
+        design.rollup_definitions,
+        design.sort_key,
+        design.distribution
+    );
+    format!("v3:{}", hash32(&text, "bbr-schema-v3"))
+}
+
+/// The previous fingerprint, `v2:` + 32 hex (kept bit for bit: recorded values are compared with
+/// it recomputed from the same discovery).
 pub fn v2(columns: &[ColumnDef], design: &TableDesign) -> String {
+    format!("v2:{}", hash32(&v2_text(columns, design), "bbr-schema-v2"))
+}
+
+fn v2_text(columns: &[ColumnDef], design: &TableDesign) -> String {
     let mut text = String::new();
     for c in columns {
         text.push_str(&c.legacy_line());
@@ -91,16 +118,17 @@ pub fn v2(columns: &[ColumnDef], design: &TableDesign) -> String {
         "\npartition_type={}\nbloom_filter={}\nrollups={}",
         design.partition_type, design.bloom_filter, design.rollups
     ));
-    format!("v2:{}", hash32(&text, "bbr-schema-v2"))
+    text
 }
 
-/// Whether a base recorded its fingerprint in the current format (else: cannot compare).
+/// Whether a recorded fingerprint can be compared at all: v3, or v2 (which discovery turns into
+/// today's v3 when today's v2 reproduces it). A bare legacy value cannot.
 pub fn is_current(recorded: &str) -> bool {
-    recorded.starts_with("v2:")
+    recorded.starts_with("v3:") || recorded.starts_with("v2:")
 }
 
-/// Whether a fingerprint a base recorded still describes the table. An older-format value never
-/// does: what it did not cover (COMMENT, DEFAULT, ...) may have changed since.
+/// Whether a fingerprint a base recorded still describes the table. A v2 value left by discovery
+/// differed from today's v2 (a real change); an older-format value never does.
 pub fn same_schema(recorded: &str, now: &TableState) -> bool {
     is_current(recorded) && recorded == now.schema_fingerprint
 }
@@ -140,6 +168,7 @@ mod tests {
             partition_type: "range",
             bloom_filter: String::new(),
             rollups: String::new(),
+            ..TableDesign::default()
         };
         let base = v2(&cols, &design);
         assert!(base.starts_with("v2:") && base.len() == 35, "{base}");
@@ -188,5 +217,42 @@ mod tests {
             legacy(&commented, &design.keys),
             legacy(&cols, &design.keys)
         );
+    }
+
+    #[test]
+    fn v3_adds_rollup_definitions_sort_key_and_distribution_and_v2_stays() {
+        let cols = vec![col("id", "bigint", "NO", "DUP"), col("v", "int", "YES", "")];
+        let design = TableDesign {
+            keys: "partition_key=dt|distribution_key=id".into(),
+            partition_type: "range",
+            rollups: "r1".into(),
+            rollup_definitions: "r1:create materialized view r1 as select id, v from t".into(),
+            sort_key: "`id`".into(),
+            distribution: "HASH:4".into(),
+            ..TableDesign::default()
+        };
+        let base = v3(&cols, &design);
+        assert!(base.starts_with("v3:") && base.len() == 35, "{base}");
+        let changes = [
+            TableDesign {
+                rollup_definitions: "r1:create materialized view r1 as select v, id from t".into(),
+                ..design.clone()
+            },
+            TableDesign {
+                sort_key: "`id`, `v`".into(),
+                ..design.clone()
+            },
+            TableDesign {
+                distribution: "HASH:8".into(),
+                ..design.clone()
+            },
+        ];
+        for d in &changes {
+            assert_ne!(v3(&cols, d), base, "{d:?}");
+            // none of them is visible to v2: a recorded v2 is compared with today's v2
+            assert_eq!(v2(&cols, d), v2(&cols, &design), "{d:?}");
+        }
+        assert!(is_current(&base) && is_current(&v2(&cols, &design)));
+        assert!(!is_current(&legacy(&cols, &design.keys)));
     }
 }

@@ -94,6 +94,9 @@ pub enum StepKind {
     CheckHistory,
     /// Backup: a FAILED history row naming the tables of a database this run left out, and why.
     RecordLeftOut,
+    /// After a RESTORE job: read the restored tables' PROPERTIES and switch off every property that
+    /// would make StarRocks's partition scheduler drop restored partitions (planned ALTERs).
+    StopPartitionScheduler,
 }
 
 /// How the runner may retry a step. Transient errors are retried with exponential backoff + jitter.

@@ -29,6 +29,7 @@ mod expire;
 pub mod parallel;
 mod recover;
 mod restore;
+mod scheduler;
 mod stop;
 
 use stop::log_summary;
@@ -346,6 +347,7 @@ impl<'a> Runner<'a> {
             StepKind::TakeOverRestore => self.take_over_restore(step, label, job),
             StepKind::ResumeRestore => self.resume_restore(step, label, job),
             StepKind::PromoteRestore => self.promote_restore(step),
+            StepKind::StopPartitionScheduler => self.stop_partition_scheduler(step),
             StepKind::Finalize if self.command == Command::Restore => {
                 self.finalize(step, label, job)?;
                 match &job.outcome {

@@ -164,6 +164,8 @@ struct TableParts {
     partition_type: PartitionType,
     /// Some partition name has several physical partitions.
     several_physical: bool,
+    /// The distinct bucket counts of the non-temporary partitions (BUCKETS / Buckets).
+    buckets: BTreeSet<i64>,
 }
 
 /// Partitions of every configured table: ONE set-based query to information_schema.partitions_meta,
@@ -174,7 +176,7 @@ fn partitions(c: &mut Cluster, cfg: &Config) -> Result<BTreeMap<TableRef, TableP
     let tables: BTreeSet<String> = cfg.tables.iter().map(|t| t.table.clone()).collect();
     let tables: Vec<String> = tables.into_iter().collect();
     let sql = format!(
-        "SELECT DB_NAME, TABLE_NAME, PARTITION_NAME, PARTITION_ID, VISIBLE_VERSION, IS_TEMP, REPLICATION_NUM, PARTITION_KEY, DISTRIBUTION_KEY, PARTITION_VALUE FROM information_schema.partitions_meta WHERE DB_NAME IN {} AND TABLE_NAME IN {}",
+        "SELECT DB_NAME, TABLE_NAME, PARTITION_NAME, PARTITION_ID, VISIBLE_VERSION, IS_TEMP, REPLICATION_NUM, PARTITION_KEY, DISTRIBUTION_KEY, PARTITION_VALUE, BUCKETS FROM information_schema.partitions_meta WHERE DB_NAME IN {} AND TABLE_NAME IN {}",
         literal_list(&dbs),
         literal_list(&tables)
     );
@@ -185,7 +187,7 @@ fn partitions(c: &mut Cluster, cfg: &Config) -> Result<BTreeMap<TableRef, TableP
     // by table, so it is taken out of the map while its rows come — no map search per row)
     type Acc = (
         BTreeMap<TableRef, TableParts>,
-        Option<[Option<usize>; 10]>,
+        Option<[Option<usize>; 11]>,
         Option<(TableRef, TableParts)>,
     );
     let init = || -> Acc { (BTreeMap::new(), None, None) };
@@ -200,6 +202,7 @@ fn partitions(c: &mut Cluster, cfg: &Config) -> Result<BTreeMap<TableRef, TableP
         "PARTITION_KEY",
         "DISTRIBUTION_KEY",
         "PARTITION_VALUE",
+        "BUCKETS",
     ];
     let fold = |acc: &mut Acc, cols: &[String], v: &[Option<&[u8]>]| {
         let idx = *acc.1.get_or_insert_with(|| {
@@ -265,6 +268,9 @@ fn partitions(c: &mut Cluster, cfg: &Config) -> Result<BTreeMap<TableRef, TableP
                 entry.partition_type =
                     PartitionType::from_meta(&pkey, get(9).as_deref().unwrap_or_default());
             }
+            if let Some(b) = int(10) {
+                entry.buckets.insert(b);
+            }
         }
         entry.parts.push(p);
     };
@@ -291,6 +297,7 @@ fn partitions(c: &mut Cluster, cfg: &Config) -> Result<BTreeMap<TableRef, TableP
                 };
                 let mut parts = Vec::new();
                 let mut keys = String::new();
+                let mut buckets = BTreeSet::new();
                 // PartitionsProcDir: the value column is `List` for LIST tables
                 let partition_type = if rs.col("List").is_some() {
                     PartitionType::List
@@ -311,6 +318,9 @@ fn partitions(c: &mut Cluster, cfg: &Config) -> Result<BTreeMap<TableRef, TableP
                         is_temp: false,
                         replication_num: get("ReplicationNum").and_then(|s| s.trim().parse().ok()),
                     });
+                    if let Some(b) = get("Buckets").and_then(|s| s.trim().parse().ok()) {
+                        buckets.insert(b);
+                    }
                     let k = format!(
                         "partition_key={}|distribution_key={}",
                         get("PartitionKey").unwrap_or_default(),
@@ -351,6 +361,7 @@ fn partitions(c: &mut Cluster, cfg: &Config) -> Result<BTreeMap<TableRef, TableP
                         keys,
                         partition_type,
                         several_physical: false,
+                        buckets,
                     },
                 );
             }
@@ -413,7 +424,10 @@ fn columns(c: &mut Cluster, cfg: &Config) -> Result<BTreeMap<TableRef, Vec<Colum
 /// information_schema.materialized_views, whose REFRESH_TYPE 'ROLLUP' rows are the tables' extra
 /// indexes (ShowMaterializedViewStatus.of(db, table, indexMeta)); the base table is the name after
 /// FROM in the definition. Absent on this release: empty (rollups then not fingerprinted).
-fn rollups(c: &mut Cluster, cfg: &Config) -> Result<BTreeMap<TableRef, String>, BbrError> {
+fn rollups(
+    c: &mut Cluster,
+    cfg: &Config,
+) -> Result<BTreeMap<TableRef, (String, String)>, BbrError> {
     let dbs: Vec<String> = cfg.tables_by_db().into_keys().collect();
     let sql = format!(
         "SELECT TABLE_SCHEMA, TABLE_NAME, MATERIALIZED_VIEW_DEFINITION FROM information_schema.materialized_views WHERE REFRESH_TYPE = 'ROLLUP' AND TABLE_SCHEMA IN {}",
@@ -422,7 +436,7 @@ fn rollups(c: &mut Cluster, cfg: &Config) -> Result<BTreeMap<TableRef, String>, 
     let Some(rs) = optional_info_table(c, cfg, &sql, "materialized_views", "rollups")? else {
         return Ok(BTreeMap::new());
     };
-    let mut out: BTreeMap<TableRef, Vec<String>> = BTreeMap::new();
+    let mut out: BTreeMap<TableRef, Vec<(String, String)>> = BTreeMap::new();
     for i in 0..rs.rows.len() {
         let def = rs
             .get(i, "MATERIALIZED_VIEW_DEFINITION")
@@ -435,13 +449,20 @@ fn rollups(c: &mut Cluster, cfg: &Config) -> Result<BTreeMap<TableRef, String>, 
             table: base,
         })
         .or_default()
-        .push(rs.get(i, "TABLE_NAME").unwrap_or_default());
+        .push((rs.get(i, "TABLE_NAME").unwrap_or_default(), def));
     }
+    // (names, `name:definition` lines): RESTORE compares a rollup's name and short-key count, not
+    // its columns, so v3 hashes the definition to see one re-created under its name
     Ok(out
         .into_iter()
-        .map(|(t, mut names)| {
-            names.sort();
-            (t, names.join(","))
+        .map(|(t, mut rs)| {
+            rs.sort();
+            let names: Vec<&str> = rs.iter().map(|(n, _)| n.as_str()).collect();
+            let defs: Vec<String> = rs
+                .iter()
+                .map(|(n, d)| format!("{n}:{}", d.split_whitespace().collect::<Vec<_>>().join(" ")))
+                .collect();
+            (t, (names.join(","), defs.join("\n")))
         })
         .collect())
 }
@@ -478,19 +499,35 @@ fn base_table_of(def: &str) -> Option<String> {
     (!name.is_empty()).then(|| name.to_string())
 }
 
-/// Bloom-filter settings per configured table, from information_schema.tables_config's
-/// PROPERTIES JSON (OlapTable.getProperties: `bloom_filter_columns`, `bloom_filter_fpp`): one
-/// set-based query. Absent on this release: empty (the fingerprint then cannot see them).
-fn bloom_filters(c: &mut Cluster, cfg: &Config) -> Result<BTreeMap<TableRef, String>, BbrError> {
+/// What information_schema.tables_config says of a table (one set-based query for all).
+#[derive(Debug, Clone, Default)]
+struct TableConfig {
+    /// PROPERTIES JSON (OlapTable.getProperties): `bloom_filter_columns`, `bloom_filter_fpp`.
+    bloom_filter: String,
+    /// SORT_KEY: the base index's sort key (its short-key count is in RESTORE's signature).
+    sort_key: String,
+    /// `DISTRIBUTE_TYPE:DISTRIBUTE_BUCKET`: the default distribution of new partitions.
+    distribution: String,
+    /// DISTRIBUTE_BUCKET (0: automatic bucketing, each partition's count inferred).
+    default_buckets: Option<i64>,
+}
+
+/// tables_config of every configured table: bloom filters, sort key, default distribution.
+/// Absent on this release: empty (the fingerprint then cannot see them; said once).
+fn table_configs(
+    c: &mut Cluster,
+    cfg: &Config,
+) -> Result<BTreeMap<TableRef, TableConfig>, BbrError> {
     let dbs: Vec<String> = cfg.tables_by_db().into_keys().collect();
     let tables: BTreeSet<String> = cfg.tables.iter().map(|t| t.table.clone()).collect();
     let tables: Vec<String> = tables.into_iter().collect();
     let sql = format!(
-        "SELECT TABLE_SCHEMA, TABLE_NAME, PROPERTIES FROM information_schema.tables_config WHERE TABLE_SCHEMA IN {} AND TABLE_NAME IN {}",
+        "SELECT TABLE_SCHEMA, TABLE_NAME, PROPERTIES, SORT_KEY, DISTRIBUTE_TYPE, DISTRIBUTE_BUCKET FROM information_schema.tables_config WHERE TABLE_SCHEMA IN {} AND TABLE_NAME IN {}",
         literal_list(&dbs),
         literal_list(&tables)
     );
-    let Some(rs) = optional_info_table(c, cfg, &sql, "tables_config", "bloom filters")? else {
+    let what = "bloom filters, sort keys and default distributions";
+    let Some(rs) = optional_info_table(c, cfg, &sql, "tables_config", what)? else {
         return Ok(BTreeMap::new());
     };
     let mut out = BTreeMap::new();
@@ -517,9 +554,21 @@ fn bloom_filters(c: &mut Cluster, cfg: &Config) -> Result<BTreeMap<TableRef, Str
             .collect();
         cols.sort();
         let fpp = field("bloom_filter_fpp");
-        if !cols.is_empty() || !fpp.is_empty() {
-            out.insert(tref, format!("columns={}|fpp={fpp}", cols.join(",")));
-        }
+        let get = |k: &str| rs.get(i, k).unwrap_or_default().trim().to_string();
+        let buckets = get("DISTRIBUTE_BUCKET");
+        out.insert(
+            tref,
+            TableConfig {
+                bloom_filter: if !cols.is_empty() || !fpp.is_empty() {
+                    format!("columns={}|fpp={fpp}", cols.join(","))
+                } else {
+                    String::new()
+                },
+                sort_key: get("SORT_KEY").to_ascii_lowercase(),
+                distribution: format!("{}:{buckets}", get("DISTRIBUTE_TYPE")),
+                default_buckets: buckets.parse().ok(),
+            },
+        );
     }
     Ok(out)
 }
@@ -563,8 +612,9 @@ pub fn backup_state(
 
     let mut parts = partitions(c, cfg)?;
     let cols = columns(c, cfg)?;
-    let blooms = bloom_filters(c, cfg)?;
-    let rollup_names = rollups(c, cfg)?;
+    let configs = table_configs(c, cfg)?;
+    let rollup_defs = rollups(c, cfg)?;
+    let mut v2_reproduced = 0usize;
     let mut tables = BTreeMap::new();
     let mut left_out = Vec::new();
     for t in &cfg.tables {
@@ -595,28 +645,51 @@ pub fn backup_state(
             ));
             continue;
         }
+        let tc = configs.get(t).cloned().unwrap_or_default();
+        let (rollups, rollup_definitions) = rollup_defs.get(t).cloned().unwrap_or_default();
         let design = TableDesign {
             keys: tp.keys.clone(),
             partition_type: tp.partition_type.as_str(),
-            bloom_filter: blooms.get(t).cloned().unwrap_or_default(),
-            rollups: rollup_names.get(t).cloned().unwrap_or_default(),
+            bloom_filter: tc.bloom_filter.clone(),
+            rollups,
+            rollup_definitions,
+            sort_key: tc.sort_key.clone(),
+            distribution: tc.distribution.clone(),
         };
+        let fingerprint = fingerprint::v3(columns, &design);
+        let base = bases
+            .get_mut(&t.database)
+            .and_then(|b| b.tables.get_mut(&t.table));
+        v2_reproduced +=
+            upgrade_v2_fingerprints(base, &fingerprint::v2(columns, &design), &fingerprint);
+        let recreated_with_mixed_buckets = mixed_buckets(&tp.buckets, tc.default_buckets)
+            && bases
+                .get(&t.database)
+                .and_then(|b| b.tables.get(&t.table))
+                .is_some_and(|b| recreated(&tp.parts, b));
         let whole_if_changed = if tp.partition_type == PartitionType::List
             && info.list_needs_whole_backup()
         {
             Some("LIST-partitioned table changed: RESTORE cannot add partitions to it, so its restore needs one snapshot")
         } else if tp.several_physical {
             Some("changed table with several physical partitions per partition: RESTORE cannot overwrite such a partition")
+        } else if recreated_with_mixed_buckets {
+            Some("a partition was re-created while the table's partitions have different bucket counts: RESTORE refuses to overwrite a partition of another bucket count")
         } else {
             None
         };
         tables.insert(
             t.clone(),
             TableState {
-                schema_fingerprint: fingerprint::v2(columns, &design),
+                schema_fingerprint: fingerprint,
                 partitions: tp.parts,
                 whole_if_changed,
             },
+        );
+    }
+    if v2_reproduced > 0 {
+        info!(
+            "{v2_reproduced} table(s) recorded a v2 schema fingerprint that today's discovery reproduces: compared as unchanged; this run records v3 (adds rollup definitions, sort key and default distribution)"
         );
     }
     log_legacy_fingerprints(&bases, &tables);
@@ -629,6 +702,44 @@ pub fn backup_state(
         left_out,
         force_full: false,
     })
+}
+
+/// A base's `v2:` fingerprints that today's v2 reproduces become today's v3: the table did not
+/// change in anything v2 covered, and what v3 adds cannot be known for the past, so no storm of
+/// whole-table backups follows the upgrade. A v2 that differs stays: a real change (whole).
+/// Returns 1 when something was upgraded (for the one log line).
+fn upgrade_v2_fingerprints(
+    base: Option<&mut crate::planner::backup::BaseTable>,
+    v2_now: &str,
+    v3_now: &str,
+) -> usize {
+    let Some(b) = base else { return 0 };
+    let mut upgraded = 0;
+    for f in b.fingerprints.iter_mut().filter(|f| f.as_str() == v2_now) {
+        *f = v3_now.to_string();
+        upgraded = 1;
+    }
+    b.fingerprints.dedup();
+    upgraded
+}
+
+/// Partitions of more than one bucket count, or not the default's (0: automatic bucketing, each
+/// partition's count inferred): a partition re-created now (INSERT OVERWRITE takes the table's
+/// default) may differ from its copy a restore made earlier, and RESTORE refuses to overwrite a
+/// partition of another bucket count (RestoreJob.java:2284-2288).
+fn mixed_buckets(buckets: &BTreeSet<i64>, default: Option<i64>) -> bool {
+    buckets.len() > 1 || default.is_some_and(|d| buckets.iter().any(|b| *b != d))
+}
+
+/// Some partition the base recorded exists under a new id (TRUNCATE, INSERT OVERWRITE, drop + add).
+fn recreated(
+    parts: &[crate::planner::backup::PartitionState],
+    base: &crate::planner::backup::BaseTable,
+) -> bool {
+    parts
+        .iter()
+        .filter(|p| !p.is_temp)
+        .any(|p| base.get(&p.name).is_some_and(|r| r.id != p.id))
 }
 
 /// Once per table whose base recorded an older-format fingerprint: say why it is taken whole

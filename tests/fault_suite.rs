@@ -2145,7 +2145,7 @@ fn restore_failures_and_races() {
     }
     let mut tally = Tally::new(
         "restore-failures",
-        "a RESTORE job CANCELLED when leaving each state (first and second job of the chain); a backup and a restore started together",
+        "a RESTORE job CANCELLED when leaving each state (first and second job of the chain); a backup and a restore started together; a run killed between a RESTORE finishing and its partition-scheduler switch-off",
     );
     for job in [0usize, 1] {
         for state in [
@@ -2268,6 +2268,12 @@ fn restore_failures_and_races() {
             p
         },
     );
+    for (what, hang_on, when) in scheduler::CASES {
+        tally.case(
+            &format!("killed at the partition-scheduler switch-off ({what}); the rerun switches it off before finishing"),
+            scheduler::crash_before_switch_off(hang_on, when),
+        );
+    }
     tally.finish();
 }
 
@@ -2562,6 +2568,8 @@ fn restore_as_killed_at_every_step() {
 
 #[path = "fault_suite/expire.rs"]
 mod expire;
+#[path = "fault_suite/scheduler.rs"]
+mod scheduler;
 
 #[path = "fault_suite/parallel_restore.rs"]
 mod parallel_restore;

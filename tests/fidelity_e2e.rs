@@ -2,69 +2,10 @@
 //! and each release- or design-specific rule (STARROCKS.md §6, docs/STARROCKS-NOTES.md).
 
 mod common;
+use common::fidelity::*;
 use common::*;
 use starrocks_sim::{PartitionSpec, SimOptions, TableSpec, When};
 use std::time::Duration;
-
-/// (partition name, visible version, row count) of a table, sorted by name.
-type Parts = Vec<(String, u64, u64)>;
-
-fn parts(env: &Env, db: &str, table: &str) -> Parts {
-    let mut v: Parts = env
-        .sim
-        .partitions(db, table)
-        .unwrap()
-        .into_iter()
-        .filter(|p| !p.is_temp)
-        .map(|p| (p.name, p.visible_version, p.row_count))
-        .collect();
-    v.sort();
-    v
-}
-
-fn at(release: &str) -> SimOptions {
-    SimOptions {
-        release: release.into(),
-        ..sim_options()
-    }
-}
-
-fn stderr(o: &std::process::Output) -> String {
-    String::from_utf8_lossy(&o.stderr).to_string()
-}
-
-/// The newest history row (label, type, status, error).
-fn last(env: &Env) -> (String, String, String, Option<String>) {
-    env.history().last().cloned().unwrap()
-}
-
-fn snapshot_at(env: &Env, label: &str) -> chrono::NaiveDateTime {
-    let r = env.query(&format!(
-        "SELECT snapshot_at, started_at, finished_at FROM ops.backup_history WHERE label = '{label}'"
-    ));
-    let t = |k: usize| {
-        let s = r[0][k].clone().unwrap();
-        chrono::NaiveDateTime::parse_from_str(&s[..19], "%Y-%m-%d %H:%M:%S").unwrap()
-    };
-    // the restore point lies within the run, in the session zone, whatever the release renders
-    assert!(
-        t(1) <= t(0) && t(0) <= t(2),
-        "{label}: snapshot_at {} outside [{}, {}]",
-        t(0),
-        t(1),
-        t(2)
-    );
-    t(0)
-}
-
-/// The (partitions of) the objects of the last BACKUP sent.
-fn last_backup_sent(env: &Env) -> String {
-    env.sent()
-        .into_iter()
-        .rev()
-        .find(|s| s.starts_with("BACKUP"))
-        .unwrap_or_default()
-}
 
 #[test]
 fn main_flows_on_every_release() {
@@ -158,12 +99,11 @@ fn list_tables_are_left_out_on_3_3_and_taken_whole_when_changed_on_3_4() {
     // 3.3: BACKUP would refuse the whole statement; the LIST table is left out, named, recorded
     let env = with_list_table("3.3.5");
     env.run_ok(&["init"], 0);
-    let o = env.run(&["backup"]);
-    let err = stderr(&o);
-    assert_eq!(o.status.code(), Some(1), "{err}");
-    assert!(
-        err.contains("sales.regions left out of this backup: it is LIST-partitioned, and StarRocks 3.3.5 cannot back up LIST-partitioned tables"),
-        "{err}"
+    let err = backup_leaving_out(
+        &env,
+        "regions",
+        "it is LIST-partitioned, and StarRocks 3.3.5 cannot back up LIST-partitioned tables",
+        "orders",
     );
     assert!(
         err.lines()
@@ -171,11 +111,6 @@ fn list_tables_are_left_out_on_3_3_and_taken_whole_when_changed_on_3_4() {
             .unwrap()
             .contains("upgrade StarRocks to 3.4"),
         "{err}"
-    );
-    let sent = last_backup_sent(&env);
-    assert!(
-        sent.contains("`orders`") && !sent.contains("regions"),
-        "{sent}"
     );
     let h = env.history();
     assert!(
@@ -231,18 +166,7 @@ fn an_empty_automatically_partitioned_list_table_is_known_as_list_on_3_3() {
     );
     std::fs::write(&env.config, text).unwrap();
     env.run_ok(&["init"], 0);
-    let o = env.run(&["backup"]);
-    let err = stderr(&o);
-    assert_eq!(o.status.code(), Some(1), "{err}");
-    assert!(
-        err.contains("sales.events left out of this backup: it is LIST-partitioned"),
-        "{err}"
-    );
-    let sent = last_backup_sent(&env);
-    assert!(
-        sent.contains("`orders`") && !sent.contains("events"),
-        "{sent}"
-    );
+    backup_leaving_out(&env, "events", "it is LIST-partitioned", "orders");
 }
 
 #[test]
@@ -458,81 +382,6 @@ fn physical_partitions_are_grouped_and_the_table_taken_whole_when_changed() {
 }
 
 #[test]
-fn a_comment_default_bloom_filter_or_rollup_change_takes_the_table_whole() {
-    if skip_on_real_cluster("fingerprint") {
-        return;
-    }
-    let env = Env::with(at("3.3.5"), "");
-    env.run_ok(&["init"], 0);
-    env.run_ok(&["backup"], 0);
-    for alter in [
-        "ALTER TABLE sales.orders MODIFY COLUMN amount COMMENT 'in EUR'",
-        "ALTER TABLE sales.orders MODIFY COLUMN amount DECIMAL(10,2) DEFAULT '0'",
-        r#"ALTER TABLE sales.orders SET ("bloom_filter_columns" = "id")"#,
-        "ALTER TABLE sales.orders ADD ROLLUP r1 (id)",
-    ] {
-        env.query(alter);
-        let out = env.run_ok(&["backup"], 0);
-        assert!(
-            out.contains("FINISHED (incremental, 4 partitions"),
-            "{alter}: {out}"
-        );
-        let plan = env.run_ok(&["backup", "--dry-run"], 0);
-        assert!(
-            !plan.contains("schema changed"),
-            "{alter}: taken once, then unchanged"
-        );
-    }
-}
-
-#[test]
-fn fingerprint_inputs_are_never_silently_empty() {
-    // rollups and bloom filters are fingerprint inputs: a transient error is retried, a
-    // persistent one fails the run (an empty input would hide a real change), and only "that
-    // information_schema table does not exist on this release" means "not fingerprinted"
-    if skip_on_real_cluster("fingerprint_inputs") {
-        return;
-    }
-    let env = Env::with(at("3.3.5"), "");
-    env.run_ok(&["init"], 0);
-    env.run_ok(&["backup"], 0);
-    env.query(r#"ALTER TABLE sales.orders SET ("bloom_filter_columns" = "id")"#);
-    env.sim
-        .drop_connection("information_schema.tables_config", When::Before);
-    let out = env.run_ok(&["backup"], 0);
-    assert!(out.contains("FINISHED (incremental, 4 partitions"), "{out}");
-
-    env.query("ALTER TABLE sales.orders ADD ROLLUP r1 (id)");
-    env.sim.fail_once(
-        "information_schema.materialized_views",
-        1064,
-        "Internal error: catalog is being loaded",
-    );
-    let o = env.run(&["backup"]);
-    let err = stderr(&o);
-    assert_ne!(o.status.code(), Some(0), "{err}");
-    assert!(
-        err.contains("reading information_schema.materialized_views"),
-        "{err}"
-    );
-    let out = env.run_ok(&["backup"], 0);
-    assert!(out.contains("FINISHED (incremental, 4 partitions"), "{out}");
-
-    env.sim.fail_once(
-        "information_schema.materialized_views",
-        1051,
-        "Getting analyzing error. Detail message: Unknown table 'information_schema.materialized_views'.",
-    );
-    let o = env.run(&["backup"]);
-    let err = stderr(&o);
-    assert_eq!(o.status.code(), Some(0), "{err}");
-    assert!(
-        err.contains("information_schema.materialized_views does not exist on this StarRocks release: rollups are not part of the schema fingerprint"),
-        "{err}"
-    );
-}
-
-#[test]
 fn shared_data_clusters_are_refused_up_front() {
     if skip_on_real_cluster("shared_data") {
         return;
@@ -544,17 +393,35 @@ fn shared_data_clusters_are_refused_up_front() {
         },
         "",
     );
-    for cmd in ["init", "backup"] {
-        let o = env.run(&[cmd]);
+    let restore = [
+        "restore",
+        "--table",
+        "sales.orders",
+        "--timestamp",
+        "2026-01-01 00:00:00",
+    ];
+    for args in [&["init"][..], &["backup"], &["recover"], &restore] {
+        let cmd = args.join(" ");
+        let o = env.run(args);
         assert_eq!(o.status.code(), Some(2), "{cmd}: {}", stderr(&o));
         let e = stderr(&o);
         let line = e.lines().last().unwrap();
         assert!(line.contains("shared-data"), "{cmd}: {e}");
     }
-    assert!(!env
-        .sent()
-        .iter()
-        .any(|s| s.starts_with("BACKUP") || s.starts_with("INSERT") || s.starts_with("CREATE")));
+    assert!(!env.sent().iter().any(|s| s.starts_with("BACKUP")
+        || s.starts_with("RESTORE")
+        || s.starts_with("INSERT")
+        || s.starts_with("CREATE")
+        || s.starts_with("SHOW SNAPSHOT")));
+    // `check` reports it as its failing run_mode check (exit 1) rather than stopping
+    let o = env.run(&["check"]);
+    let (out, err) = (String::from_utf8_lossy(&o.stdout), stderr(&o));
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        out.contains("run_mode    FAIL  the cluster runs in shared_data mode"),
+        "{out}"
+    );
+    assert!(err.contains("run_mode"), "{err}");
 }
 
 #[test]
@@ -604,17 +471,11 @@ fn a_table_under_insert_overwrite_is_left_out_then_backed_up_next_run() {
         .begin_insert_overwrite("sales", "orders", &["p20260102"])
         .unwrap();
     env.sim.load("sales", "customers", "customers", 1).unwrap();
-    let o = env.run(&["backup"]);
-    let err = stderr(&o);
-    assert_eq!(o.status.code(), Some(1), "{err}");
-    assert!(
-        err.contains(&format!("temporary partitions (p20260102_{job})")),
-        "{err}"
-    );
-    let sent = last_backup_sent(&env);
-    assert!(
-        sent.contains("`customers`") && !sent.contains("orders"),
-        "{sent}"
+    backup_leaving_out(
+        &env,
+        "orders",
+        &format!("it has temporary partitions (p20260102_{job})"),
+        "customers",
     );
     env.sim
         .finish_insert_overwrite("sales", "orders", job, 4)
@@ -643,19 +504,11 @@ fn an_unpartitioned_table_under_insert_overwrite_is_left_out_without_partitions_
         .sim
         .begin_insert_overwrite("sales", "customers", &["customers"])
         .unwrap();
-    let o = env.run(&["backup"]);
-    let err = stderr(&o);
-    assert_eq!(o.status.code(), Some(1), "{err}");
-    assert!(
-        err.contains(&format!(
-            "sales.customers left out of this backup: it has temporary partitions (customers_{job})"
-        )),
-        "{err}"
-    );
-    let sent = last_backup_sent(&env);
-    assert!(
-        sent.contains("`orders`") && !sent.contains("customers"),
-        "{sent}"
+    backup_leaving_out(
+        &env,
+        "customers",
+        &format!("it has temporary partitions (customers_{job})"),
+        "orders",
     );
 }
 
@@ -676,19 +529,8 @@ fn a_temporary_partition_appearing_after_planning_is_left_out_on_a_second_plan()
                 .unwrap();
         }),
     );
-    let o = env.run(&["backup"]);
-    let err = stderr(&o);
-    assert_eq!(o.status.code(), Some(1), "{err}");
+    let err = backup_leaving_out(&env, "orders", "it has temporary partitions", "customers");
     assert!(err.contains("planning once more"), "{err}");
-    assert!(
-        err.contains("sales.orders left out of this backup: it has temporary partitions"),
-        "{err}"
-    );
-    let sent = last_backup_sent(&env);
-    assert!(
-        sent.contains("`customers`") && !sent.contains("orders"),
-        "{sent}"
-    );
     let h = env.history();
     assert!(
         h.iter().any(|r| r.2 == "FINISHED" && r.1 == "full"),
@@ -793,151 +635,10 @@ fn temporary_partitions_are_seen_without_partitions_meta() {
         return;
     }
     let env = with_temp_partition("2.5.22");
-    let o = env.run(&["backup"]);
-    let err = stderr(&o);
-    assert_eq!(o.status.code(), Some(1), "{err}");
-    assert!(
-        err.contains("sales.orders left out of this backup: it has temporary partitions (tp1)"),
-        "{err}"
+    backup_leaving_out(
+        &env,
+        "orders",
+        "it has temporary partitions (tp1)",
+        "customers",
     );
-    let sent = last_backup_sent(&env);
-    assert!(
-        sent.contains("`customers`") && !sent.contains("orders"),
-        "{sent}"
-    );
-}
-
-/// A 3.3 cluster with one full backup whose history was written before `v2:` fingerprints existed.
-fn backed_up_before_the_upgrade() -> Env {
-    use starrocks_bbr::fingerprint::{legacy, ColumnDef};
-    let env = Env::with(at("3.3.5"), "");
-    env.run_ok(&["init"], 0);
-    env.run_ok(&["backup"], 0);
-    for table in ["orders", "customers"] {
-        let cols: Vec<ColumnDef> = env
-            .query(&format!("SELECT COLUMN_NAME, COLUMN_TYPE, IS_NULLABLE, COLUMN_KEY FROM information_schema.columns WHERE TABLE_SCHEMA = 'sales' AND TABLE_NAME = '{table}' ORDER BY ORDINAL_POSITION"))
-            .into_iter()
-            .map(|r| ColumnDef {
-                name: r[0].clone().unwrap_or_default(),
-                column_type: r[1].clone().unwrap_or_default(),
-                nullable: r[2].clone().unwrap_or_default(),
-                key: r[3].clone().unwrap_or_default(),
-                ..ColumnDef::default()
-            })
-            .collect();
-        let keys = env.query(&format!("SELECT PARTITION_KEY, DISTRIBUTION_KEY FROM information_schema.partitions_meta WHERE DB_NAME = 'sales' AND TABLE_NAME = '{table}' LIMIT 1"));
-        let keys = format!(
-            "partition_key={}|distribution_key={}",
-            keys[0][0].clone().unwrap_or_default(),
-            keys[0][1].clone().unwrap_or_default()
-        );
-        set_fingerprint(&env, table, &legacy(&cols, &keys));
-    }
-    env
-}
-
-#[test]
-fn fingerprints_recorded_by_the_previous_algorithm_take_each_table_whole_once() {
-    // a history written before `v2:` fingerprints cannot be compared (that format did not cover
-    // COMMENT, DEFAULT, ...): each table is taken whole once, the log says why per table, and
-    // the run records v2 so the next run is incremental again
-    if skip_on_real_cluster("legacy_fingerprints") {
-        return;
-    }
-    let env = backed_up_before_the_upgrade();
-    env.sim.load("sales", "orders", "p20260101", 1).unwrap();
-    let o = env.run(&["backup"]);
-    let (out, err) = (String::from_utf8_lossy(&o.stdout), stderr(&o));
-    assert_eq!(o.status.code(), Some(0), "{err}");
-    let sent = last_backup_sent(&env);
-    assert!(
-        sent.contains("`orders`") && sent.contains("`customers`") && !sent.contains("PARTITION"),
-        "{sent}"
-    );
-    for t in ["sales.orders", "sales.customers"] {
-        assert!(err.contains(&format!("{t}: the last backup recorded an older-format schema fingerprint that cannot be compared")), "{err}");
-    }
-    assert!(out.contains("FINISHED (incremental"), "{out}");
-    let fps = env.query("SELECT DISTINCT schema_fingerprint FROM ops.backup_partitions WHERE label = (SELECT MAX(label) FROM ops.backup_history WHERE status = 'FINISHED' AND label LIKE 'bbr_sales_%')");
-    assert!(
-        fps.iter()
-            .all(|r| r[0].as_deref().is_some_and(|f| f.starts_with("v2:"))),
-        "{fps:?}"
-    );
-    // once recorded in the current format, back to incrementals
-    env.sim.load("sales", "orders", "p20260101", 1).unwrap();
-    let out = env.run_ok(&["backup"], 0);
-    assert!(out.contains("FINISHED (incremental, 1 partitions"), "{out}");
-}
-
-#[test]
-fn a_comment_changed_after_the_last_pre_upgrade_backup_still_restores() {
-    // the old format never saw COMMENT: comparing on what it covered would have given "old
-    // schema full + new schema incremental", which RESTORE cancels (RestoreJob.java:646-690)
-    if skip_on_real_cluster("legacy_fingerprints_comment") {
-        return;
-    }
-    let env = backed_up_before_the_upgrade();
-    env.query("ALTER TABLE sales.orders MODIFY COLUMN amount COMMENT 'in EUR'");
-    env.sim.load("sales", "orders", "p20260102", 3).unwrap();
-    env.run_ok(&["backup"], 0);
-    assert!(!last_backup_sent(&env).contains("PARTITION"));
-    let want = parts(&env, "sales", "orders");
-    let target = (snapshot_at(&env, &last(&env).0) + chrono::Duration::seconds(1))
-        .format("%Y-%m-%d %H:%M:%S")
-        .to_string();
-    env.sim.drop_table("sales", "orders").unwrap();
-    let out = env.run_ok(
-        &["restore", "--table", "sales.orders", "--timestamp", &target],
-        0,
-    );
-    assert!(out.contains("FINISHED"), "{out}");
-    assert_eq!(parts(&env, "sales", "orders"), want);
-}
-
-/// Rewrites the recorded fingerprint of every manifest row of `table` (backup_partitions is a
-/// DUPLICATE KEY table: no UPDATE; copy the rows with the new value, delete the old ones).
-/// Rewrites the recorded fingerprint of `table` in both manifest tables (backup_partitions rows and
-/// the lean manifests' backup_tables rows, which the base is read from); DUPLICATE KEY tables take
-/// no UPDATE, so the rows are copied edited and the old ones deleted.
-fn set_fingerprint(env: &Env, table: &str, fp: &str) {
-    for ops_table in ["backup_partitions", "backup_tables"] {
-        set_fingerprint_in(env, ops_table, table, fp);
-    }
-}
-
-fn set_fingerprint_in(env: &Env, ops_table: &str, table: &str, fp: &str) {
-    let cols: Vec<String> = env
-        .query(&format!("SELECT COLUMN_NAME FROM information_schema.columns WHERE TABLE_SCHEMA = 'ops' AND TABLE_NAME = '{ops_table}' ORDER BY ORDINAL_POSITION"))
-        .into_iter()
-        .map(|r| r[0].clone().unwrap())
-        .collect();
-    let old: Vec<String> = env
-        .query(&format!(
-            "SELECT DISTINCT schema_fingerprint FROM ops.{ops_table} WHERE table_name = '{table}'"
-        ))
-        .into_iter()
-        .map(|r| r[0].clone().unwrap())
-        .collect();
-    let select: Vec<String> = cols
-        .iter()
-        .map(|c| {
-            if c == "schema_fingerprint" {
-                format!("'{fp}'")
-            } else {
-                format!("`{c}`")
-            }
-        })
-        .collect();
-    let list: Vec<String> = cols.iter().map(|c| format!("`{c}`")).collect();
-    env.query(&format!(
-        "INSERT INTO ops.{ops_table} ({}) SELECT {} FROM ops.{ops_table} WHERE table_name = '{table}'",
-        list.join(", "),
-        select.join(", ")
-    ));
-    for o in old.into_iter().filter(|o| o != fp) {
-        env.query(&format!(
-            "DELETE FROM ops.{ops_table} WHERE table_name = '{table}' AND schema_fingerprint = '{o}'"
-        ));
-    }
 }

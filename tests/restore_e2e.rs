@@ -838,8 +838,10 @@ fn a_restore_killed_between_its_two_jobs_sends_only_the_second_on_the_rerun() {
             "TakeOverRestore",
             "ResumeRestore",
             "CheckTargetAbsent",
+            "StopPartitionScheduler",
             "RestoreSnapshot",
             "PollRestore",
+            "StopPartitionScheduler",
             "Finalize"
         ]
     );

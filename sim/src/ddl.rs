@@ -240,6 +240,8 @@ pub(crate) struct Column {
     pub(crate) default: Option<String>,
     /// COMMENT (empty when none): RESTORE's Column.equals compares it.
     pub(crate) comment: String,
+    /// Aggregation type as declared (`SUM`, `REPLACE`, ...; empty: none): Column.equals compares it.
+    pub(crate) agg: String,
 }
 
 impl Column {
@@ -318,7 +320,20 @@ pub(crate) struct CreateTable {
     pub(crate) distribution: Vec<String>,
     pub(crate) buckets: u32,
     pub(crate) properties: Vec<(String, String)>,
+    /// ORDER BY (sort key); empty: the key columns.
+    pub(crate) order_by: Vec<String>,
 }
+
+/// Aggregation types a column definition may name (AggregateType).
+const AGGREGATIONS: [&str; 7] = [
+    "REPLACE_IF_NOT_NULL",
+    "REPLACE",
+    "SUM",
+    "MAX",
+    "MIN",
+    "HLL_UNION",
+    "BITMAP_UNION",
+];
 
 fn is_type_end(c: &Cur) -> bool {
     [
@@ -465,6 +480,7 @@ pub(crate) fn parse_create_table(c: &mut Cur) -> Result<CreateTable, SimError> {
             let mut nullable = true;
             let mut default = None;
             let mut comment = String::new();
+            let mut agg = String::new();
             while !matches!(c.peek(), Some(Token::Comma) | Some(Token::RParen) | None) {
                 if c.eat_kws(&["NOT", "NULL"]) {
                     nullable = false;
@@ -481,6 +497,9 @@ pub(crate) fn parse_create_table(c: &mut Cur) -> Result<CreateTable, SimError> {
                     }
                 } else if c.eat_kw("COMMENT") {
                     comment = c.string()?;
+                } else if let Some(k) = AGGREGATIONS.iter().find(|k| c.is_kw(k)) {
+                    agg = k.to_string();
+                    c.next();
                 } else if is_type_end(c) {
                     c.next();
                 } else if matches!(c.peek(), Some(Token::LParen)) {
@@ -495,6 +514,7 @@ pub(crate) fn parse_create_table(c: &mut Cur) -> Result<CreateTable, SimError> {
                 nullable,
                 default,
                 comment,
+                agg,
             });
         }
         if c.eat(&Token::Comma) {
@@ -517,6 +537,7 @@ pub(crate) fn parse_create_table(c: &mut Cur) -> Result<CreateTable, SimError> {
         distribution: Vec::new(),
         buckets: 0,
         properties: Vec::new(),
+        order_by: Vec::new(),
     };
     while !c.at_end() {
         if c.eat_kw("ENGINE") {
@@ -608,7 +629,7 @@ pub(crate) fn parse_create_table(c: &mut Cur) -> Result<CreateTable, SimError> {
                 ct.buckets = v.parse().map_err(|_| c.syntax())?;
             }
         } else if c.eat_kws(&["ORDER", "BY"]) {
-            c.ident_list()?;
+            ct.order_by = c.ident_list()?;
         } else if c.eat_kw("PROPERTIES") {
             ct.properties = c.properties()?;
             for (k, v) in &ct.properties {

@@ -6,17 +6,30 @@
 //! versions, repositories, snapshots, backup/restore jobs) is modelled by hand in [`cluster`].
 
 mod admin;
+mod backup_job;
 mod cluster;
+mod control;
 mod ddl;
+mod ddl_exec;
+mod dml;
+mod info_schema;
+mod job_show;
 mod jobs;
 mod loads;
+mod model;
+mod prepared;
 mod release;
 mod rename;
+mod restore_job;
+mod scheduler;
 mod server;
+mod show;
+mod signature;
 mod snapshots;
 mod sql;
 mod storage;
 mod tls;
+mod wire;
 
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -28,6 +41,7 @@ pub use cluster::{
 };
 pub use ddl::{KeysType, PartitionSpec, Partitioning, TableSpec};
 pub use release::Release;
+pub use scheduler::SchedulerAction;
 pub use storage::RepositoryStore;
 pub use tls::TlsFront;
 
@@ -359,6 +373,12 @@ impl Sim {
     ) -> anyhow::Result<()> {
         self.lock().finish_insert_overwrite(db, table, job, rows)?;
         Ok(())
+    }
+
+    /// One pass of the FE's partition scheduler (dynamic partitioning + partition TTL) at the
+    /// virtual clock: what it dropped and added, per table (sim/src/scheduler.rs).
+    pub fn run_partition_scheduler(&self) -> Vec<SchedulerAction> {
+        self.lock().run_partition_scheduler()
     }
 
     /// Drops one partition (temporary ones included).

@@ -140,6 +140,9 @@ impl Cluster {
                 p.version_time = now;
                 p.row_count = rows;
                 p.physical.clear();
+                // the temporary partition was made with the table's default distribution
+                // (LocalMetastore.createTempPartitionsFromPartitions), and replaces the old one
+                p.buckets = temp.buckets;
             }
         }
         Ok(())

@@ -79,6 +79,12 @@ impl Release {
         self.at_least(4, 2)
     }
 
+    /// `ALTER TABLE t DISTRIBUTED BY HASH(k) DEFAULT BUCKETS n`: only new partitions' default
+    /// (#63795, 2025-10, in branch-4.1; StarRocks.g4 `alterModifyDefaultBuckets`).
+    pub fn has_default_buckets(self) -> bool {
+        self.at_least(4, 1)
+    }
+
     /// BACKUP's analyzer refuses LIST-partitioned tables on 3.1–3.3 (#27551, removed by #51993).
     pub fn backup_refuses_list(self) -> bool {
         self.at_least(3, 1) && !self.at_least(3, 4)

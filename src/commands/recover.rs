@@ -16,6 +16,8 @@ use crate::state;
 
 pub(super) fn recover(cfg: &Config, dry_run: bool, out: &mut dyn Write) -> Result<()> {
     let mut c = Cluster::connect(cfg)?;
+    // a shared-data cluster has no RESTORE: refused before anything is read or planned (exit 2)
+    crate::release::detect(&mut c, cfg)?;
     crate::preflight::check_repository(&mut c, cfg, false)?;
     let st = state::recover::recover_state(&mut c, cfg)?;
     let plan = plan_recover(cfg, &st)?;

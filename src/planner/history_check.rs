@@ -3,8 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::listing::ListedSnapshot;
 use crate::history::{BACKUP_HISTORY, RESTORE_HISTORY};
+use crate::snapshot::Listing;
 use crate::sql::{ident, literal, qualified};
 
 /// Details of the CheckHistory step: the statements it reads the repository and the clock with.
@@ -107,13 +107,12 @@ pub fn show_offset(s: i64) -> String {
 /// wait for, or resume and finish, a job of the dead one).
 pub fn judge_history(
     rows: &[RecoveredRow],
-    listed: &[ListedSnapshot],
+    listed: &[Listing],
     repository: &str,
     own_label: &str,
 ) -> HistoryVerdict {
     use std::collections::{BTreeMap, BTreeSet};
-    let by_label: BTreeMap<&str, &ListedSnapshot> =
-        listed.iter().map(|s| (s.label.as_str(), s)).collect();
+    let by_label: BTreeMap<&str, &Listing> = listed.iter().map(|s| (s.label.as_str(), s)).collect();
     let known: BTreeSet<&str> = rows.iter().map(|r| r.label.as_str()).collect();
     let mut v = HistoryVerdict::default();
     for r in rows {
@@ -206,8 +205,8 @@ mod tests {
         assert_eq!(show_offset(19800), "+05:30");
     }
 
-    fn snap(label: &str, ts: &str, status: &str) -> ListedSnapshot {
-        ListedSnapshot::parse(label, Some(ts), Some(status))
+    fn snap(label: &str, ts: &str, status: &str) -> Listing {
+        Listing::parse(label, Some(ts), Some(status))
     }
 
     #[test]

@@ -18,7 +18,7 @@ use crate::plan::{Command, Details, Plan, StepKind};
 use crate::planner::restore::show_restore_sql;
 use crate::sql::{ident, literal, property, qualified};
 
-pub use super::listing::ListedSnapshot;
+pub use crate::snapshot::Listing;
 
 /// One catalog snapshot of our ops database as discovery saw it: a (label, timestamp) listed OK with
 /// its Details `backup_time`, or a label whose listing failed even when looked up again.
@@ -38,7 +38,7 @@ pub struct RecoverState {
     /// The ops database exists with tables in it (an empty one is what a recover that died before
     /// its RESTORE leaves behind, and is reused).
     pub ops_tables: Vec<String>,
-    pub snapshots: Vec<ListedSnapshot>,
+    pub snapshots: Vec<Listing>,
     /// Our ops database's catalog snapshots (see [`CatalogCandidate`]).
     pub catalogs: Vec<CatalogCandidate>,
     /// Rows in the existing ops database's backup_history (None: no such table or not read).
@@ -68,17 +68,13 @@ pub const CATALOG_LOOKUPS: usize = 5;
 /// The listed catalog snapshots of `ops` worth looking up: the `n` newest complete ones by label
 /// stamp (the lost cluster's clock; the final ranking is by UTC backup_time among them), and every
 /// one whose listing failed with a stamp at least as new as the oldest of those.
-pub fn catalogs_to_look_up<'a>(
-    ops: &str,
-    snapshots: &'a [ListedSnapshot],
-    n: usize,
-) -> Vec<&'a ListedSnapshot> {
-    let mut ours: Vec<(&str, &ListedSnapshot)> = snapshots
+pub fn catalogs_to_look_up<'a>(ops: &str, snapshots: &'a [Listing], n: usize) -> Vec<&'a Listing> {
+    let mut ours: Vec<(&str, &Listing)> = snapshots
         .iter()
         .filter_map(|s| Some((catalog_stamp(ops, &s.label)?, s)))
         .collect();
     ours.sort_by(|a, b| (b.0, &b.1.label).cmp(&(a.0, &a.1.label)));
-    let ok: Vec<(&str, &ListedSnapshot)> = ours
+    let ok: Vec<(&str, &Listing)> = ours
         .iter()
         .filter(|(_, s)| s.ok)
         .take(n.max(1))
@@ -469,43 +465,43 @@ mod tests {
 
     #[test]
     fn only_the_newest_catalogs_are_looked_up() {
-        let snaps: Vec<ListedSnapshot> = vec![
-            ListedSnapshot::parse(
+        let snaps: Vec<Listing> = vec![
+            Listing::parse(
                 "bbr_catalog_ops_20260101000000_aaaaaa",
                 Some("t1"),
                 Some("OK"),
             ),
-            ListedSnapshot::parse(
+            Listing::parse(
                 "bbr_catalog_ops_20260102000000_bbbbbb",
                 None,
                 Some("ERROR: Failed to get info: x"),
             ),
-            ListedSnapshot::parse(
+            Listing::parse(
                 "bbr_catalog_ops_20260103000000_cccccc",
                 Some("t3"),
                 Some("OK"),
             ),
-            ListedSnapshot::parse(
+            Listing::parse(
                 "bbr_catalog_ops_20260104000000_dddddd",
                 Some(""),
                 Some("ERROR: no snapshot"),
             ),
-            ListedSnapshot::parse(
+            Listing::parse(
                 "bbr_catalog_ops_20260105000000_eeeeee",
                 Some("t5"),
                 Some("OK"),
             ),
-            ListedSnapshot::parse(
+            Listing::parse(
                 "bbr_catalog_ops_20260106000000_ffffff",
                 None,
                 Some("ERROR: Failed to get info: y"),
             ),
-            ListedSnapshot::parse(
+            Listing::parse(
                 "bbr_catalog_other_20260107000000_gggggg",
                 Some("t7"),
                 Some("OK"),
             ),
-            ListedSnapshot::parse(
+            Listing::parse(
                 "bbr_sales_20260107000000_full_hhhhhh",
                 Some("t7"),
                 Some("OK"),

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 mod adopt;
 mod group;
 mod placement;
+pub mod scheduler;
 pub use adopt::{
     judge, pick_adoption, recorded_chain, AdoptClaim, Adoption, LinkRef, Progress, RestoreResume,
     ResumeJob, ShowRestoreJob, TakeOver,
@@ -363,6 +364,18 @@ pub fn plan_restore_resume(cfg: &Config, jobs: &[RestoreResume]) -> Vec<Step> {
             },
             what,
         ));
+        // the dead run may have died between its RESTORE finishing and its switch-off
+        let tables: Vec<(String, String)> = j
+            .table
+            .split(',')
+            .map(|t| (t.to_string(), t.to_string()))
+            .collect();
+        steps.push(scheduler::stop_scheduler_step(
+            cfg,
+            &j.database,
+            &j.label,
+            &tables,
+        ));
         steps.push(restore_finalize_step(cfg, &j.database, &j.label));
     }
     steps
@@ -473,6 +486,12 @@ fn link_steps(
                 "poll SHOW RESTORE until the job of {} is FINISHED (next job only then) or CANCELLED (chain stops)",
                 e.label
             ),
+        ));
+        steps.push(scheduler::stop_scheduler_step(
+            cfg,
+            db,
+            label,
+            &[(place.work.clone(), place.final_name.clone())],
         ));
     }
     steps
@@ -665,6 +684,13 @@ pub fn plan_restore(
             ));
             steps.extend(check(true, Some(a.label.clone())));
             if let Some(done) = a.links_done {
+                // the dead run may have died between a RESTORE finishing and its switch-off
+                steps.push(scheduler::stop_scheduler_step(
+                    cfg,
+                    db,
+                    &label,
+                    &[(place.work.clone(), place.final_name.clone())],
+                ));
                 let skip = usize::try_from(done).unwrap_or(usize::MAX);
                 steps.extend(links_from(skip));
             }

@@ -73,22 +73,21 @@ impl Runner<'_> {
                 rs.get(i, "Timestamp").as_deref(),
                 rs.get(i, "Status").as_deref().unwrap_or_default(),
             );
-            match listing {
-                crate::snapshot::Listing::Failed(why) => match delays.next() {
-                    Some(d) => {
-                        warn!("SHOW SNAPSHOT for {label}: {why}; reading it again");
-                        std::thread::sleep(d);
-                    }
-                    None => {
-                        job.keep_running = true;
-                        return Err(BbrError::job_failed(
-                            format!("the repository could not list snapshot {label} ({why})"),
-                            "the backup row stays RUNNING; the next run reads the snapshot again and finishes it",
-                        ));
-                    }
-                },
-                crate::snapshot::Listing::Listed { timestamps, ok } => {
-                    return Ok(Some((timestamps, ok)))
+            let Some(why) = listing.error.as_deref() else {
+                let restorable = listing.restorable();
+                return Ok(Some((listing.timestamps, restorable)));
+            };
+            match delays.next() {
+                Some(d) => {
+                    warn!("SHOW SNAPSHOT for {label}: {why}; reading it again");
+                    std::thread::sleep(d);
+                }
+                None => {
+                    job.keep_running = true;
+                    return Err(BbrError::job_failed(
+                        format!("the repository could not list snapshot {label} ({why})"),
+                        "the backup row stays RUNNING; the next run reads the snapshot again and finishes it",
+                    ));
                 }
             }
         }

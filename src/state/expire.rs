@@ -255,23 +255,22 @@ pub fn parse_presence(rs: &ResultSet, labels: &[String]) -> (bool, BTreeMap<Stri
                 let status = status.trim();
                 // The one reading of Timestamp/Status (src/snapshot.rs): `Invalid: <file>`
                 // entries are no timestamp, a failed listing proves nothing.
-                match Listing::read(rs.get(i, "Timestamp").as_deref(), status) {
-                    Listing::Listed { ok: true, .. } => Presence::Present {
+                let listing = Listing::read(rs.get(i, "Timestamp").as_deref(), status);
+                if listing.restorable() {
+                    Presence::Present {
                         cluster_id: rs
                             .get(i, "ClusterId")
                             .map(|s| s.trim().to_string())
                             .filter(|s| !s.is_empty()),
-                    },
-                    // Status OK with only `Invalid:` entries: nothing RESTORE could read.
-                    Listing::Listed { .. }
-                        if status == "OK" || status.starts_with("ERROR: no snapshot") =>
-                    {
-                        Presence::Absent
                     }
+                } else if status == "OK" || status.starts_with("ERROR: no snapshot") {
+                    // Status OK with only `Invalid:` entries: nothing RESTORE could read.
+                    Presence::Absent
+                } else {
                     // e.g. `ERROR: Failed to get info: <storage error>`: not proof it is gone.
-                    _ => Presence::Unknown {
+                    Presence::Unknown {
                         reason: status.to_string(),
-                    },
+                    }
                 }
             }
         };

@@ -11,16 +11,15 @@ use crate::planner::catalog::is_catalog_label;
 use crate::planner::history_check::show_snapshots_sql;
 use crate::planner::listing::{backup_time_ms, show_snapshot_details_sql};
 use crate::planner::recover::{
-    catalogs_to_look_up, CatalogCandidate, CatalogChoice, ListedSnapshot, RecoverState,
-    CATALOG_LOOKUPS,
+    catalogs_to_look_up, CatalogCandidate, CatalogChoice, Listing, RecoverState, CATALOG_LOOKUPS,
 };
 use crate::planner::restore::show_restore_sql;
 
 /// The rows of `SHOW SNAPSHOT ON repo` (Snapshot, Timestamp, Status).
-pub fn listed_snapshots(rs: &ResultSet) -> Vec<ListedSnapshot> {
+pub fn listed_snapshots(rs: &ResultSet) -> Vec<Listing> {
     (0..rs.rows.len())
         .map(|i| {
-            ListedSnapshot::parse(
+            Listing::parse(
                 &rs.get(i, "Snapshot").unwrap_or_default(),
                 rs.get(i, "Timestamp").as_deref(),
                 rs.get(i, "Status").as_deref(),
@@ -89,7 +88,7 @@ pub fn recover_state(c: &mut Cluster, cfg: &Config) -> Result<RecoverState, BbrE
 fn catalog_candidates(
     c: &mut Cluster,
     cfg: &Config,
-    snapshots: &[ListedSnapshot],
+    snapshots: &[Listing],
 ) -> Result<Vec<CatalogCandidate>, BbrError> {
     let ops = &cfg.ops_database;
     let mut out = Vec::new();

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use assert_cmd::Command;
 use starrocks_sim::{PartitionSpec, Sim, SimOptions, TableSpec, When};
 
+pub mod fidelity;
 pub mod recover;
 
 pub fn repo_root() -> PathBuf {

@@ -123,3 +123,53 @@ pub fn state(c: &mut Conn, sql: &str) -> String {
     assert_eq!(m.len(), 1, "{sql}: {m:?}");
     m[0]["State"].clone().unwrap()
 }
+
+/// A simulator playing `release`, manual clock.
+pub fn at(release: &str) -> Sim {
+    start_with(SimOptions {
+        release: release.into(),
+        tick_per_statement: std::time::Duration::ZERO,
+        ..SimOptions::default()
+    })
+}
+
+/// Runs a statement that starts a job and waits (virtual time) until the db's job is terminal.
+pub fn run_job(
+    sim: &Sim,
+    c: &mut Conn,
+    sql: &str,
+    show: &str,
+) -> std::collections::BTreeMap<String, Option<String>> {
+    exec(c, sql);
+    sim.advance(secs(120));
+    show_map(c, show).remove(0)
+}
+
+/// The Timestamp of snapshot `label` in repository `repo`.
+pub fn snapshot_ts(c: &mut Conn, label: &str) -> String {
+    rows(
+        c,
+        &format!("SHOW SNAPSHOT ON repo WHERE SNAPSHOT = '{label}'"),
+    )[0][1]
+        .clone()
+        .unwrap()
+}
+
+/// `BACKUP SNAPSHOT d.<label> TO repo ON (<on>)` run to FINISHED; returns the snapshot's timestamp.
+pub fn backed_up(sim: &Sim, c: &mut Conn, on: &str, label: &str) -> String {
+    let r = run_job(
+        sim,
+        c,
+        &format!("BACKUP SNAPSHOT d.{label} TO repo ON ({on})"),
+        "SHOW BACKUP FROM d",
+    );
+    assert_eq!(r["State"].as_deref(), Some("FINISHED"), "{r:?}");
+    snapshot_ts(c, label)
+}
+
+/// `RESTORE SNAPSHOT d.<label> FROM repo ON (<on>)` at `ts`, replication_num 1.
+pub fn restore_sql(label: &str, on: &str, ts: &str) -> String {
+    format!(
+        r#"RESTORE SNAPSHOT d.{label} FROM repo ON ({on}) PROPERTIES ("backup_timestamp" = "{ts}", "replication_num" = "1")"#
+    )
+}

@@ -292,6 +292,11 @@ pub fn plan_group_restore(
                 j.label
             ),
         ));
+        let guarded: Vec<(String, String)> =
+            in_job.iter().map(|t| (t.clone(), t.clone())).collect();
+        steps.push(super::scheduler::stop_scheduler_step(
+            cfg, db, &label, &guarded,
+        ));
         for t in in_job {
             if !restored.contains(&t) {
                 restored.push(t);

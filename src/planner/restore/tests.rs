@@ -105,7 +105,8 @@ fn plans_per_chain_shape() {
         let p = plan_restore(&cfg(), &state(false, vec![]), &chain, None).unwrap();
         let mut expect: Vec<StepKind> = head.to_vec();
         for _ in &links {
-            expect.extend([RestoreSnapshot, PollRestore]);
+            // every RESTORE job is followed by the partition-scheduler switch-off
+            expect.extend([RestoreSnapshot, PollRestore, StopPartitionScheduler]);
         }
         expect.push(Finalize);
         assert_eq!(kinds(&p), expect, "{name}");
@@ -207,8 +208,10 @@ fn resume_steps_come_first_and_read_the_dead_runs_chain() {
     let p = plan_restore(&cfg(), &state(false, resume), &chain, None).unwrap();
     assert_eq!(p.steps[0].kind, StepKind::PollRestore);
     assert_eq!(p.steps[0].label.as_deref(), Some("bbr_restore_old"));
-    assert_eq!(p.steps[1].kind, StepKind::Finalize);
-    assert_eq!(p.steps[2].kind, StepKind::CheckTargetAbsent);
+    // the dead run may have died before switching the scheduler off
+    assert_eq!(p.steps[1].kind, StepKind::StopPartitionScheduler);
+    assert_eq!(p.steps[2].kind, StepKind::Finalize);
+    assert_eq!(p.steps[3].kind, StepKind::CheckTargetAbsent);
 }
 
 fn lref(l: &str) -> LinkRef {
