@@ -20,6 +20,7 @@ pub use crate::model::{
     JobInfo, JobKind, PartitionInfo, SnapshotInfo, SnapshotPartition, SnapshotTable,
 };
 use crate::show::variable;
+use crate::stream::{RowSink, CHUNK_ROWS};
 
 /// ErrorCode.ERR_BAD_TABLE_STATE.
 pub(crate) const ER_BAD_TABLE_STATE: u16 = 5014;
@@ -427,6 +428,17 @@ impl Cluster {
 
     /// Runs one statement on a session.
     pub(crate) fn run(&mut self, s: &mut Session, sql: &str) -> Result<Output, SimError> {
+        self.run_streaming(s, sql, None)
+    }
+
+    /// [`Cluster::run`]; a top-level SELECT on SQLite sends its rows to `sink` while it steps
+    /// (the columns first, then chunks of rows) and returns only the rows not yet sent.
+    pub(crate) fn run_streaming(
+        &mut self,
+        s: &mut Session,
+        sql: &str,
+        sink: Option<RowSink>,
+    ) -> Result<Output, SimError> {
         self.update_jobs();
         self.set_ctx(s);
         let mut c = Cur::new(sql)?;
@@ -442,7 +454,7 @@ impl Cluster {
             _ => return Err(c.syntax()),
         };
         match first.as_str() {
-            "SELECT" | "WITH" => self.select(s, sql),
+            "SELECT" | "WITH" => self.select(s, sql, sink),
             "INSERT" | "REPLACE" => self.insert(s, sql, &c),
             "UPDATE" => self.update_delete(s, sql, true),
             "DELETE" => self.update_delete(s, sql, false),
@@ -518,7 +530,8 @@ impl Cluster {
     }
 
     /// Like [`Cluster::query_sqlite`], rendered into one flat buffer (same texts per cell).
-    fn query_sqlite_flat(&mut self, sql: &str) -> Result<Output, SimError> {
+    /// With a `sink`, full chunks of rows go there as they are produced (after the columns).
+    fn query_sqlite_flat(&mut self, sql: &str, sink: Option<RowSink>) -> Result<Output, SimError> {
         use std::io::Write as _;
         let mut stmt = self.db.prepare(sql).map_err(sqlite_err)?;
         let columns: Vec<String> = stmt.column_names().iter().map(|c| c.to_string()).collect();
@@ -529,7 +542,23 @@ impl Cluster {
         };
         let mut q = stmt.query([]).map_err(sqlite_err)?;
         let mut itoa = itoa::Buffer::new();
+        let mut sink = sink;
+        let chunk_cells = CHUNK_ROWS * n.max(1);
         while let Some(r) = q.next().map_err(sqlite_err)? {
+            if out.cells.len() >= chunk_cells {
+                if let Some(tx) = &sink {
+                    let next = FlatRows {
+                        columns: out.columns.clone(),
+                        data: Vec::with_capacity(out.data.len()),
+                        cells: Vec::with_capacity(chunk_cells),
+                    };
+                    let full = std::mem::replace(&mut out, next);
+                    if tx.send(full).is_err() {
+                        // the connection is gone: finish like a buffered answer nobody reads
+                        sink = None;
+                    }
+                }
+            }
             for k in 0..n {
                 let start = out.data.len();
                 let null = match r.get_ref(k).map_err(sqlite_err)? {
@@ -568,7 +597,12 @@ impl Cluster {
         Ok(Output::Flat(out))
     }
 
-    fn select(&mut self, s: &Session, sql: &str) -> Result<Output, SimError> {
+    fn select(
+        &mut self,
+        s: &Session,
+        sql: &str,
+        sink: Option<RowSink>,
+    ) -> Result<Output, SimError> {
         if sql.contains("@@") {
             return self.select_vars(s, sql);
         }
@@ -583,7 +617,7 @@ impl Cluster {
         {
             self.refresh_info()?;
         }
-        self.query_sqlite_flat(&tr.sql)
+        self.query_sqlite_flat(&tr.sql, sink)
     }
 
     /// `SELECT @@a, @@session.b AS x [LIMIT 1]`.

@@ -28,6 +28,7 @@ mod signature;
 mod snapshots;
 mod sql;
 mod storage;
+mod stream;
 mod tls;
 mod wire;
 

@@ -14,6 +14,7 @@ use tokio::io::AsyncWrite;
 use tokio::sync::oneshot;
 
 use crate::cluster::{Fault as Plan, Output, Session};
+use crate::stream::{write_flat, Protocol};
 use crate::{Shared, Sim, SimError, When};
 
 use crate::prepared::*;
@@ -206,6 +207,12 @@ impl Backend {
         }
     }
 
+    /// Whether a hook waits for `sql` (such a statement is answered only after its hooks ran).
+    fn hooked(&self, sql: &str) -> bool {
+        let hooks = self.shared.hooks.lock().unwrap_or_else(|e| e.into_inner());
+        hooks.iter().any(|(re, _)| re.is_match(sql))
+    }
+
     fn run_hooks(&self, sql: &str) {
         let mut due = Vec::new();
         {
@@ -232,6 +239,7 @@ impl Backend {
         &mut self,
         result: Result<Output, SimError>,
         w: QueryResultWriter<'_, W>,
+        proto: Protocol,
     ) -> io::Result<()> {
         match result {
             Ok(Output::Ok { affected }) => {
@@ -258,12 +266,7 @@ impl Backend {
             Ok(Output::Flat(f)) => {
                 let cols = text_columns(&f.columns);
                 let mut rw = w.start(&cols).await?;
-                for row in f.rows() {
-                    for v in row {
-                        rw.write_col(v)?;
-                    }
-                    rw.end_row().await?;
-                }
+                write_flat(&mut rw, &f, proto).await?;
                 rw.finish().await
             }
             Err(e) => {
@@ -280,10 +283,11 @@ impl Backend {
         &mut self,
         query: &str,
         results: QueryResultWriter<'_, W>,
+        proto: Protocol,
     ) -> io::Result<()> {
         let plan = self.admit(query);
         match plan {
-            Plan::Fail(e) => return self.answer(Err(e), results).await,
+            Plan::Fail(e) => return self.answer(Err(e), results, proto).await,
             Plan::Drop(When::Before) => return Err(gone()),
             Plan::Hang(When::Before) => {
                 self.shared.hung.fetch_add(1, Ordering::SeqCst);
@@ -291,6 +295,9 @@ impl Backend {
                 return Err(gone());
             }
             Plan::None | Plan::Drop(When::After) | Plan::Hang(When::After) => {}
+        }
+        if matches!(plan, Plan::None) && !self.hooked(query) {
+            return self.serve_streaming(query, results, proto).await;
         }
         let result = {
             let mut c = self.shared.lock();
@@ -312,7 +319,66 @@ impl Backend {
             }
             _ => {}
         }
-        self.answer(result, results).await
+        self.answer(result, results, proto).await
+    }
+}
+
+impl Backend {
+    /// Runs a statement with no fault and no hook, streaming a big SELECT answer (see
+    /// [`crate::stream`]): the statement runs on a blocking thread that holds the cluster lock
+    /// exactly as long as a buffered run would, while this task writes the chunks it produced.
+    async fn serve_streaming<W: AsyncWrite + Send + Unpin>(
+        &mut self,
+        query: &str,
+        results: QueryResultWriter<'_, W>,
+        proto: Protocol,
+    ) -> io::Result<()> {
+        let (sink, mut source) = crate::stream::channel();
+        let shared = self.shared.clone();
+        let mut session = self.session.clone();
+        let sql = query.to_string();
+        let job = tokio::task::spawn_blocking(move || {
+            let result = shared.lock().run_streaming(&mut session, &sql, Some(sink));
+            (session, result)
+        });
+        let Some(first) = source.recv().await else {
+            // a statement that did not stream (anything but a SELECT of more than a chunk)
+            let result = self.join(job).await?;
+            return self.answer(result, results, proto).await;
+        };
+        let cols = text_columns(&first.columns);
+        let mut rw = results.start(&cols).await?;
+        write_flat(&mut rw, &first, proto).await?;
+        drop(first);
+        while let Some(chunk) = source.recv().await {
+            write_flat(&mut rw, &chunk, proto).await?;
+        }
+        match self.join(job).await? {
+            Ok(Output::Flat(rest)) => {
+                write_flat(&mut rw, &rest, proto).await?;
+                rw.finish().await
+            }
+            Ok(_) => rw.finish().await,
+            Err(e) => {
+                // SQLite failed after rows went out: the error ends the result set, as the
+                // FE's does when a query fails while it streams
+                self.log_error(&e.message);
+                rw.finish_error(ErrorKind::ER_UNKNOWN_ERROR, &marked(&e).as_bytes())
+                    .await
+            }
+        }
+    }
+
+    /// Waits for the statement thread and takes the session back.
+    async fn join(
+        &mut self,
+        job: tokio::task::JoinHandle<(Session, Result<Output, SimError>)>,
+    ) -> io::Result<Result<Output, SimError>> {
+        let (session, result) = job
+            .await
+            .map_err(|e| io::Error::other(format!("statement thread failed: {e}")))?;
+        self.session = session;
+        Ok(result)
     }
 }
 
@@ -431,7 +497,7 @@ impl<W: AsyncWrite + Send + Unpin> AsyncMysqlShim<W> for Backend {
                 .await;
         }
         let bound = bind(&sql, &literals);
-        self.serve(&bound, results).await
+        self.serve(&bound, results, Protocol::Binary).await
     }
 
     async fn on_close<'a>(&'a mut self, stmt: u32)
@@ -471,6 +537,6 @@ impl<W: AsyncWrite + Send + Unpin> AsyncMysqlShim<W> for Backend {
                     .await;
             }
         }
-        self.serve(query, results).await
+        self.serve(query, results, Protocol::Text).await
     }
 }
