@@ -454,7 +454,7 @@ impl Prepared {
         if let Some(e) = outcome.error {
             return Err(e.into());
         }
-        let label = plan.inputs["label"].as_str().unwrap_or_default();
+        let label = crate::planner::restore::run_label(&disc.state, Some(&suffix));
         let links: Vec<String> = resolved
             .links
             .iter()

@@ -20,7 +20,7 @@ pub use adopt::{
     ResumeJob, ShowRestoreJob, TakeOver,
 };
 pub use group::{
-    group_jobs, plan_group_restore, set_aside_plan, GroupJob, GroupTable, GROUP_PREFIX,
+    group_jobs, group_label, plan_group_restore, set_aside_plan, GroupJob, GroupTable, GROUP_PREFIX,
 };
 pub use placement::{placement, side_name, Placement, Promote, RestoreMode, Unplaceable};
 
@@ -497,6 +497,15 @@ fn link_steps(
     steps
 }
 
+/// The label a restore plan's jobs run under: the adopted dead run's when continuing one, else
+/// this run's own (for the command's report, without reading the plan back).
+pub fn run_label(state: &RestoreState, suffix: Option<&str>) -> String {
+    state.adopt.as_ref().map_or_else(
+        || mode_label(&state.mode, &state.target, state.target_time, suffix),
+        |a| a.label.clone(),
+    )
+}
+
 /// Compiles the restore plan. `suffix` is the per-attempt label part (None for a dry run).
 /// With `state.adopt`, the plan continues that dead run (see [`Adoption`]) instead.
 pub fn plan_restore(
@@ -534,7 +543,7 @@ pub fn plan_restore(
         });
     }
     // Continuing: every step belongs to the adopted run's job; our own label only names the claim row.
-    let label = adopt.map_or(own_label.clone(), |a| a.label.clone());
+    let label = run_label(state, suffix);
     // Continuing: adoption required the recorded chain to be this one (same_chain), and a compact
     // record has no partition lists, so the links always come from the resolved chain.
     let entries: Vec<ChainEntry> = chain.links.iter().map(ChainEntry::from).collect();

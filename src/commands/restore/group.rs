@@ -434,7 +434,7 @@ impl PreparedGroup {
                 format!("{} ({})", j.label, ts.join(", "))
             })
             .collect();
-        let label = plan.inputs["label"].as_str().unwrap_or_default();
+        let label = crate::planner::restore::group_label(db, &group, target_time, Some(&suffix));
         writeln!(
         out,
         "{db}: {} restored as of {target_time} by {label} FINISHED ({} shared RESTORE job(s): {})",
