@@ -16,7 +16,7 @@ use crate::cluster::{Cluster, ResultSet, SqlError};
 use crate::config::Config;
 use crate::error::{BbrError, ExitCode};
 use crate::history::{self, FinalizeValues, BACKUP_HISTORY, RESTORE_HISTORY};
-use crate::plan::{Command, Details, Plan, RetryPolicy, Step, StepKind};
+use crate::plan::{Command, Details, Plan, RetryPolicy, Step, StepDetails, StepKind};
 use crate::planner::backup::{cancel_backup_sql, show_backup_sql, show_snapshot_sql};
 use crate::planner::catalog::is_catalog_label;
 use crate::poll::{human, PollCadence, ProgressTicker};
@@ -33,6 +33,26 @@ mod scheduler;
 mod stop;
 
 use stop::log_summary;
+
+/// The typed details of kind `T` a step carries. A plan of this version always has them: their
+/// absence or another kind is a bug, reported as one.
+fn details<T: StepDetails>(step: &Step) -> Result<&T, BbrError> {
+    let found = step.details.as_ref();
+    found.and_then(T::of).ok_or_else(|| {
+        BbrError::usage(
+            format!(
+                "step {} has {}",
+                step.kind,
+                if found.is_some() {
+                    "details of another kind"
+                } else {
+                    "no details"
+                }
+            ),
+            "report this (the plan was not produced by this version)",
+        )
+    })
+}
 
 pub use recover::RecoverReport;
 
@@ -594,4 +614,47 @@ fn find_claim(rows: &ResultSet, label: &str) -> Option<(chrono::NaiveDateTime,)>
         .and_then(|i| rows.get(i, "started_at"))
         .and_then(|s| parse_time(&s))
         .map(|t| (t,))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::{CatalogPoll, RestorePoll};
+
+    fn step_with(details: Option<Details>) -> Step {
+        Step {
+            kind: StepKind::PollRestore,
+            description: "d".into(),
+            database: None,
+            label: None,
+            sql: None,
+            retry: RetryPolicy {
+                safe_to_retry: true,
+                retry_when_busy: false,
+                attempts: 1,
+                initial_ms: 1,
+                max_ms: 1,
+            },
+            details,
+        }
+    }
+
+    #[test]
+    fn a_step_without_the_details_its_kind_reads_is_reported_as_a_bug() {
+        let poll = CatalogPoll::sample();
+        let step = step_with(Some(Details::CatalogPoll(poll.clone())));
+        assert_eq!(details::<CatalogPoll>(&step).ok(), Some(&poll));
+        let wrong = details::<RestorePoll>(&step).unwrap_err();
+        assert_eq!(wrong.exit, ExitCode::Usage);
+        assert_eq!(
+            wrong.to_string(),
+            "step PollRestore has details of another kind; report this (the plan was not produced by this version)"
+        );
+        let none = details::<RestorePoll>(&step_with(None)).unwrap_err();
+        assert!(
+            none.to_string()
+                .starts_with("step PollRestore has no details;"),
+            "{none}"
+        );
+    }
 }

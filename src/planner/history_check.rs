@@ -1,28 +1,10 @@
 //! recover's CheckHistory: the recovered history against what the repository really holds
 //! (absent snapshots, unknown newer ones) and the rows a dead cluster left RUNNING.
 
-use serde::{Deserialize, Serialize};
-
 use crate::history::{BACKUP_HISTORY, RESTORE_HISTORY};
+pub use crate::plan::details::HistoryCheck;
 use crate::snapshot::Listing;
 use crate::sql::{ident, literal, qualified};
-
-/// Details of the CheckHistory step: the statements it reads the repository and the clock with.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct HistoryCheck {
-    pub repository: String,
-    pub show_snapshots_sql: String,
-    /// The catalog job's own row: Finalize settles it, CheckHistory leaves it RUNNING.
-    pub catalog_label: String,
-    /// The catalog's Details `backup_time`: with its own row's started_at (the lost cluster's
-    /// session clock, seconds earlier) it tells the lost cluster's zone.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub catalog_backup_time_ms: Option<i64>,
-    /// RUNNING restore_history rows (their runs died with the lost cluster).
-    pub running_restores_sql: String,
-    /// The session zone's offset (snapshot_at of a settled row from Details `backup_time`, UTC).
-    pub zone_sql: String,
-}
 
 /// Why CheckHistory fails a RUNNING row.
 pub const DIED_WITH_CLUSTER: &str = "its run died with the lost cluster";

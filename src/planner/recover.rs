@@ -14,6 +14,7 @@ use super::{finalize_step, job_step};
 use crate::config::Config;
 use crate::error::BbrError;
 use crate::history::{create_database_sql, BACKUP_HISTORY};
+pub use crate::plan::details::CatalogPoll;
 use crate::plan::{Command, Details, Plan, StepKind};
 use crate::planner::restore::show_restore_sql;
 use crate::sql::{ident, literal, property, qualified};
@@ -143,16 +144,6 @@ pub fn newest_catalog(
     }))
 }
 
-/// Details of the RestoreCatalog and PollRestore steps of a recover (the job SHOW RESTORE shows).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CatalogPoll {
-    pub snapshot_label: String,
-    pub backup_timestamp: String,
-    pub initial_ms: u64,
-    pub max_ms: u64,
-    pub job_timeout_s: u64,
-}
-
 /// The restored catalog holds its own job's row as RUNNING (the snapshot was taken while it ran):
 /// the snapshot exists and is complete, so the row becomes FINISHED with its timestamp.
 pub fn finish_catalog_row_sql(ops: &str, c: &CatalogChoice) -> String {
@@ -258,15 +249,13 @@ fn recover_plan(
 ) -> Plan {
     let ops = &cfg.ops_database;
     let label = &choice.label;
-    let poll = serde_json::to_value(CatalogPoll {
+    let poll = Some(Details::CatalogPoll(CatalogPoll {
         snapshot_label: label.clone(),
         backup_timestamp: choice.backup_timestamp.clone(),
         initial_ms: cfg.poll.initial_ms,
         max_ms: cfg.poll.max_ms,
         job_timeout_s: cfg.job_timeout_s,
-    })
-    .ok()
-    .map(Details::Other);
+    }));
     let step = |kind, description: String, sql: String, retry, details| {
         job_step(ops, label, kind, description, sql, retry, details)
     };
@@ -318,16 +307,14 @@ fn recover_plan(
         format!("compare the recovered history with SHOW SNAPSHOT ON {}: mark FINISHED rows whose snapshot is absent EXPIRED, report newer snapshots the history does not know; RUNNING rows of the lost cluster's runs become FINISHED (snapshot listed complete) or FAILED", cfg.repository),
         select_snapshot_rows_sql(ops),
         super::idempotent(cfg),
-        serde_json::to_value(HistoryCheck {
+        Some(Details::HistoryCheck(HistoryCheck {
             repository: cfg.repository.clone(),
             show_snapshots_sql: show_snapshots_sql(&cfg.repository),
             catalog_label: label.clone(),
             catalog_backup_time_ms: choice.backup_time_ms,
             running_restores_sql: select_running_restores_sql(ops),
             zone_sql: ZONE_SQL.to_string(),
-        })
-        .ok()
-        .map(Details::Other),
+        })),
     ));
     // last: while this row is RUNNING a rerun knows the recover did not finish and continues it
     steps.push(finalize_step(

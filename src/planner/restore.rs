@@ -32,6 +32,7 @@ use crate::history::{
     select_running_sql, takeover_restore_sql, withdraw_sql, RestoreRunningRow,
     RESTORE_FINALIZE_PLACEHOLDERS, RESTORE_HISTORY,
 };
+pub use crate::plan::details::{PromoteJob, RestoreJob, RestorePoll, TargetCheck};
 use crate::plan::{Command, Details, Plan, Step, StepKind};
 use crate::sql::{ident, literal, property, qualified};
 
@@ -140,69 +141,6 @@ pub fn repository_of<'a>(
     repositories
         .get(label)
         .map_or(cfg.repository.as_str(), String::as_str)
-}
-
-/// CheckTargetAbsent details.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TargetCheck {
-    pub table: String,
-    /// True for the re-check right before the first RESTORE (after our row was written).
-    pub recheck: bool,
-    /// Continuing this dead run: the table may exist, because that run created it (it must, once
-    /// one of its links FINISHED); it must not exist when the run restored nothing.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub adopted: Option<String>,
-}
-
-/// RestoreSnapshot details: one RESTORE job of the chain.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RestoreJob {
-    pub snapshot_label: String,
-    pub backup_timestamp: String,
-    pub table: String,
-    pub partitions: Vec<String>,
-    pub replication_num: u32,
-    /// 1-based position in the chain, and its length.
-    pub link: u32,
-    pub links: u32,
-    /// Links after the first: where the partial table is renamed when this or a later link fails.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub aside_on_failure: Option<String>,
-    /// Shared jobs of several tables: the tables earlier jobs created, which must still exist
-    /// (`table` then lists the tables of this job).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub check_tables: Vec<String>,
-    /// Shared jobs: (table, name) for each table earlier jobs created, moved aside when this or a
-    /// later job fails (so no target name keeps a partly restored table).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub asides: Vec<(String, String)>,
-}
-
-/// PromoteRestore details: how the complete table reaches its final name.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PromoteJob {
-    /// `db.table` the restored data ends under.
-    pub table: String,
-    /// The restored table before the statement (the stage or the snapshot's name).
-    pub restored: String,
-    /// `--replace`: the name the previous table is kept under.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub previous_kept_as: Option<String>,
-}
-
-/// PollRestore details. The job is SHOW RESTORE's row whose `Label` is `snapshot_label` and whose
-/// `Timestamp` is `backup_timestamp`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RestorePoll {
-    pub snapshot_label: Option<String>,
-    pub backup_timestamp: Option<String>,
-    pub link: u32,
-    pub links: u32,
-    pub initial_ms: u64,
-    pub max_ms: u64,
-    pub job_timeout_s: u64,
-    /// The job was submitted by a dead run: only its record is finished.
-    pub resume: bool,
 }
 
 fn sanitise(s: &str, max: usize) -> String {
@@ -321,9 +259,7 @@ fn poll_step(cfg: &Config, db: &str, label: &str, poll: RestorePoll, description
         description,
         show_restore_sql(db),
         super::idempotent(cfg),
-        Some(Details::Other(
-            serde_json::to_value(poll).unwrap_or_default(),
-        )),
+        Some(Details::RestorePoll(poll)),
     )
 }
 
@@ -448,25 +384,22 @@ fn link_steps(
                 place.alias(target),
             ),
             super::submission(cfg),
-            Some(Details::Other(
-                serde_json::to_value(RestoreJob {
-                    snapshot_label: e.label.clone(),
-                    backup_timestamp: e.backup_timestamp.clone(),
-                    table: place.work.clone(),
-                    partitions: e.partitions.clone(),
-                    replication_num: e.replication_num,
-                    link,
-                    links,
-                    aside_on_failure: if link >= 2 {
-                        place.aside_on_failure.clone()
-                    } else {
-                        None
-                    },
-                    check_tables: Vec::new(),
-                    asides: Vec::new(),
-                })
-                .unwrap_or_default(),
-            )),
+            Some(Details::RestoreJob(RestoreJob {
+                snapshot_label: e.label.clone(),
+                backup_timestamp: e.backup_timestamp.clone(),
+                table: place.work.clone(),
+                partitions: e.partitions.clone(),
+                replication_num: e.replication_num,
+                link,
+                links,
+                aside_on_failure: if link >= 2 {
+                    place.aside_on_failure.clone()
+                } else {
+                    None
+                },
+                check_tables: Vec::new(),
+                asides: Vec::new(),
+            })),
         ));
         steps.push(poll_step(
             cfg,
@@ -577,14 +510,11 @@ pub fn plan_restore(
                 (None, false) => format!("refuse (exit 4) if {name} exists"),
             },
             target_exists_sql(name),
-            Some(Details::Other(
-                serde_json::to_value(TargetCheck {
+            Some(Details::TargetCheck(TargetCheck {
                     table: name.to_string(),
                     recheck,
                     adopted,
-                })
-                .unwrap_or_default(),
-            )),
+                })),
         )
     };
     let check = |recheck: bool, adopted: Option<String>| -> Vec<Step> {
@@ -642,13 +572,10 @@ pub fn plan_restore(
                     a.label
                 ),
                 insert_restore_claim_sql(&cfg.ops_database, &running_row, &a.label),
-                Some(Details::Other(
-                    serde_json::to_value(AdoptClaim {
-                        adopts: a.label.clone(),
-                        claim_label: own_label.clone(),
-                    })
-                    .unwrap_or_default(),
-                )),
+                Some(Details::AdoptClaim(AdoptClaim {
+                    adopts: a.label.clone(),
+                    claim_label: own_label.clone(),
+                })),
             ));
             steps.push(claim());
             steps.push(step(
@@ -658,14 +585,11 @@ pub fn plan_restore(
                     a.label
                 ),
                 takeover_restore_sql(&cfg.ops_database, &a.label),
-                Some(Details::Other(
-                    serde_json::to_value(TakeOver {
+                Some(Details::TakeOver(TakeOver {
                         adopts: a.label.clone(),
                         claim_label: own_label.clone(),
                         release_sql: withdraw_sql(&cfg.ops_database, RESTORE_HISTORY, &own_label),
-                    })
-                    .unwrap_or_default(),
-                )),
+                    })),
             ));
             steps.push(step(
                 StepKind::ResumeRestore,
@@ -676,8 +600,7 @@ pub fn plan_restore(
                     None => "the dead run recorded no RESTORE: check SHOW RESTORE, then start at the first link".to_string(),
                 },
                 show_restore_sql(db),
-                Some(Details::Other(
-                    serde_json::to_value(ResumeJob {
+                Some(Details::ResumeJob(ResumeJob {
                         adopts: a.label.clone(),
                         table: target.to_string(),
                         current_label: a.current_label.clone(),
@@ -687,9 +610,7 @@ pub fn plan_restore(
                         initial_ms: cfg.poll.initial_ms,
                         max_ms: cfg.poll.max_ms,
                         job_timeout_s: cfg.job_timeout_s,
-                    })
-                    .unwrap_or_default(),
-                )),
+                    })),
             ));
             steps.extend(check(true, Some(a.label.clone())));
             if let Some(done) = a.links_done {
@@ -720,14 +641,11 @@ pub fn plan_restore(
             StepKind::PromoteRestore,
             what,
             promote_sql(db, p),
-            Some(Details::Other(
-                serde_json::to_value(PromoteJob {
-                    table: format!("{db}.{}", place.final_name),
-                    restored: format!("{db}.{}", place.work),
-                    previous_kept_as: previous,
-                })
-                .unwrap_or_default(),
-            )),
+            Some(Details::PromoteJob(PromoteJob {
+                table: format!("{db}.{}", place.final_name),
+                restored: format!("{db}.{}", place.work),
+                previous_kept_as: previous,
+            })),
         ));
     }
     steps.push(restore_finalize_step(cfg, db, &label));

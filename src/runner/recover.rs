@@ -5,11 +5,11 @@
 
 use tracing::{info, warn};
 
-use super::Runner;
+use super::{details, Runner};
 use crate::cluster::SqlError;
 use crate::error::BbrError;
 use crate::history::{finalize_restore_sql, finalize_sql, FinalizeValues};
-use crate::plan::{Details, Plan, Step, StepKind};
+use crate::plan::{Plan, Step, StepKind};
 use crate::planner::backup::show_snapshot_sql;
 use crate::planner::history_check::{
     judge_history, lost_zone_offset_s, mark_absent_sql, show_offset, HistoryCheck, HistoryVerdict,
@@ -29,19 +29,6 @@ pub struct RecoverReport {
     pub verdict: HistoryVerdict,
 }
 
-fn details<T: serde::de::DeserializeOwned>(step: &Step) -> Result<T, BbrError> {
-    match &step.details {
-        Some(Details::Other(v)) => serde_json::from_value(v.clone()).ok(),
-        _ => None,
-    }
-    .ok_or_else(|| {
-        BbrError::usage(
-            format!("step {} has malformed details", step.kind),
-            "report this (the plan was not produced by this version)",
-        )
-    })
-}
-
 impl Runner<'_> {
     /// Runs a recover plan step by step; the first failure ends it.
     pub fn run_recover(&mut self, plan: &Plan) -> Result<RecoverReport, BbrError> {
@@ -52,9 +39,9 @@ impl Runner<'_> {
                 StepKind::RestoreCatalog => self.restore_catalog(step)?,
                 StepKind::PollRestore => self.poll_catalog_restore(step)?,
                 StepKind::CheckHistory => {
-                    let check: HistoryCheck = details(step)?;
+                    let check: &HistoryCheck = details(step)?;
                     report.catalog_label = check.catalog_label.clone();
-                    report.verdict = self.check_history(step, &check)?;
+                    report.verdict = self.check_history(step, check)?;
                 }
                 _ => self.exec(step)?,
             }
@@ -88,13 +75,13 @@ impl Runner<'_> {
     /// of that snapshot (one RESTORE per recover).
     fn restore_catalog(&mut self, step: &Step) -> Result<(), BbrError> {
         let sql = step.sql.clone().unwrap_or_default();
-        let poll: CatalogPoll = details(step)?;
+        let poll: &CatalogPoll = details(step)?;
         for attempt in 1..=step.retry.attempts.max(1) {
             match self.cluster.query_retry(&sql, &step.retry) {
                 Ok(_) => return Ok(()),
                 Err(SqlError::Lost(m)) => {
                     warn!("connection lost while sending the catalog RESTORE ({m}); looking it up");
-                    if self.catalog_restore_row(step, &poll)?.is_some() {
+                    if self.catalog_restore_row(step, poll)?.is_some() {
                         return Ok(());
                     }
                     info!(
@@ -113,12 +100,12 @@ impl Runner<'_> {
 
     /// Waits for the catalog RESTORE to end (StarRocks enforces its timeout property).
     fn poll_catalog_restore(&mut self, step: &Step) -> Result<(), BbrError> {
-        let poll: CatalogPoll = details(step)?;
+        let poll: &CatalogPoll = details(step)?;
         let mut cadence =
             PollCadence::new(poll.initial_ms, poll.max_ms, self.cfg.heartbeat_stale_s);
         let mut last = String::new();
         loop {
-            let Some((state, status)) = self.catalog_restore_row(step, &poll)? else {
+            let Some((state, status)) = self.catalog_restore_row(step, poll)? else {
                 return Err(BbrError::job_failed(
                     format!(
                         "the RESTORE of catalog snapshot {} vanished from SHOW RESTORE",

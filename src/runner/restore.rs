@@ -4,12 +4,12 @@
 
 use tracing::{debug, info, warn};
 
-use super::{Job, Outcome, Runner};
+use super::{details, Job, Outcome, Runner};
 use crate::cluster::SqlError;
 use crate::config::TableRef;
 use crate::error::BbrError;
 use crate::history::{self, RESTORE_HISTORY};
-use crate::plan::{Details, Step};
+use crate::plan::Step;
 use crate::planner::restore::{
     cancel_restore_sql, judge, show_restore_sql, target_exists_sql, AdoptClaim, Progress,
     PromoteJob, RestoreJob, RestorePoll, ResumeJob, TakeOver, TargetCheck, PLAIN_PREFIX,
@@ -18,22 +18,6 @@ use crate::poll::PollCadence;
 use crate::sql::{ident, qualified};
 use crate::sql::{literal, opt_literal};
 use crate::state::parse_time;
-
-/// Typed details of a restore step (stored as `Details::Other` in the plan).
-fn details<T: serde::de::DeserializeOwned>(step: &Step) -> Result<T, BbrError> {
-    match &step.details {
-        Some(Details::Other(v)) => serde_json::from_value(v.clone()).map_err(|e| {
-            BbrError::usage(
-                format!("step {} has malformed details: {e}", step.kind),
-                "report this (the plan was not produced by this version)",
-            )
-        }),
-        _ => Err(BbrError::usage(
-            format!("step {} has no details", step.kind),
-            "report this (the plan was not produced by this version)",
-        )),
-    }
-}
 
 /// A SHOW RESTORE row of one job.
 struct RestoreRow {
@@ -50,7 +34,7 @@ impl Runner<'_> {
         label: &str,
         job: &mut Job,
     ) -> Result<(), BbrError> {
-        let check: TargetCheck = details(step)?;
+        let check: &TargetCheck = details(step)?;
         let sql = step.sql.clone().unwrap_or_default();
         let rs = self.read(step, &sql, "checking whether the restore target exists")?;
         if let Some(adopted) = &check.adopted {
@@ -114,10 +98,10 @@ impl Runner<'_> {
     /// Continuing a dead run: inserts our claim row (it names the adopted run); the Claim step
     /// that follows judges this row, not the adopted one.
     pub(super) fn adopt_restore(&mut self, step: &Step, job: &mut Job) -> Result<(), BbrError> {
-        let a: AdoptClaim = details(step)?;
+        let a: &AdoptClaim = details(step)?;
         self.exec(step)?;
         info!("claiming to continue the interrupted restore {}", a.adopts);
-        job.claim_label = Some(a.claim_label);
+        job.claim_label = Some(a.claim_label.clone());
         Ok(())
     }
 
@@ -131,7 +115,7 @@ impl Runner<'_> {
         label: &str,
         job: &mut Job,
     ) -> Result<(), BbrError> {
-        let t: TakeOver = details(step)?;
+        let t: &TakeOver = details(step)?;
         self.exec(step)?;
         let sql = history::select_restore_status_sql(&self.cfg.ops_database, label);
         let status = self
@@ -169,7 +153,7 @@ impl Runner<'_> {
         label: &str,
         job: &mut Job,
     ) -> Result<(), BbrError> {
-        let r: ResumeJob = details(step)?;
+        let r: &ResumeJob = details(step)?;
         let db = step.database.clone().unwrap_or_default();
         let failed = |why: String| {
             BbrError::job_failed(
@@ -270,7 +254,7 @@ impl Runner<'_> {
         label: &str,
         job: &mut Job,
     ) -> Result<(), BbrError> {
-        let r: RestoreJob = details(step)?;
+        let r: &RestoreJob = details(step)?;
         let db = step.database.clone().unwrap_or_default();
         let sql = step.sql.clone().unwrap_or_default();
         if let Some(aside) = &r.aside_on_failure {
@@ -373,8 +357,8 @@ impl Runner<'_> {
         label: &str,
         job: &mut Job,
     ) -> Result<(), BbrError> {
-        let p: RestorePoll = details(step)?;
-        self.poll_restore_job(step, label, job, &p)
+        let p: &RestorePoll = details(step)?;
+        self.poll_restore_job(step, label, job, p)
     }
 
     /// The polling loop of [`Self::poll_restore`], also used to wait for an adopted run's job.
@@ -525,7 +509,7 @@ impl Runner<'_> {
     /// `--as` over several links / `--replace`: one statement gives the complete table its final
     /// name. On failure the restored data stays where it is, and the error says where.
     pub(super) fn promote_restore(&mut self, step: &Step) -> Result<(), BbrError> {
-        let p: PromoteJob = details(step)?;
+        let p: &PromoteJob = details(step)?;
         let sql = step.sql.clone().unwrap_or_default();
         self.query(step, &sql, "renaming the restored table").map_err(|e| {
             BbrError::job_failed(

@@ -3,24 +3,20 @@
 
 use tracing::warn;
 
-use super::Runner;
+use super::{details, Runner};
 use crate::error::BbrError;
-use crate::plan::{Details, Step};
+use crate::plan::Step;
 use crate::planner::restore::scheduler::{live_droppers, SchedulerGuard};
 
 impl Runner<'_> {
     /// One SELECT of the restored tables' PROPERTIES; the planned ALTER of each live dropping
     /// property; one line per switched-off property with the ALTER that switches it back on.
     pub(super) fn stop_partition_scheduler(&mut self, step: &Step) -> Result<(), BbrError> {
-        let guard: SchedulerGuard = match &step.details {
-            Some(Details::Other(v)) => serde_json::from_value(v.clone()).map_err(|e| {
-                BbrError::usage(
-                    format!("step {} has malformed details: {e}", step.kind),
-                    "report this (the plan was not produced by this version)",
-                )
-            })?,
-            _ => return Ok(()),
-        };
+        // a plan without details has nothing to guard
+        if step.details.is_none() {
+            return Ok(());
+        }
+        let guard: &SchedulerGuard = details(step)?;
         let sql = step.sql.clone().unwrap_or_default();
         let rs = self.read(step, &sql, "reading the restored tables' properties")?;
         let (Some(ti), Some(pi)) = (rs.col("TABLE_NAME"), rs.col("PROPERTIES")) else {

@@ -3,11 +3,12 @@
 //! ResumeRestore steps (plans/README.md "Continuing a dead restore").
 
 use chrono::NaiveDateTime;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use super::{ChainEntry, PLAIN_PREFIX, TIME_FORMAT};
 use crate::config::TableRef;
 use crate::history::{RestoreRow, ADOPT_NOTE};
+pub use crate::plan::details::{AdoptClaim, LinkRef, ResumeJob, TakeOver};
 
 /// A RUNNING restore_history row left by a dead run: its current job is looked up and its record
 /// finished; nothing is ever re-submitted for it.
@@ -94,13 +95,6 @@ pub fn pick_adoption<'a>(
         1 => submitted.first().copied(),
         _ => None,
     }
-}
-
-/// A chain link as SHOW RESTORE names its job (`Label`, `Timestamp`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct LinkRef {
-    pub label: String,
-    pub backup_timestamp: String,
 }
 
 /// SHOW RESTORE's row (the FE keeps one job per database: the last BACKUP or RESTORE).
@@ -274,34 +268,4 @@ impl Adoption {
             })
             .collect()
     }
-}
-
-/// AdoptRestore details: our claim row and the run it continues.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AdoptClaim {
-    pub adopts: String,
-    pub claim_label: String,
-}
-
-/// TakeOverRestore details: `release_sql` withdraws our claim row once the adopted row is live.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TakeOver {
-    pub adopts: String,
-    pub claim_label: String,
-    pub release_sql: String,
-}
-
-/// ResumeRestore details: what the runner judges the dead run's progress from, and what this plan
-/// expects (`links_done`); a different judgement at run time fails the run rather than guess.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ResumeJob {
-    pub adopts: String,
-    pub table: String,
-    pub current_label: Option<String>,
-    pub started_at: Option<String>,
-    pub links: Vec<LinkRef>,
-    pub links_done: Option<u32>,
-    pub initial_ms: u64,
-    pub max_ms: u64,
-    pub job_timeout_s: u64,
 }

@@ -202,14 +202,11 @@ pub fn plan_group_restore(
                     StepKind::CheckTargetAbsent,
                     format!("refuse (exit 4) if {} exists", t.table),
                     target_exists_sql(&t.table),
-                    Some(Details::Other(
-                        serde_json::to_value(TargetCheck {
-                            table: t.table.to_string(),
-                            recheck,
-                            adopted: None,
-                        })
-                        .unwrap_or_default(),
-                    )),
+                    Some(Details::TargetCheck(TargetCheck {
+                        table: t.table.to_string(),
+                        recheck,
+                        adopted: None,
+                    })),
                 )
             })
             .collect()
@@ -250,8 +247,7 @@ pub fn plan_group_restore(
             ),
             group_restore_sql(cfg, db, repository_of(cfg, repositories, &j.label), j),
             submission(cfg),
-            Some(Details::Other(
-                serde_json::to_value(RestoreJob {
+            Some(Details::RestoreJob(RestoreJob {
                     snapshot_label: j.label.clone(),
                     backup_timestamp: j.backup_timestamp.clone(),
                     table: in_job.join(","),
@@ -269,9 +265,7 @@ pub fn plan_group_restore(
                         .map(|t| (t.clone(), side_name(t, "partial", suffix.map(|s| sanitise(s, 8)).as_deref())))
                         .collect(),
                     check_tables: restored.clone(),
-                })
-                .unwrap_or_default(),
-            )),
+                })),
         ));
         steps.push(poll_step(
             cfg,

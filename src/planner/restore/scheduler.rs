@@ -11,26 +11,13 @@
 //! each dropping property off, only for a property that is live. docs/STARROCKS-NOTES.md has the
 //! FE facts.
 
-use serde::{Deserialize, Serialize};
-
 use crate::config::Config;
+pub use crate::plan::details::{Dropper, GuardedTable, SchedulerGuard, SwitchOff};
 use crate::plan::{Details, Step, StepKind};
 use crate::sql::{literal, literal_list, property, qualified};
 
 /// `dynamic_partition.start` when not set (DynamicPartitionProperty.MIN_START_OFFSET): no drops.
 const START_NOT_SET: i64 = i32::MIN as i64;
-
-/// The scheduler properties that drop partitions, and the value that switches each off.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Dropper {
-    /// `dynamic_partition.enable` = "false" (the window and its `start` stay recorded).
-    DynamicPartition,
-    /// `partition_live_number` = "-1" (INVALID: off).
-    LiveNumber,
-    /// `partition_ttl` = "0 day" (a zero period: off).
-    Ttl,
-}
 
 impl Dropper {
     const ALL: [Dropper; 3] = [Dropper::DynamicPartition, Dropper::LiveNumber, Dropper::Ttl];
@@ -43,29 +30,6 @@ impl Dropper {
             Dropper::Ttl => ("partition_ttl", "0 day"),
         }
     }
-}
-
-/// One table the step guards: its name now, and the name it has once the restore completed
-/// (`--as` / `--replace` rename or swap it in; the properties travel with it).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct GuardedTable {
-    pub table: String,
-    pub final_name: String,
-    /// The exact ALTER for each property, sent only when the runner finds it live.
-    pub switch_off: Vec<SwitchOff>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SwitchOff {
-    pub property: Dropper,
-    pub sql: String,
-}
-
-/// The StopPartitionScheduler step's details.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SchedulerGuard {
-    pub database: String,
-    pub tables: Vec<GuardedTable>,
 }
 
 /// `ALTER TABLE db.t SET ("k" = "v")`: one property kind per statement (AlterJobExecutor handles
@@ -125,9 +89,7 @@ pub fn stop_scheduler_step(
         ),
         properties_sql(db, &names),
         super::super::idempotent(cfg),
-        Some(Details::Other(
-            serde_json::to_value(guard).unwrap_or_default(),
-        )),
+        Some(Details::SchedulerGuard(guard)),
     )
 }
 
@@ -261,10 +223,9 @@ mod tests {
             s.sql.as_deref(),
             Some("SELECT TABLE_NAME, PROPERTIES FROM information_schema.tables_config WHERE TABLE_SCHEMA = 's' AND TABLE_NAME IN ('ev__restore')")
         );
-        let Some(Details::Other(v)) = &s.details else {
-            panic!("no details")
+        let Some(Details::SchedulerGuard(g)) = &s.details else {
+            panic!("no scheduler details: {:?}", s.details)
         };
-        let g: SchedulerGuard = serde_json::from_value(v.clone()).unwrap();
         let sqls: Vec<&str> = g.tables[0]
             .switch_off
             .iter()

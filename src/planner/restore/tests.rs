@@ -147,12 +147,12 @@ fn running_row_records_the_chain_and_polls_match_their_snapshot() {
     assert!(rec.contains("'RUNNING', NOW(), NOW()"), "{rec}");
     assert!(rec.contains("\"label\":\"full0\""), "{rec}");
     assert!(rec.contains("'2026-01-01 12:00:00'"), "{rec}");
-    let polls: Vec<RestorePoll> = p
+    let polls: Vec<&RestorePoll> = p
         .steps
         .iter()
         .filter(|s| s.kind == StepKind::PollRestore)
         .map(|s| match &s.details {
-            Some(Details::Other(v)) => serde_json::from_value(v.clone()).unwrap(),
+            Some(Details::RestorePoll(poll)) => poll,
             d => panic!("{d:?}"),
         })
         .collect();

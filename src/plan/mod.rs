@@ -4,7 +4,13 @@
 
 use std::io::Write as _;
 
-use serde::Serialize;
+use serde::{Serialize, Serializer};
+
+pub mod details;
+pub use details::{
+    AdoptClaim, CatalogPoll, HistoryCheck, PromoteJob, RestoreJob, RestorePoll, ResumeJob,
+    SchedulerGuard, TakeOver, TargetCheck,
+};
 
 /// Bumped when a field changes meaning; auditors' tooling keys on it.
 pub const FORMAT_VERSION: u32 = 1;
@@ -145,8 +151,76 @@ pub enum Details {
         snapshot: String,
         repository: String,
     },
-    /// Free-form typed data for kinds added later (restore).
-    Other(serde_json::Value),
+    /// CheckTargetAbsent.
+    #[serde(serialize_with = "sorted")]
+    TargetCheck(TargetCheck),
+    /// RestoreSnapshot (one RESTORE job of a chain or of a shared job).
+    #[serde(serialize_with = "sorted")]
+    RestoreJob(RestoreJob),
+    /// PollRestore of a restore.
+    #[serde(serialize_with = "sorted")]
+    RestorePoll(RestorePoll),
+    /// PromoteRestore.
+    #[serde(serialize_with = "sorted")]
+    PromoteJob(PromoteJob),
+    /// AdoptRestore.
+    #[serde(serialize_with = "sorted")]
+    AdoptClaim(AdoptClaim),
+    /// TakeOverRestore.
+    #[serde(serialize_with = "sorted")]
+    TakeOver(TakeOver),
+    /// ResumeRestore.
+    #[serde(serialize_with = "sorted")]
+    ResumeJob(ResumeJob),
+    /// StopPartitionScheduler.
+    #[serde(serialize_with = "sorted")]
+    SchedulerGuard(SchedulerGuard),
+    /// recover's RestoreCatalog and PollRestore.
+    #[serde(serialize_with = "sorted")]
+    CatalogPoll(CatalogPoll),
+    /// recover's CheckHistory.
+    #[serde(serialize_with = "sorted")]
+    HistoryCheck(HistoryCheck),
+}
+
+/// Details of one kind: a runner step asks for the kind it reads (`Step::details_of`).
+pub trait StepDetails {
+    fn of(details: &Details) -> Option<&Self>;
+}
+
+macro_rules! step_details {
+    ($($kind:ident),*) => {
+        $(impl StepDetails for $kind {
+            fn of(details: &Details) -> Option<&Self> {
+                match details {
+                    Details::$kind(d) => Some(d),
+                    _ => None,
+                }
+            }
+        })*
+    };
+}
+
+step_details!(
+    TargetCheck,
+    RestoreJob,
+    RestorePoll,
+    PromoteJob,
+    AdoptClaim,
+    TakeOver,
+    ResumeJob,
+    SchedulerGuard,
+    CatalogPoll,
+    HistoryCheck
+);
+
+/// The typed details print with their keys in alphabetical order at every depth, as they always
+/// have (plans/*.json and any plan an auditor kept stay byte-identical): a serde_json `Value`
+/// object keeps its keys sorted.
+fn sorted<T: Serialize, S: Serializer>(details: &T, s: S) -> Result<S::Ok, S::Error> {
+    serde_json::to_value(details)
+        .map_err(serde::ser::Error::custom)?
+        .serialize(s)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, strum::Display)]
@@ -277,5 +351,41 @@ mod tests {
         assert_eq!(String::from_utf8(streamed).unwrap(), a);
         assert!(a.find("\"a\"").unwrap() < a.find("\"b\"").unwrap());
         assert!(a.contains("\"format_version\": 1"));
+    }
+
+    #[test]
+    fn typed_details_print_with_sorted_keys_at_every_depth() {
+        let d = Details::ResumeJob(ResumeJob {
+            adopts: "run".into(),
+            table: "t".into(),
+            current_label: None,
+            started_at: None,
+            links: vec![details::LinkRef {
+                label: "full".into(),
+                backup_timestamp: "ts".into(),
+            }],
+            links_done: Some(1),
+            initial_ms: 1,
+            max_ms: 2,
+            job_timeout_s: 3,
+        });
+        assert_eq!(
+            serde_json::to_string(&d).unwrap(),
+            r#"{"adopts":"run","current_label":null,"initial_ms":1,"job_timeout_s":3,"links":[{"backup_timestamp":"ts","label":"full"}],"links_done":1,"max_ms":2,"started_at":null,"table":"t"}"#
+        );
+    }
+
+    #[test]
+    fn a_kind_reads_only_its_own_details() {
+        let poll = details::CatalogPoll::sample();
+        let d = Details::CatalogPoll(poll.clone());
+        assert_eq!(CatalogPoll::of(&d), Some(&poll));
+        assert_eq!(RestorePoll::of(&d), None);
+        assert_eq!(
+            CatalogPoll::of(&Details::Claim {
+                heartbeat_stale_s: 1
+            }),
+            None
+        );
     }
 }
