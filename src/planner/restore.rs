@@ -300,18 +300,22 @@ pub fn plan_restore_resume(cfg: &Config, jobs: &[RestoreResume]) -> Vec<Step> {
             },
             what,
         ));
-        // the dead run may have died between its RESTORE finishing and its switch-off
-        let tables: Vec<(String, String)> = j
-            .table
-            .split(',')
-            .map(|t| (t.to_string(), t.to_string()))
-            .collect();
-        steps.push(scheduler::stop_scheduler_step(
-            cfg,
-            &j.database,
-            &j.label,
-            &tables,
-        ));
+        // The dead run may have died between its RESTORE finishing and its switch-off. Only plain
+        // and group runs restore under the recorded table names: an --as / --replace run wrote a
+        // stage table, and its recorded name is the LIVE table, whose scheduler is not ours to stop.
+        if j.label.starts_with(PLAIN_PREFIX) || j.label.starts_with(GROUP_PREFIX) {
+            let tables: Vec<(String, String)> = j
+                .table
+                .split(',')
+                .map(|t| (t.to_string(), t.to_string()))
+                .collect();
+            steps.push(scheduler::stop_scheduler_step(
+                cfg,
+                &j.database,
+                &j.label,
+                &tables,
+            ));
+        }
         steps.push(restore_finalize_step(cfg, &j.database, &j.label));
     }
     steps

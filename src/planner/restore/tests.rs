@@ -398,3 +398,32 @@ fn labels_are_bounded_and_sanitised() {
     assert!(l.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'));
     assert!(l.ends_with("_20260101000000_abcdef"));
 }
+
+/// Finishing a dead run switches the scheduler off only where that run restored under the recorded
+/// names: an --as / --replace run wrote a stage table, and its recorded name is the live table.
+#[test]
+fn finishing_a_dead_run_stops_the_scheduler_only_for_plain_and_group_runs() {
+    let dead = |label: &str| RestoreResume {
+        database: "sales".into(),
+        table: "orders".into(),
+        label: label.into(),
+        current_label: Some("full0".into()),
+        backup_timestamp: Some("ts-full0".into()),
+        link: 1,
+        links: 1,
+        reason: "stale".into(),
+    };
+    for (label, stops) in [
+        ("bbr_restore_sales_orders_20260101000000_x", true),
+        ("bbr_restogrp_sales_orders_20260101000000_x", true),
+        ("bbr_replace_sales_orders_20260101000000_x", false),
+        ("bbr_restoas_sales_orders_20260101000000_x", false),
+    ] {
+        let steps = plan_restore_resume(&cfg(), &[dead(label)]);
+        let n = steps
+            .iter()
+            .filter(|s| s.kind == StepKind::StopPartitionScheduler)
+            .count();
+        assert_eq!(n, usize::from(stops), "{label}");
+    }
+}
