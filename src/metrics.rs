@@ -233,7 +233,7 @@ pub fn render(m: &Metrics) -> String {
     );
     family(
         "starrocks_bbr_last_run_status",
-        "1 when the newest run touching the database succeeded, 0 when it failed.",
+        "1 when the newest backup run of the database succeeded, 0 when it failed (a job failed or a table was left out); restore, expire and check leave it.",
         m.last_run_status
             .iter()
             .map(|(d, v)| (db(d), v.to_string()))
