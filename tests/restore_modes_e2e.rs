@@ -756,3 +756,43 @@ fn preflight_of_every_database_comes_before_anything_is_written() {
     assert!(sent_like(&env, "INSERT").is_empty(), "{:#?}", env.sent());
     assert!(!env.sim.table_exists("sales", "orders"));
 }
+
+/// The rerun of a multi-database restore also skips a database whose tables were restored together
+/// (one group run) by an earlier run of the same command, instead of refusing because they exist.
+#[test]
+fn a_rerun_skips_a_database_whose_group_restore_finished() {
+    if skip_on_real_cluster("rerun_skips_group") {
+        return;
+    }
+    let (env, at, orders, people) = two_databases_dropped();
+    env.sim.drop_table("sales", "customers").unwrap();
+    let mut args = vec!["restore", "--timestamp", &at];
+    args.extend(TWO_DBS);
+    args.extend(["--table", "sales.customers"]);
+    env.run_ok(&args, 0);
+    assert_eq!(parts(&env, "orders"), orders);
+    assert_eq!(hr_parts(&env), people);
+    let n = sent_like(&env, "RESTORE").len();
+    let again = env.run_ok(&args, 0);
+    assert!(
+        again.contains("sales: orders, customers already restored as of")
+            || again.contains("sales: customers, orders already restored as of"),
+        "{again}"
+    );
+    assert!(
+        again.contains("hr.people: already restored as of"),
+        "{again}"
+    );
+    assert_eq!(sent_like(&env, "RESTORE").len(), n, "nothing sent again");
+    // a lone run of the same tables is still refused: they exist
+    let o = env.run(&[
+        "restore",
+        "--timestamp",
+        &at,
+        "--table",
+        "sales.orders",
+        "--table",
+        "sales.customers",
+    ]);
+    assert_eq!(o.status.code(), Some(4));
+}

@@ -215,16 +215,48 @@ pub fn finished_restore(
     t: &TableRef,
     target_time: &str,
 ) -> Result<Option<String>, BbrError> {
-    let sql = crate::history::select_restore_finished_sql(
-        &cfg.ops_database,
+    finished_run(
+        c,
+        cfg,
         &t.database,
         &t.table,
         target_time,
-    );
+        crate::planner::restore::PLAIN_PREFIX,
+    )
+}
+
+/// [`finished_restore`] for a group run: its row names the tables comma-separated, in order.
+pub fn finished_group_restore(
+    c: &mut Cluster,
+    cfg: &Config,
+    db: &str,
+    tables: &str,
+    target_time: &str,
+) -> Result<Option<String>, BbrError> {
+    finished_run(
+        c,
+        cfg,
+        db,
+        tables,
+        target_time,
+        crate::planner::restore::GROUP_PREFIX,
+    )
+}
+
+fn finished_run(
+    c: &mut Cluster,
+    cfg: &Config,
+    db: &str,
+    table_name: &str,
+    target_time: &str,
+    prefix: &str,
+) -> Result<Option<String>, BbrError> {
+    let sql =
+        crate::history::select_restore_finished_sql(&cfg.ops_database, db, table_name, target_time);
     let rs = q(c, cfg, &sql, "reading the finished restores of the table")?;
     Ok((0..rs.rows.len())
         .filter_map(|i| rs.get(i, "label"))
-        .find(|l| l.starts_with(crate::planner::restore::PLAIN_PREFIX)))
+        .find(|l| l.starts_with(prefix)))
 }
 
 /// What finishing dead runs' records needs of their rows, sorted.

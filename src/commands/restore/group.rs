@@ -42,6 +42,8 @@ pub(crate) fn restore_many(
             v.push(t.clone());
         }
     }
+    // part of a multi-database restore: a rerun after an interruption skips what it finished
+    let rerun = by_db.len() > 1;
     let mut units = Vec::new();
     for (db, tables) in by_db {
         units.push(match tables.as_slice() {
@@ -51,10 +53,12 @@ pub(crate) fn restore_many(
                 spec,
                 &crate::planner::restore::RestoreMode::Plain,
                 dry_run,
-                true,
+                rerun,
                 out,
             )?)),
-            _ => Unit::Group(Box::new(prepare_group(cfg, db, &tables, spec, dry_run)?)),
+            _ => Unit::Group(Box::new(prepare_group(
+                cfg, db, &tables, spec, dry_run, rerun,
+            )?)),
         });
     }
     let parallel = usize::try_from(cfg.parallel_databases).unwrap_or(1);
@@ -199,6 +203,9 @@ struct PreparedGroup {
     target_time: chrono::NaiveDateTime,
     group: Vec<GroupTable>,
     repositories: BTreeMap<String, String>,
+    /// A rerun of a multi-database restore: the label of the FINISHED group run that already
+    /// restored these tables to this time (nothing to do).
+    done: Option<String>,
 }
 
 /// Discovery, chains and preflight of the tables of one database restored to one instant with
@@ -209,6 +216,7 @@ fn prepare_group(
     tables: &[TableRef],
     spec: TargetSpec,
     dry_run: bool,
+    rerun: bool,
 ) -> Result<PreparedGroup> {
     let mut c = Cluster::connect(cfg)?;
     let info = crate::release::detect(&mut c, cfg)?;
@@ -290,8 +298,15 @@ fn prepare_group(
         .first()
         .map(|d| d.stale.as_slice())
         .unwrap_or_default();
+    let mut done = None;
     if !dry_run && !existing.is_empty() && dead_group_run(stale, &names.join(","), &at).is_none() {
-        return Err(exist_refusal(&existing).into());
+        done = match rerun {
+            true => state::restore::finished_group_restore(&mut c, cfg, db, &names.join(","), &at)?,
+            false => None,
+        };
+        if done.is_none() {
+            return Err(exist_refusal(&existing).into());
+        }
     }
     Ok(PreparedGroup {
         c,
@@ -303,6 +318,7 @@ fn prepare_group(
         target_time,
         group,
         repositories,
+        done,
     })
 }
 
@@ -320,8 +336,18 @@ impl PreparedGroup {
             target_time,
             group,
             repositories,
+            done,
         } = self;
         let (db, tables) = (db.as_str(), tables.as_slice());
+        if let Some(label) = done {
+            let names: Vec<&str> = tables.iter().map(|t| t.table.as_str()).collect();
+            writeln!(
+                out,
+                "{db}: {} already restored as of {target_time} by {label} (an earlier run of this restore); nothing to do",
+                names.join(", ")
+            )?;
+            return Ok(());
+        }
         let mut existing = existing_tables(tables, &discs);
         let cluster_time = discs
             .first()
