@@ -261,29 +261,8 @@ impl Cluster {
         let timestamp = in_zone(now, self.opts.system_time_zone)
             .format("%Y-%m-%d-%H-%M-%S-%3f")
             .to_string();
-        self.submit(Job {
-            kind: JobKind::Backup,
-            id: 0,
-            picked: false,
-            db,
-            label,
-            repo,
-            state: 0,
-            cancelled: false,
-            status: "[OK]".to_string(),
-            objs,
-            create_time: now,
-            next_at: self.first_transition(now),
-            entered: [None; 7],
-            finished_time: None,
-            timeout_s,
-            forced_cancel: None,
-            timestamp,
-            replication_num: 0,
-            allow_load: false,
-            created_tables: Vec::new(),
-            locked_tables: Vec::new(),
-        });
+        let job = self.new_job(JobKind::Backup, db, label, repo, objs, timeout_s, timestamp);
+        self.submit(job);
         ok()
     }
 }

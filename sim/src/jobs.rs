@@ -280,6 +280,44 @@ impl Cluster {
         created + d
     }
 
+    /// A job as BACKUP / RESTORE submit it: PENDING, created now, nothing entered yet.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new_job(
+        &self,
+        kind: JobKind,
+        db: String,
+        label: String,
+        repo: String,
+        objs: Vec<ObjRef>,
+        timeout_s: i64,
+        timestamp: String,
+    ) -> Job {
+        let now = self.now();
+        Job {
+            kind,
+            id: 0,
+            picked: false,
+            db,
+            label,
+            repo,
+            state: 0,
+            cancelled: false,
+            status: "[OK]".to_string(),
+            objs,
+            create_time: now,
+            next_at: self.first_transition(now),
+            entered: [None; 7],
+            finished_time: None,
+            timeout_s,
+            forced_cancel: None,
+            timestamp,
+            replication_num: 0,
+            allow_load: false,
+            created_tables: Vec::new(),
+            locked_tables: Vec::new(),
+        }
+    }
+
     pub(crate) fn set_stalled(&mut self, stalled: bool) {
         self.update_jobs();
         if self.stalled && !stalled {

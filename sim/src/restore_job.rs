@@ -390,30 +390,12 @@ impl Cluster {
         } else {
             objs
         };
-        let now = self.now();
-        self.submit(Job {
-            kind: JobKind::Restore,
-            id: 0,
-            picked: false,
-            db,
-            label,
-            repo,
-            state: 0,
-            cancelled: false,
-            status: "[OK]".to_string(),
-            objs,
-            create_time: now,
-            next_at: self.first_transition(now),
-            entered: [None; 7],
-            finished_time: None,
-            timeout_s,
-            forced_cancel: None,
-            timestamp: ts,
+        let job = Job {
             replication_num: rn,
             allow_load,
-            created_tables: Vec::new(),
-            locked_tables: Vec::new(),
-        });
+            ..self.new_job(JobKind::Restore, db, label, repo, objs, timeout_s, ts)
+        };
+        self.submit(job);
         ok()
     }
 }
