@@ -615,9 +615,7 @@ fn metrics_file_after_a_good_and_a_failed_run() {
     assert!(
         m.contains_key("starrocks_bbr_restore_jobs_needed{database=\"sales\",table=\"orders\"}")
     );
-    let mut text = std::fs::read_to_string(&env.config).unwrap();
-    text.push_str("retention: { keep_days: 7 }\n");
-    std::fs::write(&env.config, text).unwrap();
+    env.append_config("retention: { keep_days: 7 }\n");
     env.run_ok(&["expire"], 0);
     let m = parse_prom(&std::fs::read_to_string(&prom).unwrap());
     assert_eq!(

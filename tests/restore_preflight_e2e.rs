@@ -189,9 +189,7 @@ fn too_few_alive_backends_for_the_replicas_is_refused() {
     assert!(!env.sent().iter().any(|s| s.starts_with("RESTORE")));
 
     // SPEC `restore_replication_num`: the same restore onto the smaller cluster, with fewer replicas.
-    let mut text = std::fs::read_to_string(&env.config).unwrap();
-    text.push_str("restore_replication_num: 1\n");
-    std::fs::write(&env.config, text).unwrap();
+    env.append_config("restore_replication_num: 1\n");
     env.run_ok(
         &["restore", "--table", "sales.customers", "--timestamp", &at],
         0,
@@ -213,9 +211,7 @@ fn too_few_alive_backends_for_the_replicas_is_refused() {
 #[test]
 fn restore_replication_num_zero_is_refused_naming_the_key() {
     let env = Env::demo();
-    let mut text = std::fs::read_to_string(&env.config).unwrap();
-    text.push_str("restore_replication_num: 0\n");
-    std::fs::write(&env.config, text).unwrap();
+    env.append_config("restore_replication_num: 0\n");
     let o = env.run(&["list"]);
     let err = String::from_utf8_lossy(&o.stderr).to_string();
     assert_eq!(o.status.code(), Some(2), "{err}");

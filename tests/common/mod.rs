@@ -222,6 +222,13 @@ impl Env {
         env
     }
 
+    /// Appends `yaml` (whole lines) to the env's config file.
+    pub fn append_config(&self, yaml: &str) {
+        let mut text = std::fs::read_to_string(&self.config).unwrap();
+        text.push_str(yaml);
+        std::fs::write(&self.config, text).unwrap();
+    }
+
     /// Runs the binary and returns its output (no assertion).
     pub fn run(&self, args: &[&str]) -> Output {
         self.cmd(args).output().unwrap()
