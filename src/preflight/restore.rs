@@ -100,14 +100,9 @@ pub fn check_restore(
         }
     }
     let need = links.iter().map(|l| l.replication_num).max().unwrap_or(0);
-    if let Some(rs) = optional_read(c, cfg, "SHOW BACKENDS", "the alive backends")? {
-        let alive = (0..rs.rows.len())
-            .filter(|&i| {
-                rs.get(i, "Alive")
-                    .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
-            })
-            .count();
-        if (alive as u64) < u64::from(need) {
+    // (a SHOW BACKENDS the server refuses is only warned about: the RESTORE reports any problem)
+    if let Some(alive) = super::alive_backends(c, cfg)? {
+        if alive < need {
             return Err(BbrError::usage(
                 match cfg.restore_replication_num {
                     Some(_) => format!("the restore creates partitions with replication_num {need} (restore_replication_num), but only {alive} backend(s) are alive"),
